@@ -1,0 +1,151 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ExitCode } from './exit-codes.ts';
+import { reportError } from './errors.ts';
+import type { CliIo } from './io.ts';
+import { UsageError } from '../errors.ts';
+import { lintCommand } from './commands/lint.ts';
+
+/** Flags shared by every command that talks to a cluster. */
+export type ClusterFlags = {
+  kubeconfig?: string;
+  context?: string;
+  prometheusUrl?: string;
+  stateNamespace: string;
+};
+
+/** What a command returns: the process exit code. */
+export type CommandResult = Promise<ExitCode>;
+
+function addClusterFlags(command: Command): Command {
+  return command
+    .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
+    .option('--context <name>', 'kubeconfig context to use')
+    .option('--prometheus-url <url>', "Prometheus URL (overrides the policy's spec.prometheus.url)")
+    .option('--state-namespace <ns>', 'namespace holding run state ConfigMaps and Leases', 'revroll-system');
+}
+
+function outputOption(choices: string[]): Option {
+  return new Option('-o, --output <format>', 'output format').choices(choices).default(choices[0]);
+}
+
+/** Commands whose issue has not landed yet: honest about it, never pretending to work. */
+function notAvailable(name: string): () => CommandResult {
+  return () => {
+    throw new UsageError(`"revroll ${name}" is not available in this build yet`);
+  };
+}
+
+/**
+ * Builds the command tree. Each action resolves to an exit code stored in `state.code`;
+ * the error boundary in `runCli` handles anything thrown.
+ */
+export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
+  const program = new Command('revroll')
+    .description('Canary upgrades of an Istio control plane: waves of namespaces, telemetry gates, promotion or rollback.')
+    .version(VERSION, '-V, --version')
+    .option('--debug', 'print stack traces and debug logs')
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .exitOverride()
+    .showHelpAfterError('(run "revroll --help" for usage)');
+
+  const set = (fn: () => CommandResult) => async () => {
+    state.code = await fn();
+  };
+
+  program
+    .command('lint')
+    .summary('check policy files offline')
+    .description('Check policy files offline: schema, cross-field rules, durations, cron, PromQL.')
+    .argument('<policy...>', 'policy files (YAML)')
+    .action(async (files: string[]) => {
+      state.code = await lintCommand(files, io);
+    });
+
+  addClusterFlags(
+    program
+      .command('plan')
+      .summary('resolve waves against the cluster, list every mutation, evaluate gates now (not available yet)')
+      .argument('<policy>', 'policy file')
+      .addOption(outputOption(['text', 'json'])),
+  ).action(set(notAvailable('plan')));
+
+  addClusterFlags(
+    program
+      .command('run')
+      .summary('run a policy from precheck to promotion or rollback (not available yet)')
+      .argument('<policy>', 'policy file')
+      .option('--dry-run', 'plan and precheck, change nothing')
+      .addOption(outputOption(['text', 'json'])),
+  ).action(set(notAvailable('run')));
+
+  addClusterFlags(
+    program
+      .command('status')
+      .summary("show a policy's run, or every run (not available yet)")
+      .argument('[policy]', 'policy name')
+      .addOption(outputOption(['text', 'json'])),
+  ).action(set(notAvailable('status')));
+
+  for (const verb of ['approve', 'reject'] as const) {
+    addClusterFlags(
+      program
+        .command(verb)
+        .summary(`${verb} the pending approval of a policy's run (not available yet)`)
+        .argument('<policy>', 'policy name')
+        .option('--step <id>', 'the step whose approval is decided (default: the pending one)')
+        .option('--as <name>', 'who decides (recorded in the run state and Events)'),
+    ).action(set(notAvailable(verb)));
+  }
+
+  addClusterFlags(
+    program
+      .command('abort')
+      .summary('roll back the active run of a policy (not available yet)')
+      .argument('<policy>', 'policy name'),
+  ).action(set(notAvailable('abort')));
+
+  addClusterFlags(
+    program
+      .command('serve')
+      .summary('run the daemon: schedules, windows, Slack approvals, /metrics (not available yet)')
+      .requiredOption('--policies <dir>', 'folder of policy files')
+      .option('--listen <host:port>', 'HTTP listen address', '0.0.0.0:8080'),
+  ).action(set(notAvailable('serve')));
+
+  program
+    .command('sandbox')
+    .summary('start the simulated Kubernetes cluster running Istio (not available yet)')
+    .option('--scenario <name|file>', 'built-in scenario name or scenario file', 'demo')
+    .option('--kubeconfig-out <file>', 'where to write the kubeconfig for kubectl and revroll')
+    .option('--prometheus', 'also start a real Prometheus scraping the sandbox')
+    .action(set(notAvailable('sandbox')));
+
+  program
+    .command('demo')
+    .summary('sandbox + Prometheus + a full run, end to end (not available yet)')
+    .action(set(notAvailable('demo')));
+
+  return program;
+}
+
+/** Runs the CLI on `argv` (without the node and script entries) and returns the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCode> {
+  const state: { code: ExitCode } = { code: ExitCode.ok };
+  const debug = argv.includes('--debug');
+  const program = createProgram(io, state);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return state.code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version are "errors" to commander; they are successes to the user.
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
+        return ExitCode.ok;
+      }
+      return ExitCode.invalid;
+    }
+    return reportError(error, io, debug);
+  }
+}
+
+export const VERSION = '0.1.0';
