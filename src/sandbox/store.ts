@@ -52,7 +52,8 @@ export type ResourceType = {
 };
 
 /** Store errors map 1:1 onto Kubernetes `Status` reasons. */
-export type StoreErrorReason = 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Invalid' | 'BadRequest' | 'Expired' | 'MethodNotAllowed';
+/** `InternalError` (500) is what a failing admission webhook with `failurePolicy: Fail` returns. */
+export type StoreErrorReason = 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Invalid' | 'BadRequest' | 'Expired' | 'MethodNotAllowed' | 'InternalError';
 
 export class StoreError extends Error {
   readonly reason: StoreErrorReason;
