@@ -1,0 +1,135 @@
+/**
+ * Workloads that carry proxies: finding them, restarting them the way `kubectl rollout restart`
+ * does, and telling when their rollouts are done, as `kubectl rollout status` does.
+ */
+import { Resources, type KubeObject, type Mutation, type ResourceRef } from '../ports/cluster.ts';
+import { Annotation, Label } from './labels.ts';
+
+export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet';
+
+export const workloadRefs: Record<WorkloadKind, ResourceRef> = {
+  Deployment: Resources.deployments,
+  StatefulSet: Resources.statefulsets,
+  DaemonSet: Resources.daemonsets,
+};
+
+/** A workload as revroll sees it. */
+export type Workload = {
+  kind: WorkloadKind;
+  namespace: string;
+  name: string;
+  /** Desired pods (DaemonSets: desiredNumberScheduled). */
+  replicas: number;
+  /** Why revroll leaves it alone, when it does (opt-out label or annotation, hostNetwork). */
+  optOut?: string;
+  /** The revroll restart key last written to its template, if any. */
+  restartedFor?: string;
+};
+
+type PodTemplate = {
+  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: { hostNetwork?: boolean };
+};
+
+export function toWorkload(kind: WorkloadKind, object: KubeObject): Workload {
+  const spec = (object.spec ?? {}) as { replicas?: number; template?: PodTemplate };
+  const status = (object.status ?? {}) as { desiredNumberScheduled?: number };
+  const template = spec.template ?? {};
+  const labels = template.metadata?.labels ?? {};
+  const annotations = template.metadata?.annotations ?? {};
+  let optOut: string | undefined;
+  if (labels[Label.inject] === 'false') optOut = `pod template label ${Label.inject}=false`;
+  else if (annotations[Label.inject] === 'false') optOut = `pod template annotation ${Label.inject}=false`;
+  else if (template.spec?.hostNetwork) optOut = 'hostNetwork pods are never injected';
+  const replicas = kind === 'DaemonSet' ? (status.desiredNumberScheduled ?? 0) : (spec.replicas ?? 1);
+  const restartedFor = annotations[Annotation.restartedFor];
+  return {
+    kind,
+    namespace: object.metadata.namespace ?? '',
+    name: object.metadata.name ?? '',
+    replicas,
+    ...(optOut ? { optOut } : {}),
+    ...(restartedFor ? { restartedFor } : {}),
+  };
+}
+
+/** `<revision>@<runId>`: written on restart so a resumed run never restarts a workload twice for the same move. */
+export function restartKey(revision: string, runId: string): string {
+  return `${revision}@${runId}`;
+}
+
+/** The strategic merge patch `kubectl rollout restart` sends, plus revroll's idempotency key. */
+export function planRestart(workload: Pick<Workload, 'kind' | 'namespace' | 'name'>, key: string, now: Date): Mutation {
+  return {
+    op: 'strategic-patch',
+    ref: workloadRefs[workload.kind],
+    namespace: workload.namespace,
+    name: workload.name,
+    patch: {
+      spec: {
+        template: {
+          metadata: {
+            annotations: {
+              [Annotation.restartedAt]: now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+              [Annotation.restartedFor]: key,
+            },
+          },
+        },
+      },
+    },
+  };
+}
+
+/** Where a rollout stands, as `kubectl rollout status` would say it. */
+export type RolloutState = { done: true } | { done: false; failed: boolean; message: string };
+
+type Condition = { type?: string; status?: string; reason?: string; message?: string };
+
+export function rolloutState(kind: WorkloadKind, object: KubeObject): RolloutState {
+  const name = object.metadata.name ?? '';
+  const generation = object.metadata.generation ?? 0;
+  const status = (object.status ?? {}) as Record<string, unknown> & { conditions?: Condition[] };
+  const spec = (object.spec ?? {}) as { replicas?: number; updateStrategy?: { type?: string; rollingUpdate?: { partition?: number } } };
+  const num = (key: string) => (typeof status[key] === 'number' ? (status[key] as number) : 0);
+  const observed = typeof status.observedGeneration === 'number' ? status.observedGeneration : 0;
+  if (observed < generation) return { done: false, failed: false, message: `waiting for the ${kind.toLowerCase()} spec update to be observed` };
+
+  switch (kind) {
+    case 'Deployment': {
+      const progressing = status.conditions?.find((c) => c.type === 'Progressing');
+      if (progressing?.reason === 'ProgressDeadlineExceeded') {
+        return { done: false, failed: true, message: `deployment "${name}" exceeded its progress deadline${progressing.message ? `: ${progressing.message}` : ''}` };
+      }
+      const replicas = spec.replicas ?? 1;
+      const updated = num('updatedReplicas');
+      if (updated < replicas) return { done: false, failed: false, message: `${updated} out of ${replicas} new replicas have been updated` };
+      if (num('replicas') > updated) return { done: false, failed: false, message: `${num('replicas') - updated} old replicas are pending termination` };
+      if (num('availableReplicas') < updated) return { done: false, failed: false, message: `${num('availableReplicas')} of ${updated} updated replicas are available` };
+      return { done: true };
+    }
+    case 'StatefulSet': {
+      const replicas = spec.replicas ?? 1;
+      if (spec.updateStrategy?.type === 'OnDelete') return { done: false, failed: true, message: `statefulset "${name}" uses the OnDelete update strategy: pods must be deleted to restart` };
+      if (num('readyReplicas') < replicas) return { done: false, failed: false, message: `${num('readyReplicas')} of ${replicas} pods are ready` };
+      const partition = spec.updateStrategy?.rollingUpdate?.partition ?? 0;
+      if (partition > 0) {
+        if (num('updatedReplicas') < replicas - partition) return { done: false, failed: false, message: `${num('updatedReplicas')} of ${replicas - partition} pods are updated` };
+        return { done: true };
+      }
+      if (status.updateRevision !== status.currentRevision || num('updatedReplicas') < replicas) {
+        return { done: false, failed: false, message: `${num('updatedReplicas')} of ${replicas} pods are updated` };
+      }
+      return { done: true };
+    }
+    case 'DaemonSet': {
+      const desired = num('desiredNumberScheduled');
+      if (num('updatedNumberScheduled') < desired) return { done: false, failed: false, message: `${num('updatedNumberScheduled')} of ${desired} updated pods are scheduled` };
+      if (num('numberAvailable') < desired) return { done: false, failed: false, message: `${num('numberAvailable')} of ${desired} updated pods are available` };
+      return { done: true };
+    }
+  }
+}
+
+export function workloadId(w: Pick<Workload, 'kind' | 'namespace' | 'name'>): string {
+  return `${w.kind}/${w.namespace}/${w.name}`;
+}
