@@ -80,7 +80,9 @@ export function checkQueryTemplate(template: string): QueryProblem[] {
   }
   const syntax = findSyntaxError(substituted.text);
   if (syntax !== undefined) {
-    problems.push({ rule: 'promql-syntax', message: syntax.message, offset: substituted.toTemplateOffset(syntax.offset) });
+    // "Unexpected end" errors sit past the last character: point at the last one instead.
+    const offset = Math.min(substituted.toTemplateOffset(syntax.offset), template.trimEnd().length - 1);
+    problems.push({ rule: 'promql-syntax', message: syntax.message, offset });
   }
   return problems;
 }
@@ -119,7 +121,9 @@ export function findSyntaxError(query: string): { message: string; offset: numbe
     enter: (node) => {
       if (found !== undefined) return false;
       if (node.type.isError) {
-        const near = query.slice(node.from, Math.max(node.to, node.from + 1)).trim();
+        // Error nodes are often zero-width: quote the word (or character) they sit on.
+        const wide = query.slice(node.from, node.to).trim();
+        const near = wide !== '' ? wide : (/^\s*(\w+|\S)/.exec(query.slice(node.from))?.[1] ?? '');
         found = {
           offset: node.from,
           message:

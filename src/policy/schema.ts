@@ -49,7 +49,12 @@ function checked(rule: string, check: FieldCheck): z.ZodString {
 /** A duration string in the policy, milliseconds once parsed. */
 function durationText(positive: boolean) {
   return z
-    .string()
+    .string({
+      error: (issue) =>
+        issue.code === 'invalid_type' && typeof issue.input === 'number'
+          ? `a duration needs a unit: write e.g. "${issue.input}s" or "${issue.input}m", not a bare number`
+          : undefined,
+    })
     .regex(DURATION_PATTERN, { error: (issue) => `${describeInput(issue.input)} is not a duration: expected e.g. 90s, 15m, 1h30m or 500ms`, abort: true })
     .superRefine((value, ctx) => {
       const parsed = tryParseDuration(value);
@@ -161,7 +166,7 @@ export const ApprovalTimeoutActionSchema = z
 export const ApprovalSchema = z
   .strictObject({
     required: z.boolean().default(false).describe('Whether the run waits for an approval here.'),
-    timeout: duration('How long to wait for the approval; defaults to spec.approvals.timeout.').optional(),
+    timeout: duration('How long to wait for the approval; defaults to spec.approvals.timeout.', { positive: true }).optional(),
     onTimeout: ApprovalTimeoutActionSchema.optional().describe('What expiry means; defaults to spec.approvals.onTimeout.'),
   })
   .describe('An approval point (Slack buttons or `revroll approve`).');

@@ -68,6 +68,19 @@ export function registerBuiltins(store: Store): void {
   installCrdSync(store, isBuiltin);
 }
 
+/** The namespaces every cluster has; kubectl's context defaults to `default`. Idempotent. */
+export const SYSTEM_NAMESPACES = ['default', 'kube-node-lease', 'kube-public', 'kube-system'];
+
+export function createSystemNamespaces(store: Store): void {
+  const namespaces = store.findType('', 'namespaces');
+  if (!namespaces) throw new Error('registerBuiltins(store) must run first');
+  for (const name of SYSTEM_NAMESPACES) {
+    if (!store.tryGet(namespaces, undefined, name)) {
+      store.create(namespaces, undefined, { metadata: { name, labels: { 'kubernetes.io/metadata.name': name } }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } }, { skipHooks: true });
+    }
+  }
+}
+
 /** Kinds that only accept `create` (reviews are computed, never stored). */
 export const CREATE_ONLY = new Set(['selfsubjectaccessreviews.authorization.k8s.io']);
 

@@ -58,8 +58,8 @@ export const badRequest = (message: string) => new ApiError(400, 'BadRequest', m
 export const methodNotAllowed = (method: string, resourceKey: string) =>
   new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`, { kind: resourceKey, name: method });
 
-export const unsupportedMediaType = (contentType: string) =>
-  new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got ${contentType})`, {});
+/** The upstream 415 body. The sandbox speaks JSON (and YAML) only. */
+export const unsupportedMediaType = () => new ApiError(415, 'UnsupportedMediaType', '415: Unsupported Media Type', {});
 
 /** The generic "unknown resource in a known group-version" 404 (details are empty, as upstream). */
 export const resourceNotFound = () => new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});

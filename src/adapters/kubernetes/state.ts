@@ -1,0 +1,191 @@
+/**
+ * Run state in a ConfigMap per policy, a Lease per policy, and Events: the cluster-side
+ * persistence of a run, built on the cluster port.
+ */
+import { ExternalError } from '../../errors.ts';
+import { Resources, type ClusterPort, type KubeObject } from '../../ports/cluster.ts';
+import type { EventRecorder, EventTarget } from '../../ports/events.ts';
+import type { Lock } from '../../ports/lock.ts';
+import { StateConflictError, type StateStore, type Stored } from '../../ports/state-store.ts';
+import { KubernetesError } from './cluster.ts';
+
+const STATE_KEY = 'state.json';
+/** ConfigMaps hold at most 1 MiB; keep a margin for metadata. */
+const MAX_STATE_BYTES = 950 * 1024;
+
+export function stateConfigMapName(policy: string): string {
+  return `revroll-${policy}`;
+}
+
+export function createConfigMapStateStore(cluster: ClusterPort, namespace: string): StateStore {
+  const decode = (cm: KubeObject): Stored | undefined => {
+    const text = (cm.data as Record<string, string> | undefined)?.[STATE_KEY];
+    if (text === undefined) return undefined;
+    try {
+      return { document: JSON.parse(text) as Record<string, unknown>, version: cm.metadata.resourceVersion ?? '' };
+    } catch (error) {
+      throw new ExternalError('STATE_CORRUPT', `run state in ConfigMap ${namespace}/${cm.metadata.name} is not valid JSON`, `configmaps ${namespace}/${cm.metadata.name}`, { cause: error });
+    }
+  };
+  const encode = (policy: string, document: Record<string, unknown>): string => {
+    const text = JSON.stringify(document);
+    if (Buffer.byteLength(text) > MAX_STATE_BYTES) {
+      throw new ExternalError('STATE_TOO_LARGE', `run state of ${policy} is ${Buffer.byteLength(text)} bytes, over the ConfigMap limit`, `configmaps ${namespace}/${stateConfigMapName(policy)}`);
+    }
+    return text;
+  };
+  return {
+    async load(policy) {
+      const cm = await cluster.get(Resources.configmaps, namespace, stateConfigMapName(policy));
+      return cm ? decode(cm) : undefined;
+    },
+    async save(policy, document, version) {
+      const name = stateConfigMapName(policy);
+      const body: KubeObject = {
+        metadata: {
+          name,
+          namespace,
+          labels: { 'app.kubernetes.io/managed-by': 'revroll', 'revroll.dev/policy': policy },
+          ...(version ? { resourceVersion: version } : {}),
+        },
+        data: { [STATE_KEY]: encode(policy, document) },
+      };
+      try {
+        const stored = version
+          ? await cluster.mutate({ op: 'replace', ref: Resources.configmaps, namespace, object: body })
+          : await cluster.mutate({ op: 'create', ref: Resources.configmaps, namespace, object: body });
+        return stored?.metadata.resourceVersion ?? '';
+      } catch (error) {
+        if (error instanceof KubernetesError && error.status === 409) {
+          throw new StateConflictError(`run state of ${policy} was changed by someone else (${error.reason})`);
+        }
+        if (error instanceof KubernetesError && error.status === 404 && version) {
+          throw new StateConflictError(`run state of ${policy} was deleted while the run was using it`);
+        }
+        throw error;
+      }
+    },
+    async list() {
+      const items = await cluster.list(Resources.configmaps, { namespace, labelSelector: 'app.kubernetes.io/managed-by=revroll,revroll.dev/policy' });
+      const out: { policy: string; stored: Stored }[] = [];
+      for (const cm of items) {
+        const policy = cm.metadata.labels?.['revroll.dev/policy'];
+        const stored = decode(cm);
+        if (policy && stored) out.push({ policy, stored });
+      }
+      return out;
+    },
+  };
+}
+
+/** Kubernetes MicroTime: exactly six fraction digits. */
+export function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+export function createLeaseLock(cluster: ClusterPort, namespace: string, now: () => Date): Lock {
+  const leaseName = (name: string) => `revroll-${name}`;
+  type LeaseSpec = { holderIdentity?: string; leaseDurationSeconds?: number; renewTime?: string; acquireTime?: string; leaseTransitions?: number };
+  const expiry = (spec: LeaseSpec) => new Date(Date.parse(spec.renewTime ?? spec.acquireTime ?? '1970-01-01T00:00:00Z') + (spec.leaseDurationSeconds ?? 0) * 1000);
+
+  async function write(name: string, holder: string, ttlMs: number, mode: 'acquire' | 'renew'): Promise<boolean> {
+    const current = await cluster.get(Resources.leases, namespace, leaseName(name));
+    const at = now();
+    const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
+    if (!current) {
+      if (mode === 'renew') return false;
+      try {
+        await cluster.mutate({
+          op: 'create',
+          ref: Resources.leases,
+          namespace,
+          object: {
+            metadata: { name: leaseName(name), namespace, labels: { 'app.kubernetes.io/managed-by': 'revroll' } },
+            spec: { holderIdentity: holder, leaseDurationSeconds: seconds, acquireTime: microTime(at), renewTime: microTime(at), leaseTransitions: 0 },
+          },
+        });
+        return true;
+      } catch (error) {
+        if (error instanceof KubernetesError && error.status === 409) return false;
+        throw error;
+      }
+    }
+    const spec = (current.spec ?? {}) as LeaseSpec;
+    const mine = spec.holderIdentity === holder;
+    const free = !spec.holderIdentity || expiry(spec).getTime() <= at.getTime();
+    if (!mine && (mode === 'renew' || !free)) return false;
+    const next: LeaseSpec = {
+      ...spec,
+      holderIdentity: holder,
+      leaseDurationSeconds: seconds,
+      renewTime: microTime(at),
+      ...(mine ? {} : { acquireTime: microTime(at), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }),
+    };
+    try {
+      await cluster.mutate({ op: 'replace', ref: Resources.leases, namespace, object: { ...current, spec: next } });
+      return true;
+    } catch (error) {
+      if (error instanceof KubernetesError && error.status === 409) return false;
+      throw error;
+    }
+  }
+
+  return {
+    acquire: (name, holder, ttlMs) => write(name, holder, ttlMs, 'acquire'),
+    renew: (name, holder, ttlMs) => write(name, holder, ttlMs, 'renew'),
+    async release(name, holder) {
+      const current = await cluster.get(Resources.leases, namespace, leaseName(name));
+      const spec = (current?.spec ?? {}) as LeaseSpec;
+      if (!current || spec.holderIdentity !== holder) return;
+      try {
+        const { holderIdentity: _released, ...rest } = spec;
+        await cluster.mutate({ op: 'replace', ref: Resources.leases, namespace, object: { ...current, spec: { ...rest, leaseDurationSeconds: 1 } } });
+      } catch (error) {
+        if (!(error instanceof KubernetesError && error.status === 409)) throw error;
+      }
+    },
+    async holder(name) {
+      const current = await cluster.get(Resources.leases, namespace, leaseName(name));
+      const spec = (current?.spec ?? {}) as LeaseSpec;
+      if (!current || !spec.holderIdentity) return undefined;
+      const expiresAt = expiry(spec);
+      if (expiresAt.getTime() <= now().getTime()) return undefined;
+      return { holder: spec.holderIdentity, expiresAt };
+    },
+  };
+}
+
+/** core/v1 Events, named `<object>.<hex time>` like the real recorders; failures are swallowed and counted. */
+export function createEventRecorder(cluster: ClusterPort, options: { now: () => Date; component?: string; fallbackNamespace: string; onError?: (error: unknown) => void }): EventRecorder {
+  let sequence = 0;
+  return {
+    async record(target: EventTarget, reason: string, message: string, type: 'Normal' | 'Warning' = 'Normal') {
+      const at = options.now();
+      const namespace = target.namespace ?? options.fallbackNamespace;
+      sequence += 1;
+      const name = `${target.name}.${(at.getTime() * 1000 + sequence).toString(16)}`;
+      const timestamp = at.toISOString().replace(/\.\d{3}Z$/, 'Z');
+      try {
+        await cluster.mutate({
+          op: 'create',
+          ref: Resources.events,
+          namespace,
+          object: {
+            metadata: { name, namespace },
+            involvedObject: { apiVersion: target.apiVersion, kind: target.kind, name: target.name, ...(target.namespace ? { namespace: target.namespace } : {}), ...(target.uid ? { uid: target.uid } : {}) },
+            reason,
+            message: message.length > 1000 ? `${message.slice(0, 997)}...` : message,
+            type,
+            source: { component: options.component ?? 'revroll' },
+            firstTimestamp: timestamp,
+            lastTimestamp: timestamp,
+            count: 1,
+            reportingComponent: options.component ?? 'revroll',
+          },
+        });
+      } catch (error) {
+        options.onError?.(error);
+      }
+    },
+  };
+}

@@ -1,0 +1,687 @@
+/**
+ * `decide`: state + the observation of the last action + now -> the next state, at most one
+ * action, and when to wake up. Pure. The runner performs the action through the ports, persists
+ * the state, and calls `decide` again with what it observed. A crashed runner resumes by calling
+ * `decide` with no observation: the in-flight step's action is emitted again (steps are idempotent).
+ */
+import type { Straggler } from '../mesh/convergence.ts';
+import { describeStragglers } from '../mesh/convergence.ts';
+import { restartKey } from '../mesh/workloads.ts';
+import type { Policy } from '../policy/types.ts';
+import { account, bakeVerdict, type GateResult } from './gates.ts';
+import { rollbackSteps, type RunPlan } from './plan.ts';
+import {
+  STATE_VERSION,
+  terminalPhases,
+  type ApprovalPoint,
+  type ApprovalRecord,
+  type HoldKind,
+  type NamespaceRecord,
+  type RunState,
+  type Step,
+  type StepRecord,
+} from './state.ts';
+
+/** Labels to set on a namespace: `null` removes a key. */
+export type NamespaceLabels = { injection: string | null; rev: string | null };
+
+/** One thing for the runner to do. */
+export type Action =
+  | { type: 'precheck' }
+  | { type: 'install' }
+  | { type: 'set-tags'; tags: { tag: string; revision: string | null }[] }
+  | { type: 'request-approval'; step: string; point: ApprovalPoint; expiresAt: string; summary: string }
+  | { type: 'measure'; wave: number; mode: 'baseline' | 'bake' }
+  | { type: 'label-namespaces'; namespaces: { name: string; labels: NamespaceLabels }[] }
+  | { type: 'move-gateways'; gateways: { namespace: string; name: string; rev: string | null }[] }
+  /** Restarts the workloads of these namespaces not yet carrying `key`; with `only`, just those carrying `only`. */
+  | { type: 'restart-workloads'; namespaces: string[]; key: string; only?: string; maxParallel: number }
+  | { type: 'wait-rollouts'; namespaces: string[]; key: string; timeoutMs: number }
+  | { type: 'verify'; namespaces: string[]; revision: string; stragglers: 'fail' | 'ignore' | 'restart' }
+  | { type: 'uninstall'; revision: string }
+  | { type: 'health'; revision: string };
+
+/** What the runner observed when it performed an action. */
+export type Observation =
+  | { type: 'precheck'; problems: string[] }
+  | { type: 'install'; ok: boolean; message: string }
+  | { type: 'measure'; results: GateResult[] }
+  | { type: 'wait-rollouts'; ok: boolean; pending: string[]; failed: string[]; elapsedMs: number }
+  | { type: 'verify'; stragglers: Straggler[]; converged: number }
+  | { type: 'uninstall'; ok: boolean; refused: string[]; message: string }
+  | { type: 'health'; ok: boolean; message: string }
+  | { type: 'approval-requested' }
+  /** Any other action: done, or an error (after the adapter's retries). */
+  | { type: 'done'; ok: boolean; message: string };
+
+/** What the scheduler says about time (the daemon passes windows; `run` passes nothing = always open). */
+export type DecideContext = {
+  now: Date;
+  /** When the current maintenance window closes; undefined = no window. */
+  windowClosesAt?: Date;
+  /** Outside a window or inside a freeze: waves may not start. */
+  windowClosed?: { reason: string };
+};
+
+export type Decision = {
+  state: RunState;
+  action?: Action;
+  /** When `decide` wants to be called again without an observation (timers, approval expiry). */
+  wakeAt?: Date;
+};
+
+/** Creates the state of a new run from its plan. */
+export function initialState(policy: Policy, plan: RunPlan, runId: string, now: Date): RunState {
+  const namespaces: Record<string, NamespaceRecord> = {};
+  for (const wave of plan.waves) {
+    for (const ns of wave.namespaces) {
+      namespaces[ns.name] = { wave: wave.index, ...ns.original };
+    }
+  }
+  const tags = [...(plan.canaryTag ? [plan.canaryTag] : []), ...plan.promoteTags].map((t) => ({
+    tag: t.tag,
+    ...(t.original !== undefined ? { original: t.original } : {}),
+    target: t.target,
+  }));
+  const at = now.toISOString();
+  return {
+    version: STATE_VERSION,
+    policy: policy.metadata.name,
+    runId,
+    planHash: plan.hash,
+    from: plan.from,
+    to: plan.to,
+    phase: 'Progressing',
+    startedAt: at,
+    updatedAt: at,
+    cursor: 0,
+    steps: plan.steps,
+    records: plan.steps.map((s) => ({ id: s.id, status: 'pending' })),
+    waves: plan.waves.map((w) => w.name),
+    namespaces,
+    gateways: plan.gateways.map((g) => ({ namespace: g.namespace, name: g.name, original: g.original, upgrade: g.upgrade })),
+    tags,
+    approvals: [],
+  };
+}
+
+const MAX_RECENT_EVALUATIONS = 5;
+const HOLD_RECHECK_MS = 60_000;
+
+/** The next state and action. See the module comment. */
+export function decide(policy: Policy, previous: RunState, observation: Observation | undefined, context: DecideContext): Decision {
+  const state: RunState = structuredClone(previous);
+  const now = context.now;
+  state.updatedAt = now.toISOString();
+  if (terminalPhases.has(state.phase)) return { state };
+
+  if (state.abortRequested && state.phase !== 'RollingBack') {
+    startRollback(policy, state, `aborted by ${state.abortRequested.by}`, now);
+    observation = undefined;
+  }
+
+  if (observation) {
+    const step = state.steps[state.cursor];
+    if (step) complete(policy, state, step, observation, context);
+  }
+  // Enter steps until one needs an action or a wait. Each pass advances the cursor or returns.
+  for (let guard = 0; guard < state.steps.length + 32; guard++) {
+    if (terminalPhases.has(state.phase)) return { state };
+    const step = state.steps[state.cursor];
+    if (!step) {
+      finish(state, now);
+      return { state };
+    }
+    const outcome = enter(policy, state, step, context);
+    if (outcome === 'advanced') continue;
+    return outcome;
+  }
+  throw new Error(`decide did not settle at step ${state.steps[state.cursor]?.id ?? '(end)'}`);
+}
+
+type Entered = 'advanced' | Decision;
+
+function record(state: RunState, step: Step): StepRecord {
+  let entry = state.records[state.cursor];
+  if (!entry || entry.id !== step.id) {
+    entry = { id: step.id, status: 'pending' };
+    state.records[state.cursor] = entry;
+  }
+  return entry;
+}
+
+function begin(state: RunState, step: Step, now: Date): StepRecord {
+  const entry = record(state, step);
+  if (entry.status === 'pending') {
+    entry.status = 'running';
+    entry.startedAt = now.toISOString();
+  }
+  return entry;
+}
+
+function advance(state: RunState, step: Step, now: Date, note?: string, status: StepRecord['status'] = 'done'): 'advanced' {
+  const entry = record(state, step);
+  entry.status = status;
+  entry.finishedAt = now.toISOString();
+  if (note !== undefined) entry.note = note;
+  if (state.phase === 'Held') state.phase = 'Progressing';
+  delete state.hold;
+  state.cursor += 1;
+  return 'advanced';
+}
+
+function hold(state: RunState, kind: HoldKind, reason: string, now: Date, wakeAt?: Date, action?: Action): Decision {
+  if (state.phase !== 'RollingBack') state.phase = 'Held';
+  if (!state.hold || state.hold.kind !== kind || state.hold.reason !== reason) state.hold = { kind, reason, since: now.toISOString() };
+  return { state, ...(wakeAt ? { wakeAt } : {}), ...(action ? { action } : {}) };
+}
+
+function act(state: RunState, step: Step, action: Action, now: Date): Decision {
+  begin(state, step, now);
+  return { state, action };
+}
+
+function movedNamespaces(state: RunState): string[] {
+  return Object.entries(state.namespaces)
+    .filter(([, ns]) => ns.moved)
+    .map(([name]) => name)
+    .sort();
+}
+
+function waveNamespaces(state: RunState, wave: number): string[] {
+  return Object.entries(state.namespaces)
+    .filter(([, ns]) => ns.wave === wave)
+    .map(([name]) => name)
+    .sort();
+}
+
+function gatewaysFor(state: RunState, step: Step) {
+  const when = step.id.startsWith('wave/') ? 'withFirstWave' : step.id.startsWith('gateways/') ? 'afterLastWave' : 'onPromote';
+  return state.gateways.filter((g) => g.upgrade === when);
+}
+
+/** Tags whose namespaces follow them: does the namespace's original form follow a tag revroll moved? */
+function followsMovedTag(state: RunState, ns: NamespaceRecord): boolean {
+  const moved = new Set(state.tags.filter((t) => t.moved && t.target === state.to && !isCanary(state, t.tag)).map((t) => t.tag));
+  if (ns.injection === 'enabled') return moved.has('default');
+  if (ns.injection === undefined && ns.rev !== undefined) return moved.has(ns.rev);
+  return false;
+}
+
+function isCanary(state: RunState, tag: string): boolean {
+  return state.steps.some((s) => s.kind === 'canary-tag') && state.tags[0]?.tag === tag;
+}
+
+function approvalTimeout(policy: Policy, step: Step): { timeout: number; onTimeout: 'reject' | 'rollback' | 'hold' } {
+  const spec = policy.spec;
+  if (step.point === 'wave' && step.wave !== undefined) {
+    const approval = spec.waves[step.wave]?.approval;
+    if (approval) return { timeout: approval.timeout, onTimeout: approval.onTimeout };
+  }
+  if (step.point === 'promote') return { timeout: spec.promote.approval.timeout, onTimeout: spec.promote.approval.onTimeout };
+  return { timeout: spec.approvals.timeout, onTimeout: spec.approvals.onTimeout };
+}
+
+/** Handles a pending approval for `step` (forward approvals and inconclusive bakes). */
+function approvalGate(policy: Policy, state: RunState, step: Step, point: ApprovalPoint, summary: string, now: Date): 'approved' | Decision {
+  const { timeout, onTimeout } = approvalTimeout(policy, step);
+  const request = (reminder: boolean): Decision => {
+    const approval: ApprovalRecord = { step: step.id, point, requestedAt: now.toISOString(), expiresAt: new Date(now.getTime() + timeout).toISOString() };
+    state.approvals.push(approval);
+    begin(state, step, now);
+    return hold(state, 'approval', `waiting for approval of ${step.id} until ${approval.expiresAt}`, now, new Date(approval.expiresAt), {
+      type: 'request-approval',
+      step: step.id,
+      point,
+      expiresAt: approval.expiresAt,
+      summary: reminder ? `reminder: ${summary}` : summary,
+    });
+  };
+  const approval = state.approvals.findLast((a) => a.step === step.id && a.point === point);
+  if (!approval) return request(false);
+  if (approval.decision === 'approved') return 'approved';
+  if (approval.decision === undefined && !approval.notified && now.getTime() < Date.parse(approval.expiresAt)) {
+    begin(state, step, now);
+    return hold(state, 'approval', `waiting for approval of ${step.id} until ${approval.expiresAt}`, now, new Date(approval.expiresAt), {
+      type: 'request-approval',
+      step: step.id,
+      point,
+      expiresAt: approval.expiresAt,
+      summary,
+    });
+  }
+  if (approval.decision === 'rejected') {
+    startRollback(policy, state, `${step.id} rejected by ${approval.by ?? 'someone'}${approval.via ? ` (${approval.via})` : ''}`, now);
+    return { state };
+  }
+  if (approval.decision === 'expired' || now.getTime() >= Date.parse(approval.expiresAt)) {
+    approval.decision = 'expired';
+    approval.decidedAt ??= now.toISOString();
+    if (onTimeout === 'hold' || (onTimeout === 'reject' && !policy.spec.rollback.automatic)) return request(true);
+    startRollback(policy, state, `approval for ${step.id} expired (${onTimeout})`, now);
+    return { state };
+  }
+  return hold(state, 'approval', `waiting for approval of ${step.id} until ${approval.expiresAt}`, now, new Date(approval.expiresAt));
+}
+
+function enter(policy: Policy, state: RunState, step: Step, context: DecideContext): Entered {
+  const now = context.now;
+  const spec = policy.spec;
+  switch (step.kind) {
+    case 'precheck':
+      return act(state, step, { type: 'precheck' }, now);
+    case 'install':
+      return act(state, step, { type: 'install' }, now);
+    case 'canary-tag': {
+      const tag = state.tags[0];
+      if (!tag) return advance(state, step, now, 'no canary tag');
+      tag.moved = true;
+      return act(state, step, { type: 'set-tags', tags: [{ tag: tag.tag, revision: state.to }] }, now);
+    }
+    case 'approval': {
+      const point = step.point ?? 'wave';
+      const summary = point === 'promote' ? `promote ${state.to}: move ${state.tags.filter((t) => !isCanary(state, t.tag)).map((t) => t.tag).join(', ')}` : `continue ${state.policy}: ${state.from} -> ${state.to}`;
+      const result = approvalGate(policy, state, step, point, summary, now);
+      return result === 'approved' ? advance(state, step, now, 'approved') : result;
+    }
+    case 'baseline': {
+      if (spec.gates.checks.length === 0) return advance(state, step, now, 'no gates', 'skipped');
+      const blocked = windowBlocks(policy, state, step, context);
+      if (blocked) return blocked;
+      return act(state, step, { type: 'measure', wave: step.wave ?? 0, mode: 'baseline' }, now);
+    }
+    case 'migrate': {
+      const wave = step.wave ?? 0;
+      const names = waveNamespaces(state, wave);
+      if (names.length === 0) return advance(state, step, now, 'no namespace in this wave', 'skipped');
+      if (spec.gates.checks.length === 0) {
+        const blocked = windowBlocks(policy, state, step, context);
+        if (blocked) return blocked;
+      }
+      // Recorded before the API call: a crash after the patch can never lose what to restore.
+      for (const name of names) (state.namespaces[name] as NamespaceRecord).moved = true;
+      const target = spec.strategy.type === 'tags' ? (spec.strategy.canaryTag ?? state.to) : state.to;
+      return act(state, step, { type: 'label-namespaces', namespaces: names.map((name) => ({ name, labels: { injection: null, rev: target } })) }, now);
+    }
+    case 'gateways': {
+      const gateways = gatewaysFor(state, step);
+      if (gateways.length === 0) return advance(state, step, now, 'no gateway', 'skipped');
+      for (const g of gateways) g.moved = true;
+      return act(state, step, { type: 'move-gateways', gateways: gateways.map((g) => ({ namespace: g.namespace, name: g.name, rev: state.to })) }, now);
+    }
+    case 'restart': {
+      const names = waveNamespaces(state, step.wave ?? 0);
+      if (names.length === 0) return advance(state, step, now, 'no namespace in this wave', 'skipped');
+      const maxParallel = spec.waves[step.wave ?? 0]?.maxParallelRestarts ?? 5;
+      return act(state, step, { type: 'restart-workloads', namespaces: names, key: restartKey(state.to, state.runId), maxParallel }, now);
+    }
+    case 'rollout': {
+      const names = waveNamespaces(state, step.wave ?? 0);
+      if (names.length === 0) return advance(state, step, now, 'no namespace in this wave', 'skipped');
+      return act(state, step, { type: 'wait-rollouts', namespaces: names, key: restartKey(state.to, state.runId), timeoutMs: spec.workloads.rolloutTimeout }, now);
+    }
+    case 'converge': {
+      const names = waveNamespaces(state, step.wave ?? 0);
+      if (names.length === 0) return advance(state, step, now, 'no namespace in this wave', 'skipped');
+      return act(state, step, { type: 'verify', namespaces: names, revision: state.to, stragglers: spec.workloads.stragglers }, now);
+    }
+    case 'warmup': {
+      begin(state, step, now);
+      if (!state.warmupUntil) state.warmupUntil = new Date(now.getTime() + spec.gates.warmup).toISOString();
+      if (now.getTime() >= Date.parse(state.warmupUntil)) {
+        delete state.warmupUntil;
+        return advance(state, step, now);
+      }
+      return { state, wakeAt: new Date(state.warmupUntil) };
+    }
+    case 'bake':
+      return enterBake(policy, state, step, context);
+    case 'promote-tags': {
+      const tags = state.tags.filter((t) => !isCanary(state, t.tag));
+      if (tags.length === 0) return advance(state, step, now, 'no tag to move', 'skipped');
+      for (const t of tags) t.moved = true;
+      return act(state, step, { type: 'set-tags', tags: tags.map((t) => ({ tag: t.tag, revision: state.to })) }, now);
+    }
+    case 'restore-labels': {
+      const restore = movedNamespaces(state).filter((name) => followsMovedTag(state, state.namespaces[name] as NamespaceRecord));
+      if (restore.length === 0) return advance(state, step, now, 'no namespace follows a moved tag', 'skipped');
+      return act(state, step, { type: 'label-namespaces', namespaces: restore.map((name) => ({ name, labels: originalLabels(state.namespaces[name] as NamespaceRecord) })) }, now);
+    }
+    case 'verify': {
+      const names = movedNamespaces(state);
+      if (names.length === 0) return advance(state, step, now, 'nothing moved', 'skipped');
+      return act(state, step, { type: 'verify', namespaces: names, revision: state.to, stragglers: 'fail' }, now);
+    }
+    case 'uninstall':
+      return act(state, step, { type: 'uninstall', revision: step.revision ?? state.from }, now);
+    case 'rollback-gateways': {
+      const moved = state.gateways.filter((g) => g.moved);
+      if (moved.length === 0) return advance(state, step, now, 'no gateway moved', 'skipped');
+      return act(state, step, { type: 'move-gateways', gateways: moved.map((g) => ({ namespace: g.namespace, name: g.name, rev: g.original })) }, now);
+    }
+    case 'rollback-labels': {
+      const names = movedNamespaces(state);
+      if (names.length === 0) return advance(state, step, now, 'no namespace moved', 'skipped');
+      const namespaces = names.map((name) => {
+        const ns = state.namespaces[name] as NamespaceRecord;
+        // While a tag it follows still points at the new revision, pin it to the old one so the
+        // restart lands there; its original label comes back after the tags move back.
+        if (followsMovedTag(state, ns)) {
+          ns.pinned = true;
+          return { name, labels: { injection: null, rev: state.from } };
+        }
+        return { name, labels: originalLabels(ns) };
+      });
+      return act(state, step, { type: 'label-namespaces', namespaces }, now);
+    }
+    case 'rollback-restart': {
+      const names = movedNamespaces(state);
+      if (names.length === 0) return advance(state, step, now, 'no namespace moved', 'skipped');
+      return act(
+        state,
+        step,
+        { type: 'restart-workloads', namespaces: names, key: restartKey(`${state.from}-rollback`, state.runId), only: restartKey(state.to, state.runId), maxParallel: maxRollbackParallel(policy) },
+        now,
+      );
+    }
+    case 'rollback-rollout': {
+      const names = movedNamespaces(state);
+      if (names.length === 0) return advance(state, step, now, 'no namespace moved', 'skipped');
+      return act(state, step, { type: 'wait-rollouts', namespaces: names, key: restartKey(`${state.from}-rollback`, state.runId), timeoutMs: spec.workloads.rolloutTimeout }, now);
+    }
+    case 'rollback-tags': {
+      const moved = state.tags.filter((t) => t.moved);
+      if (moved.length === 0) return advance(state, step, now, 'no tag moved', 'skipped');
+      return act(state, step, { type: 'set-tags', tags: moved.map((t) => ({ tag: t.tag, revision: t.original ?? null })) }, now);
+    }
+    case 'rollback-restore-labels': {
+      const pinned = Object.entries(state.namespaces).filter(([, ns]) => ns.pinned);
+      if (pinned.length === 0) return advance(state, step, now, 'no namespace pinned', 'skipped');
+      return act(state, step, { type: 'label-namespaces', namespaces: pinned.map(([name, ns]) => ({ name, labels: originalLabels(ns) })) }, now);
+    }
+    case 'rollback-verify': {
+      const names = movedNamespaces(state);
+      if (names.length === 0) return advance(state, step, now, 'no namespace moved', 'skipped');
+      return act(state, step, { type: 'verify', namespaces: names, revision: state.from, stragglers: 'ignore' }, now);
+    }
+    case 'rollback-uninstall':
+      return act(state, step, { type: 'uninstall', revision: step.revision ?? state.to }, now);
+    case 'rollback-health':
+      return act(state, step, { type: 'health', revision: state.from }, now);
+  }
+}
+
+function maxRollbackParallel(policy: Policy): number {
+  return Math.max(...policy.spec.waves.map((w) => w.maxParallelRestarts));
+}
+
+function originalLabels(ns: NamespaceRecord): NamespaceLabels {
+  return { injection: ns.injection ?? null, rev: ns.rev ?? null };
+}
+
+/** A wave starts only when its window is open and the wave fits before it closes (DESIGN section 6). */
+function windowBlocks(policy: Policy, state: RunState, step: Step, context: DecideContext): Decision | undefined {
+  const now = context.now;
+  if (context.windowClosed) return hold(state, 'window', `wave ${state.waves[step.wave ?? 0]} waits: ${context.windowClosed.reason}`, now);
+  if (context.windowClosesAt) {
+    const needed = estimateWaveMs(policy, state, step.wave ?? 0);
+    if (now.getTime() + needed > context.windowClosesAt.getTime()) {
+      return hold(
+        state,
+        'window',
+        `wave ${state.waves[step.wave ?? 0]} needs about ${Math.ceil(needed / 60_000)} min but the window closes at ${context.windowClosesAt.toISOString()}`,
+        now,
+      );
+    }
+  }
+  if (state.hold?.kind === 'window') {
+    delete state.hold;
+    state.phase = 'Progressing';
+  }
+  return undefined;
+}
+
+/** Migration + warm-up + bake; migration estimated from the last wave's rollouts, else a quarter of the rollout timeout. */
+export function estimateWaveMs(policy: Policy, state: RunState, wave: number): number {
+  const spec = policy.spec;
+  const lastRollout = [...state.records].reverse().find((r) => r.id.endsWith('/rollout') && r.status === 'done' && r.startedAt && r.finishedAt);
+  const rollout = lastRollout ? Date.parse(lastRollout.finishedAt as string) - Date.parse(lastRollout.startedAt as string) : spec.workloads.rolloutTimeout / 4;
+  return rollout + spec.gates.warmup + (spec.waves[wave]?.bake ?? 0);
+}
+
+function enterBake(policy: Policy, state: RunState, step: Step, context: DecideContext): Entered {
+  const now = context.now;
+  const gates = policy.spec.gates;
+  const wave = step.wave ?? 0;
+  begin(state, step, now);
+  if (!state.bakeUntil) state.bakeUntil = new Date(now.getTime() + (policy.spec.waves[wave]?.bake ?? 0)).toISOString();
+  if (!state.gates || state.gates.wave !== wave) {
+    state.gates = { wave, baseline: state.gates?.wave === wave ? state.gates.baseline : {}, failures: {}, consecutiveErrors: {}, recent: [], evaluations: 0 };
+  }
+  const bakeUntil = Date.parse(state.bakeUntil);
+  if (gates.checks.length === 0) {
+    if (now.getTime() >= bakeUntil) return finishBake(state, step, now);
+    return { state, wakeAt: new Date(bakeUntil) };
+  }
+  const due = !state.nextGateAt || now.getTime() >= Date.parse(state.nextGateAt);
+  if (due) return { state, action: { type: 'measure', wave, mode: 'bake' } };
+  if (now.getTime() >= bakeUntil && state.gates.evaluations > 0) return judgeBake(policy, state, step, now);
+  const next = Math.min(Date.parse(state.nextGateAt as string), Math.max(bakeUntil, now.getTime()));
+  return { state, wakeAt: new Date(next) };
+}
+
+function finishBake(state: RunState, step: Step, now: Date): 'advanced' {
+  delete state.bakeUntil;
+  delete state.nextGateAt;
+  return advance(state, step, now);
+}
+
+function judgeBake(policy: Policy, state: RunState, step: Step, now: Date): Entered {
+  const gates = policy.spec.gates;
+  const last = state.gates?.recent.at(-1)?.results ?? [];
+  const verdict = bakeVerdict(gates, last);
+  if (verdict.pass) {
+    // A human may have overridden an inconclusive bake; either way the wave passes.
+    const note = `${state.gates?.evaluations ?? 0} evaluation(s), all enforced gates pass`;
+    finishBake(state, step, now);
+    return advanceNote(state, note);
+  }
+  if (policy.spec.approvals.onInconclusive) {
+    const result = approvalGate(policy, state, step, 'inconclusive', `gates inconclusive for wave ${state.waves[step.wave ?? 0]}: ${verdict.reason}`, now);
+    if (result === 'approved') {
+      finishBake(state, step, now);
+      return advanceNote(state, `inconclusive gates approved: ${verdict.reason}`);
+    }
+    if (result.state.phase === 'RollingBack') return result;
+    // Keep evaluating while held: data may come back and decide on its own.
+    return { ...result, wakeAt: earliest(result.wakeAt, state.nextGateAt ? new Date(state.nextGateAt) : undefined) };
+  }
+  return hold(state, 'gates', `gates undecided at the end of the bake: ${verdict.reason}`, now, state.nextGateAt ? new Date(state.nextGateAt) : new Date(now.getTime() + HOLD_RECHECK_MS));
+}
+
+function advanceNote(state: RunState, note: string): 'advanced' {
+  const entry = state.records[state.cursor - 1];
+  if (entry) entry.note = note;
+  return 'advanced';
+}
+
+function earliest(a: Date | undefined, b: Date | undefined): Date | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return a.getTime() <= b.getTime() ? a : b;
+}
+
+/** Applies the observation of the current step's action. */
+function complete(policy: Policy, state: RunState, step: Step, observation: Observation, context: DecideContext): void {
+  const now = context.now;
+  const spec = policy.spec;
+  const entry = record(state, step);
+  const fail = (message: string) => {
+    entry.status = 'failed';
+    entry.finishedAt = now.toISOString();
+    entry.note = message;
+  };
+  switch (observation.type) {
+    case 'precheck':
+      if (observation.problems.length > 0) {
+        fail(observation.problems.join('; '));
+        state.phase = 'Failed';
+        state.outcome = `precheck failed, nothing was changed: ${observation.problems.join('; ')}`;
+      } else {
+        advance(state, step, now, 'cluster ready for the upgrade');
+      }
+      return;
+    case 'install':
+      if (!observation.ok) {
+        fail(observation.message);
+        state.phase = 'Failed';
+        state.outcome = `installing ${state.to} failed before any namespace moved: ${observation.message}`;
+      } else {
+        advance(state, step, now, observation.message);
+      }
+      return;
+    case 'approval-requested': {
+      const pending = state.approvals.findLast((a) => a.step === step.id);
+      if (pending) pending.notified = true;
+      return;
+    }
+    case 'measure': {
+      const gp = state.gates && state.gates.wave === (step.wave ?? 0) ? state.gates : { wave: step.wave ?? 0, baseline: {}, failures: {}, consecutiveErrors: {}, recent: [], evaluations: 0 };
+      state.gates = gp;
+      if (step.kind === 'baseline') {
+        for (const result of observation.results) gp.baseline[result.check] = result.value ?? null;
+        advance(state, step, now, observation.results.map((r) => `${r.check}=${r.value ?? 'none'}`).join(', '));
+        return;
+      }
+      gp.evaluations += 1;
+      gp.recent.push({ at: now.toISOString(), results: observation.results });
+      if (gp.recent.length > MAX_RECENT_EVALUATIONS) gp.recent.splice(0, gp.recent.length - MAX_RECENT_EVALUATIONS);
+      state.nextGateAt = new Date(now.getTime() + spec.gates.interval).toISOString();
+      const { counters, decision } = account(spec.gates, gp, observation.results);
+      gp.failures = counters.failures;
+      gp.consecutiveErrors = counters.consecutiveErrors;
+      if (decision.kind === 'fail') {
+        fail(decision.reason);
+        if (spec.rollback.automatic) startRollback(policy, state, decision.reason, now);
+        else hold(state, 'gates', `${decision.reason}; automatic rollback is off: abort or approve`, now);
+      } else if (decision.kind === 'error') {
+        if (spec.gates.onError === 'rollback') {
+          fail(decision.reason);
+          startRollback(policy, state, decision.reason, now);
+        } else {
+          hold(state, 'error', decision.reason, now);
+        }
+      } else if (state.hold?.kind === 'error') {
+        delete state.hold;
+        state.phase = 'Progressing';
+      }
+      return;
+    }
+    case 'wait-rollouts':
+      if (observation.ok) {
+        advance(state, step, now, `rolled out in ${Math.round(observation.elapsedMs / 1000)}s`);
+      } else {
+        const message = `rollouts did not finish: ${[...observation.failed, ...observation.pending].slice(0, 10).join(', ')}`;
+        if (state.phase === 'RollingBack') {
+          hold(state, 'error', `${message}; the rollback will retry`, now);
+        } else {
+          fail(message);
+          if (spec.rollback.automatic) startRollback(policy, state, message, now);
+          else hold(state, 'error', `${message}; automatic rollback is off`, now);
+        }
+      }
+      return;
+    case 'verify': {
+      const stragglers = observation.stragglers;
+      if (stragglers.length === 0 || (step.kind === 'converge' && spec.workloads.stragglers === 'ignore') || step.kind === 'rollback-verify') {
+        const note = stragglers.length === 0 ? `${observation.converged} pod(s) on ${step.kind === 'rollback-verify' ? state.from : state.to}` : `${stragglers.length} straggler(s) left as they are: ${describeStragglers(stragglers, 5)}`;
+        advance(state, step, now, note);
+        return;
+      }
+      const message = `${stragglers.length} pod(s) not on ${state.to}: ${describeStragglers(stragglers)}`;
+      if (step.kind === 'verify') {
+        hold(state, 'error', message, now);
+        return;
+      }
+      fail(message);
+      if (spec.rollback.automatic) startRollback(policy, state, message, now);
+      else hold(state, 'error', `${message}; automatic rollback is off`, now);
+      return;
+    }
+    case 'uninstall':
+      if (observation.ok) advance(state, step, now, observation.message);
+      else advance(state, step, now, `uninstall of ${step.revision ?? ''} skipped: ${observation.refused.slice(0, 5).join('; ') || observation.message}`, 'skipped');
+      return;
+    case 'health':
+      advance(state, step, now, observation.message);
+      return;
+    case 'done':
+      if (observation.ok) {
+        advance(state, step, now, observation.message);
+      } else {
+        // An action that failed past the adapter's retries: hold and retry later (safety invariant 6).
+        hold(state, 'error', `${step.id}: ${observation.message}`, now, new Date(now.getTime() + HOLD_RECHECK_MS));
+      }
+      return;
+  }
+}
+
+/** Switches to the rollback steps (once). Forward steps not done are marked skipped. */
+export function startRollback(policy: Policy, state: RunState, reason: string, now: Date): void {
+  if (state.phase === 'RollingBack' || terminalPhases.has(state.phase)) return;
+  for (let i = state.cursor; i < state.steps.length; i++) {
+    const entry = state.records[i];
+    if (entry && (entry.status === 'pending' || entry.status === 'running')) {
+      entry.status = i === state.cursor && entry.status === 'running' ? 'failed' : 'skipped';
+      if (!entry.finishedAt && entry.status === 'failed') entry.finishedAt = now.toISOString();
+    }
+  }
+  const steps = rollbackSteps(policy.spec.rollback.uninstallCanary, state.to);
+  const start = state.steps.length;
+  state.steps = [...state.steps, ...steps];
+  state.records = [...state.records, ...steps.map((s): StepRecord => ({ id: s.id, status: 'pending' }))];
+  state.cursor = start;
+  state.phase = 'RollingBack';
+  state.rollbackReason = reason;
+  delete state.hold;
+  delete state.warmupUntil;
+  delete state.bakeUntil;
+  delete state.nextGateAt;
+}
+
+function finish(state: RunState, now: Date): void {
+  if (state.phase === 'RollingBack') {
+    state.phase = 'RolledBack';
+    state.outcome = `rolled back to ${state.from}: ${state.rollbackReason ?? 'unknown reason'}`;
+  } else {
+    state.phase = 'Promoted';
+    state.outcome = `promoted ${state.to} (from ${state.from})`;
+  }
+  state.updatedAt = now.toISOString();
+  delete state.hold;
+}
+
+/** Records a human decision on the pending approval of a step. Returns an error message when refused. */
+export function recordDecision(
+  state: RunState,
+  decision: { step?: string; approve: boolean; by: string; via: 'slack' | 'cli'; channel?: string; planHash?: string },
+  now: Date,
+): { state: RunState; error?: string } {
+  const next = structuredClone(state);
+  if (decision.planHash !== undefined && decision.planHash !== state.planHash) {
+    return { state, error: `the decision is for plan ${decision.planHash}, but the run's plan is ${state.planHash}` };
+  }
+  const pending = next.approvals.filter((a) => a.decision === undefined);
+  const target: ApprovalRecord | undefined = decision.step ? pending.find((a) => a.step === decision.step) : pending.at(-1);
+  if (!target) {
+    return { state, error: decision.step ? `no approval is pending for step ${decision.step}` : `no approval is pending for ${state.policy}` };
+  }
+  if (Date.parse(target.expiresAt) <= now.getTime()) return { state, error: `the approval for ${target.step} expired at ${target.expiresAt}` };
+  target.decision = decision.approve ? 'approved' : 'rejected';
+  target.by = decision.by;
+  target.via = decision.via;
+  if (decision.channel) target.channel = decision.channel;
+  target.decidedAt = now.toISOString();
+  next.updatedAt = now.toISOString();
+  return { state: next };
+}

@@ -1,0 +1,354 @@
+/**
+ * The planner: policy + a snapshot of the cluster -> the resolved waves, every step in order,
+ * the plan hash approvals are bound to, and the time arithmetic. Pure: no I/O, no clock.
+ */
+import { createHash } from 'node:crypto';
+import { labelSelectorRequirements, matches } from '../lib/label-selector.ts';
+import type { MeshSnapshot } from '../mesh/revisions.ts';
+import { injectionLabels, injectionMode, type InjectionLabels } from '../mesh/namespaces.ts';
+import { gatewayInfo } from '../mesh/gateways.ts';
+import type { Workload } from '../mesh/workloads.ts';
+import type { KubeObject } from '../ports/cluster.ts';
+import type { Policy } from '../policy/types.ts';
+import type { Step } from './state.ts';
+
+/** What the planner reads from the cluster (listed once by the runner). */
+export type ClusterSnapshot = {
+  mesh: MeshSnapshot;
+  /** Workloads of the kinds the policy restarts, cluster-wide. */
+  workloads: readonly Workload[];
+  /** Pods per namespace. */
+  podCounts: Readonly<Record<string, number>>;
+  /** Deployments named by `spec.gateways`, when found. */
+  gateways: readonly KubeObject[];
+};
+
+export type PlannedNamespace = {
+  name: string;
+  original: InjectionLabels;
+  workloads: { kind: Workload['kind']; name: string; replicas: number }[];
+  /** Workloads left alone, with why. */
+  skipped: { kind: Workload['kind']; name: string; reason: string }[];
+  pods: number;
+};
+
+export type PlannedWave = {
+  index: number;
+  name: string;
+  namespaces: PlannedNamespace[];
+  maxParallelRestarts: number;
+  bakeMs: number;
+};
+
+export type PlannedGateway = { namespace: string; name: string; original: string | null; upgrade: 'withFirstWave' | 'afterLastWave' | 'onPromote'; injected: boolean };
+
+export type PlannedTag = { tag: string; original?: string; target: string };
+
+export type RunPlan = {
+  policy: string;
+  from: string;
+  to: string;
+  strategy: 'labels' | 'tags';
+  /** The label value namespaces get during waves: the revision (labels) or the canary tag (tags). */
+  waveTarget: string;
+  waves: PlannedWave[];
+  gateways: PlannedGateway[];
+  /** Tags moved on promotion. */
+  promoteTags: PlannedTag[];
+  /** The canary tag pointed at `to` before the first wave (tags strategy). */
+  canaryTag?: PlannedTag;
+  steps: Step[];
+  hash: string;
+  timing: Timing;
+  /** Eligible namespaces no wave moves. */
+  unplanned: string[];
+  warnings: string[];
+};
+
+export type Timing = {
+  /** Per wave: the longest it may take (rollout timeout + warm-up + bake). */
+  perWaveMaxMs: number[];
+  /** Per wave: warm-up + bake, the part that does not depend on rollout speed. */
+  perWaveFixedMs: number[];
+  totalMaxMs: number;
+  /** From the end of a wave's warm-up to a rollback decision, at worst: failureLimit x interval. */
+  detectMs: number;
+};
+
+export type PlanProblem = { path: string; message: string };
+
+const SYSTEM_NAMESPACES = new Set(['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage']);
+
+/** Resolves `from: auto` against the `default` tag. */
+export function resolveFrom(policy: Policy, mesh: MeshSnapshot): { from?: string; problem?: PlanProblem } {
+  const from = policy.spec.revisions.from;
+  if (from !== 'auto') return { from };
+  if (mesh.defaultRevision) return { from: mesh.defaultRevision };
+  return { problem: { path: 'spec.revisions.from', message: 'from: auto, but no default revision was found (no istio-revision-tag-default and no active unrevisioned injector)' } };
+}
+
+/** Whether a namespace currently injects with `from` (the namespaces a run may move). */
+export function followsRevision(labels: InjectionLabels, from: string, mesh: MeshSnapshot): boolean {
+  const mode = injectionMode(labels);
+  switch (mode.kind) {
+    case 'default-enabled':
+      return mesh.defaultRevision === from;
+    case 'rev': {
+      if (mode.name === from) return true;
+      const tag = mesh.tags.find((t) => t.tag === mode.name);
+      return tag?.revision === from;
+    }
+    case 'disabled':
+    case 'none':
+      return false;
+  }
+}
+
+export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: RunPlan; problems: PlanProblem[] } {
+  const spec = policy.spec;
+  const problems: PlanProblem[] = [];
+  const warnings: string[] = [];
+  const { from, problem } = resolveFrom(policy, snapshot.mesh);
+  if (problem) problems.push(problem);
+  const to = spec.revisions.to;
+  if (from !== undefined && from === to) problems.push({ path: 'spec.revisions', message: `the cluster already runs ${to} as the revision to upgrade from` });
+  const strategy = spec.strategy.type;
+  const waveTarget = strategy === 'tags' ? (spec.strategy.canaryTag ?? '') : to;
+
+  const excluded = new Set(spec.workloads.exclude.namespaces);
+  const byName = new Map(snapshot.mesh.namespaces.map((ns) => [ns.metadata.name ?? '', ns]));
+  const eligible = snapshot.mesh.namespaces
+    .filter((ns) => {
+      const name = ns.metadata.name ?? '';
+      if (excluded.has(name) || name === spec.revisions.istioNamespace || SYSTEM_NAMESPACES.has(name)) return false;
+      return from !== undefined && followsRevision(injectionLabels(ns), from, snapshot.mesh);
+    })
+    .map((ns) => ns.metadata.name ?? '')
+    .sort();
+  const remaining = new Set(eligible);
+
+  const workloadsByNs = new Map<string, Workload[]>();
+  for (const workload of snapshot.workloads) {
+    const list = workloadsByNs.get(workload.namespace) ?? [];
+    list.push(workload);
+    workloadsByNs.set(workload.namespace, list);
+  }
+  const excludedWorkloads = new Set(spec.workloads.exclude.workloads.map((w) => `${w.kind}/${w.namespace}/${w.name}`));
+  const kinds = new Set(spec.workloads.kinds);
+
+  const planNamespace = (name: string): PlannedNamespace => {
+    const ns = byName.get(name) as KubeObject;
+    const workloads: PlannedNamespace['workloads'] = [];
+    const skipped: PlannedNamespace['skipped'] = [];
+    for (const w of (workloadsByNs.get(name) ?? []).sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind.localeCompare(b.kind)))) {
+      if (!kinds.has(w.kind)) continue;
+      if (excludedWorkloads.has(`${w.kind}/${w.namespace}/${w.name}`)) skipped.push({ kind: w.kind, name: w.name, reason: 'excluded by spec.workloads.exclude' });
+      else if (w.optOut) skipped.push({ kind: w.kind, name: w.name, reason: w.optOut });
+      else workloads.push({ kind: w.kind, name: w.name, replicas: w.replicas });
+    }
+    return { name, original: injectionLabels(ns), workloads, skipped, pods: snapshot.podCounts[name] ?? 0 };
+  };
+
+  const waves: PlannedWave[] = spec.waves.map((wave, index) => {
+    let chosen: string[] = [];
+    const selection = wave.namespaces;
+    switch (selection.kind) {
+      case 'names':
+        selection.names.forEach((name, i) => {
+          const ns = byName.get(name);
+          if (!ns) {
+            problems.push({ path: `spec.waves[${index}].namespaces.names[${i}]`, message: `namespace ${name} does not exist` });
+          } else if (excluded.has(name)) {
+            problems.push({ path: `spec.waves[${index}].namespaces.names[${i}]`, message: `namespace ${name} is excluded by spec.workloads.exclude.namespaces` });
+          } else if (!remaining.has(name)) {
+            const labels = injectionLabels(ns);
+            problems.push({
+              path: `spec.waves[${index}].namespaces.names[${i}]`,
+              message: `namespace ${name} does not inject from revision ${from ?? '?'} (${describeLabels(labels)})${injectionMode(labels).kind === 'default-enabled' && labels.rev ? ': istio-injection=enabled overrides its istio.io/rev label' : ''}`,
+            });
+          } else {
+            chosen.push(name);
+          }
+        });
+        break;
+      case 'selector': {
+        const requirements = labelSelectorRequirements(selection.selector);
+        chosen = [...remaining].filter((name) => matches(requirements, byName.get(name)?.metadata.labels));
+        break;
+      }
+      case 'percent':
+        chosen = [...remaining].slice(0, Math.ceil((remaining.size * selection.percent) / 100));
+        break;
+      case 'count':
+        chosen = [...remaining].slice(0, selection.count);
+        break;
+    }
+    for (const name of chosen) remaining.delete(name);
+    if (chosen.length === 0 && selection.kind !== 'names') warnings.push(`wave ${wave.name} selects no namespace`);
+    return { index, name: wave.name, namespaces: chosen.sort().map(planNamespace), maxParallelRestarts: wave.maxParallelRestarts, bakeMs: wave.bake };
+  });
+  const unplanned = [...remaining].sort();
+  if (unplanned.length > 0) {
+    warnings.push(
+      `${unplanned.length} namespace(s) inject from ${from} but no wave moves them (${unplanned.slice(0, 5).join(', ')}${unplanned.length > 5 ? ', ...' : ''}); their pods keep the old proxies, and uninstalling ${from} will be refused while they do`,
+    );
+  }
+
+  const gateways: PlannedGateway[] = [];
+  spec.gateways.forEach((gateway, i) => {
+    const found = snapshot.gateways.find((d) => d.metadata.name === gateway.name && d.metadata.namespace === gateway.namespace);
+    if (!found) {
+      problems.push({ path: `spec.gateways[${i}]`, message: `gateway Deployment ${gateway.namespace}/${gateway.name} does not exist` });
+      return;
+    }
+    const info = gatewayInfo(found);
+    if (!info.injected) {
+      problems.push({ path: `spec.gateways[${i}]`, message: `gateway ${gateway.namespace}/${gateway.name} has its proxy baked in (not injected); revroll moves injected gateways only` });
+      return;
+    }
+    gateways.push({ namespace: gateway.namespace, name: gateway.name, original: info.rev ?? null, upgrade: gateway.upgrade, injected: true });
+  });
+
+  const tagsToMove = new Set(spec.promote.tags);
+  if (strategy === 'tags' && spec.strategy.stableTag) tagsToMove.add(spec.strategy.stableTag);
+  const promoteTags: PlannedTag[] = [...tagsToMove].map((tag) => {
+    const current = snapshot.mesh.tags.find((t) => t.tag === tag)?.revision;
+    return { tag, ...(current ? { original: current } : {}), target: to };
+  });
+  let canaryTag: PlannedTag | undefined;
+  if (strategy === 'tags') {
+    const name = spec.strategy.canaryTag ?? '';
+    const current = snapshot.mesh.tags.find((t) => t.tag === name)?.revision;
+    canaryTag = { tag: name, ...(current ? { original: current } : {}), target: to };
+    const stable = spec.strategy.stableTag ?? '';
+    if (!snapshot.mesh.tags.some((t) => t.tag === stable)) problems.push({ path: 'spec.strategy.stableTag', message: `revision tag ${stable} does not exist` });
+  }
+
+  const steps = buildSteps(policy, waves, gateways);
+  const gates = spec.gates;
+  const perWaveFixedMs = waves.map((w) => gates.warmup + w.bakeMs);
+  const perWaveMaxMs = waves.map((_, i) => spec.workloads.rolloutTimeout + (perWaveFixedMs[i] ?? 0));
+  const timing: Timing = {
+    perWaveMaxMs,
+    perWaveFixedMs,
+    totalMaxMs: perWaveMaxMs.reduce((a, b) => a + b, 0),
+    detectMs: gates.checks.some((c) => !c.shadow) ? gates.interval * gates.failureLimit : 0,
+  };
+  if (problems.length > 0 || from === undefined) return { problems };
+  const plan: Omit<RunPlan, 'hash'> = {
+    policy: policy.metadata.name,
+    from,
+    to,
+    strategy,
+    waveTarget,
+    waves,
+    gateways,
+    promoteTags,
+    ...(canaryTag ? { canaryTag } : {}),
+    steps,
+    timing,
+    unplanned,
+    warnings,
+  };
+  return { plan: { ...plan, hash: planHash(policy, plan) }, problems };
+}
+
+/** The forward steps of a run, in order. */
+export function buildSteps(policy: Policy, waves: readonly PlannedWave[], gateways: readonly PlannedGateway[]): Step[] {
+  const spec = policy.spec;
+  const steps: Step[] = [{ id: 'precheck', kind: 'precheck' }, { id: 'install', kind: 'install' }];
+  if (spec.strategy.type === 'tags') steps.push({ id: 'canary-tag', kind: 'canary-tag' });
+  if (spec.approvals.beforeFirstWave) steps.push({ id: 'approval/before-first-wave', kind: 'approval', point: 'before-first-wave' });
+  const hasGates = spec.gates.checks.length > 0;
+  const withGateways = (when: PlannedGateway['upgrade']) => gateways.some((g) => g.upgrade === when);
+  waves.forEach((wave, index) => {
+    const id = (kind: string) => `wave/${wave.name}/${kind}`;
+    if (hasGates) steps.push({ id: id('baseline'), kind: 'baseline', wave: index });
+    steps.push({ id: id('migrate'), kind: 'migrate', wave: index });
+    if (index === 0 && withGateways('withFirstWave')) steps.push({ id: id('gateways'), kind: 'gateways', wave: index });
+    steps.push(
+      { id: id('restart'), kind: 'restart', wave: index },
+      { id: id('rollout'), kind: 'rollout', wave: index },
+      { id: id('converge'), kind: 'converge', wave: index },
+      { id: id('warmup'), kind: 'warmup', wave: index },
+      { id: id('bake'), kind: 'bake', wave: index },
+    );
+    if (spec.waves[index]?.approval.required) steps.push({ id: id('approval'), kind: 'approval', wave: index, point: 'wave' });
+  });
+  if (withGateways('afterLastWave')) steps.push({ id: 'gateways/after-last-wave', kind: 'gateways' });
+  if (spec.promote.approval.required) steps.push({ id: 'approval/promote', kind: 'approval', point: 'promote' });
+  steps.push({ id: 'promote/tags', kind: 'promote-tags' });
+  if (withGateways('onPromote')) steps.push({ id: 'promote/gateways', kind: 'gateways' });
+  if (spec.strategy.restoreOriginalLabels) steps.push({ id: 'promote/restore-labels', kind: 'restore-labels' });
+  steps.push({ id: 'promote/verify', kind: 'verify' });
+  if (spec.promote.uninstallPrevious) steps.push({ id: 'promote/uninstall-previous', kind: 'uninstall' });
+  return steps;
+}
+
+/** The rollback steps, in the order of safety invariant 3. */
+export function rollbackSteps(uninstallCanary: boolean, canary: string): Step[] {
+  const steps: Step[] = [
+    { id: 'rollback/gateways', kind: 'rollback-gateways' },
+    { id: 'rollback/labels', kind: 'rollback-labels' },
+    { id: 'rollback/restart', kind: 'rollback-restart' },
+    { id: 'rollback/rollout', kind: 'rollback-rollout' },
+    { id: 'rollback/tags', kind: 'rollback-tags' },
+    { id: 'rollback/restore-labels', kind: 'rollback-restore-labels' },
+    { id: 'rollback/verify', kind: 'rollback-verify' },
+  ];
+  if (uninstallCanary) steps.push({ id: 'rollback/uninstall-canary', kind: 'rollback-uninstall', revision: canary });
+  steps.push({ id: 'rollback/health', kind: 'rollback-health' });
+  return steps;
+}
+
+/** A stable hash of what the run will do: approvals name it, and a changed plan invalidates them. */
+export function planHash(policy: Policy, plan: Omit<RunPlan, 'hash'>): string {
+  const subject = {
+    spec: policy.spec,
+    from: plan.from,
+    to: plan.to,
+    waves: plan.waves.map((w) => [w.name, w.namespaces.map((n) => n.name)]),
+    gateways: plan.gateways.map((g) => `${g.namespace}/${g.name}`),
+    tags: plan.promoteTags.map((t) => t.tag),
+  };
+  return createHash('sha256').update(canonicalJson(subject)).digest('hex').slice(0, 16);
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function describeLabels(labels: InjectionLabels): string {
+  const parts: string[] = [];
+  if (labels.injection !== undefined) parts.push(`istio-injection=${labels.injection}`);
+  if (labels.rev !== undefined) parts.push(`istio.io/rev=${labels.rev}`);
+  return parts.length === 0 ? 'no injection labels' : parts.join(', ');
+}
+
+/** Every mutation of the plan, in order, one line each (for `revroll plan`). */
+export function describeMutations(plan: RunPlan, uninstallPrevious: boolean): string[] {
+  const lines: string[] = [];
+  if (plan.canaryTag) lines.push(`tag set ${plan.canaryTag.tag} --revision ${plan.to}${plan.canaryTag.original ? ` --overwrite (was ${plan.canaryTag.original})` : ''}`);
+  for (const wave of plan.waves) {
+    for (const ns of wave.namespaces) {
+      lines.push(`wave ${wave.name}: label namespace ${ns.name} istio-injection- istio.io/rev=${plan.waveTarget} (was: ${describeLabels(ns.original)})`);
+    }
+    if (wave.index === 0) for (const g of plan.gateways.filter((g) => g.upgrade === 'withFirstWave')) lines.push(`wave ${wave.name}: gateway ${g.namespace}/${g.name} template istio.io/rev=${plan.to}`);
+    for (const ns of wave.namespaces) {
+      for (const w of ns.workloads) lines.push(`wave ${wave.name}: rollout restart ${w.kind.toLowerCase()}/${w.name} -n ${ns.name} (${w.replicas} pod(s))`);
+    }
+  }
+  for (const g of plan.gateways.filter((g) => g.upgrade === 'afterLastWave')) lines.push(`after last wave: gateway ${g.namespace}/${g.name} template istio.io/rev=${plan.to}`);
+  for (const tag of plan.promoteTags) lines.push(`promote: tag set ${tag.tag} --revision ${plan.to} --overwrite${tag.original ? ` (was ${tag.original})` : ''}`);
+  for (const g of plan.gateways.filter((g) => g.upgrade === 'onPromote')) lines.push(`promote: gateway ${g.namespace}/${g.name} template istio.io/rev=${plan.to}`);
+  if (uninstallPrevious) lines.push(`promote: uninstall revision ${plan.from} (only if nothing references it)`);
+  return lines;
+}

@@ -1,0 +1,205 @@
+/**
+ * The persisted state of a run. It is written to a ConfigMap after every step, so it must stay
+ * compact at 2,000 namespaces: per-namespace records are small, workload lists are not kept
+ * (restarted workloads are found again by revroll's annotation), and only the last few gate
+ * measurements per wave are kept (the full history goes to the report and Events).
+ */
+import type { GateResult } from './gates.ts';
+
+export const STATE_VERSION = 1;
+
+/** Where a run stands. */
+export type RunPhase =
+  /** Moving forward through the plan's steps. */
+  | 'Progressing'
+  /** Waiting at a step: approval pending, window closed, gates undecidable, or an error past its budget. */
+  | 'Held'
+  /** Executing the rollback steps. */
+  | 'RollingBack'
+  /** Finished: the new revision is promoted. */
+  | 'Promoted'
+  /** Finished: back on the previous revision. */
+  | 'RolledBack'
+  /** Finished without promotion or a complete rollback (precheck or install failed, or rollback could not finish). */
+  | 'Failed';
+
+export const terminalPhases: ReadonlySet<RunPhase> = new Set(['Promoted', 'RolledBack', 'Failed']);
+
+/** The kinds of step a run is made of. */
+export type StepKind =
+  /** Checks the cluster before any mutation (revisions, tags, namespaces, permissions). */
+  | 'precheck'
+  /** Installs the new revision (istioctl/helm) or waits for it to be ready. */
+  | 'install'
+  /** Points the canary tag at the new revision (tags strategy). */
+  | 'canary-tag'
+  /** Waits for a human decision. */
+  | 'approval'
+  /** Measures the wave's namespaces before they move. */
+  | 'baseline'
+  /** Relabels the wave's namespaces. */
+  | 'migrate'
+  /** Restarts the wave's workloads. */
+  | 'restart'
+  /** Waits for the wave's rollouts. */
+  | 'rollout'
+  /** Checks every pod of the wave runs the new revision. */
+  | 'converge'
+  /** Waits after convergence before gates count. */
+  | 'warmup'
+  /** Evaluates gates every interval for the bake duration. */
+  | 'bake'
+  /** Moves gateways to the new revision. */
+  | 'gateways'
+  /** Moves the promoted tags to the new revision. */
+  | 'promote-tags'
+  /** Puts namespaces back in their original label form once the tag they follow points at the new revision. */
+  | 'restore-labels'
+  /** Verifies the promoted state. */
+  | 'verify'
+  /** Uninstalls a revision when nothing references it. */
+  | 'uninstall'
+  // Rollback steps, in the order of safety invariant 3.
+  /** Gateways back on the previous revision. */
+  | 'rollback-gateways'
+  /** Namespace labels back (or pinned to the previous revision while tags still point at the new one). */
+  | 'rollback-labels'
+  /** Restarts the workloads revroll moved. */
+  | 'rollback-restart'
+  /** Waits for those rollouts. */
+  | 'rollback-rollout'
+  /** Tags back on the previous revision. */
+  | 'rollback-tags'
+  /** Original labels back on namespaces that were pinned while tags moved back. */
+  | 'rollback-restore-labels'
+  /** Checks every moved pod runs the previous revision. */
+  | 'rollback-verify'
+  /** Uninstalls the new revision (when the policy asks and nothing references it). */
+  | 'rollback-uninstall'
+  /** Post-rollback health check. */
+  | 'rollback-health';
+
+/** One step of a run's plan. `wave` indexes `plan.waves`. */
+export type Step = {
+  id: string;
+  kind: StepKind;
+  wave?: number;
+  /** For approvals: which point (`before-first-wave`, `wave`, `promote`, `inconclusive`). */
+  point?: ApprovalPoint;
+  /** For uninstall steps: the revision. */
+  revision?: string;
+};
+
+export type ApprovalPoint = 'before-first-wave' | 'wave' | 'promote' | 'inconclusive';
+
+export type StepStatus = 'pending' | 'running' | 'done' | 'skipped' | 'failed';
+
+export type StepRecord = {
+  id: string;
+  status: StepStatus;
+  startedAt?: string;
+  finishedAt?: string;
+  /** One line: what happened (counts, stragglers, refusal reasons). */
+  note?: string;
+};
+
+/** A namespace the plan moves, with what it looked like before. */
+export type NamespaceRecord = {
+  wave: number;
+  /** `istio-injection` before the run, if set. */
+  injection?: string;
+  /** `istio.io/rev` before the run, if set. */
+  rev?: string;
+  /** Set when the migrate action is issued (before the API call), so a crash can never lose it. */
+  moved?: boolean;
+  /** Set while rollback has it pinned to the previous revision (tags moved back later). */
+  pinned?: boolean;
+};
+
+export type GatewayRecord = {
+  namespace: string;
+  name: string;
+  /** Template `istio.io/rev` before the run; null if absent. */
+  original: string | null;
+  upgrade: 'withFirstWave' | 'afterLastWave' | 'onPromote';
+  moved?: boolean;
+};
+
+export type TagRecord = {
+  tag: string;
+  /** Revision the tag pointed at before the run; undefined when revroll created it. */
+  original?: string;
+  target: string;
+  moved?: boolean;
+};
+
+export type ApprovalRecord = {
+  step: string;
+  point: ApprovalPoint;
+  requestedAt: string;
+  expiresAt: string;
+  decision?: 'approved' | 'rejected' | 'expired';
+  by?: string;
+  via?: 'slack' | 'cli';
+  channel?: string;
+  decidedAt?: string;
+  /** Set once the request reached the notifier (a crash in between sends it again). */
+  notified?: boolean;
+};
+
+/** Gate bookkeeping for the wave being baked. */
+export type GateProgress = {
+  wave: number;
+  /** Baseline values per check (from the `baseline` step). */
+  baseline: Record<string, number | null>;
+  /** Fail evaluations per enforced check. */
+  failures: Record<string, number>;
+  /** Consecutive Error evaluations per check. */
+  consecutiveErrors: Record<string, number>;
+  /** The last few evaluations (newest last). */
+  recent: { at: string; results: GateResult[] }[];
+  evaluations: number;
+};
+
+export type HoldKind = 'approval' | 'window' | 'gates' | 'error' | 'uninstall';
+
+export type Hold = { kind: HoldKind; reason: string; since: string };
+
+export type RunState = {
+  version: typeof STATE_VERSION;
+  policy: string;
+  runId: string;
+  planHash: string;
+  from: string;
+  to: string;
+  phase: RunPhase;
+  startedAt: string;
+  updatedAt: string;
+  /** Index into `steps` of the step being executed. */
+  cursor: number;
+  steps: Step[];
+  records: StepRecord[];
+  /** Wave names, in order (the plan's namespaces are in `namespaces`). */
+  waves: string[];
+  namespaces: Record<string, NamespaceRecord>;
+  gateways: GatewayRecord[];
+  tags: TagRecord[];
+  approvals: ApprovalRecord[];
+  gates?: GateProgress;
+  /** Deadlines of the timed steps, ISO. */
+  warmupUntil?: string;
+  bakeUntil?: string;
+  nextGateAt?: string;
+  hold?: Hold;
+  /** Why the run rolls back (set when rollback starts). */
+  rollbackReason?: string;
+  /** Set by `revroll abort`; the next decision starts the rollback. */
+  abortRequested?: { by: string; at: string };
+  /** A short, final sentence. */
+  outcome?: string;
+};
+
+/** The current step, if the cursor is inside the list. */
+export function currentStep(state: RunState): Step | undefined {
+  return state.steps[state.cursor];
+}

@@ -1,0 +1,31 @@
+/**
+ * The metrics port: gate checks measured over telemetry (Prometheus in production).
+ * It never throws for a failed query: failures are measurements of kind `error`, so the engine
+ * can count them against their own budget (DESIGN section 4).
+ */
+import type { GateCheck } from '../policy/types.ts';
+
+/** A measured value, an empty answer (no series, no traffic), or a failure. */
+export type Measurement =
+  | { kind: 'value'; value: number; traffic?: number }
+  | { kind: 'empty'; reason: string }
+  | { kind: 'error'; reason: string };
+
+/** Who is measured and over which window. */
+export type MeasureScope = {
+  /** `wave`: the wave's namespaces; `cohort`: proxies still on the old revision, cluster-wide. */
+  subject: 'wave' | 'cohort';
+  namespaces: readonly string[];
+  fromRevision: string;
+  toRevision: string;
+  fromVersion?: string;
+  toVersion?: string;
+  /** Evaluation time. */
+  at: Date;
+  /** Pods expected to be scraped (the wave's new pods), for the coverage check. */
+  expectedPods?: readonly { namespace: string; pod: string }[];
+};
+
+export interface MetricsSource {
+  measure(check: GateCheck, scope: MeasureScope): Promise<Measurement>;
+}

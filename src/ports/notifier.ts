@@ -1,0 +1,28 @@
+/** Notifications about a run (Slack in production). Best-effort: a failed notification never fails a run. */
+
+export type RunEventKind =
+  | 'run-started'
+  | 'wave-started'
+  | 'wave-finished'
+  | 'gate-failed'
+  | 'hold'
+  | 'rollback-started'
+  | 'rollback-finished'
+  | 'approval-requested'
+  | 'approval-decided'
+  | 'promoted'
+  | 'error';
+
+export type RunEvent = {
+  kind: RunEventKind;
+  policy: string;
+  runId: string;
+  message: string;
+  step?: string;
+  /** Extra facts for rich formatting (gate values, namespaces, approval expiry...). */
+  details?: Record<string, unknown>;
+};
+
+export interface Notifier {
+  notify(event: RunEvent): Promise<void>;
+}

@@ -1,0 +1,216 @@
+/**
+ * Scenario files: what a sandbox cluster contains (namespaces, workloads, Istio revisions, tags,
+ * gateways, nodes) and how it behaves (start latency, revision health, traffic, faults). The zod
+ * schema below is the single source of the format; docs/sandbox.md documents it field by field.
+ * Built-ins live in ./scenarios/*.yaml; `generateScenario` builds large clusters for benchmarks.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { UsageError } from '../errors.ts';
+
+const labels = z.record(z.string(), z.string());
+const rate = z.number().min(0).max(1);
+
+export const healthSchema = z
+  .object({
+    errorRate: rate.default(0).describe('fraction of requests the proxies of this revision fail with 503 (response_flags UF)'),
+    latencyMs: z
+      .object({ p50: z.number().positive().default(8), p99: z.number().positive().default(60) })
+      .strict()
+      .default({ p50: 8, p99: 60 })
+      .describe('request latency through the proxies of this revision'),
+    xdsRejectRate: rate.default(0).describe('fraction of xDS pushes the proxies reject (pilot_total_xds_rejects)'),
+    pushErrorRate: rate.default(0).describe('fraction of xDS pushes that fail to send (pilot_xds_pushes{type=~".*_senderr"})'),
+  })
+  .strict();
+
+export const workloadSchema = z
+  .object({
+    kind: z.enum(['Deployment', 'StatefulSet', 'DaemonSet']).default('Deployment'),
+    name: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/),
+    replicas: z.number().int().min(0).default(2).describe('ignored for DaemonSets (one pod per node)'),
+    rps: z.number().min(0).default(10).describe('requests per second served by the whole workload'),
+    errorRate: rate.default(0).describe("the application's own 5xx ratio (500), whatever the revision"),
+    podLabels: labels.default({}).describe('extra pod template labels, e.g. sidecar.istio.io/inject: "false"'),
+    image: z.string().default('docker.io/library/nginx:1.27'),
+    hostNetwork: z.boolean().default(false),
+  })
+  .strict();
+
+export const namespaceSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/),
+    labels: labels.default({}),
+    workloads: z.array(workloadSchema).default([]),
+  })
+  .strict();
+
+export const revisionSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'revision names use dashes, not dots (1-25-1)'),
+    version: z.string().regex(/^\d+\.\d+\.\d+/),
+    ready: z.boolean().default(true).describe('false: istiod pods never become Ready (injection through it fails)'),
+    replicas: z.number().int().min(1).default(1),
+    health: healthSchema.default(healthSchema.parse({})),
+  })
+  .strict();
+
+export const gatewaySchema = z
+  .object({
+    name: z.string().default('istio-ingressgateway'),
+    namespace: z.string().default('istio-system'),
+    revision: z.string(),
+    replicas: z.number().int().min(1).default(2),
+    rps: z.number().min(0).default(50),
+  })
+  .strict();
+
+export const scenarioSchema = z
+  .object({
+    name: z.string(),
+    description: z.string().optional(),
+    nodes: z.number().int().min(1).default(3).describe('simulated nodes (DaemonSets run one pod per node)'),
+    startLatencyMs: z.number().min(0).default(200).describe('simulated time from pod creation to Ready'),
+    seed: z.number().int().default(1).describe('seed of the traffic randomness'),
+    istio: z
+      .object({
+        defaultInstall: z
+          .object({ version: z.string(), ready: z.boolean().default(true), health: healthSchema.default(healthSchema.parse({})) })
+          .strict()
+          .optional()
+          .describe('an unrevisioned control plane (istiod + istio-sidecar-injector), revision "default"'),
+        revisions: z.array(revisionSchema).default([]),
+        tags: z.record(z.string(), z.string()).default({}).describe('tag name -> revision, e.g. default: 1-24-3'),
+        gateways: z.array(gatewaySchema).default([]),
+      })
+      .strict()
+      .default({ revisions: [], tags: {}, gateways: [] }),
+    namespaces: z.array(namespaceSchema).default([]),
+    telemetry: z
+      .object({
+        tickMs: z.number().positive().default(250),
+        durationBuckets: z.array(z.number().positive()).optional().describe("default: Istio's 19 buckets"),
+      })
+      .strict()
+      .default({ tickMs: 250 }),
+    faults: z
+      .object({
+        metricsOutage: z.boolean().default(false),
+        api: z
+          .object({
+            errorRate: rate,
+            codes: z.array(z.union([z.literal(429), z.literal(500), z.literal(409)])),
+            verbs: z.array(z.string()).optional(),
+            resources: z.array(z.string()).optional(),
+            latencyMs: z.number().min(0).optional(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({ metricsOutage: false }),
+  })
+  .strict()
+  .superRefine((scenario, ctx) => {
+    const revisions = new Set(scenario.istio.revisions.map((r) => r.name));
+    if (scenario.istio.defaultInstall) revisions.add('default');
+    for (const [tag, revision] of Object.entries(scenario.istio.tags)) {
+      if (!revisions.has(revision)) ctx.addIssue({ code: 'custom', path: ['istio', 'tags', tag], message: `revision "${revision}" is not installed` });
+    }
+    const targets = new Set([...revisions, ...Object.keys(scenario.istio.tags)]);
+    scenario.istio.gateways.forEach((g, i) => {
+      if (!targets.has(g.revision)) ctx.addIssue({ code: 'custom', path: ['istio', 'gateways', i, 'revision'], message: `no revision or tag "${g.revision}"` });
+    });
+    const seen = new Set<string>();
+    scenario.namespaces.forEach((ns, i) => {
+      if (seen.has(ns.name)) ctx.addIssue({ code: 'custom', path: ['namespaces', i, 'name'], message: `duplicate namespace "${ns.name}"` });
+      seen.add(ns.name);
+    });
+  });
+
+export type Scenario = z.output<typeof scenarioSchema>;
+export type ScenarioInput = z.input<typeof scenarioSchema>;
+export type ScenarioWorkload = z.output<typeof workloadSchema>;
+
+export const BUILTIN_SCENARIOS = ['demo', 'bad-canary'] as const;
+
+/** Validates a scenario object; problems are reported as `path: message`, all at once. */
+export function parseScenario(input: unknown, source = 'scenario'): Scenario {
+  const result = scenarioSchema.safeParse(input);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  throw new UsageError(`${source} is invalid:\n  ${problems.join('\n  ')}`);
+}
+
+function builtinPath(name: string): string | undefined {
+  // Next to this module in the source tree; from dist/, fall back to the source copy.
+  const here = fileURLToPath(new URL(`./scenarios/${name}.yaml`, import.meta.url));
+  if (existsSync(here)) return here;
+  const fromDist = fileURLToPath(new URL(`../../src/sandbox/scenarios/${name}.yaml`, import.meta.url));
+  return existsSync(fromDist) ? fromDist : undefined;
+}
+
+/** Loads a built-in scenario by name (`demo`, `bad-canary`) or a scenario file by path. */
+export function loadScenario(nameOrPath: string, cwd = '.'): Scenario {
+  const builtin = (BUILTIN_SCENARIOS as readonly string[]).includes(nameOrPath) ? builtinPath(nameOrPath) : undefined;
+  const path = builtin ?? resolve(cwd, nameOrPath);
+  if (!existsSync(path)) {
+    throw new UsageError(`scenario "${nameOrPath}" is neither a built-in (${BUILTIN_SCENARIOS.join(', ')}) nor a readable file`);
+  }
+  let document: unknown;
+  try {
+    document = parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`scenario ${path} is not valid YAML: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return parseScenario(document, `scenario ${path}`);
+}
+
+export type GenerateOptions = {
+  namespaces: number;
+  /** Deployments per namespace. */
+  workloads: number;
+  /** Pods per Deployment. */
+  replicas?: number;
+  /** Stable revision name and version (the `default` tag points at it). */
+  stable?: { name: string; version: string };
+  /** Canary revision installed and ready; omit for none. */
+  canary?: { name: string; version: string; health?: z.input<typeof healthSchema> };
+  /** Fraction of namespaces labelled `istio-injection=enabled` (the rest `istio.io/rev=<stable>`). */
+  injectionEnabledShare?: number;
+  nodes?: number;
+  startLatencyMs?: number;
+  rps?: number;
+  seed?: number;
+};
+
+/**
+ * A large cluster for benchmarks: `namespaces` × `workloads` Deployments of `replicas` pods.
+ * Uses a coarse latency histogram (8 buckets) so the exposition stays scrapeable at 20k pods.
+ */
+export function generateScenario(options: GenerateOptions): Scenario {
+  const stable = options.stable ?? { name: '1-24-3', version: '1.24.3' };
+  const share = options.injectionEnabledShare ?? 0.5;
+  const pad = String(options.namespaces).length;
+  const namespaces = Array.from({ length: options.namespaces }, (_, i) => ({
+    name: `ns-${String(i).padStart(pad, '0')}`,
+    labels: i < Math.round(options.namespaces * share) ? { 'istio-injection': 'enabled' } : { 'istio.io/rev': stable.name },
+    workloads: Array.from({ length: options.workloads }, (_, j) => ({ name: `app-${j}`, replicas: options.replicas ?? 1, rps: options.rps ?? 5 })),
+  }));
+  return parseScenario({
+    name: `generated-${options.namespaces}x${options.workloads}`,
+    nodes: options.nodes ?? 10,
+    startLatencyMs: options.startLatencyMs ?? 50,
+    seed: options.seed ?? 1,
+    istio: {
+      revisions: [{ name: stable.name, version: stable.version, replicas: 2 }, ...(options.canary ? [{ name: options.canary.name, version: options.canary.version, replicas: 2, health: options.canary.health ?? {} }] : [])],
+      tags: { default: stable.name },
+      gateways: [{ revision: stable.name }],
+    },
+    namespaces: [{ name: 'kube-system' }, ...namespaces],
+    telemetry: { durationBuckets: [5, 10, 25, 50, 100, 250, 1000, 5000] },
+  });
+}
