@@ -4,6 +4,8 @@ import { reportError } from './errors.ts';
 import type { CliIo } from './io.ts';
 import { UsageError } from '../errors.ts';
 import { lintCommand } from './commands/lint.ts';
+import { planCommand, runCommandCli } from './commands/run.ts';
+import { abortCommand, statusCommand } from './commands/status.ts';
 
 /** Flags shared by every command that talks to a cluster. */
 export type ClusterFlags = {
@@ -51,6 +53,7 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
   const set = (fn: () => CommandResult) => async () => {
     state.code = await fn();
   };
+  const debug = process.argv.includes('--debug');
 
   program
     .command('lint')
@@ -64,27 +67,35 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
   addClusterFlags(
     program
       .command('plan')
-      .summary('resolve waves against the cluster, list every mutation, evaluate gates now (not available yet)')
+      .summary('resolve waves against the cluster, list every mutation, evaluate gates now')
+      .description('Resolve the waves against the cluster and list every mutation in order, the time arithmetic and the gates evaluated now. Changes nothing.')
       .argument('<policy>', 'policy file')
       .addOption(outputOption(['text', 'json'])),
-  ).action(set(notAvailable('plan')));
+  ).action(async (file: string, opts: ClusterFlags & { output: 'text' | 'json' }) => {
+    state.code = await planCommand(file, { ...opts, debug }, io);
+  });
 
   addClusterFlags(
     program
       .command('run')
-      .summary('run a policy from precheck to promotion or rollback (not available yet)')
+      .summary('run a policy from precheck to promotion or rollback (resumes an active run)')
+      .description('Run a policy: precheck, install or wait for the new revision, migrate wave by wave with gates, then promote or roll back. Exit 0 promoted, 3 rolled back, 4 held, 1 failed, 2 invalid input.')
       .argument('<policy>', 'policy file')
       .option('--dry-run', 'plan and precheck, change nothing')
       .addOption(outputOption(['text', 'json'])),
-  ).action(set(notAvailable('run')));
+  ).action(async (file: string, opts: ClusterFlags & { output: 'text' | 'json'; dryRun?: boolean }) => {
+    state.code = await runCommandCli(file, { ...opts, debug }, io);
+  });
 
   addClusterFlags(
     program
       .command('status')
-      .summary("show a policy's run, or every run (not available yet)")
+      .summary("show a policy's run, or every run")
       .argument('[policy]', 'policy name')
       .addOption(outputOption(['text', 'json'])),
-  ).action(set(notAvailable('status')));
+  ).action(async (policy: string | undefined, opts: ClusterFlags & { output: 'text' | 'json' }) => {
+    state.code = await statusCommand(policy, opts, io);
+  });
 
   for (const verb of ['approve', 'reject'] as const) {
     addClusterFlags(
@@ -100,9 +111,14 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
   addClusterFlags(
     program
       .command('abort')
-      .summary('roll back the active run of a policy (not available yet)')
-      .argument('<policy>', 'policy name'),
-  ).action(set(notAvailable('abort')));
+      .summary('roll back the active run of a policy')
+      .description('Request the rollback of the active run. If no runner holds the run and --policy-file is given, roll it back now.')
+      .argument('<policy>', 'policy name')
+      .option('--policy-file <file>', 'the policy file, to perform the rollback here when no runner is active')
+      .option('--as <name>', 'who aborts (recorded in the run state)'),
+  ).action(async (policy: string, opts: ClusterFlags & { policyFile?: string; as?: string }) => {
+    state.code = await abortCommand(policy, { ...opts, debug }, io);
+  });
 
   addClusterFlags(
     program

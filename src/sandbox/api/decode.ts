@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { parse as parseYaml } from 'yaml';
 import type { KubeObject } from '../store.ts';
 import type { Served } from './served.ts';
-import { ApiError, badRequest, unsupportedMediaType } from './status.ts';
+import { badRequest, unsupportedMediaType, type ApiError } from './status.ts';
 import { readBody } from './respond.ts';
 
 export function mediaType(req: IncomingMessage): string {

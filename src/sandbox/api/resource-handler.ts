@@ -114,7 +114,10 @@ function handleList(ctx: ResourceContext, { req, res, route, served, query }: Re
   sendJson(res, 200, { kind: `${served.kind}List`, apiVersion: served.apiVersion, metadata, items: page.items.map(served.fromStorage) });
 }
 
-function handleWatch(ctx: ResourceContext, { req, res, route, served, query }: ResourceRequest): void {
+function handleWatch(ctx: ResourceContext, { req, res, route, served, query: input }: ResourceRequest): void {
+  // A watch on a named object (`.../configmaps/alpha?watch=1`) watches that name only.
+  const query = new URLSearchParams(input);
+  if (route.name !== undefined) query.set('fieldSelector', [input.get('fieldSelector'), `metadata.name=${route.name}`].filter(Boolean).join(','));
   const table = wantsTable(req.headers.accept);
   const options = tableOptions(ctx, query);
   let watch: OpenWatch | undefined = undefined;

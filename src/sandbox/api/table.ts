@@ -156,6 +156,24 @@ const printers: Record<string, Printer> = {
       return [since(last, now), String(o.type ?? ''), String(o.reason ?? ''), eventObject(o), String(o.message ?? ''), String(field(o, 'involvedObject', 'fieldPath') ?? ''), String(source), since(first, now), num(o.count) || 1, o.metadata.name ?? ''];
     },
   },
+  'horizontalpodautoscalers.autoscaling': {
+    columns: [column('Name'), column('Reference'), column('Targets'), column('MinPods', 'integer'), column('MaxPods', 'integer'), column('Replicas', 'integer'), column('Age')],
+    cells: (o, now) => {
+      const ref = field(o, 'spec', 'scaleTargetRef') as Obj | undefined;
+      const metrics = arr(field(o, 'spec', 'metrics'));
+      const current = arr(field(o, 'status', 'currentMetrics'));
+      const targets = metrics.map((m, i) => {
+        const target = field(m, 'resource', 'target', 'averageUtilization');
+        const value = field(current[i], 'resource', 'current', 'averageUtilization');
+        return `${field(m, 'resource', 'name') === undefined ? '' : `${String(field(m, 'resource', 'name'))}: `}${value === undefined ? '<unknown>' : `${String(value)}%`}/${target === undefined ? '<unknown>' : `${String(target)}%`}`;
+      });
+      return [o.metadata.name ?? '', ref ? `${String(ref.kind)}/${String(ref.name)}` : '<none>', targets.join(', ') || '<none>', num(field(o, 'spec', 'minReplicas')) || 1, num(field(o, 'spec', 'maxReplicas')), num(field(o, 'status', 'currentReplicas')), age(o, now)];
+    },
+  },
+  'leases.coordination.k8s.io': {
+    columns: [column('Name'), column('Holder'), column('Age')],
+    cells: (o, now) => [o.metadata.name ?? '', String(field(o, 'spec', 'holderIdentity') ?? ''), age(o, now)],
+  },
   'customresourcedefinitions.apiextensions.k8s.io': {
     columns: [column('Name'), column('Created At', 'date')],
     cells: (o) => [o.metadata.name ?? '', o.metadata.creationTimestamp ?? ''],

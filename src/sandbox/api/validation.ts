@@ -57,10 +57,18 @@ function labelErrors(labels: unknown): FieldError[] {
   return errors;
 }
 
+/** A CRD's name must be `<plural>.<group>`: served versions are found by that name. */
+function crdErrors(served: Served, object: KubeObject): FieldError[] {
+  if (served.key !== 'customresourcedefinitions.apiextensions.k8s.io') return [];
+  const spec = (object.spec ?? {}) as { group?: string; names?: { plural?: string } };
+  const expected = `${spec.names?.plural ?? ''}.${spec.group ?? ''}`;
+  return object.metadata?.name === expected ? [] : [{ field: 'metadata.name', message: `Invalid value: ${JSON.stringify(object.metadata?.name ?? '')}: must be spec.names.plural+"."+spec.group` }];
+}
+
 /** Validates metadata of an object about to be stored; throws 422 Invalid. */
 export function validateObject(served: Served, object: KubeObject): void {
   const name = object.metadata?.name ?? '';
-  const errors = [...(name === '' ? [] : nameErrors(served, name)), ...labelErrors(object.metadata?.labels)];
+  const errors = [...(name === '' ? [] : nameErrors(served, name)), ...labelErrors(object.metadata?.labels), ...crdErrors(served, object)];
   if (errors.length > 0) throw invalid(served.kind, name, errors);
 }
 

@@ -3,7 +3,7 @@
  * once (client-node waits for them), synthetic ADDED events are sent only when the
  * resourceVersion is unset or "0", a too-old resourceVersion is a 410 ERROR event followed by
  * close, and a bare newline every few seconds keeps client-node from dropping an idle watch
- * after 30 s.
+ * after 30 s. With `allowWatchBookmarks=true` a tick after changes sends a BOOKMARK instead.
  */
 import type { ServerResponse } from 'node:http';
 import { StoreError, resourceKey, type ChangeEvent, type KubeObject, type Store } from '../store.ts';
@@ -64,9 +64,14 @@ export function startWatch(res: ServerResponse, options: WatchOptions): OpenWatc
   const rvParam = query.get('resourceVersion');
   const initial = rvParam === null || rvParam === '' || rvParam === '0';
   const listener = (event: ChangeEvent) => {
-    if (resourceKey(event.resource) !== storageKey) return;
-    const seen = translate(store, selection, event);
-    if (seen) send(seen.type, options.render(seen.object));
+    if (ended || resourceKey(event.resource) !== storageKey) return;
+    try {
+      const seen = translate(store, selection, event);
+      if (seen) send(seen.type, options.render(seen.object));
+    } catch {
+      // A broken stream must never fail the write that notified it: drop this watcher instead.
+      end();
+    }
   };
   try {
     if (initial) {
@@ -85,7 +90,21 @@ export function startWatch(res: ServerResponse, options: WatchOptions): OpenWatc
     return { end };
   }
 
-  timers.push(setInterval(() => !ended && res.write('\n'), options.keepAliveMs));
+  // Store listeners run synchronously, so every event up to the store's current version has
+  // been sent when a tick fires: a BOOKMARK there is safe to resume from.
+  const bookmarks = query.get('allowWatchBookmarks') === 'true';
+  let bookmarked = store.resourceVersion();
+  const tick = () => {
+    if (ended) return;
+    const rv = store.resourceVersion();
+    if (bookmarks && rv !== bookmarked) {
+      bookmarked = rv;
+      send('BOOKMARK', { kind: served.kind, apiVersion: served.apiVersion, metadata: { resourceVersion: String(rv) } });
+    } else {
+      res.write('\n');
+    }
+  };
+  timers.push(setInterval(tick, options.keepAliveMs));
   const timeoutSeconds = Number(query.get('timeoutSeconds') ?? '0');
   if (Number.isFinite(timeoutSeconds) && timeoutSeconds > 0) timers.push(setTimeout(end, timeoutSeconds * 1000));
   return { end };

@@ -186,9 +186,8 @@ describe('client-node against the sandbox', () => {
     const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
     const ns = await objects.read({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'demo' } });
     expect(ns.metadata?.name).toBe('demo');
-    const patched = await objects.patch({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'demo', labels: { 'revroll.io/wave': '1' } } });
-    expect(patched.metadata?.labels?.['revroll.io/wave']).toBe('1');
-    expect(patched.metadata?.labels?.['istio.io/rev']).toBe('canary');
+    const patched: k8s.KubernetesObject = await objects.patch({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'demo', labels: { 'revroll.io/wave': '1' } } });
+    expect(patched.metadata?.labels).toMatchObject({ 'revroll.io/wave': '1', 'istio.io/rev': 'canary' });
     const applied = await objects.patch(
       { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'applied', namespace: 'demo' }, data: { a: '1' } } as k8s.KubernetesObject,
       undefined,

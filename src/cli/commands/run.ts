@@ -1,0 +1,185 @@
+/**
+ * `revroll plan` and `revroll run`: resolve a policy against the cluster, show every mutation in
+ * order, and (for run) execute it with live progress.
+ */
+import type { RunPlan } from '../../engine/plan.ts';
+import { planRun } from '../../engine/plan.ts';
+import { describeMutations, describeLabels } from '../../engine/plan.ts';
+import type { RunState, StepRecord } from '../../engine/state.ts';
+import { formatDuration } from '../../policy/durations.ts';
+import type { Policy } from '../../policy/types.ts';
+import { connectCluster, composeRunner, requireStateNamespace } from '../../runner/compose.ts';
+import { createExecutor } from '../../runner/executor.ts';
+import { runPolicy, snapshotCluster, type RunResult } from '../../runner/run-policy.ts';
+import { createLogger } from '../../telemetry/logger.ts';
+import { ExitCode } from '../exit-codes.ts';
+import type { CliIo } from '../io.ts';
+import { loadPolicyFile } from '../policy-file.ts';
+import type { ClusterFlags } from '../program.ts';
+import { formatProblem } from '../../errors.ts';
+import { createMetricsFor } from './metrics.ts';
+
+export type PlanFlags = ClusterFlags & { output: 'text' | 'json'; debug?: boolean };
+export type RunFlags = PlanFlags & { dryRun?: boolean };
+
+/** Loads the policy (applying --prometheus-url) and prints its warnings. */
+async function preparePolicy(file: string, flags: ClusterFlags, io: CliIo): Promise<Policy> {
+  const { policy, warnings } = await loadPolicyFile(file, io.cwd);
+  for (const warning of warnings) io.err(`${formatProblem(warning)} (warning)\n`);
+  if (flags.prometheusUrl) {
+    policy.spec.prometheus = { ...(policy.spec.prometheus ?? { timeout: 10_000, tls: { insecureSkipVerify: false }, headers: {} }), url: flags.prometheusUrl };
+  }
+  return policy;
+}
+
+export async function planCommand(file: string, flags: PlanFlags, io: CliIo): Promise<ExitCode> {
+  const policy = await preparePolicy(file, flags, io);
+  const cluster = connectCluster({ ...flagsFor(flags), env: io.env });
+  const snapshot = await snapshotCluster(cluster, policy);
+  const { plan, problems } = planRun(policy, snapshot);
+  const metrics = await createMetricsFor(policy, io.env);
+  const gates = plan && metrics ? await metrics.evaluatePlan(policy, plan) : [];
+  if (flags.output === 'json') {
+    io.out(`${JSON.stringify({ plan, problems, gates, requests: cluster.requestCounts() }, null, 2)}\n`);
+  } else {
+    if (plan) io.out(renderPlan(policy, plan));
+    if (gates.length > 0) {
+      io.out('\nGates evaluated now:\n');
+      for (const g of gates) io.out(`  ${g.check.padEnd(28)} ${g.text}\n`);
+    } else if (policy.spec.gates.checks.length > 0) {
+      io.out('\nGates: not evaluated (no Prometheus URL: set spec.prometheus.url or --prometheus-url)\n');
+    }
+    for (const problem of problems) io.err(`problem: ${problem.path}: ${problem.message}\n`);
+  }
+  if (problems.length > 0 || gates.some((g) => g.rejected)) return ExitCode.failure;
+  return ExitCode.ok;
+}
+
+export function renderPlan(policy: Policy, plan: RunPlan): string {
+  const lines: string[] = [];
+  const spec = policy.spec;
+  lines.push(`Policy ${plan.policy}: ${plan.from} -> ${plan.to} (${plan.strategy} strategy), plan ${plan.hash}`);
+  lines.push('');
+  lines.push('Waves:');
+  for (const wave of plan.waves) {
+    const workloads = wave.namespaces.reduce((n, ns) => n + ns.workloads.length, 0);
+    const pods = wave.namespaces.reduce((n, ns) => n + ns.pods, 0);
+    lines.push(`  ${wave.index + 1}. ${wave.name}: ${wave.namespaces.length} namespace(s), ${workloads} workload(s), ${pods} pod(s); bake ${formatDuration(wave.bakeMs)}, ${wave.maxParallelRestarts} parallel restarts`);
+    for (const ns of wave.namespaces) {
+      lines.push(`     - ${ns.name} (${describeLabels(ns.original)}): ${ns.workloads.map((w) => `${w.kind.toLowerCase()}/${w.name}`).join(', ') || 'no workloads'}; ${ns.pods} pod(s)`);
+      for (const skipped of ns.skipped) lines.push(`       skipped ${skipped.kind.toLowerCase()}/${skipped.name}: ${skipped.reason}`);
+    }
+  }
+  if (plan.gateways.length > 0) {
+    lines.push('');
+    lines.push('Gateways:');
+    for (const g of plan.gateways) lines.push(`  ${g.namespace}/${g.name} (istio.io/rev=${g.original ?? 'none'}): ${g.upgrade}`);
+  }
+  lines.push('');
+  lines.push('Mutations, in order:');
+  describeMutations(plan, spec.promote.uninstallPrevious).forEach((line, i) => lines.push(`  ${String(i + 1).padStart(3)}. ${line}`));
+  lines.push('');
+  lines.push('Time:');
+  const per = plan.waves.map((w, i) => `${w.name} <= ${formatDuration(plan.timing.perWaveMaxMs[i] ?? 0)}`).join(', ');
+  lines.push(`  per wave (rollout timeout + warm-up ${formatDuration(spec.gates.warmup)} + bake): ${per}`);
+  lines.push(`  whole run at most ${formatDuration(plan.timing.totalMaxMs)}; at least ${formatDuration(plan.timing.perWaveFixedMs.reduce((a, b) => a + b, 0))} of warm-up and bake`);
+  lines.push(
+    plan.timing.detectMs > 0
+      ? `  a failing canary is detected within ${formatDuration(plan.timing.detectMs)} after a wave's warm-up (failureLimit ${spec.gates.failureLimit} x interval ${formatDuration(spec.gates.interval)}), plus scrape delay`
+      : '  no enforced gates: a bad canary is only caught by rollouts and convergence',
+  );
+  if (plan.warnings.length > 0) {
+    lines.push('');
+    for (const warning of plan.warnings) lines.push(`warning: ${warning}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export async function runCommandCli(file: string, flags: RunFlags, io: CliIo): Promise<ExitCode> {
+  const policy = await preparePolicy(file, flags, io);
+  const json = flags.output === 'json';
+  const logger = createLogger({ level: flags.debug ? 'debug' : 'warn', pretty: io.isTty && !json });
+  const cluster = connectCluster({ ...flagsFor(flags), env: io.env });
+  const metrics = await createMetricsFor(policy, io.env);
+
+  if (flags.dryRun) {
+    const snapshot = await snapshotCluster(cluster, policy);
+    const { plan, problems } = planRun(policy, snapshot);
+    if (!plan) {
+      for (const problem of problems) io.err(`problem: ${problem.path}: ${problem.message}\n`);
+      return ExitCode.failure;
+    }
+    const deps = composeRunner(policy, { cluster, stateNamespace: flags.stateNamespace, logger, env: io.env, ...(metrics ? { metrics: metrics.source } : {}) });
+    const executor = createExecutor(policy, { ...deps, stateNamespace: flags.stateNamespace, now: () => new Date() });
+    const { initialState } = await import('../../engine/decide.ts');
+    const observation = await executor.execute(initialState(policy, plan, 'dry-run', new Date()), { type: 'precheck' });
+    const precheckProblems = observation.type === 'precheck' ? observation.problems : [observation.type === 'done' ? observation.message : 'precheck did not run'];
+    if (json) {
+      io.out(`${JSON.stringify({ dryRun: true, plan, precheck: precheckProblems }, null, 2)}\n`);
+    } else {
+      io.out(renderPlan(policy, plan));
+      io.out(precheckProblems.length === 0 ? '\nPrecheck: ok. Dry run: nothing was changed.\n' : `\nPrecheck failed:\n${precheckProblems.map((p) => `  - ${p}`).join('\n')}\nDry run: nothing was changed.\n`);
+    }
+    return precheckProblems.length === 0 ? ExitCode.ok : ExitCode.failure;
+  }
+
+  await requireStateNamespace(cluster, flags.stateNamespace);
+  const deps = composeRunner(policy, { cluster, stateNamespace: flags.stateNamespace, logger, env: io.env, ...(metrics ? { metrics: metrics.source } : {}) });
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const result = await runPolicy(policy, deps, {
+      signal: controller.signal,
+      onProgress: (state, changed) => {
+        if (!json) for (const record of changed) io.out(progressLine(state, record));
+      },
+    });
+    return reportRun(result, json, io);
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}
+
+function flagsFor(flags: ClusterFlags) {
+  return { ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}), ...(flags.context ? { context: flags.context } : {}) };
+}
+
+export function progressLine(_state: RunState, record: StepRecord): string {
+  const at = (record.finishedAt ?? record.startedAt ?? new Date().toISOString()).slice(11, 19);
+  return `${at}  ${record.id.padEnd(34)} ${record.status.padEnd(8)}${record.note ? ` ${record.note}` : ''}\n`;
+}
+
+/** Prints the outcome and maps it to the CLI contract's exit codes. */
+export function reportRun(result: RunResult, json: boolean, io: CliIo): ExitCode {
+  const code = exitCodeFor(result);
+  if (json) {
+    io.out(`${JSON.stringify({ outcome: result.outcome, message: result.message, problems: result.problems, state: result.state }, null, 2)}\n`);
+    return code;
+  }
+  for (const problem of result.problems ?? []) io.err(`problem: ${problem.path}: ${problem.message}\n`);
+  const line = `${result.outcome}: ${result.message}\n`;
+  if (code === ExitCode.ok) io.out(line);
+  else io.err(line);
+  if (result.outcome === 'held' && result.state?.hold?.kind === 'approval') {
+    io.err(`decide with: revroll approve ${result.state.policy}   or   revroll reject ${result.state.policy}; then run again to continue\n`);
+  }
+  return code;
+}
+
+export function exitCodeFor(result: RunResult): ExitCode {
+  switch (result.outcome) {
+    case 'promoted':
+      return ExitCode.ok;
+    case 'rolled-back':
+      return ExitCode.rolledBack;
+    case 'held':
+      return ExitCode.held;
+    case 'failed':
+    case 'locked':
+    case 'interrupted':
+      return ExitCode.failure;
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * The run loop: observe -> decide -> persist -> act, one action at a time, holding the policy's
+ * Lease. State is persisted after every decision, before the action it asks for, so a runner
+ * killed at any instant resumes from the cluster and the state alone.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { decide, initialState, type DecideContext, type Observation } from '../engine/decide.ts';
+import { changedRecords, transitions } from '../engine/events.ts';
+import { planRun, type ClusterSnapshot, type PlanProblem, type RunPlan } from '../engine/plan.ts';
+import { STATE_VERSION, terminalPhases, type RunState, type StepRecord } from '../engine/state.ts';
+import { RevrollError } from '../errors.ts';
+import { observeMesh } from '../mesh/revisions.ts';
+import { toWorkload, workloadRefs, type Workload } from '../mesh/workloads.ts';
+import { Resources, type ClusterPort } from '../ports/cluster.ts';
+import type { EventRecorder } from '../ports/events.ts';
+import type { Lock } from '../ports/lock.ts';
+import type { MetricsSource } from '../ports/metrics.ts';
+import type { Notifier } from '../ports/notifier.ts';
+import { StateConflictError, type StateStore } from '../ports/state-store.ts';
+import type { Policy } from '../policy/types.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { createExecutor, type CommandRunner } from './executor.ts';
+
+export type Clock = {
+  now(): Date;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+};
+
+export type RunnerDeps = {
+  cluster: ClusterPort;
+  store: StateStore;
+  lock: Lock;
+  events: EventRecorder;
+  notifier: Notifier;
+  metrics?: MetricsSource;
+  runCommand?: CommandRunner;
+  clock: Clock;
+  logger: Logger;
+  stateNamespace: string;
+  /** Identity written into the Lease (host/pod name and a random suffix). */
+  holder: string;
+};
+
+export type RunOptions = {
+  signal?: AbortSignal;
+  /** Called after every persisted decision with the records that changed. */
+  onProgress?: (state: RunState, changed: StepRecord[]) => void;
+  leaseTtlMs?: number;
+  /** Windows and freezes (the daemon); absent = always open. */
+  schedule?: (now: Date) => Pick<DecideContext, 'windowClosesAt' | 'windowClosed'>;
+  /** Longest single sleep between re-reads of the state (to see aborts and approvals). */
+  pollMs?: number;
+};
+
+export type RunOutcome = 'promoted' | 'rolled-back' | 'held' | 'failed' | 'locked' | 'interrupted';
+
+export type RunResult = {
+  outcome: RunOutcome;
+  message: string;
+  state?: RunState;
+  plan?: RunPlan;
+  problems?: PlanProblem[];
+  /** When the run wants to continue (holds with a timer, e.g. approval expiry). */
+  wakeAt?: Date;
+};
+
+/** Reads what the planner needs: revisions and tags, namespaces, workloads, pod counts, gateways. */
+export async function snapshotCluster(cluster: ClusterPort, policy: Policy): Promise<ClusterSnapshot> {
+  const istioNs = policy.spec.revisions.istioNamespace;
+  const [mesh, pods, ...lists] = await Promise.all([
+    observeMesh(cluster, istioNs),
+    cluster.list(Resources.pods),
+    ...policy.spec.workloads.kinds.map((kind) => cluster.list(workloadRefs[kind]).then((items) => items.map((o) => toWorkload(kind, o)))),
+  ]);
+  const workloads: Workload[] = (lists as Workload[][]).flat();
+  const podCounts: Record<string, number> = {};
+  for (const pod of pods) {
+    const ns = pod.metadata.namespace ?? '';
+    podCounts[ns] = (podCounts[ns] ?? 0) + 1;
+  }
+  const gateways = (
+    await Promise.all(policy.spec.gateways.map((g) => cluster.get(Resources.deployments, g.namespace, g.name)))
+  ).filter((d): d is NonNullable<typeof d> => d !== undefined);
+  return { mesh, workloads, podCounts, gateways };
+}
+
+/** Hash of the policy's spec: a resumed run refuses to continue under a changed policy. */
+export function policyHash(policy: Policy): string {
+  return createHash('sha256').update(JSON.stringify(policy.spec)).digest('hex').slice(0, 16);
+}
+
+type StoredRun = RunState & { policyHash?: string };
+
+/** Validates a stored document enough to trust it as a RunState. */
+export function parseStoredState(document: Record<string, unknown>, policy: string): StoredRun {
+  const state = document as StoredRun;
+  if (state.version !== STATE_VERSION || state.policy !== policy || !Array.isArray(state.steps) || !Array.isArray(state.records) || typeof state.cursor !== 'number') {
+    throw new RevrollError('STATE_INVALID', `the stored run state of ${policy} is not one this version of revroll understands (version ${String(state.version)})`);
+  }
+  return state;
+}
+
+/** Takes decisions made elsewhere (abort, approvals) from the stored state into ours. */
+export function mergeExternal(ours: StoredRun, theirs: StoredRun): StoredRun {
+  const merged = structuredClone(ours);
+  if (theirs.abortRequested && !merged.abortRequested) merged.abortRequested = theirs.abortRequested;
+  for (const approval of merged.approvals) {
+    if (approval.decision !== undefined) continue;
+    const decided = theirs.approvals.find((a) => a.step === approval.step && a.requestedAt === approval.requestedAt && a.decision !== undefined);
+    if (decided) Object.assign(approval, decided);
+  }
+  return merged;
+}
+
+export function newRunId(now: Date): string {
+  return `${now.toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Runs (or resumes) a policy until it is done, held, interrupted, or locked by another runner. */
+export async function runPolicy(policy: Policy, deps: RunnerDeps, options: RunOptions = {}): Promise<RunResult> {
+  const name = policy.metadata.name;
+  const ttl = options.leaseTtlMs ?? 30_000;
+  const log = deps.logger.child({ policy: name });
+  if (!(await deps.lock.acquire(name, deps.holder, ttl))) {
+    const holder = await deps.lock.holder(name);
+    return {
+      outcome: 'locked',
+      message: `another revroll (${holder?.holder ?? 'unknown'}) is running policy ${name}${holder ? ` (lease until ${holder.expiresAt.toISOString()})` : ''}; not acting`,
+    };
+  }
+  const lost = new AbortController();
+  const stop = options.signal ? AbortSignal.any([options.signal, lost.signal]) : lost.signal;
+  const renew = setInterval(() => {
+    deps.lock.renew(name, deps.holder, ttl).then(
+      (held) => {
+        if (!held) {
+          log.error('lease lost; stopping without further action');
+          lost.abort(new RevrollError('LEASE_LOST', `the lease of ${name} was taken by another runner`));
+        }
+      },
+      (error: unknown) => log.warn({ err: error }, 'lease renewal failed'),
+    );
+  }, Math.max(1000, Math.floor(ttl / 3)));
+  try {
+    return await loop(policy, deps, options, stop, log);
+  } finally {
+    clearInterval(renew);
+    await deps.lock.release(name, deps.holder).catch((error: unknown) => log.warn({ err: error }, 'lease release failed'));
+  }
+}
+
+async function loop(policy: Policy, deps: RunnerDeps, options: RunOptions, stop: AbortSignal, log: Logger): Promise<RunResult> {
+  const name = policy.metadata.name;
+  const hash = policyHash(policy);
+  let stored = await deps.store.load(name);
+  let state: StoredRun;
+  let version: string | undefined = stored?.version;
+  let previous: StoredRun | undefined;
+  let plan: RunPlan | undefined;
+
+  const existing = stored ? parseStoredState(stored.document, name) : undefined;
+  if (existing && !terminalPhases.has(existing.phase)) {
+    if (existing.policyHash && existing.policyHash !== hash) {
+      return {
+        outcome: 'failed',
+        message: `policy ${name} changed while its run ${existing.runId} is active (phase ${existing.phase}); restore the policy it started with, or abort the run`,
+        state: existing,
+      };
+    }
+    state = existing;
+    previous = existing;
+    log.info({ runId: state.runId, step: state.steps[state.cursor]?.id }, 'resuming run');
+  } else {
+    const snapshot = await snapshotCluster(deps.cluster, policy);
+    const planned = planRun(policy, snapshot);
+    if (!planned.plan) {
+      return { outcome: 'failed', message: `cannot plan ${name}: nothing was changed`, problems: planned.problems };
+    }
+    plan = planned.plan;
+    const now = deps.clock.now();
+    state = { ...initialState(policy, plan, newRunId(now), now), policyHash: hash };
+    version = await saveState(deps.store, name, state, version);
+    await notifyAll(deps, log, transitions(undefined, state));
+    previous = state;
+  }
+  const executor = createExecutor(policy, {
+    cluster: deps.cluster,
+    events: deps.events,
+    notifier: deps.notifier,
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    ...(deps.runCommand ? { runCommand: deps.runCommand } : {}),
+    now: () => deps.clock.now(),
+    stateNamespace: deps.stateNamespace,
+    onOutput: (text) => log.info({ output: text.slice(-2000) }, 'installer output'),
+  });
+
+  let observation: Observation | undefined;
+  for (;;) {
+    if (stop.aborted) return { outcome: 'interrupted', message: `stopped at ${state.steps[state.cursor]?.id ?? 'the end'}; the run resumes from there`, state, ...(plan ? { plan } : {}) };
+    const now = deps.clock.now();
+    const decision = decide(policy, state, observation, { now, ...(options.schedule?.(now) ?? {}) });
+    observation = undefined;
+    state = { ...decision.state, policyHash: hash };
+    ({ state, version } = await persist(deps.store, name, state, version, log));
+    options.onProgress?.(state, changedRecords(previous, state));
+    await notifyAll(deps, log, transitions(previous, state));
+    previous = state;
+
+    if (terminalPhases.has(state.phase)) {
+      const outcome = state.phase === 'Promoted' ? 'promoted' : state.phase === 'RolledBack' ? 'rolled-back' : 'failed';
+      return { outcome, message: state.outcome ?? state.phase, state, ...(plan ? { plan } : {}) };
+    }
+    if (decision.action) {
+      const stepLog = log.child({ runId: state.runId, step: state.steps[state.cursor]?.id });
+      stepLog.debug({ action: decision.action.type }, 'executing');
+      observation = await executor.execute(state, decision.action);
+      if (observation.type === 'done' && !observation.ok) stepLog.warn({ reason: observation.message }, 'action failed');
+      continue;
+    }
+    if (state.hold) {
+      return { outcome: 'held', message: state.hold.reason, state, ...(decision.wakeAt ? { wakeAt: decision.wakeAt } : {}), ...(plan ? { plan } : {}) };
+    }
+    // A timer (warm-up, bake interval): sleep, then re-read the state for aborts and approvals.
+    const wait = Math.max(0, (decision.wakeAt?.getTime() ?? now.getTime() + 1000) - deps.clock.now().getTime());
+    try {
+      await deps.clock.sleep(Math.min(wait, options.pollMs ?? 5_000), stop);
+    } catch {
+      continue; // aborted: the loop head returns
+    }
+    const latest = await deps.store.load(name);
+    if (latest && latest.version !== version) {
+      state = mergeExternal(state, parseStoredState(latest.document, name));
+      version = latest.version;
+    }
+  }
+}
+
+async function saveState(store: StateStore, policy: string, state: StoredRun, version: string | undefined): Promise<string> {
+  return store.save(policy, state as unknown as Record<string, unknown>, version);
+}
+
+/** Saves, merging decisions written by others (abort, approvals) when the write conflicts. */
+async function persist(store: StateStore, policy: string, state: StoredRun, version: string | undefined, log: Logger): Promise<{ state: StoredRun; version: string }> {
+  let current = state;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      return { state: current, version: await saveState(store, policy, current, version) };
+    } catch (error) {
+      if (!(error instanceof StateConflictError)) throw error;
+      const latest = await store.load(policy);
+      if (!latest) throw error;
+      log.debug('state changed by someone else; merging');
+      current = mergeExternal(current, parseStoredState(latest.document, policy));
+      version = latest.version;
+    }
+  }
+  throw new RevrollError('STATE_CONFLICT', `could not save the run state of ${policy}: it keeps changing under the runner`);
+}
+
+async function notifyAll(deps: RunnerDeps, log: Logger, events: ReturnType<typeof transitions>): Promise<void> {
+  for (const event of events) {
+    log.info({ event: event.kind, step: event.step, detail: event.message }, 'run event');
+    await deps.notifier.notify(event).catch((error: unknown) => log.warn({ err: error, event: event.kind }, 'notification failed'));
+  }
+}
