@@ -249,6 +249,7 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
         const scopes = namespaces.length <= PER_NAMESPACE_LIMIT ? namespaces.map((namespace) => ({ namespace, keys: [...keys].filter((k) => k.startsWith(`${namespace}/`)) })) : [{ namespace: undefined, keys: [...keys] }];
         return scopes.map(async (scope) => {
           let last = new Map<string, KubeObject>();
+          let failure: string | undefined;
           const done = await cluster.waitFor(
             workloadRefs[kind],
             scope.namespace ? { namespace: scope.namespace } : {},
@@ -261,11 +262,18 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
                 return state.done || state.failed;
               });
             },
-            Math.max(1, timeoutMs - (performance.now() - started)),
+            Math.max(1, Math.round(timeoutMs - (performance.now() - started))),
             deadline,
-          ).catch(() => false);
+          ).catch((error: unknown) => {
+            failure = error instanceof Error ? error.message : String(error);
+            return false;
+          });
           for (const key of scope.keys) {
             const object = last.get(key);
+            if (failure !== undefined) {
+              pending.push(`${kind}/${key}: could not watch its rollout: ${failure}`);
+              continue;
+            }
             if (!object) continue;
             const state = rolloutState(kind, object);
             if (state.done) continue;

@@ -268,7 +268,7 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
     },
 
     async waitFor(ref, query, onState, timeoutMs, signal) {
-      const deadline = AbortSignal.timeout(timeoutMs);
+      const deadline = AbortSignal.timeout(Math.max(1, Math.round(timeoutMs)));
       const stop = signal ? AbortSignal.any([deadline, signal]) : deadline;
       const state = new Map<string, KubeObject>();
       const key = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`;

@@ -7,9 +7,10 @@
  * is never copied, a webhook or response URL is never used as the error's target, and axios
  * errors (whose `config` holds headers and URLs) are never attached as a cause.
  */
-import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import type { AxiosInstance, AxiosResponse } from 'axios';
 import type { z } from 'zod';
 import { ExternalError } from '../../errors.ts';
+import { createHttpClient, HttpError } from '../http.ts';
 import { sleep as defaultSleep, withRetry, type RetryPolicy } from '../retry.ts';
 import { PostMessageAnswerSchema, SlackApiAnswerSchema, UserGroupUsersAnswerSchema } from './schema.ts';
 import type { SlackMessage } from './blocks.ts';
@@ -47,8 +48,10 @@ export class SlackError extends ExternalError {
 export type SlackClientOptions = {
   /** Bot token (`xoxb-...`) for Web API calls; webhook and response URL posts need none. */
   botToken?: string;
-  /** The shared axios instance; a plain one is created when absent. */
+  /** An axios instance from the shared factory (src/adapters/http.ts); one is created when absent. */
   http?: AxiosInstance;
+  /** Values the default HTTP client redacts from anything it reports (webhook URL, signing secret). */
+  secrets?: readonly string[];
   /** Web API root, `https://slack.com/api` unless a test or proxy says otherwise. */
   apiUrl?: string;
   retry?: RetryPolicy;
@@ -76,73 +79,77 @@ const ERROR_CODE = /^[a-z][a-z0-9_]{0,79}$/;
 
 /** Creates a client. Nothing is sent until a method is called. */
 export function createSlackClient(options: SlackClientOptions = {}): SlackClient {
-  const http = options.http ?? axios.create();
+  const timeout = options.requestTimeoutMs ?? NOTIFY_REQUEST_TIMEOUT_MS;
+  const http = options.http ?? createHttpClient({ timeoutMs: timeout, secrets: [...(options.secrets ?? []), ...(options.botToken ? [options.botToken] : [])] }).axios;
   const apiUrl = (options.apiUrl ?? SLACK_API_URL).replace(/\/+$/, '');
   const policy = options.retry ?? notifyRetryPolicy;
-  const timeout = options.requestTimeoutMs ?? NOTIFY_REQUEST_TIMEOUT_MS;
   const wait = options.sleep ?? ((ms: number) => defaultSleep(ms));
 
-  async function send(target: string, request: { method: 'GET' | 'POST'; url: string; data?: unknown; params?: Record<string, string>; auth: boolean }): Promise<AxiosResponse<string>> {
-    return withRetry(
-      policy,
-      async () => {
-        let response: AxiosResponse<string>;
-        try {
-          const headers: Record<string, string> = {};
-          if (request.data !== undefined) headers['Content-Type'] = 'application/json; charset=utf-8';
-          if (request.auth) {
-            if (!options.botToken) throw new SlackError({ code: 'SLACK_NOT_CONFIGURED', message: `Slack ${target} needs a bot token, and none is configured`, target, retryable: false });
-            headers.Authorization = `Bearer ${options.botToken}`;
-          }
-          response = await http.request<string>({
-            method: request.method,
-            url: request.url,
-            ...(request.params ? { params: request.params } : {}),
-            ...(request.data !== undefined ? { data: JSON.stringify(request.data) } : {}),
-            headers,
-            timeout,
-            responseType: 'text',
-            // Keep the raw text: Slack answers JSON for the Web API and plain `ok` for webhooks.
-            transformResponse: (data: unknown) => data,
-            validateStatus: () => true,
-            maxRedirects: 0,
-          });
-        } catch (error) {
-          if (error instanceof SlackError) throw error;
-          // Only the error code survives: an AxiosError carries the request config (headers, URL).
-          const code = typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : 'unknown transport error';
-          throw new SlackError({ code: 'SLACK_UNREACHABLE', message: `Slack ${target} could not be reached (${code})`, target, retryable: true });
-        }
-        const status = response.status;
-        if (status === 429) {
-          const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
-          throw new SlackError({ code: 'SLACK_RATE_LIMITED', message: `Slack ${target} is rate limited (HTTP 429)`, target, status, slackError: 'ratelimited', retryable: true, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
-        }
-        if (status < 200 || status >= 300) {
-          const slackError = errorCodeOf(response.data);
-          throw new SlackError({
-            code: 'SLACK_HTTP_ERROR',
-            message: `Slack ${target} answered HTTP ${status}${slackError ? ` (${slackError})` : ''}`,
-            target,
-            status,
-            ...(slackError ? { slackError } : {}),
-            retryable: status >= 500 || status === 408,
-          });
-        }
-        return response;
-      },
-      (error) => (error instanceof SlackError && error.retryable ? { retry: true, ...(error.retryAfterMs !== undefined ? { afterMs: error.retryAfterMs } : {}) } : { retry: false }),
-      { sleep: wait },
-    );
+  const classify = (error: unknown) =>
+    error instanceof SlackError && error.retryable ? { retry: true as const, ...(error.retryAfterMs !== undefined ? { afterMs: error.retryAfterMs } : {}) } : { retry: false as const };
+
+  /** One HTTP exchange; any non-2xx status or transport error becomes a SlackError. */
+  async function attempt(target: string, request: { method: 'GET' | 'POST'; url: string; data?: unknown; params?: Record<string, string>; auth: boolean }): Promise<AxiosResponse<string>> {
+    let response: AxiosResponse<string>;
+    try {
+      const headers: Record<string, string> = {};
+      if (request.data !== undefined) headers['Content-Type'] = 'application/json; charset=utf-8';
+      if (request.auth) {
+        if (!options.botToken) throw new SlackError({ code: 'SLACK_NOT_CONFIGURED', message: `Slack ${target} needs a bot token, and none is configured`, target, retryable: false });
+        headers.Authorization = `Bearer ${options.botToken}`;
+      }
+      response = await http.request<string>({
+        method: request.method,
+        url: request.url,
+        ...(request.params ? { params: request.params } : {}),
+        ...(request.data !== undefined ? { data: JSON.stringify(request.data) } : {}),
+        headers,
+        timeout,
+        responseType: 'text',
+        // Keep the raw text: Slack answers JSON for the Web API and plain `ok` for webhooks.
+        transformResponse: (data: unknown) => data,
+        validateStatus: () => true,
+        maxRedirects: 0,
+      });
+    } catch (error) {
+      if (error instanceof SlackError) throw error;
+      // Only the failure kind survives: the target of an HTTP error is a URL, and a webhook or
+      // response URL is itself a secret. Timeouts and refused connections are worth a retry.
+      const kind = error instanceof HttpError ? error.kind : 'unreachable';
+      const retryable = error instanceof HttpError ? error.transient : true;
+      throw new SlackError({ code: 'SLACK_UNREACHABLE', message: `Slack ${target} could not be reached (${kind === 'timeout' ? 'timed out' : 'connection failed'})`, target, retryable });
+    }
+    const status = response.status;
+    if (status === 429) {
+      const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
+      throw new SlackError({ code: 'SLACK_RATE_LIMITED', message: `Slack ${target} is rate limited (HTTP 429)`, target, status, slackError: 'ratelimited', retryable: true, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+    }
+    if (status < 200 || status >= 300) {
+      const slackError = errorCodeOf(response.data);
+      throw new SlackError({
+        code: 'SLACK_HTTP_ERROR',
+        message: `Slack ${target} answered HTTP ${status}${slackError ? ` (${slackError})` : ''}`,
+        target,
+        status,
+        ...(slackError ? { slackError } : {}),
+        retryable: status >= 500 || status === 408,
+      });
+    }
+    return response;
   }
 
-  /** A Web API call: HTTP 200 with `{ok: true}` is the only success. */
+  /** A webhook or response URL post: any 2xx is success. */
+  async function send(target: string, url: string, data: unknown): Promise<void> {
+    await withRetry(policy, () => attempt(target, { method: 'POST', url, data, auth: false }), classify, { sleep: wait });
+  }
+
+  /** A Web API call: HTTP 200 with `{ok: true}` is the only success. One retry loop covers transport and Slack's transient codes. */
   async function call<S extends z.ZodType>(method: string, schema: S, request: { method: 'GET' | 'POST'; data?: unknown; params?: Record<string, string> }): Promise<z.output<S>> {
     const target = method;
     const answer = await withRetry(
       policy,
       async () => {
-        const response = await send(target, { ...request, url: `${apiUrl}/${method}`, auth: true });
+        const response = await attempt(target, { ...request, url: `${apiUrl}/${method}`, auth: true });
         const body = parseJson(response.data);
         const base = SlackApiAnswerSchema.safeParse(body);
         if (!base.success) throw new SlackError({ code: 'SLACK_BAD_ANSWER', message: `Slack ${target} answered something that is not a Web API response`, target, status: response.status, retryable: false });
@@ -152,8 +159,7 @@ export function createSlackClient(options: SlackClientOptions = {}): SlackClient
         }
         return body;
       },
-      // Transport-level retries already happened inside `send`; here only Slack's own transient codes.
-      (error) => (error instanceof SlackError && error.code === 'SLACK_API_ERROR' && error.retryable ? { retry: true } : { retry: false }),
+      classify,
       { sleep: wait },
     );
     const parsed = schema.safeParse(answer);
@@ -177,10 +183,10 @@ export function createSlackClient(options: SlackClientOptions = {}): SlackClient
       return answer.users;
     },
     async postWebhook(url, message) {
-      await send('incoming webhook', { method: 'POST', url, data: { text: message.text, blocks: message.blocks }, auth: false });
+      await send('incoming webhook', url, { text: message.text, blocks: message.blocks });
     },
     async respond(responseUrl, body) {
-      await send('interaction response', { method: 'POST', url: responseUrl, data: body, auth: false });
+      await send('interaction response', responseUrl, body);
     },
   };
 }
