@@ -31,13 +31,16 @@ export class HttpError extends ExternalError {
   readonly body?: string;
   /** From a Retry-After header, when the server sent one. */
   readonly retryAfterMs?: number;
+  /** What went wrong, without the target: `connection refused (ECONNREFUSED)`. */
+  readonly detail: string;
 
   constructor(
     init: { kind: HttpFailureKind; transient: boolean; status?: number; body?: string; retryAfterMs?: number },
-    message: string,
+    detail: string,
     target: string,
   ) {
-    super(init.kind === 'status' ? `HTTP_${init.status ?? 0}` : `HTTP_${init.kind.toUpperCase()}`, message, target);
+    super(init.kind === 'status' ? `HTTP_${init.status ?? 0}` : `HTTP_${init.kind.toUpperCase()}`, `${target}: ${detail}`, target);
+    this.detail = detail;
     this.kind = init.kind;
     this.transient = init.transient;
     if (init.status !== undefined) this.status = init.status;
@@ -159,18 +162,22 @@ export function toHttpError(error: unknown, redact: (text: string) => string): H
     const after = retryAfter(response.headers['retry-after']);
     return new HttpError(
       { kind: 'status', transient: TRANSIENT_STATUSES.has(response.status), status: response.status, body, ...(after !== undefined ? { retryAfterMs: after } : {}) },
-      `${target}: HTTP ${response.status}${excerpt === '' ? '' : `: ${excerpt}`}`,
+      `HTTP ${response.status}${excerpt === '' ? '' : `: ${excerpt}`}`,
       target,
     );
   }
   const code = axiosError?.code ?? (error as { code?: unknown } | undefined)?.code;
   const codeText = typeof code === 'string' ? code : '';
   if (codeText === 'ETIMEDOUT' || codeText === 'ECONNABORTED' || codeText === 'ERR_CANCELED') {
-    return new HttpError({ kind: 'timeout', transient: true }, `${target}: ${redact(axiosError?.message ?? 'timed out')}`, target);
+    return new HttpError({ kind: 'timeout', transient: true }, redact(axiosError?.message ?? 'timed out'), target);
+  }
+  if (/CERT|SELF_SIGNED|TLS|SSL/.test(codeText)) {
+    const message = redact(error instanceof Error ? error.message : String(error));
+    return new HttpError({ kind: 'unreachable', transient: false }, `TLS verification failed: ${message} (${codeText})`, target);
   }
   const known = UNREACHABLE[codeText];
   const detail = known !== undefined ? `${known} (${codeText})` : redact(error instanceof Error ? error.message : String(error)) + (codeText !== '' ? ` (${codeText})` : '');
-  return new HttpError({ kind: 'unreachable', transient: TRANSIENT_CODES.has(codeText) }, `${target}: ${detail}`, target);
+  return new HttpError({ kind: 'unreachable', transient: TRANSIENT_CODES.has(codeText) }, detail, target);
 }
 
 /** Credentials in the URL itself (`https://user:pass@host`) are secrets too. */

@@ -122,6 +122,7 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
       tickMs: scenario.telemetry.tickMs,
       port: options.metricsPort,
       durationBuckets: scenario.telemetry.durationBuckets,
+      labels: scenario.telemetry.labels,
       health: (revision) => faults.health(revision),
       traffic: (namespace, workload) => traffic.get(`${namespace}/${workload}`) ?? DEFAULT_TRAFFIC,
     });

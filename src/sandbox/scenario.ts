@@ -93,9 +93,10 @@ export const scenarioSchema = z
       .object({
         tickMs: z.number().positive().default(250),
         durationBuckets: z.array(z.number().positive()).optional().describe("default: Istio's 19 buckets"),
+        labels: z.enum(['full', 'minimal']).default('full').describe('label detail of the proxy metrics (minimal for very large scenarios)'),
       })
       .strict()
-      .default({ tickMs: 250 }),
+      .default({ tickMs: 250, labels: 'full' }),
     faults: z
       .object({
         metricsOutage: z.boolean().default(false),
@@ -189,7 +190,8 @@ export type GenerateOptions = {
 
 /**
  * A large cluster for benchmarks: `namespaces` × `workloads` Deployments of `replicas` pods.
- * Uses a coarse latency histogram (8 buckets) so the exposition stays scrapeable at 20k pods.
+ * Uses a coarse latency histogram (8 buckets) and minimal proxy labels so the exposition stays
+ * scrapeable at 20k pods.
  */
 export function generateScenario(options: GenerateOptions): Scenario {
   const stable = options.stable ?? { name: '1-24-3', version: '1.24.3' };
@@ -211,6 +213,6 @@ export function generateScenario(options: GenerateOptions): Scenario {
       gateways: [{ revision: stable.name }],
     },
     namespaces: [{ name: 'kube-system' }, ...namespaces],
-    telemetry: { durationBuckets: [5, 10, 25, 50, 100, 250, 1000, 5000] },
+    telemetry: { durationBuckets: [5, 10, 25, 50, 100, 250, 1000, 5000], labels: 'minimal' },
   });
 }

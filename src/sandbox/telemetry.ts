@@ -57,6 +57,8 @@ type ProxyEntry = {
   pod: string;
   workloadKey: string;
   workload: string;
+  /** The scenario's traffic for the workload (static, looked up once). */
+  traffic: WorkloadTraffic;
   revision: string;
   gateway: boolean;
   ready: boolean;
@@ -97,6 +99,13 @@ export function createTelemetry(options: {
   tickMs?: number;
   port?: number;
   durationBuckets?: number[];
+  /**
+   * `full`: the labels Istio's stats filter writes for HTTP (canonical service/revision, service
+   * name/namespace, protocol, security policy). `minimal`: only reporter, source/destination
+   * workload, destination service, response code/flags, namespace, pod and istio_io_rev (halves
+   * the exposition of very large scenarios).
+   */
+  labels?: 'full' | 'minimal';
   health: (revision: string) => HealthProfile;
   traffic: (namespace: string, workload: string, gateway: boolean) => WorkloadTraffic;
 }): Promise<Telemetry> {
@@ -171,37 +180,42 @@ export function createTelemetry(options: {
     const base = podBaseLabels(pod);
     const canonical = pod.metadata.labels?.['service.istio.io/canonical-name'] ?? workload;
     const canonicalRevision = pod.metadata.labels?.['service.istio.io/canonical-revision'] ?? 'latest';
+    const full = options.labels !== 'minimal';
     const common: [string, string][] = gateway
       ? [
           ['reporter', 'source'],
           ['source_workload', workload],
           ['source_workload_namespace', namespace],
-          ['source_canonical_service', canonical],
+          ...(full ? ([['source_canonical_service', canonical]] as [string, string][]) : []),
           ['destination_workload', 'unknown'],
           ['destination_workload_namespace', 'unknown'],
           ['destination_service', 'unknown'],
-          ['destination_canonical_service', 'unknown'],
+          ...(full ? ([['destination_canonical_service', 'unknown']] as [string, string][]) : []),
         ]
       : [
           ['reporter', 'destination'],
           ['source_workload', 'istio-ingressgateway'],
           ['source_workload_namespace', 'istio-system'],
-          ['source_canonical_service', 'istio-ingressgateway'],
+          ...(full ? ([['source_canonical_service', 'istio-ingressgateway']] as [string, string][]) : []),
           ['destination_workload', workload],
           ['destination_workload_namespace', namespace],
           ['destination_service', `${workload}.${namespace}.svc.cluster.local`],
-          ['destination_service_name', workload],
-          ['destination_service_namespace', namespace],
-          ['destination_canonical_service', canonical],
-          ['destination_canonical_revision', canonicalRevision],
+          ...(full
+            ? ([
+                ['destination_service_name', workload],
+                ['destination_service_namespace', namespace],
+                ['destination_canonical_service', canonical],
+                ['destination_canonical_revision', canonicalRevision],
+              ] as [string, string][])
+            : []),
         ];
     const labels = CODES.map(({ code, flags }) =>
       renderLabels([
         ...common,
-        ['request_protocol', 'http'],
+        ...(full ? ([['request_protocol', 'http']] as [string, string][]) : []),
         ['response_code', code],
         ['response_flags', flags],
-        ['connection_security_policy', gateway ? 'unknown' : 'mutual_tls'],
+        ...(full ? ([['connection_security_policy', gateway ? 'unknown' : 'mutual_tls']] as [string, string][]) : []),
         ...Object.entries(base),
       ]),
     );
@@ -212,6 +226,7 @@ export function createTelemetry(options: {
       pod: pod.metadata.name ?? '',
       workloadKey: `${namespace}/${workload}/${gateway ? 'gw' : 'wl'}`,
       workload,
+      traffic: options.traffic(namespace, workload, gateway),
       revision,
       gateway,
       ready: false,
@@ -224,9 +239,8 @@ export function createTelemetry(options: {
     };
     // Series exist from the start (the inc(labels, 0) rule): 200 always, error codes when
     // errors are expected; otherwise they appear with the first error, as Envoy's stats do.
-    const traffic = options.traffic(namespace, workload, gateway);
     entry.live[0] = true;
-    entry.live[1] = traffic.errorRate > 0;
+    entry.live[1] = entry.traffic.errorRate > 0;
     entry.live[2] = options.health(revision).errorRate > 0;
     proxies.set(key, entry);
     build.set(entry.buildLabels, 1);
@@ -328,21 +342,31 @@ export function createTelemetry(options: {
     lastTick = nowMs;
     if (dt === 0) return;
     const connected = new Map<string, Map<string, number>>(); // revision -> proxy version -> count
+    // Health can change at any time (faults), but only once per tick matters.
+    const profiles = new Map<string, { health: HealthProfile; cdf: Float64Array; mean: number }>();
+    const profileOf = (revision: string) => {
+      let profile = profiles.get(revision);
+      if (!profile) {
+        const health = options.health(revision);
+        profile = { health, ...distribution(health) };
+        profiles.set(revision, profile);
+      }
+      return profile;
+    };
     for (const entry of proxies.values()) {
       if (!entry.ready) continue;
       const tag = entry.buildLabels.tag ?? 'unknown';
       const perRevision = connected.get(entry.revision) ?? new Map<string, number>();
       perRevision.set(tag, (perRevision.get(tag) ?? 0) + 1);
       connected.set(entry.revision, perRevision);
-      const traffic = options.traffic(entry.namespace, entry.workload, entry.gateway);
+      const traffic = entry.traffic;
       const replicas = Math.max(1, readyByWorkload.get(entry.workloadKey) ?? 1);
       const jitter = 0.9 + 0.2 * random();
       const n = (traffic.rps / replicas) * dt * jitter;
       if (n <= 0) continue;
-      const health = options.health(entry.revision);
-      const proxyErrors = n * clamp01(health.errorRate * (0.8 + 0.4 * random()));
-      const appErrors = (n - proxyErrors) * clamp01(traffic.errorRate * (0.8 + 0.4 * random()));
-      const { cdf, mean } = distribution(health);
+      const { health, cdf, mean } = profileOf(entry.revision);
+      const proxyErrors = health.errorRate > 0 ? n * clamp01(health.errorRate * (0.8 + 0.4 * random())) : 0;
+      const appErrors = traffic.errorRate > 0 ? (n - proxyErrors) * clamp01(traffic.errorRate * (0.8 + 0.4 * random())) : 0;
       const perCode = [n - proxyErrors - appErrors, appErrors, proxyErrors];
       for (let c = 0; c < CODES.length; c++) {
         const k = perCode[c] ?? 0;
@@ -386,36 +410,42 @@ export function createTelemetry(options: {
     }
   }
 
-  function renderProxies(): string {
-    const parts: string[] = [];
-    parts.push('# HELP istio_requests_total Total requests.\n# TYPE istio_requests_total counter\n');
+  /** The per-proxy families, in chunks of about 1 MB (a 20k-pod exposition is ~100 MB). */
+  function* proxyChunks(): Generator<string> {
+    let chunk = '# HELP istio_requests_total Total requests.\n# TYPE istio_requests_total counter\n';
     for (const entry of proxies.values()) {
       for (let c = 0; c < CODES.length; c++) {
-        if (entry.live[c]) parts.push(`istio_requests_total{${entry.labels[c]}} ${Math.floor(entry.counts[c] ?? 0)}\n`);
+        if (entry.live[c]) chunk += `istio_requests_total{${entry.labels[c]}} ${Math.floor(entry.counts[c] ?? 0)}\n`;
+      }
+      if (chunk.length > 1 << 20) {
+        yield chunk;
+        chunk = '';
       }
     }
-    parts.push('# HELP istio_request_duration_milliseconds Request duration in milliseconds.\n# TYPE istio_request_duration_milliseconds histogram\n');
+    chunk += '# HELP istio_request_duration_milliseconds Request duration in milliseconds.\n# TYPE istio_request_duration_milliseconds histogram\n';
     for (const entry of proxies.values()) {
       for (let c = 0; c < CODES.length; c++) {
         if (!entry.live[c]) continue;
         const labels = entry.labels[c];
         const count = Math.floor(entry.counts[c] ?? 0);
         const offset = c * nb;
-        let lines = '';
         for (let b = 0; b < nb; b++) {
-          lines += `istio_request_duration_milliseconds_bucket{${labels},le="${boundLabels[b]}"} ${Math.min(count, Math.floor(entry.buckets[offset + b] ?? 0))}\n`;
+          chunk += `istio_request_duration_milliseconds_bucket{${labels},le="${boundLabels[b]}"} ${Math.min(count, Math.floor(entry.buckets[offset + b] ?? 0))}\n`;
         }
-        lines += `istio_request_duration_milliseconds_bucket{${labels},le="+Inf"} ${count}\n`;
-        lines += `istio_request_duration_milliseconds_sum{${labels}} ${(entry.sums[c] ?? 0).toFixed(3)}\n`;
-        lines += `istio_request_duration_milliseconds_count{${labels}} ${count}\n`;
-        parts.push(lines);
+        chunk += `istio_request_duration_milliseconds_bucket{${labels},le="+Inf"} ${count}\n`;
+        chunk += `istio_request_duration_milliseconds_sum{${labels}} ${(entry.sums[c] ?? 0).toFixed(3)}\n`;
+        chunk += `istio_request_duration_milliseconds_count{${labels}} ${count}\n`;
+      }
+      if (chunk.length > 1 << 20) {
+        yield chunk;
+        chunk = '';
       }
     }
-    return parts.join('');
+    yield chunk;
   }
 
   async function render(): Promise<string> {
-    return (await registry.metrics()) + renderProxies();
+    return (await registry.metrics()) + [...proxyChunks()].join('');
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -428,8 +458,14 @@ export function createTelemetry(options: {
       res.writeHead(503, { 'content-type': 'text/plain' }).end('metrics endpoint unavailable (simulated outage)\n');
       return;
     }
-    const body = await render();
-    res.writeHead(200, { 'content-type': registry.contentType }).end(body);
+    // Streamed with backpressure so a huge exposition never sits in memory twice.
+    res.writeHead(200, { 'content-type': registry.contentType });
+    res.write(await registry.metrics());
+    for (const chunk of proxyChunks()) {
+      if (!res.write(chunk)) await new Promise<void>((resolve) => res.once('drain', resolve));
+      if (res.destroyed) return;
+    }
+    res.end();
   }
 
   const stopTicker = clock.every(options.tickMs ?? 250, tick);

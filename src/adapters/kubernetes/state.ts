@@ -88,7 +88,16 @@ export function createLeaseLock(cluster: ClusterPort, namespace: string, now: ()
   type LeaseSpec = { holderIdentity?: string; leaseDurationSeconds?: number; renewTime?: string; acquireTime?: string; leaseTransitions?: number };
   const expiry = (spec: LeaseSpec) => new Date(Date.parse(spec.renewTime ?? spec.acquireTime ?? '1970-01-01T00:00:00Z') + (spec.leaseDurationSeconds ?? 0) * 1000);
 
+  /** A conflict means someone wrote the Lease in between: read it again and decide again (a few times). */
   async function write(name: string, holder: string, ttlMs: number, mode: 'acquire' | 'renew'): Promise<boolean> {
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const result = await writeOnce(name, holder, ttlMs, mode);
+      if (result !== 'conflict') return result;
+    }
+    return false;
+  }
+
+  async function writeOnce(name: string, holder: string, ttlMs: number, mode: 'acquire' | 'renew'): Promise<boolean | 'conflict'> {
     const current = await cluster.get(Resources.leases, namespace, leaseName(name));
     const at = now();
     const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
@@ -106,7 +115,7 @@ export function createLeaseLock(cluster: ClusterPort, namespace: string, now: ()
         });
         return true;
       } catch (error) {
-        if (error instanceof KubernetesError && error.status === 409) return false;
+        if (error instanceof KubernetesError && error.status === 409) return 'conflict';
         throw error;
       }
     }
@@ -125,7 +134,7 @@ export function createLeaseLock(cluster: ClusterPort, namespace: string, now: ()
       await cluster.mutate({ op: 'replace', ref: Resources.leases, namespace, object: { ...current, spec: next } });
       return true;
     } catch (error) {
-      if (error instanceof KubernetesError && error.status === 409) return false;
+      if (error instanceof KubernetesError && error.status === 409) return 'conflict';
       throw error;
     }
   }

@@ -99,7 +99,7 @@ export function createPrometheusClient(options: PrometheusClientOptions): Promet
           ca = await readFile(caFile);
         } catch (error) {
           const code = (error as { code?: unknown }).code;
-          throw new SecretError(`CA file ${caFile} cannot be read${typeof code === 'string' ? ` (${code})` : ''}`, `file ${caFile}`);
+          throw new ExternalError('TLS_CA_UNREADABLE', `CA file ${caFile} cannot be read${typeof code === 'string' ? ` (${code})` : ''}`, `file ${caFile}`);
         }
       }
       return createHttpClient({
@@ -183,11 +183,12 @@ export function createPrometheusClient(options: PrometheusClientOptions): Promet
 function classify(error: unknown, url: string, query: string | undefined): PrometheusError {
   if (error instanceof PrometheusError) return error;
   if (error instanceof SecretError) return new PrometheusError('unreachable', `credentials unavailable: ${error.message}`, url, query);
+  if (error instanceof ExternalError && error.code === 'TLS_CA_UNREADABLE') return new PrometheusError('unreachable', error.message, url, query);
   if (!(error instanceof HttpError)) {
     return new PrometheusError('unreachable', error instanceof Error ? error.message : String(error), url, query);
   }
   if (error.kind === 'timeout') return new PrometheusError('timeout', 'no answer within the timeout (prometheus.timeout)', url, query);
-  if (error.kind === 'unreachable') return new PrometheusError('unreachable', error.message.replace(/^[^:]*: /, ''), url, query);
+  if (error.kind === 'unreachable') return new PrometheusError('unreachable', error.detail, url, query);
   const status = error.status ?? 0;
   const envelope = parseEnvelope(error.body);
   if (status >= 400 && status < 500) {

@@ -132,6 +132,7 @@ export async function runCommandCli(file: string, flags: RunFlags, io: CliIo): P
   try {
     const result = await runPolicy(policy, deps, {
       signal: controller.signal,
+      leaseTtlMs: leaseTtlMs(io.env),
       onProgress: (state, changed) => {
         if (!json) for (const record of changed) io.out(progressLine(state, record));
       },
@@ -141,6 +142,12 @@ export async function runCommandCli(file: string, flags: RunFlags, io: CliIo): P
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
   }
+}
+
+/** REVROLL_LEASE_TTL_SECONDS shortens the lease (tests, crash drills); the default is 30 s. */
+export function leaseTtlMs(env: NodeJS.ProcessEnv): number {
+  const seconds = Number(env.REVROLL_LEASE_TTL_SECONDS);
+  return Number.isFinite(seconds) && seconds >= 1 ? seconds * 1000 : 30_000;
 }
 
 function flagsFor(flags: ClusterFlags) {

@@ -12,7 +12,7 @@ import { ExitCode } from '../exit-codes.ts';
 import type { CliIo } from '../io.ts';
 import type { ClusterFlags } from '../program.ts';
 import { loadPolicyFile } from '../policy-file.ts';
-import { progressLine, reportRun } from './run.ts';
+import { leaseTtlMs, progressLine, reportRun } from './run.ts';
 import { createMetricsFor } from './metrics.ts';
 
 export async function statusCommand(policy: string | undefined, flags: ClusterFlags & { output: 'text' | 'json' }, io: CliIo): Promise<ExitCode> {
@@ -100,6 +100,6 @@ export async function abortCommand(policyName: string, flags: ClusterFlags & { p
   const logger = createLogger({ level: flags.debug ? 'debug' : 'warn', pretty: io.isTty });
   const metrics = await createMetricsFor(policy, io.env);
   const deps = composeRunner(policy, { cluster, stateNamespace: flags.stateNamespace, logger, env: io.env, ...(metrics ? { metrics: metrics.source } : {}) });
-  const result = await runPolicy(policy, deps, { onProgress: (state, changed) => changed.forEach((r) => io.out(progressLine(state, r))) });
+  const result = await runPolicy(policy, deps, { leaseTtlMs: leaseTtlMs(io.env), onProgress: (state, changed) => changed.forEach((r) => io.out(progressLine(state, r))) });
   return reportRun(result, false, io);
 }

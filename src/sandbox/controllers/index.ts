@@ -353,6 +353,8 @@ export function createControllers(options: { store: Store; clock: Clock; nodes: 
 }
 
 function specChanged(previous: KubeObject, next: KubeObject): boolean {
+  // Status writes keep the same spec object (stored objects are immutable): the common case.
+  if (previous.spec === next.spec && previous.metadata.deletionTimestamp === next.metadata.deletionTimestamp) return false;
   return previous.metadata.generation !== next.metadata.generation || JSON.stringify(previous.spec) !== JSON.stringify(next.spec) || previous.metadata.deletionTimestamp !== next.metadata.deletionTimestamp;
 }
 

@@ -26,8 +26,21 @@ export function stableJson(value: unknown): string {
 // so hashes never spell words and read well in pod names.
 const SAFE = 'bcdfghjklmnpqrstvwxz2456789';
 
+// Stored objects are immutable, so a template object's hash never changes: controllers sync a
+// workload many times per rollout and would otherwise re-serialise the same template each time.
+const hashCache = new WeakMap<object, string>();
+
 /** Like the Deployment controller's ComputeHash: FNV-1a of the template, safe-encoded. */
 export function templateHash(template: unknown, collisionCount = 0): string {
+  const cacheable = collisionCount === 0 && typeof template === 'object' && template !== null;
+  const cached = cacheable ? hashCache.get(template) : undefined;
+  if (cached) return cached;
+  const result = computeHash(template, collisionCount);
+  if (cacheable) hashCache.set(template, result);
+  return result;
+}
+
+function computeHash(template: unknown, collisionCount: number): string {
   const text = stableJson(template) + (collisionCount ? String(collisionCount) : '');
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
