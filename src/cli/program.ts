@@ -6,6 +6,7 @@ import { UsageError } from '../errors.ts';
 import { lintCommand } from './commands/lint.ts';
 import { planCommand, runCommandCli } from './commands/run.ts';
 import { abortCommand, statusCommand } from './commands/status.ts';
+import { approveCommand } from './commands/approve.ts';
 
 /** Flags shared by every command that talks to a cluster. */
 export type ClusterFlags = {
@@ -101,11 +102,13 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
     addClusterFlags(
       program
         .command(verb)
-        .summary(`${verb} the pending approval of a policy's run (not available yet)`)
+        .summary(`${verb} the pending approval of a policy's run`)
         .argument('<policy>', 'policy name')
         .option('--step <id>', 'the step whose approval is decided (default: the pending one)')
         .option('--as <name>', 'who decides (recorded in the run state and Events)'),
-    ).action(set(notAvailable(verb)));
+    ).action(async (policy: string, opts: ClusterFlags & { step?: string; as?: string }) => {
+      state.code = await approveCommand(policy, verb === 'approve', opts, io);
+    });
   }
 
   addClusterFlags(

@@ -150,7 +150,7 @@ describe('Prometheus gate measurements (real server, backfilled)', () => {
     ['istiod-push-errors', 0.2],
     ['proxy-convergence-p99', 5.5],
     ['sidecar-injection-failures', 0.1],
-  ] as const)('%s of the canary istiod is %d; the clean old istiod reads 0 (no convergence samples: nothing measured)', async (preset, expected) => {
+  ] as const)('%s of the canary istiod is %d; the clean old istiod reads 0 (convergence: no samples, so empty)', async (preset, expected) => {
     const canary = value(await metrics.measure(check({ preset }), bake));
     expect(canary.value).toBeCloseTo(expected, 12);
     expect(canary.traffic).toBeUndefined();

@@ -1,0 +1,33 @@
+/** `revroll approve|reject <policy>`: decide the pending approval of a run from a terminal. */
+import { createConfigMapStateStore, createEventRecorder } from '../../adapters/kubernetes/state.ts';
+import { ExternalError } from '../../errors.ts';
+import { connectCluster, requireStateNamespace } from '../../runner/compose.ts';
+import { decideFromCli } from '../../runner/approvals.ts';
+import { stateConfigMapName } from '../../adapters/kubernetes/state.ts';
+import { ExitCode } from '../exit-codes.ts';
+import type { CliIo } from '../io.ts';
+import type { ClusterFlags } from '../program.ts';
+
+export async function approveCommand(policy: string, approve: boolean, flags: ClusterFlags & { step?: string; as?: string }, io: CliIo): Promise<ExitCode> {
+  const cluster = connectCluster({ ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}), ...(flags.context ? { context: flags.context } : {}), env: io.env });
+  await requireStateNamespace(cluster, flags.stateNamespace);
+  const store = createConfigMapStateStore(cluster, flags.stateNamespace);
+  const events = createEventRecorder(cluster, { now: () => new Date(), fallbackNamespace: flags.stateNamespace });
+  const result = await decideFromCli({
+    store,
+    policy,
+    approve,
+    ...(flags.step ? { step: flags.step } : {}),
+    ...(flags.as ? { as: flags.as } : {}),
+    now: new Date(),
+    onDecision: (record) =>
+      events.record(
+        { apiVersion: 'v1', kind: 'ConfigMap', namespace: flags.stateNamespace, name: stateConfigMapName(policy) },
+        approve ? 'RevrollApproved' : 'RevrollRejected',
+        `${record.step} ${approve ? 'approved' : 'rejected'} by ${record.by} (cli)`,
+      ),
+  });
+  if (!result.ok) throw new ExternalError('APPROVAL_REFUSED', result.message, `run state of ${policy}`);
+  io.out(`${result.message}\n`);
+  return ExitCode.ok;
+}
