@@ -105,7 +105,15 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
   for (const ns of scenario.namespaces) for (const w of ns.workloads) traffic.set(`${ns.name}/${w.name}`, { rps: w.rps, errorRate: w.errorRate });
   for (const g of scenario.istio.gateways) traffic.set(`${g.namespace}/${g.name}`, { rps: g.rps, errorRate: 0 });
 
-  const closers: (() => Promise<void> | void)[] = [() => clock.close(), () => controllers.close()];
+  // Pending waits are rejected on close, so no poll timer outlives the sandbox.
+  const pendingWaits = new Set<(error: Error) => void>();
+  const closers: (() => Promise<void> | void)[] = [
+    () => clock.close(),
+    () => controllers.close(),
+    () => {
+      for (const cancel of pendingWaits) cancel(new Error('sandbox closed while waiting'));
+    },
+  ];
   let closed = false;
   const close = async () => {
     if (closed) return;
@@ -132,7 +140,7 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
     applyCluster(store, scenario, controllers, nodes);
     // Workloads come after istiod is Ready, as on a real cluster where the mesh is installed
     // first; otherwise every first pod would bounce off the webhook.
-    await waitFor(() => istiodReady(store, controllers, scenario, faults), 10_000 + startLatencyMs * 20, 'istiod Deployments to become Ready');
+    await waitFor(() => istiodReady(store, controllers, scenario, faults), 10_000 + startLatencyMs * 20, 'istiod Deployments to become Ready', { pending: pendingWaits });
     applyWorkloads(store, scenario, controllers);
 
     const api = await createApiServer({ store, host: '127.0.0.1', port: options.port ?? 0 });
@@ -156,7 +164,11 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
       admission,
       telemetry,
       waitForIdle: ({ timeoutMs = 30_000 } = {}) =>
-        waitFor(() => controllers.quiescent() && controllers.unsettled().length === 0, timeoutMs, 'rollouts to settle', () => controllers.unsettled(), controllers),
+        waitFor(() => controllers.quiescent() && controllers.unsettled().length === 0, timeoutMs, 'rollouts to settle', {
+          details: () => controllers.unsettled(),
+          controllers,
+          pending: pendingWaits,
+        }),
       summary,
       close,
     };
@@ -245,7 +257,13 @@ function istiodReady(store: Store, controllers: Controllers, scenario: Scenario,
   });
 }
 
-function waitFor(condition: () => boolean, timeoutMs: number, what: string, details?: () => string[], controllers?: Controllers): Promise<void> {
+function waitFor(
+  condition: () => boolean,
+  timeoutMs: number,
+  what: string,
+  options: { details?: () => string[]; controllers?: Controllers; pending: Set<(error: Error) => void> },
+): Promise<void> {
+  const { details, controllers, pending } = options;
   return new Promise((resolve, reject) => {
     let done = false;
     const finish = (error?: Error) => {
@@ -254,6 +272,7 @@ function waitFor(condition: () => boolean, timeoutMs: number, what: string, deta
       clearInterval(poll);
       clearTimeout(timer);
       off?.();
+      pending.delete(finish);
       if (error) reject(error);
       else resolve();
     };
@@ -261,6 +280,7 @@ function waitFor(condition: () => boolean, timeoutMs: number, what: string, deta
       if (!done && condition()) finish();
     };
     // Activity notifications make it prompt; the poll covers quiet periods.
+    pending.add(finish);
     const off = controllers?.onActivity(check);
     const poll = setInterval(check, 10);
     const timer = setTimeout(() => {

@@ -111,6 +111,10 @@ export function formatEvent(event: RunEvent, options: { mentions?: readonly stri
     ...(fields.length > 0 ? [{ type: 'section' as const, fields: fields.slice(0, MAX_FIELDS) }] : []),
     contextLine(event.runId, event.step),
   ];
+  // The terminal way to decide is always shown: buttons may be absent, or Slack may be the thing that is down.
+  if (event.kind === 'approval-requested' && event.step !== undefined) {
+    blocks.push({ type: 'context', elements: [mrkdwn(clip(`decide from a terminal: ${code(`revroll approve ${event.policy} --step ${event.step}`)} or ${code('revroll reject ...')}`, FIELD_MAX))] });
+  }
   return { text: clip(`${event.policy}: ${state}: ${event.message}`, FALLBACK_MAX), blocks };
 }
 
@@ -134,9 +138,9 @@ export function formatApprovalRequest(event: RunEvent, value: ApprovalButtonValu
     ],
   };
   const blocks = [...base.blocks];
-  // Buttons go just above the context line, where a thumb expects them; the terminal way is one line below.
-  blocks.splice(blocks.length - 1, 0, actions);
-  blocks.push({ type: 'context', elements: [mrkdwn(clip(`or from a terminal: ${code(`revroll approve ${value.policy} --step ${value.step}`)}`, FIELD_MAX))] });
+  // Buttons go just above the context lines, where a thumb expects them.
+  const firstContext = blocks.findIndex((b) => b.type === 'context');
+  blocks.splice(firstContext === -1 ? blocks.length : firstContext, 0, actions);
   return { text: base.text, blocks };
 }
 

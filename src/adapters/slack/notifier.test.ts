@@ -25,16 +25,17 @@ function fakeSlackApi(counts: { post: number; update?: number }, calls: Call[]) 
   scope
     .post('/api/chat.postMessage')
     .times(counts.post)
-    .reply(200, (_uri, body) => {
-      calls.push({ method: 'chat.postMessage', body: body as Record<string, unknown> });
+    // nock 15 hands reply functions the fetch Request (one parameter; two would mean a callback).
+    .reply(200, async (request: Request) => {
+      calls.push({ method: 'chat.postMessage', body: (await request.json()) as Record<string, unknown> });
       return { ok: true, channel: 'C0UPGRADES', ts: `1700000000.000${ts++}` };
     });
   if (counts.update) {
     scope
       .post('/api/chat.update')
       .times(counts.update)
-      .reply(200, (_uri, body) => {
-        calls.push({ method: 'chat.update', body: body as Record<string, unknown> });
+      .reply(200, async (request: Request) => {
+        calls.push({ method: 'chat.update', body: (await request.json()) as Record<string, unknown> });
         return { ok: true };
       });
   }
@@ -116,8 +117,8 @@ describe('src/adapters/slack/notifier', () => {
     mockHttp('https://hooks.slack.com')
       .post('/services/T000/B000/SECRETWEBHOOKPATH')
       .times(2)
-      .reply(200, (_uri, body) => {
-        bodies.push(body as Record<string, unknown>);
+      .reply(200, async (request: Request) => {
+        bodies.push((await request.json()) as Record<string, unknown>);
         return 'ok';
       });
     const settings = slackSettings({ botToken: undefined, webhookUrl: { env: 'SLACK_WEBHOOK_URL' } });

@@ -38,7 +38,10 @@ export async function planCommand(file: string, flags: PlanFlags, io: CliIo): Pr
   const snapshot = await snapshotCluster(cluster, policy);
   const { plan, problems } = planRun(policy, snapshot);
   const metrics = await createMetricsFor(policy, io.env);
-  const gates = plan && metrics ? await metrics.evaluatePlan(policy, plan) : [];
+  const versionOf = (rev: string | undefined) => snapshot.mesh.revisions.find((r) => r.name === rev)?.version;
+  const fromVersion = versionOf(plan?.from);
+  const toVersion = versionOf(plan?.to);
+  const gates = plan && metrics ? await metrics.evaluatePlan(policy, plan, { ...(fromVersion ? { from: fromVersion } : {}), ...(toVersion ? { to: toVersion } : {}) }) : [];
   if (flags.output === 'json') {
     io.out(`${JSON.stringify({ plan, problems, gates, requests: cluster.requestCounts() }, null, 2)}\n`);
   } else {
