@@ -7,6 +7,7 @@ import { lintCommand } from './commands/lint.ts';
 import { planCommand, runCommandCli } from './commands/run.ts';
 import { abortCommand, statusCommand } from './commands/status.ts';
 import { approveCommand } from './commands/approve.ts';
+import { sandboxCommand } from './commands/sandbox.ts';
 
 /** Flags shared by every command that talks to a cluster. */
 export type ClusterFlags = {
@@ -133,11 +134,13 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
 
   program
     .command('sandbox')
-    .summary('start the simulated Kubernetes cluster running Istio (not available yet)')
-    .option('--scenario <name|file>', 'built-in scenario name or scenario file', 'demo')
+    .summary('start the simulated Kubernetes cluster running Istio (until Ctrl-C)')
+    .option('--scenario <name|file>', 'built-in scenario (demo, bad-canary) or scenario file', 'demo')
     .option('--kubeconfig-out <file>', 'where to write the kubeconfig for kubectl and revroll')
     .option('--prometheus', 'also start a real Prometheus scraping the sandbox')
-    .action(set(notAvailable('sandbox')));
+    .action(async (opts: { scenario: string; kubeconfigOut?: string; prometheus?: boolean }) => {
+      state.code = await sandboxCommand(opts, io);
+    });
 
   program
     .command('demo')

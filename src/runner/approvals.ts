@@ -68,6 +68,8 @@ export type DecisionRequest = {
   runId?: string;
   planHash?: string;
   step?: string;
+  /** The `expiresAt` of the request decided on (Slack buttons carry it): binds to that very request. */
+  requestExpiresAt?: string;
 };
 
 const MAX_SAVE_ATTEMPTS = 5;
@@ -159,6 +161,9 @@ function check(state: RunState, request: DecisionRequest, now: Date): DecisionOu
     return { ok: false, refusal: 'already-decided', message: `step ${target.step} was already ${target.decision}${target.by ? ` by ${target.by}` : ''}${target.decidedAt ? ` at ${target.decidedAt}` : ''}` };
   }
   if (Date.parse(target.expiresAt) <= now.getTime()) return { ok: false, refusal: 'expired', message: `the approval for step ${target.step} expired at ${target.expiresAt}` };
+  if (request.requestExpiresAt !== undefined && request.requestExpiresAt !== target.expiresAt) {
+    return { ok: false, refusal: 'not-pending', message: `this button belongs to an earlier approval request for step ${target.step}; use the latest request` };
+  }
   return undefined;
 }
 
@@ -314,7 +319,7 @@ export function createSlackActionHandler(options: SlackActionHandlerOptions): (r
     const log = logger?.child({ policy: value.policy, runId: value.runId, step: value.step, user: user.id });
 
     const settings = policies.get(value.policy);
-    if (!settings) return { status: 404, body: `unknown policy ${value.policy}` };
+    if (!settings) return { status: 404, body: policies.has(value.policy) ? `policy ${value.policy} has no Slack settings, so it takes no Slack approvals` : `unknown policy ${value.policy}` };
     // A request signed by another policy's Slack app must not decide for this one.
     if (!settings.signingSecret || secretKeys[verdict.secretIndex] !== refKey(settings.signingSecret)) {
       log?.warn({}, 'slack request refused: signed for another policy');
@@ -348,7 +353,7 @@ export function createSlackActionHandler(options: SlackActionHandlerOptions): (r
     const channel = payload.channel?.id ?? payload.container?.channel_id;
     const outcome = await applyDecision(
       options.store,
-      { policy: value.policy, runId: value.runId, planHash: value.planHash, step: value.step, approve, by, via: 'slack', ...(channel ? { channel } : {}) },
+      { policy: value.policy, runId: value.runId, planHash: value.planHash, step: value.step, approve, by, via: 'slack', ...(channel ? { channel } : {}), ...(value.expiresAt !== undefined ? { requestExpiresAt: value.expiresAt } : {}) },
       request.now,
     );
     if (!outcome.ok) {

@@ -14,6 +14,7 @@ import { Resources } from '../ports/cluster.ts';
 import type { MetricsSource } from '../ports/metrics.ts';
 import type { Notifier, RunEvent } from '../ports/notifier.ts';
 import type { Policy } from '../policy/types.ts';
+import { createPrometheusMetrics } from '../adapters/prometheus/metrics.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Clock, RunnerDeps } from './run-policy.ts';
 
@@ -67,7 +68,7 @@ export type ComposeOptions = {
   notifier?: Notifier;
 };
 
-export function composeRunner(_policy: Policy, options: ComposeOptions): RunnerDeps {
+export function composeRunner(policy: Policy, options: ComposeOptions): RunnerDeps {
   const clock = options.clock ?? realClock;
   const { cluster, stateNamespace, logger } = options;
   return {
@@ -80,7 +81,11 @@ export function composeRunner(_policy: Policy, options: ComposeOptions): RunnerD
       onError: (error) => logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'event not recorded'),
     }),
     notifier: options.notifier ?? createLogNotifier(logger),
-    ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.metrics
+      ? { metrics: options.metrics }
+      : policy.spec.prometheus
+        ? { metrics: createPrometheusMetrics({ settings: policy.spec.prometheus, env: options.env }) }
+        : {}),
     runCommand: (command, args, opts) => runCommand(command, args, opts),
     clock,
     logger,

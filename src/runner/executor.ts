@@ -7,7 +7,7 @@ import { judge, type GateResult } from '../engine/gates.ts';
 import type { RunState } from '../engine/state.ts';
 import { checkConvergence, type Straggler } from '../mesh/convergence.ts';
 import { gatewayInfo, planGatewayRevision } from '../mesh/gateways.ts';
-import { Annotation, Label, istiodName } from '../mesh/labels.ts';
+import { Annotation, Label, istiodName, podRevision } from '../mesh/labels.ts';
 import { observeMesh, type MeshSnapshot } from '../mesh/revisions.ts';
 import { applyMutations, assertDefaultTarget, planRemoveTag, planSetTag } from '../mesh/tags.ts';
 import { findReferences, planUninstall, uninstallKinds, uninstallSelector } from '../mesh/uninstall.ts';
@@ -312,28 +312,47 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
     return { type: 'verify', stragglers, converged: report.converged };
   }
 
+  /** Revision versions are read once per executor: they do not change during a run. */
+  let versions: Map<string, string | undefined> | undefined;
+  /** The wave's proxies on the new revision, listed once per wave for the coverage check. */
+  const expectedPods = new Map<number, { namespace: string; pod: string }[]>();
+
   async function measure(state: RunState, action: Extract<Action, { type: 'measure' }>): Promise<Observation> {
     const checks = spec.gates.checks;
     const metrics = deps.metrics;
     const namespaces = Object.entries(state.namespaces)
       .filter(([, ns]) => ns.wave === action.wave)
       .map(([name]) => name);
-    const snapshot = await mesh();
-    const versionOf = (rev: string) => snapshot.revisions.find((r) => r.name === rev)?.version;
-    const fromVersion = versionOf(state.from);
-    const toVersion = versionOf(state.to);
+    if (!versions) {
+      const snapshot = await mesh();
+      versions = new Map(snapshot.revisions.map((r) => [r.name, r.version]));
+    }
+    const fromVersion = versions.get(state.from);
+    const toVersion = versions.get(state.to);
+    let expected: { namespace: string; pod: string }[] | undefined;
+    if (action.mode === 'bake') {
+      expected = expectedPods.get(action.wave);
+      if (!expected) {
+        const pods = await listIn(Resources.pods, namespaces);
+        expected = pods
+          .filter((p) => podRevision(p) === state.to && !p.metadata['deletionTimestamp'])
+          .map((p) => ({ namespace: p.metadata.namespace ?? '', pod: p.metadata.name ?? '' }));
+        expectedPods.set(action.wave, expected);
+      }
+    }
     const base = {
       namespaces,
       fromRevision: state.from,
       toRevision: state.to,
       ...(fromVersion ? { fromVersion } : {}),
-      ...(toVersion ? { toVersion } : {}),
+      // Before the move every proxy of the wave is on the old revision: no version filter then.
+      ...(toVersion && action.mode === 'bake' ? { toVersion } : {}),
       at: deps.now(),
     };
     const results: GateResult[] = await Promise.all(
       checks.map(async (check) => {
         if (!metrics) return { check: check.name, outcome: 'Error' as const, message: 'no Prometheus configured', ...(check.shadow ? { shadow: true } : {}) };
-        const measurement = await metrics.measure(check, { ...base, subject: 'wave' });
+        const measurement = await metrics.measure(check, { ...base, subject: 'wave', ...(expected ? { expectedPods: expected } : {}) });
         if (action.mode === 'baseline') return judge({ ...check, threshold: { max: Number.POSITIVE_INFINITY } }, measurement, undefined);
         let baseline: number | null | undefined;
         if (check.baseline === 'before') baseline = state.gates?.baseline[check.name] ?? null;

@@ -125,6 +125,17 @@ describe('POST /slack/actions (src/runner/approvals)', () => {
     expectUnchanged(h, before);
   });
 
+  it('refuses a replayed click on a later request for the same step', async () => {
+    const first = heldRun().approvals[0]!;
+    const later = { ...first, requestedAt: '2026-03-10T01:58:00.000Z', expiresAt: '2026-03-10T02:58:00.000Z' };
+    const h = harness({ state: heldRun({ approvals: [{ ...first, decision: 'rejected', by: 'bob', decidedAt: '2026-03-10T01:57:00.000Z' }, later] }) });
+    const before = h.store.peek(POLICY);
+    expectRefusalNotice('earlier approval request');
+    const response = await h.handle(signedRequest(clickPayload()));
+    expect(response).toEqual({ status: 409, body: `this button belongs to an earlier approval request for step ${STEP}; use the latest request` });
+    expectUnchanged(h, before);
+  });
+
   it('refuses an expired approval with 409 and says when it expired', async () => {
     const h = harness();
     const before = h.store.peek(POLICY);

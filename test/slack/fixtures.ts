@@ -65,9 +65,9 @@ export function sign(body: string, timestamp: string, secret = SIGNING_SECRET): 
   return `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:${body}`).digest('hex')}`;
 }
 
-export type ButtonValue = { policy: string; runId: string; step: string; planHash: string };
+export type ButtonValue = { policy: string; runId: string; step: string; planHash: string; expiresAt?: string };
 
-export const BUTTON: ButtonValue = { policy: POLICY, runId: RUN_ID, step: STEP, planHash: PLAN_HASH };
+export const BUTTON: ButtonValue = { policy: POLICY, runId: RUN_ID, step: STEP, planHash: PLAN_HASH, expiresAt: '2026-03-10T02:55:00.000Z' };
 
 /** A `block_actions` payload as Slack sends it for a click on one of our buttons. */
 export function clickPayload(options: { approve?: boolean; user?: string; value?: ButtonValue | string; responseUrl?: string } = {}): Record<string, unknown> {

@@ -68,7 +68,7 @@ describe('src/adapters/slack/notifier', () => {
     const approval = posts[3]?.body;
     expect(approval?.reply_broadcast).toBe(true);
     const actions = (approval?.blocks as { type: string; elements?: { value: string }[] }[]).find((b) => b.type === 'actions');
-    expect(JSON.parse(actions?.elements?.[0]?.value ?? '{}')).toEqual({ policy: 'mesh-prod', runId: 'run-7', step: 'wave/canary/approval', planHash: 'h1' });
+    expect(JSON.parse(actions?.elements?.[0]?.value ?? '{}')).toEqual({ policy: 'mesh-prod', runId: 'run-7', step: 'wave/canary/approval', planHash: 'h1', expiresAt: '2026-03-10T03:00:00Z' });
 
     const updates = calls.filter((c) => c.method === 'chat.update');
     expect(updates.filter((c) => c.body.ts === parentTs).map((c) => header(c.body))).toEqual([

@@ -157,8 +157,8 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
 
   function messageFor(event: RunEvent, slack: Resolved): SlackMessage {
     if (event.kind === 'approval-requested' && slack.buttons && event.step !== undefined) {
-      const planHash = parseDetails(event).planHash;
-      if (planHash !== undefined) return formatApprovalRequest(event, { policy: event.policy, runId: event.runId, step: event.step, planHash });
+      const { planHash, expiresAt } = parseDetails(event);
+      if (planHash !== undefined) return formatApprovalRequest(event, { policy: event.policy, runId: event.runId, step: event.step, planHash, ...(expiresAt !== undefined ? { expiresAt } : {}) });
       logger?.warn({ policy: event.policy, runId: event.runId, step: event.step }, 'approval request without a plan hash: posted without buttons');
     }
     return formatEvent(event, { mentions: settings.mentionOnFailure });

@@ -37,6 +37,8 @@ export const ApprovalButtonValueSchema = z.strictObject({
   runId: z.string().min(1).max(100),
   step: z.string().min(1).max(200),
   planHash: z.string().min(1).max(128),
+  /** Identifies the request itself, so a replayed click cannot decide a later request for the same step. */
+  expiresAt: z.string().max(40).optional(),
 });
 export type ApprovalButtonValue = z.output<typeof ApprovalButtonValueSchema>;
 
