@@ -8,6 +8,7 @@ import { planCommand, runCommandCli } from './commands/run.ts';
 import { abortCommand, statusCommand } from './commands/status.ts';
 import { approveCommand } from './commands/approve.ts';
 import { sandboxCommand } from './commands/sandbox.ts';
+import { demoCommand } from './commands/demo.ts';
 
 /** Flags shared by every command that talks to a cluster. */
 export type ClusterFlags = {
@@ -144,8 +145,12 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
 
   program
     .command('demo')
-    .summary('sandbox + Prometheus + a full run, end to end (not available yet)')
-    .action(set(notAvailable('demo')));
+    .summary('sandbox + Prometheus + a full run of policies/demo.yaml, end to end')
+    .option('--scenario <name|file>', 'sandbox scenario: demo (healthy canary, promotes) or bad-canary (rolls back)', 'demo')
+    .option('--policy <file>', 'policy to run instead of policies/demo.yaml')
+    .action(async (opts: { scenario: string; policy?: string }) => {
+      state.code = await demoCommand({ ...opts, debug }, io);
+    });
 
   return program;
 }

@@ -579,7 +579,7 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
     }
     case 'wait-rollouts':
       if (observation.ok) {
-        advance(state, step, now, `rolled out in ${Math.round(observation.elapsedMs / 1000)}s`);
+        advance(state, step, now, `rolled out in ${(observation.elapsedMs / 1000).toFixed(1)}s`);
       } else {
         const message = `rollouts did not finish: ${[...observation.failed, ...observation.pending].slice(0, 10).join(', ')}`;
         if (state.phase === 'RollingBack') {

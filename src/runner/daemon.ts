@@ -348,9 +348,8 @@ export function createDaemon(options: DaemonOptions): Daemon {
     if (!schedule) return now;
     // One millisecond before the opening: a fire exactly at the opening instant counts.
     const since = openSince(schedule, now);
-    const from = since ? since.getTime() - 1 : now.getTime();
-    if (schedule.windows.length === 0) return new Date(Math.max(from, now.getTime() - graceMs));
-    return new Date(from);
+    if (schedule.windows.length === 0) return new Date(Math.max(since ? since.getTime() - 1 : 0, now.getTime() - graceMs));
+    return since ? new Date(since.getTime() - 1) : now;
   }
 
   function wake(slot: Slot): void {

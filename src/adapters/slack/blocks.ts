@@ -103,11 +103,11 @@ export function formatEvent(event: RunEvent, options: { mentions?: readonly stri
   const details = parseDetails(event);
   const { emoji, state } = describeEvent(event, details);
   const mentions = ALERT_KINDS.has(event.kind) ? (options.mentions ?? []).map(mention).join(' ') : '';
-  const sentence = `${mentions ? `${mentions} ` : ''}${escape(event.message)}`;
+  const sentence = `${mentions ? `${mentions} ` : ''}${escapeMrkdwn(event.message)}`;
   const fields = eventFields(event, details);
   const blocks: Block[] = [
     header(`${emoji} ${event.policy}: ${state}`),
-    { type: 'section', text: mrkdwn(clip(sentence || escape(state), SECTION_MAX)) },
+    { type: 'section', text: mrkdwn(clip(sentence || escapeMrkdwn(state), SECTION_MAX)) },
     ...(fields.length > 0 ? [{ type: 'section' as const, fields: fields.slice(0, MAX_FIELDS) }] : []),
     contextLine(event.runId, event.step),
   ];
@@ -124,7 +124,7 @@ export function formatApprovalRequest(event: RunEvent, value: ApprovalButtonValu
   const json = JSON.stringify(value);
   const confirm = (verb: string, style: 'primary' | 'danger') => ({
     title: plain(`${verb}?`),
-    text: mrkdwn(clip(`${verb} step \`${escape(value.step)}\` of *${escape(value.policy)}* (run \`${escape(value.runId)}\`)?`, 300)),
+    text: mrkdwn(clip(`${verb} step \`${escapeMrkdwn(value.step)}\` of *${escapeMrkdwn(value.policy)}* (run \`${escapeMrkdwn(value.runId)}\`)?`, 300)),
     confirm: plain(verb),
     deny: plain('Cancel'),
     style,
@@ -163,7 +163,7 @@ export function formatApprovalDecided(input: {
   }
   const approved = input.decision === 'approved';
   const userId = /^(.*) \(([UW][A-Z0-9]{2,})\)$/.exec(input.by)?.[2] ?? (/^[UW][A-Z0-9]{2,}$/.test(input.by) ? input.by : undefined);
-  const who = userId !== undefined ? `<@${userId}>` : escape(input.by);
+  const who = userId !== undefined ? `<@${userId}>` : escapeMrkdwn(input.by);
   const line = `${approved ? ':white_check_mark: Approved' : ':no_entry: Rejected'} by ${who} ${slackDate(input.at)}${input.via === 'cli' ? ' (from the CLI)' : ''}`;
   return {
     text: clip(`${input.policy}: ${input.step} ${input.decision} by ${input.by} at ${input.at.toISOString()}`, FALLBACK_MAX),
@@ -175,13 +175,13 @@ export function formatApprovalDecided(input: {
 export function formatRunStatus(status: RunStatus): SlackMessage {
   const fields: Mrkdwn[] = [];
   if (status.from !== undefined || status.to !== undefined) fields.push(field('Revision', `${code(status.from ?? '?')} → ${code(status.to ?? '?')}`));
-  if (status.wave !== undefined) fields.push(field('Wave', escape(status.wave)));
+  if (status.wave !== undefined) fields.push(field('Wave', escapeMrkdwn(status.wave)));
   return {
     text: clip(`${status.policy}: ${status.state}`, FALLBACK_MAX),
     blocks: [
       header(`${status.emoji} ${status.policy}: ${status.state}`),
       ...(fields.length > 0 ? [{ type: 'section' as const, fields }] : []),
-      { type: 'section', text: mrkdwn(clip(`Latest: ${escape(status.latest)}`, SECTION_MAX)) },
+      { type: 'section', text: mrkdwn(clip(`Latest: ${escapeMrkdwn(status.latest)}`, SECTION_MAX)) },
       contextLine(status.runId, undefined, status.updatedAt),
     ],
   };
@@ -189,30 +189,30 @@ export function formatRunStatus(status: RunStatus): SlackMessage {
 
 /** A one-line ephemeral answer to the person who clicked (why the click was refused). */
 export function formatNotice(text: string): SlackMessage {
-  return { text: clip(text, FALLBACK_MAX), blocks: [{ type: 'section', text: mrkdwn(clip(`:warning: ${escape(text)}`, SECTION_MAX)) }] };
+  return { text: clip(text, FALLBACK_MAX), blocks: [{ type: 'section', text: mrkdwn(clip(`:warning: ${escapeMrkdwn(text)}`, SECTION_MAX)) }] };
 }
 
 function eventFields(event: RunEvent, details: EventDetails): Mrkdwn[] {
   const fields: Mrkdwn[] = [];
   if (details.from !== undefined || details.to !== undefined) fields.push(field('Revision', `${code(details.from ?? '?')} → ${code(details.to ?? '?')}`));
-  if (details.wave !== undefined) fields.push(field('Wave', escape(String(details.wave))));
-  else if (details.waves && details.waves.length > 0) fields.push(field('Waves', escape(details.waves.join(', '))));
+  if (details.wave !== undefined) fields.push(field('Wave', escapeMrkdwn(String(details.wave))));
+  else if (details.waves && details.waves.length > 0) fields.push(field('Waves', escapeMrkdwn(details.waves.join(', '))));
   if (event.kind === 'approval-requested') {
-    if (details.point !== undefined) fields.push(field('Approval', escape(details.point)));
+    if (details.point !== undefined) fields.push(field('Approval', escapeMrkdwn(details.point)));
     if (details.expiresAt !== undefined) fields.push(field('Expires', dateText(details.expiresAt)));
   }
   if (event.kind === 'approval-decided') {
-    if (details.decision !== undefined) fields.push(field('Decision', escape(details.decision)));
-    if (details.by !== undefined) fields.push(field('By', `${escape(details.by)}${details.via ? ` (${escape(details.via)})` : ''}`));
+    if (details.decision !== undefined) fields.push(field('Decision', escapeMrkdwn(details.decision)));
+    if (details.by !== undefined) fields.push(field('By', `${escapeMrkdwn(details.by)}${details.via ? ` (${escapeMrkdwn(details.via)})` : ''}`));
     if (details.decidedAt !== undefined) fields.push(field('When', dateText(details.decidedAt)));
     else if (details.decision === 'expired' && details.expiresAt !== undefined) fields.push(field('Expired', dateText(details.expiresAt)));
   }
-  if (details.hold !== undefined) fields.push(field('Hold', escape(details.hold)));
+  if (details.hold !== undefined) fields.push(field('Hold', escapeMrkdwn(details.hold)));
   for (const gate of details.gates ?? []) {
     const mark = gate.outcome === 'Pass' ? ':large_green_circle:' : gate.outcome === 'Fail' ? ':red_circle:' : ':large_yellow_circle:';
     const value = gate.value === undefined ? '' : ` ${gate.value === null ? 'n/a' : formatNumber(gate.value)}`;
     const baseline = gate.baseline === undefined || gate.baseline === null ? '' : ` (baseline ${formatNumber(gate.baseline)})`;
-    fields.push(field(`${gate.check}${gate.shadow ? ' (shadow)' : ''}`, `${mark} ${escape(gate.outcome)}${value}${baseline}`));
+    fields.push(field(`${gate.check}${gate.shadow ? ' (shadow)' : ''}`, `${mark} ${escapeMrkdwn(gate.outcome)}${value}${baseline}`));
   }
   if (event.step !== undefined && fields.length === 0) fields.push(field('Step', code(event.step)));
   return fields;
@@ -236,11 +236,11 @@ function mrkdwn(text: string): Mrkdwn {
 }
 
 function field(title: string, value: string): Mrkdwn {
-  return mrkdwn(clip(`*${escape(title)}*\n${value}`, FIELD_MAX));
+  return mrkdwn(clip(`*${escapeMrkdwn(title)}*\n${value}`, FIELD_MAX));
 }
 
 function code(text: string): string {
-  return `\`${escape(text).replaceAll('`', "'")}\``;
+  return `\`${escapeMrkdwn(text).replaceAll('`', "'")}\``;
 }
 
 /** A Slack user or user group ID as a mention. */
@@ -249,7 +249,7 @@ function mention(id: string): string {
 }
 
 /** Slack's three control characters (https://api.slack.com/reference/surfaces/formatting#escaping). */
-export function escape(text: string): string {
+export function escapeMrkdwn(text: string): string {
   return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 }
 
@@ -260,7 +260,7 @@ function slackDate(at: Date): string {
 
 function dateText(iso: string): string {
   const at = new Date(iso);
-  return Number.isNaN(at.getTime()) ? escape(iso) : slackDate(at);
+  return Number.isNaN(at.getTime()) ? escapeMrkdwn(iso) : slackDate(at);
 }
 
 function formatNumber(value: number): string {
