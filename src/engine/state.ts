@@ -197,6 +197,8 @@ export type RunState = {
   abortRequested?: { by: string; at: string };
   /** A short, final sentence. */
   outcome?: string;
+  /** The chat thread of this run's notifications (so a restarted runner keeps replying in it). */
+  slackThread?: { channel: string; ts: string };
 };
 
 /** The current step, if the cursor is inside the list. */

@@ -26,3 +26,9 @@ export type RunEvent = {
 export interface Notifier {
   notify(event: RunEvent): Promise<void>;
 }
+
+/** Where a notifier keeps the message thread of each run (backed by the run state, so a restarted runner replies in the same thread). */
+export interface ThreadMemory {
+  get(runId: string): Promise<{ channel: string; ts: string } | undefined>;
+  set(runId: string, thread: { channel: string; ts: string }): Promise<void>;
+}

@@ -15,6 +15,7 @@ import type { MetricsSource } from '../ports/metrics.ts';
 import type { Notifier, RunEvent } from '../ports/notifier.ts';
 import type { Policy } from '../policy/types.ts';
 import { createPrometheusMetrics } from '../adapters/prometheus/metrics.ts';
+import { createMemoryThreadStore, createSlackNotifier } from '../adapters/slack/notifier.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Clock, RunnerDeps } from './run-policy.ts';
 
@@ -66,11 +67,20 @@ export type ComposeOptions = {
   clock?: Clock;
   metrics?: MetricsSource;
   notifier?: Notifier;
+  /** Counts failed notifications (the daemon's metrics). */
+  onNotifyFailure?: () => void;
 };
 
 export function composeRunner(policy: Policy, options: ComposeOptions): RunnerDeps {
   const clock = options.clock ?? realClock;
   const { cluster, stateNamespace, logger } = options;
+  const threads = createMemoryThreadStore();
+  const slack = policy.spec.notify.slack;
+  const notifier =
+    options.notifier ??
+    (slack
+      ? createSlackNotifier({ settings: slack, env: options.env, now: () => clock.now(), logger: logger.child({ component: 'slack' }), threads, ...(options.onNotifyFailure ? { onFailure: options.onNotifyFailure } : {}) })
+      : createLogNotifier(logger));
   return {
     cluster,
     store: createConfigMapStateStore(cluster, stateNamespace),
@@ -80,7 +90,8 @@ export function composeRunner(policy: Policy, options: ComposeOptions): RunnerDe
       fallbackNamespace: stateNamespace,
       onError: (error) => logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'event not recorded'),
     }),
-    notifier: options.notifier ?? createLogNotifier(logger),
+    notifier,
+    threads,
     ...(options.metrics
       ? { metrics: options.metrics }
       : policy.spec.prometheus

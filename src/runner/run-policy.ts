@@ -15,11 +15,13 @@ import { Resources, type ClusterPort } from '../ports/cluster.ts';
 import type { EventRecorder } from '../ports/events.ts';
 import type { Lock } from '../ports/lock.ts';
 import type { MetricsSource } from '../ports/metrics.ts';
-import type { Notifier } from '../ports/notifier.ts';
+import type { Notifier, ThreadMemory } from '../ports/notifier.ts';
 import { StateConflictError, type StateStore } from '../ports/state-store.ts';
 import type { Policy } from '../policy/types.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { createExecutor, type CommandRunner } from './executor.ts';
+import { formatNumber } from '../engine/gates.ts';
+import { stateConfigMapName } from '../adapters/kubernetes/state.ts';
 
 export type Clock = {
   now(): Date;
@@ -32,6 +34,8 @@ export type RunnerDeps = {
   lock: Lock;
   events: EventRecorder;
   notifier: Notifier;
+  /** The notifier's thread memory, synchronised with the run state. */
+  threads?: ThreadMemory;
   metrics?: MetricsSource;
   runCommand?: CommandRunner;
   clock: Clock;
@@ -104,6 +108,7 @@ export function parseStoredState(document: Record<string, unknown>, policy: stri
 export function mergeExternal(ours: StoredRun, theirs: StoredRun): StoredRun {
   const merged = structuredClone(ours);
   if (theirs.abortRequested && !merged.abortRequested) merged.abortRequested = theirs.abortRequested;
+  if (theirs.slackThread && !merged.slackThread) merged.slackThread = theirs.slackThread;
   for (const approval of merged.approvals) {
     if (approval.decision !== undefined) continue;
     const decided = theirs.approvals.find((a) => a.step === approval.step && a.requestedAt === approval.requestedAt && a.decision !== undefined);
@@ -152,7 +157,7 @@ export async function runPolicy(policy: Policy, deps: RunnerDeps, options: RunOp
 async function loop(policy: Policy, deps: RunnerDeps, options: RunOptions, stop: AbortSignal, log: Logger): Promise<RunResult> {
   const name = policy.metadata.name;
   const hash = policyHash(policy);
-  let stored = await deps.store.load(name);
+  const stored = await deps.store.load(name);
   let state: StoredRun;
   let version: string | undefined = stored?.version;
   let previous: StoredRun | undefined;
@@ -169,6 +174,7 @@ async function loop(policy: Policy, deps: RunnerDeps, options: RunOptions, stop:
     }
     state = existing;
     previous = existing;
+    if (state.slackThread) await deps.threads?.set(state.runId, state.slackThread);
     log.info({ runId: state.runId, step: state.steps[state.cursor]?.id }, 'resuming run');
   } else {
     const snapshot = await snapshotCluster(deps.cluster, policy);
@@ -204,6 +210,9 @@ async function loop(policy: Policy, deps: RunnerDeps, options: RunOptions, stop:
     ({ state, version } = await persist(deps.store, name, state, version, log));
     options.onProgress?.(state, changedRecords(previous, state));
     await notifyAll(deps, log, transitions(previous, state));
+    await recordGateEvaluation(deps, previous, state);
+    const thread = await deps.threads?.get(state.runId);
+    if (thread && (thread.ts !== state.slackThread?.ts || thread.channel !== state.slackThread?.channel)) state.slackThread = thread;
     previous = state;
 
     if (terminalPhases.has(state.phase)) {
@@ -255,6 +264,27 @@ async function persist(store: StateStore, policy: string, state: StoredRun, vers
     }
   }
   throw new RevrollError('STATE_CONFLICT', `could not save the run state of ${policy}: it keeps changing under the runner`);
+}
+
+/**
+ * Every gate evaluation becomes an Event on the run's state ConfigMap: the state keeps only the
+ * last few, the Events (and logs) keep the whole history.
+ */
+async function recordGateEvaluation(deps: RunnerDeps, previous: RunState | undefined, state: RunState): Promise<void> {
+  const gates = state.gates;
+  if (!gates || (previous?.gates?.wave === gates.wave && previous.gates.evaluations === gates.evaluations)) return;
+  const last = gates.recent.at(-1);
+  if (!last || gates.evaluations === 0) return;
+  const text = last.results
+    .map((r) => `${r.check}=${r.outcome}${r.value === undefined || r.value === null ? '' : `(${formatNumber(r.value)}${r.baseline !== undefined && r.baseline !== null ? ` vs ${formatNumber(r.baseline)}` : ''})`}${r.shadow ? '[shadow]' : ''}`)
+    .join(' ');
+  const failing = last.results.some((r) => !r.shadow && r.outcome !== 'Pass');
+  await deps.events.record(
+    { apiVersion: 'v1', kind: 'ConfigMap', namespace: deps.stateNamespace, name: stateConfigMapName(state.policy) },
+    'RevrollGateEvaluation',
+    `wave ${state.waves[gates.wave]} evaluation ${gates.evaluations}: ${text}`,
+    failing ? 'Warning' : 'Normal',
+  );
 }
 
 async function notifyAll(deps: RunnerDeps, log: Logger, events: ReturnType<typeof transitions>): Promise<void> {

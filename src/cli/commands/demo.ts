@@ -17,7 +17,7 @@ import { podRevision } from '../../mesh/labels.ts';
 import { createLogger } from '../../telemetry/logger.ts';
 import { formatNumber } from '../../engine/gates.ts';
 import type { CliIo } from '../io.ts';
-import { ExitCode } from '../exit-codes.ts';
+import type { ExitCode } from '../exit-codes.ts';
 import { loadPolicyFile } from '../policy-file.ts';
 import { exitCodeFor, progressLine } from './run.ts';
 

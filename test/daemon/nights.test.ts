@@ -1,0 +1,120 @@
+/**
+ * The daemon over nights of virtual time, against the sandbox: schedules, windows and freezes
+ * decide when waves start; the engine holds at wave boundaries; the run spans nights and promotes.
+ * Fake-time design: see harness.ts (time jumps only when every daemon loop sleeps).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RunState } from '../../src/engine/state.ts';
+import { berlin, berlinNights, createHarness, createVirtualClock, policyYaml, startTestDaemon, waitFor, type Harness, type TestDaemon, type VirtualClock } from './harness.ts';
+
+/** Monday 2026-03-02, 00:30 in Berlin (UTC+1). */
+const START = new Date('2026-03-01T23:30:00Z');
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function setUp(yaml: string): Promise<{ h: Harness; clock: VirtualClock; d: TestDaemon }> {
+  const h = await createHarness();
+  cleanups.push(() => h.close());
+  const policiesDir = join(h.dir, 'policies');
+  mkdirSync(policiesDir);
+  writeFileSync(join(policiesDir, 'nightly.yaml'), yaml);
+  let daemons: TestDaemon[] = [];
+  const clock = createVirtualClock(START, () => daemons.reduce((n, d) => n + d.daemon.loops(), 0));
+  cleanups.push(() => clock.close());
+  const d = startTestDaemon(h, { holder: 'daemon-a', policiesDir, clock });
+  daemons = [d];
+  cleanups.push(() => d.daemon.stop());
+  await d.daemon.start();
+  return { h, clock, d };
+}
+
+/** When each wave's first step started, Berlin time. */
+function waveStarts(state: RunState): Record<string, string> {
+  const starts: Record<string, string> = {};
+  for (const wave of state.waves) starts[wave] = berlin(state.records.find((r) => r.id === `wave/${wave}/migrate`)?.startedAt);
+  return starts;
+}
+
+async function promoted(h: Harness): Promise<RunState> {
+  let state: RunState | undefined;
+  await waitFor(async () => {
+    state = await h.state('nightly');
+    return state?.phase === 'Promoted' || state?.phase === 'Failed' || state?.phase === 'RolledBack';
+  }, 'the run to finish');
+  expect(state?.phase, state?.outcome).toBe('Promoted');
+  return state as RunState;
+}
+
+describe('revroll serve over nights (virtual time)', () => {
+  it('runs a rollout whose bakes do not fit one window over three nights and promotes', async () => {
+    const { h, d } = await setUp(
+      policyYaml('nightly', {
+        waves: [
+          { name: 'first', names: ['catalog', 'reviews'], bakeMinutes: 70 },
+          { name: 'second', names: ['ratings', 'search'], bakeMinutes: 70 },
+          { name: 'rest', bakeMinutes: 70 },
+        ],
+        schedule: berlinNights(),
+      }),
+    );
+    const state = await promoted(h);
+    // One wave per night: 70 min of bake leaves no room for a second wave before 04:00.
+    expect(waveStarts(state)).toEqual({ first: '2026-03-02 02:00', second: '2026-03-03 02:00', rest: '2026-03-04 02:00' });
+    expect(berlin(state.updatedAt) < '2026-03-04 04:00').toBe(true);
+    expect(await h.namespaceLabels('catalog')).toMatchObject({ 'istio-injection': 'enabled' });
+    const text = await d.metrics.render();
+    expect(text).toMatch(/revroll_runs_total\{policy="nightly",outcome="held"\} 2/);
+    expect(text).toMatch(/revroll_runs_total\{policy="nightly",outcome="promoted"\} 1/);
+    expect(text).toMatch(/revroll_last_promotion_timestamp_seconds\{policy="nightly"\} \d+/);
+    expect(text).toMatch(/revroll_wave_duration_seconds_count\{policy="nightly"\} 3/);
+    expect(d.daemon.runs()).toMatchObject([{ name: 'nightly', valid: true, phase: 'Promoted', lastOutcome: 'promoted' }]);
+  });
+
+  it('holds at the wave boundary when the window closes mid-run and continues the next night', async () => {
+    const { h, clock } = await setUp(
+      policyYaml('nightly', {
+        waves: [
+          { name: 'first', names: ['catalog', 'reviews'], bakeMinutes: 30 },
+          { name: 'rest', bakeMinutes: 100 },
+        ],
+        schedule: berlinNights(),
+      }),
+    );
+    // Stop time at noon after the first night and look at the run.
+    clock.pauseAt(new Date('2026-03-02T11:00:00Z'));
+    await clock.paused();
+    const held = await h.state('nightly');
+    expect(held?.phase).toBe('Held');
+    expect(held?.hold?.kind).toBe('window');
+    expect(held?.hold?.reason).toContain('wave rest needs about');
+    expect(held?.steps[held.cursor]?.id).toBe('wave/rest/migrate');
+    // First wave: 02:00 + 1 s warm-up + 30 min bake; the second (100 min) would end after 04:00.
+    expect(berlin(held?.hold?.since)).toBe('2026-03-02 02:30');
+    // The second wave's namespaces did not move.
+    expect(await h.namespaceLabels('payments')).toMatchObject({ 'istio.io/rev': '1-24-3' });
+    clock.resume();
+    const state = await promoted(h);
+    expect(waveStarts(state)).toEqual({ first: '2026-03-02 02:00', rest: '2026-03-03 02:00' });
+  });
+
+  it('starts no wave on a freeze day', async () => {
+    const { h } = await setUp(
+      policyYaml('nightly', {
+        waves: [
+          { name: 'first', names: ['catalog', 'reviews'], bakeMinutes: 70 },
+          { name: 'rest', bakeMinutes: 70 },
+        ],
+        schedule: berlinNights(`    freeze:\n      - from: "2026-03-03"\n        to: "2026-03-03"\n        reason: quarter close\n`),
+      }),
+    );
+    const state = await promoted(h);
+    expect(waveStarts(state)).toEqual({ first: '2026-03-02 02:00', rest: '2026-03-04 02:00' });
+    const onFreezeDay = state.records.filter((r) => berlin(r.startedAt).startsWith('2026-03-03') || berlin(r.finishedAt).startsWith('2026-03-03'));
+    expect(onFreezeDay).toEqual([]);
+  });
+});
