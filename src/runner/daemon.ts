@@ -20,12 +20,13 @@ import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import { estimateWaveMs } from '../engine/decide.ts';
 import { terminalPhases, type Hold, type RunPhase, type RunState, type StepRecord } from '../engine/state.ts';
 import { formatProblem, type PolicyProblem } from '../errors.ts';
 import type { Lock } from '../ports/lock.ts';
 import type { StateStore } from '../ports/state-store.ts';
-import { loadPolicyText, MAX_POLICY_BYTES } from '../policy/load.ts';
+import { loadPolicyText, MAX_ALIAS_COUNT, MAX_POLICY_BYTES } from '../policy/load.ts';
 import type { Policy, SlackSettings } from '../policy/types.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { RunnerMetrics } from '../telemetry/metrics.ts';
@@ -73,6 +74,8 @@ type FileEntry = {
   policy?: Policy;
   problems: PolicyProblem[];
   warnings: PolicyProblem[];
+  /** `metadata.name` of an invalid file, when it can be read (for the runs API only). */
+  name?: string;
   /** Name of the last valid version of an invalid file: that version keeps running. */
   lastGood?: Policy;
 };
@@ -197,7 +200,8 @@ export function createDaemon(options: DaemonOptions): Daemon {
     if (previous && previous.hash === hash) return previous;
     const loaded = loadPolicyText(bytes.toString('utf8'), file);
     if (loaded.policy) return { file, hash, policy: loaded.policy, problems: [], warnings: loaded.warnings };
-    return { file, hash, problems: loaded.problems, warnings: loaded.warnings, ...lastGoodOf(previous) };
+    const name = nameOf(bytes.toString('utf8'));
+    return { file, hash, problems: loaded.problems, warnings: loaded.warnings, ...(name ? { name } : {}), ...lastGoodOf(previous) };
   }
 
   function lastGoodOf(previous: FileEntry | undefined): { lastGood?: Policy } {
@@ -596,7 +600,7 @@ export function createDaemon(options: DaemonOptions): Daemon {
     for (const entry of [...files.values()].sort((a, b) => a.file.localeCompare(b.file))) {
       const duplicate = duplicateOf(entry, effective);
       const policy = entry.policy ?? entry.lastGood;
-      const name = policy?.metadata.name;
+      const name = policy?.metadata.name ?? entry.name;
       const slot = name && !duplicate ? slots.get(name) : undefined;
       if (slot) listed.add(slot.name);
       const problems = entry.problems.map(formatProblem);
@@ -663,6 +667,17 @@ export function createDaemon(options: DaemonOptions): Daemon {
     },
     loops: () => liveLoops,
   };
+}
+
+/** Best effort: the `metadata.name` of a document that does not load as a policy. */
+function nameOf(text: string): string | undefined {
+  try {
+    const document = parse(text, { maxAliasCount: MAX_ALIAS_COUNT }) as { metadata?: { name?: unknown } } | undefined;
+    const name = document?.metadata?.name;
+    return typeof name === 'string' && name.length <= 253 ? name : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

@@ -78,7 +78,7 @@ export async function demoCommand(options: DemoOptions, io: CliIo, stop?: AbortS
       onProgress: (state, changed) => {
         for (const record of changed) {
           io.out(progressLine(state, record));
-          if (record.id.endsWith('/bake') && record.status !== 'running') {
+          if (record.id.endsWith('/bake') && (record.status === 'done' || record.status === 'failed')) {
             const last = state.gates?.recent.at(-1);
             for (const r of last?.results ?? []) {
               io.out(`          gate ${r.check}: ${r.outcome} ${r.value === undefined || r.value === null ? '' : formatNumber(r.value)}${r.baseline !== undefined && r.baseline !== null ? ` (old revision: ${formatNumber(r.baseline)})` : ''}\n`);
