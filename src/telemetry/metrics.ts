@@ -35,6 +35,8 @@ export type RunnerMetrics = {
   kubernetesError(verb: string, resource: string, status: number): void;
   /** A failed Prometheus query (transport or server error). */
   prometheusError(policy: string): void;
+  /** A notification (Slack) could not be delivered; never fails a run. */
+  notificationFailed(policy: string): void;
   promoted(policy: string, at: Date): void;
   invalidPolicies(count: number): void;
   /** Drops every per-policy series of a policy that is no longer loaded. */
@@ -67,6 +69,7 @@ export function createRunnerMetrics(options: RunnerMetricsOptions = {}): RunnerM
   const rollbacks = new Counter({ name: 'revroll_rollbacks_total', help: 'Rollbacks started.', labelNames: ['policy'], registers: [registry] });
   const kubernetesErrors = new Counter({ name: 'revroll_kubernetes_request_errors_total', help: 'Failed Kubernetes API requests (status 0: unreachable).', labelNames: ['verb', 'resource', 'status'], registers: [registry] });
   const prometheusErrors = new Counter({ name: 'revroll_prometheus_request_errors_total', help: 'Failed Prometheus queries.', labelNames: ['policy'], registers: [registry] });
+  const notifyErrors = new Counter({ name: 'revroll_notification_failures_total', help: 'Notifications that could not be delivered.', labelNames: ['policy'], registers: [registry] });
   const lastPromotion = new Gauge({ name: 'revroll_last_promotion_timestamp_seconds', help: 'Unix time of the last successful promotion.', labelNames: ['policy'], registers: [registry] });
   const invalid = new Gauge({ name: 'revroll_invalid_policies', help: 'Policy files in the folder that do not load.', registers: [registry] });
   invalid.set(0);
@@ -100,10 +103,11 @@ export function createRunnerMetrics(options: RunnerMetricsOptions = {}): RunnerM
     rollbackStarted: (policy) => rollbacks.inc({ policy }),
     kubernetesError: (verb, resource, status) => kubernetesErrors.inc({ verb, resource, status: String(status) }),
     prometheusError: (policy) => prometheusErrors.inc({ policy }),
+    notificationFailed: (policy) => notifyErrors.inc({ policy }),
     promoted: (policy, at) => lastPromotion.set({ policy }, Math.floor(at.getTime() / 1000)),
     invalidPolicies: (count) => invalid.set(count),
     forget(policy) {
-      for (const metric of [waveSeconds, approvals, rollbacks, prometheusErrors, lastPromotion]) metric.remove({ policy });
+      for (const metric of [waveSeconds, approvals, rollbacks, prometheusErrors, notifyErrors, lastPromotion]) metric.remove({ policy });
       for (const outcome of outcomesSeen.get(policy) ?? []) runs.remove({ policy, outcome });
       for (const p of PHASES) phase.remove({ policy, phase: p });
       for (const [check, outcomes] of checksSeen.get(policy) ?? []) {

@@ -218,9 +218,9 @@ export function startTestDaemon(h: Harness, options: { holder: string; policiesD
 }
 
 /** A policy for the demo scenario: no gates (warm-up 1 s), the given waves and schedule. */
-export function policyYaml(name: string, options: { waves: { name: string; names?: string[]; bakeMinutes: number }[]; schedule: string }): string {
+export function policyYaml(name: string, options: { waves: { name: string; names?: string[]; bake: string }[]; schedule: string; extra?: string }): string {
   const waves = options.waves
-    .map((w) => `    - name: ${w.name}\n      namespaces:\n${w.names ? `        names: [${w.names.join(', ')}]` : '        percent: 100'}\n      bake: ${w.bakeMinutes}m`)
+    .map((w) => `    - name: ${w.name}\n      namespaces:\n${w.names ? `        names: [${w.names.join(', ')}]` : '        percent: 100'}\n      bake: ${w.bake}`)
     .join('\n');
   return `apiVersion: revroll.dev/v1alpha1
 kind: UpgradePolicy
@@ -234,7 +234,7 @@ spec:
 ${waves}
   gates:
     warmup: 1s
-  schedule:
+${options.extra ?? ''}  schedule:
 ${options.schedule}
 `;
 }

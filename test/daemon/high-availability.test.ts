@@ -31,8 +31,8 @@ describe('revroll serve high availability', () => {
       join(policiesDir, 'nightly.yaml'),
       policyYaml('nightly', {
         waves: [
-          { name: 'first', names: ['catalog', 'reviews'], bakeMinutes: 70 },
-          { name: 'rest', bakeMinutes: 70 },
+          { name: 'first', names: ['catalog', 'reviews'], bake: '70m' },
+          { name: 'rest', bake: '70m' },
         ],
         schedule: berlinNights(),
       }),

@@ -7,7 +7,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunState } from '../../src/engine/state.ts';
-import { berlin, berlinNights, createHarness, createVirtualClock, policyYaml, startTestDaemon, waitFor, type Harness, type TestDaemon, type VirtualClock } from './harness.ts';
+import { createConfigMapStateStore } from '../../src/adapters/kubernetes/state.ts';
+import { decideFromCli } from '../../src/runner/approvals.ts';
+import { STATE_NAMESPACE, berlin, berlinNights, createHarness, createVirtualClock, policyYaml, startTestDaemon, waitFor, type Harness, type TestDaemon, type VirtualClock } from './harness.ts';
 
 /** Monday 2026-03-02, 00:30 in Berlin (UTC+1). */
 const START = new Date('2026-03-01T23:30:00Z');
@@ -55,9 +57,9 @@ describe('revroll serve over nights (virtual time)', () => {
     const { h, d } = await setUp(
       policyYaml('nightly', {
         waves: [
-          { name: 'first', names: ['catalog', 'reviews'], bakeMinutes: 70 },
-          { name: 'second', names: ['ratings', 'search'], bakeMinutes: 70 },
-          { name: 'rest', bakeMinutes: 70 },
+          { name: 'first', names: ['catalog', 'reviews'], bake: '70m' },
+          { name: 'second', names: ['ratings', 'search'], bake: '70m' },
+          { name: 'rest', bake: '70m' },
         ],
         schedule: berlinNights(),
       }),
@@ -79,8 +81,8 @@ describe('revroll serve over nights (virtual time)', () => {
     const { h, clock } = await setUp(
       policyYaml('nightly', {
         waves: [
-          { name: 'first', names: ['catalog', 'reviews'], bakeMinutes: 30 },
-          { name: 'rest', bakeMinutes: 100 },
+          { name: 'first', names: ['catalog', 'reviews'], bake: '30m' },
+          { name: 'rest', bake: '100m' },
         ],
         schedule: berlinNights(),
       }),
@@ -102,12 +104,39 @@ describe('revroll serve over nights (virtual time)', () => {
     expect(waveStarts(state)).toEqual({ first: '2026-03-02 02:00', rest: '2026-03-03 02:00' });
   });
 
+  it('continues a run held for approval once the decision lands in its state', async () => {
+    const { h, clock, d } = await setUp(
+      policyYaml('nightly', {
+        waves: [
+          { name: 'first', names: ['catalog', 'reviews'], bake: '20m' },
+          { name: 'rest', bake: '20m' },
+        ],
+        schedule: berlinNights(),
+        extra: '  approvals:\n    beforeFirstWave: true\n',
+      }),
+    );
+    clock.pauseAt(new Date('2026-03-02T01:10:00Z'));
+    await clock.paused();
+    const waiting = await h.state('nightly');
+    expect([waiting?.phase, waiting?.hold?.kind]).toEqual(['Held', 'approval']);
+    expect(d.daemon.runs()[0]).toMatchObject({ phase: 'Held', lastOutcome: 'held', waiting: 'held: approval' });
+    expect(await d.metrics.render()).toMatch(/revroll_pending_approvals\{policy="nightly"\} 1/);
+    // Decided elsewhere (another replica's Slack endpoint, or the CLI): only the state changes.
+    const decided = await decideFromCli({ store: createConfigMapStateStore(h.cluster, STATE_NAMESPACE), policy: 'nightly', approve: true, as: 'alice', now: clock.now() });
+    expect(decided.ok, decided.message).toBe(true);
+    clock.resume();
+    const state = await promoted(h);
+    // Seen at the next state poll (30 min in this suite), inside the same window.
+    expect(waveStarts(state).first).toBe('2026-03-02 02:30');
+    expect(state.approvals).toMatchObject([{ decision: 'approved', by: 'alice', via: 'cli' }]);
+  });
+
   it('starts no wave on a freeze day', async () => {
     const { h } = await setUp(
       policyYaml('nightly', {
         waves: [
-          { name: 'first', names: ['catalog', 'reviews'], bakeMinutes: 70 },
-          { name: 'rest', bakeMinutes: 70 },
+          { name: 'first', names: ['catalog', 'reviews'], bake: '70m' },
+          { name: 'rest', bake: '70m' },
         ],
         schedule: berlinNights(`    freeze:\n      - from: "2026-03-03"\n        to: "2026-03-03"\n        reason: quarter close\n`),
       }),

@@ -50,9 +50,9 @@ describe('revroll serve policy folder', () => {
     cleanups.push(() => h.close());
     const dir = join(h.dir, 'policies');
     mkdirSync(dir);
-    const nightly = policyYaml('nightly', { waves: [{ name: 'first', names: ['catalog', 'reviews'], bakeMinutes: 30 }, { name: 'rest', bakeMinutes: 30 }], schedule: berlinNights() });
+    const nightly = policyYaml('nightly', { waves: [{ name: 'first', names: ['catalog', 'reviews'], bake: '30m' }, { name: 'rest', bake: '30m' }], schedule: berlinNights() });
     // Never due in March: only loaded, so its removal can be observed without a run.
-    const yearly = policyYaml('yearly', { waves: [{ name: 'all', bakeMinutes: 30 }], schedule: '    cron: "0 12 1 1 *"\n    timeZone: Europe/Berlin\n' });
+    const yearly = policyYaml('yearly', { waves: [{ name: 'all', bake: '30m' }], schedule: '    cron: "0 12 1 1 *"\n    timeZone: Europe/Berlin\n' });
     publish(dir, '1', { 'nightly.yaml': nightly, 'yearly.yaml': yearly });
     link(dir, 'nightly.yaml');
     link(dir, 'yearly.yaml');

@@ -47,6 +47,7 @@ type Session = {
 
 async function openSession(scenario: ScenarioInput): Promise<Session> {
   const sandbox = await createSandbox({ scenario: scenario as never });
+  _sandboxes.push(sandbox);
   await sandbox.waitForIdle();
   const dir = mkdtempSync(join(tmpdir(), 'revroll-rbac-'));
   const kubeconfig = join(dir, 'kubeconfig');
@@ -104,7 +105,7 @@ spec:
  */
 async function promoteAndUninstall(): Promise<ObservedRequest[]> {
   // No tag besides default and no gateway: once every namespace moves, 1-24-3 is unreferenced.
-  const s = await openSession(smallScenario({ istio: { revisions: [{ name: '1-24-3', version: '1.24.3' }, { name: '1-25-1', version: '1.25.1' }], tags: { default: '1-24-3' }, gateways: [] } }));
+  const s = await openSession(smallScenario({ startLatencyMs: 400, istio: { revisions: [{ name: '1-24-3', version: '1.24.3' }, { name: '1-25-1', version: '1.25.1' }], tags: { default: '1-24-3' }, gateways: [] } }));
   try {
     for (const ns of ['delta', 'echo']) {
       await s.observer.mutate({ op: 'merge-patch', ref: Resources.namespaces, name: ns, patch: { metadata: { labels: { 'istio.io/rev': '1-24-3' } } } });
@@ -148,3 +149,4 @@ export async function collectRevrollRequests(): Promise<ObservedRequest[]> {
 
 // Keep the helpers referenced until every scenario is in place.
 export const _unused = { spawn, mkdirSync, HELD, ROLLED_BACK };
+export const _sandboxes: Sandbox[] = [];

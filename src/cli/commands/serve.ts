@@ -87,7 +87,15 @@ export async function serveCommand(opts: ServeFlags, io: CliIo): Promise<ExitCod
       const effective = withPrometheusUrl(policy, opts.prometheusUrl);
       const source = (await createMetricsFor(effective, io.env))?.source;
       return {
-        ...composeRunner(effective, { cluster, stateNamespace, logger, env: io.env, clock, ...(source ? { metrics: countErrors(source, policy.metadata.name, metrics) } : {}) }),
+        ...composeRunner(effective, {
+          cluster,
+          stateNamespace,
+          logger,
+          env: io.env,
+          clock,
+          onNotifyFailure: () => metrics.notificationFailed(policy.metadata.name),
+          ...(source ? { metrics: countErrors(source, policy.metadata.name, metrics) } : {}),
+        }),
         holder,
       };
     },

@@ -1,0 +1,251 @@
+import { describe, expect, it } from 'vitest';
+import { loadPolicyText } from '../policy/load.ts';
+import type { Policy } from '../policy/types.ts';
+import { buildSnapshot } from '../mesh/revisions.ts';
+import type { KubeObject } from '../ports/cluster.ts';
+import { decide, initialState, recordDecision, type Decision, type Observation } from './decide.ts';
+import { planRun, type ClusterSnapshot } from './plan.ts';
+import type { RunState } from './state.ts';
+import type { GateResult } from './gates.ts';
+
+const T0 = new Date('2026-11-22T02:00:00Z');
+const at = (ms: number) => new Date(T0.getTime() + ms);
+
+function policy(extra = ''): Policy {
+  const text = `apiVersion: revroll.dev/v1alpha1
+kind: UpgradePolicy
+metadata: {name: unit}
+spec:
+  revisions: {from: auto, to: 1-25-1}
+  waves:
+    - {name: one, namespaces: {names: [a]}, bake: 10s}
+    - {name: two, namespaces: {names: [b]}, bake: 10s}
+  gates:
+    interval: 5s
+    warmup: 5s
+    checks:
+      - {name: errors, preset: proxy-5xx-ratio, threshold: {max: 0.05}}
+  prometheus: {url: "http://127.0.0.1:9"}
+${extra}`;
+  const result = loadPolicyText(text, 'unit.yaml');
+  if (!result.policy) throw new Error(result.problems.map((p) => p.message).join('; '));
+  return result.policy;
+}
+
+function snapshot(): ClusterSnapshot {
+  const mwc = (rev: string, tag?: string): KubeObject => ({
+    metadata: { name: tag ? `istio-revision-tag-${tag}` : `istio-sidecar-injector-${rev}`, labels: { 'istio.io/rev': rev, ...(tag ? { 'istio.io/tag': tag } : {}) } },
+    webhooks: [{ name: 'rev.namespace.sidecar-injector.istio.io', clientConfig: { service: { name: `istiod-${rev}`, namespace: 'istio-system' } } }],
+  });
+  const istiod = (rev: string): KubeObject => ({ metadata: { name: `istiod-${rev}`, namespace: 'istio-system', labels: { app: 'istiod', 'istio.io/rev': rev } }, status: { availableReplicas: 1, readyReplicas: 1 } });
+  return {
+    mesh: buildSnapshot({
+      istioNamespace: 'istio-system',
+      webhooks: [mwc('1-24-3'), mwc('1-25-1'), mwc('1-24-3', 'default')],
+      validators: [],
+      deployments: [istiod('1-24-3'), istiod('1-25-1')],
+      services: [],
+      namespaces: [
+        { metadata: { name: 'a', labels: { 'istio-injection': 'enabled' } } },
+        { metadata: { name: 'b', labels: { 'istio.io/rev': '1-24-3' } } },
+      ],
+    }),
+    workloads: [
+      { kind: 'Deployment', namespace: 'a', name: 'web', replicas: 2 },
+      { kind: 'Deployment', namespace: 'b', name: 'web', replicas: 2 },
+    ],
+    podCounts: { a: 2, b: 2 },
+    gateways: [],
+  };
+}
+
+function start(p: Policy): RunState {
+  const { plan, problems } = planRun(p, snapshot());
+  if (!plan) throw new Error(problems.map((x) => x.message).join('; '));
+  return initialState(p, plan, 'run-1', T0);
+}
+
+/** Drives decide, answering each action with `answer`, until no action is asked for. */
+function drive(p: Policy, state: RunState, now: Date, answer: (d: Decision) => Observation | undefined): Decision {
+  let decision = decide(p, state, undefined, { now });
+  for (let i = 0; i < 50 && decision.action; i++) {
+    const observation = answer(decision);
+    if (!observation) return decision;
+    decision = decide(p, decision.state, observation, { now });
+  }
+  return decision;
+}
+
+const ok = (d: Decision): Observation | undefined => {
+  switch (d.action?.type) {
+    case 'precheck':
+      return { type: 'precheck', problems: [] };
+    case 'install':
+      return { type: 'install', ok: true, message: 'ready' };
+    case 'measure':
+      return { type: 'measure', results: [{ check: 'errors', outcome: 'Pass', value: 0.001, message: 'ok' }] };
+    case 'wait-rollouts':
+      return { type: 'wait-rollouts', ok: true, pending: [], failed: [], elapsedMs: 1000 };
+    case 'verify':
+      return { type: 'verify', stragglers: [], converged: 2 };
+    case 'request-approval':
+      return { type: 'approval-requested' };
+    case undefined:
+      return undefined;
+    default:
+      return { type: 'done', ok: true, message: 'ok' };
+  }
+};
+
+const stepOf = (s: RunState) => s.steps[s.cursor]?.id;
+
+describe('decide', () => {
+  it('starts with the precheck, and a failed precheck ends the run before any mutation', () => {
+    const p = policy();
+    const first = decide(p, start(p), undefined, { now: T0 });
+    expect(first.action).toEqual({ type: 'precheck' });
+    const failed = decide(p, first.state, { type: 'precheck', problems: ['permission missing: patch namespaces'] }, { now: T0 });
+    expect(failed.state.phase).toBe('Failed');
+    expect(failed.action).toBeUndefined();
+    expect(failed.state.outcome).toMatch(/nothing was changed: permission missing/);
+  });
+
+  it('records a namespace as moved before asking for the label change (crash safety)', () => {
+    const p = policy();
+    const d = drive(p, start(p), T0, (x) => (x.action?.type === 'label-namespaces' ? undefined : ok(x)));
+    expect(d.action).toEqual({ type: 'label-namespaces', namespaces: [{ name: 'a', labels: { injection: null, rev: '1-25-1' } }] });
+    expect(d.state.namespaces['a']).toMatchObject({ moved: true, injection: 'enabled' });
+  });
+
+  it('waits out the warm-up, evaluates every interval, and passes the bake when the last evaluation passes', () => {
+    const p = policy();
+    let d = drive(p, start(p), T0, ok);
+    expect(stepOf(d.state)).toBe('wave/one/warmup');
+    expect(d.wakeAt).toEqual(at(5000));
+    d = drive(p, d.state, at(5000), ok);
+    expect(stepOf(d.state)).toBe('wave/one/bake');
+    expect(d.state.gates?.evaluations).toBe(1);
+    expect(d.wakeAt).toEqual(at(10_000));
+    d = drive(p, d.state, at(10_000), ok);
+    d = drive(p, d.state, at(15_000), ok);
+    expect(d.state.records.find((r) => r.id === 'wave/one/bake')?.status).toBe('done');
+    expect(stepOf(d.state)).toBe('wave/two/warmup');
+  });
+
+  it('rolls back when an enforced gate fails, skipping the rest of the plan', () => {
+    const p = policy();
+    let d = drive(p, start(p), T0, ok);
+    d = drive(p, d.state, at(5000), (x) =>
+      x.state.phase === 'RollingBack' ? undefined : x.action?.type === 'measure' ? { type: 'measure', results: [{ check: 'errors', outcome: 'Fail', value: 0.3, message: '0.3 > max 0.05' }] } : ok(x),
+    );
+    expect(d.state.phase).toBe('RollingBack');
+    expect(d.state.rollbackReason).toMatch(/gate errors failed 1 time/);
+    expect(d.state.records.find((r) => r.id === 'wave/two/migrate')?.status).toBe('skipped');
+    expect(d.action).toEqual({ type: 'label-namespaces', namespaces: [{ name: 'a', labels: { injection: 'enabled', rev: null } }] });
+  });
+
+  it('never promotes on NoData: the bake holds (and asks a human) when the last evaluation is NoData', () => {
+    const p = policy();
+    let d = drive(p, start(p), T0, ok);
+    const noData = (x: Decision): Observation | undefined => (x.action?.type === 'measure' ? { type: 'measure', results: [{ check: 'errors', outcome: 'NoData', message: 'no series' }] } : ok(x));
+    d = drive(p, d.state, at(5000), noData);
+    d = drive(p, d.state, at(10_000), noData);
+    d = drive(p, d.state, at(15_000), (x) => (x.action?.type === 'request-approval' ? undefined : noData(x)));
+    expect(d.action?.type).toBe('request-approval');
+    expect(d.state.phase).toBe('Held');
+    expect(d.state.hold?.kind).toBe('approval');
+    expect(d.state.records.find((r) => r.id === 'promote/tags')?.status).toBe('pending');
+  });
+
+  it('holds on errors past the consecutive limit, and rolls back instead when onError says so', () => {
+    const errors = (x: Decision): Observation | undefined =>
+      x.state.phase === 'RollingBack' ? undefined : x.action?.type === 'measure' ? { type: 'measure', results: [{ check: 'errors', outcome: 'Error', message: 'Prometheus unreachable' }] } : ok(x);
+    for (const [onError, phase] of [
+      ['hold', 'Held'],
+      ['rollback', 'RollingBack'],
+    ] as const) {
+      const p = policy();
+      p.spec.gates.onError = onError;
+      p.spec.gates.consecutiveErrorLimit = 2;
+      let d = drive(p, start(p), T0, ok);
+      d = drive(p, d.state, at(5000), errors);
+      expect(d.state.phase).toBe('Progressing');
+      d = drive(p, d.state, at(10_000), errors);
+      expect(d.state.phase).toBe(phase);
+    }
+  });
+
+  it('approval: pending holds, approved continues, rejected rolls back, recorded with who and how', () => {
+    const p = policy();
+    p.spec.waves[0]!.approval = { required: true, timeout: 60_000, onTimeout: 'rollback' };
+    const { plan } = planRun(p, snapshot());
+    let state = initialState(p, plan!, 'run-1', T0);
+    let d = drive(p, state, T0, ok);
+    d = drive(p, d.state, at(5000), ok);
+    d = drive(p, d.state, at(10_000), ok);
+    d = drive(p, d.state, at(15_000), ok);
+    expect(stepOf(d.state)).toBe('wave/one/approval');
+    expect(d.state.hold?.kind).toBe('approval');
+    expect(d.wakeAt).toEqual(at(15_000 + 60_000));
+    state = d.state;
+    const stale = recordDecision(state, { approve: true, by: 'eve', via: 'slack', planHash: 'other' }, at(16_000));
+    expect(stale.error).toMatch(/plan other/);
+    const approved = recordDecision(state, { approve: true, by: 'alice', via: 'cli' }, at(16_000));
+    d = drive(p, approved.state, at(16_000), (x) => (x.action?.type === 'label-namespaces' ? undefined : ok(x)));
+    expect(d.action?.type).toBe('label-namespaces');
+    expect(d.state.approvals[0]).toMatchObject({ decision: 'approved', by: 'alice', via: 'cli' });
+    const rejected = recordDecision(state, { approve: false, by: 'bob', via: 'slack' }, at(16_000));
+    expect(decide(p, rejected.state, undefined, { now: at(16_000) }).state.rollbackReason).toMatch(/rejected by bob \(slack\)/);
+  });
+
+  it('approval expiry does what the policy says: rollback, or ask again', () => {
+    for (const onTimeout of ['rollback', 'hold'] as const) {
+      const p = policy();
+      p.spec.approvals.beforeFirstWave = true;
+      p.spec.approvals.timeout = 1000;
+      p.spec.approvals.onTimeout = onTimeout;
+      let d = drive(p, start(p), T0, ok);
+      expect(stepOf(d.state)).toBe('approval/before-first-wave');
+      d = decide(p, d.state, undefined, { now: at(2000) });
+      if (onTimeout === 'rollback') {
+        expect(d.state.phase).toBe('RollingBack');
+      } else {
+        expect(d.action?.type).toBe('request-approval');
+        expect(d.state.approvals.map((a) => a.decision)).toEqual(['expired', undefined]);
+      }
+    }
+  });
+
+  it('a closed window holds the run at the wave boundary, before any mutation of that wave', () => {
+    const p = policy();
+    let d = decide(p, start(p), undefined, { now: T0 });
+    d = decide(p, d.state, { type: 'precheck', problems: [] }, { now: T0 });
+    d = decide(p, d.state, { type: 'install', ok: true, message: 'ready' }, { now: T0, windowClosed: { reason: 'outside the maintenance window' } });
+    expect(d.state.phase).toBe('Held');
+    expect(d.state.hold).toMatchObject({ kind: 'window' });
+    expect(d.action).toBeUndefined();
+    // The wave needs warm-up + bake + rollout estimate; a window closing sooner also holds.
+    d = decide(p, d.state, undefined, { now: T0, windowClosesAt: at(5000) });
+    expect(d.state.hold?.reason).toMatch(/window closes/);
+    d = decide(p, d.state, undefined, { now: T0, windowClosesAt: at(3_600_000) });
+    expect(d.action).toEqual({ type: 'measure', wave: 0, mode: 'baseline' });
+  });
+
+  it('an abort request starts the rollback at the next decision', () => {
+    const p = policy();
+    const d = drive(p, start(p), T0, ok);
+    const aborted = decide(p, { ...d.state, abortRequested: { by: 'carol', at: T0.toISOString() } }, undefined, { now: at(1000) });
+    expect(aborted.state.phase).toBe('RollingBack');
+    expect(aborted.state.rollbackReason).toBe('aborted by carol');
+  });
+
+  it('runs to promotion and reports Promoted', () => {
+    const p = policy();
+    let d = drive(p, start(p), T0, ok);
+    for (let t = 5000; t <= 60_000 && d.state.phase !== 'Promoted'; t += 5000) d = drive(p, d.state, at(t), ok);
+    expect(d.state.phase).toBe('Promoted');
+    expect(d.state.records.every((r) => r.status === 'done' || r.status === 'skipped')).toBe(true);
+    const results: GateResult[] = d.state.gates?.recent.at(-1)?.results ?? [];
+    expect(results[0]?.outcome).toBe('Pass');
+  });
+});
