@@ -108,6 +108,16 @@ describe('revroll run', () => {
     expect(writes).toEqual([]);
   });
 
+  it('--dry-run lists every missing permission found by the precheck, with exit 1', async () => {
+    h = await createHarness();
+    h.sandbox.api.denied.push({ verb: 'patch', group: '', resource: 'namespaces' }, { verb: 'update', group: 'coordination.k8s.io', resource: 'leases' });
+    const file = writePolicy(h);
+    const io = capture(dirname(file));
+    const code = await runCli(['run', file, '--dry-run', '--kubeconfig', h.kubeconfigFile, '--state-namespace', STATE_NS], io);
+    expect(code).toBe(1);
+    expect(io.stdout()).toMatch(/Precheck failed:\n {2}- permission missing: patch namespaces \(cluster-wide\)\n {2}- permission missing: update leases.coordination.k8s.io in namespace revroll-system/);
+  });
+
   it('holds with exit 4 at an approval, continues after `revroll approve`, and promotes with exit 0', async () => {
     h = await createHarness();
     const file = writePolicy(h);
