@@ -2,13 +2,13 @@ import { Command, CommanderError, Option } from 'commander';
 import { ExitCode } from './exit-codes.ts';
 import { reportError } from './errors.ts';
 import type { CliIo } from './io.ts';
-import { UsageError } from '../errors.ts';
 import { lintCommand } from './commands/lint.ts';
 import { planCommand, runCommandCli } from './commands/run.ts';
 import { abortCommand, statusCommand } from './commands/status.ts';
 import { approveCommand } from './commands/approve.ts';
 import { sandboxCommand } from './commands/sandbox.ts';
 import { demoCommand } from './commands/demo.ts';
+import { serveCommand } from './commands/serve.ts';
 
 /** Flags shared by every command that talks to a cluster. */
 export type ClusterFlags = {
@@ -33,13 +33,6 @@ function outputOption(choices: string[]): Option {
   return new Option('-o, --output <format>', 'output format').choices(choices).default(choices[0]);
 }
 
-/** Commands whose issue has not landed yet: honest about it, never pretending to work. */
-function notAvailable(name: string): () => CommandResult {
-  return () => {
-    throw new UsageError(`"revroll ${name}" is not available in this build yet`);
-  };
-}
-
 /**
  * Builds the command tree. Each action resolves to an exit code stored in `state.code`;
  * the error boundary in `runCli` handles anything thrown.
@@ -53,9 +46,6 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
     .exitOverride()
     .showHelpAfterError('(run "revroll --help" for usage)');
 
-  const set = (fn: () => CommandResult) => async () => {
-    state.code = await fn();
-  };
   const debug = process.argv.includes('--debug');
 
   program
@@ -128,10 +118,12 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
   addClusterFlags(
     program
       .command('serve')
-      .summary('run the daemon: schedules, windows, Slack approvals, /metrics (not available yet)')
+      .summary('run the daemon: schedules, windows, Slack approvals, /metrics ')
       .requiredOption('--policies <dir>', 'folder of policy files')
       .option('--listen <host:port>', 'HTTP listen address', '0.0.0.0:8080'),
-  ).action(set(notAvailable('serve')));
+  ).action(async (opts: ClusterFlags & { policies: string; listen: string }) => {
+    state.code = await serveCommand({ ...opts, debug }, io);
+  });
 
   program
     .command('sandbox')

@@ -11,7 +11,7 @@ import type { RunState } from '../../src/engine/state.ts';
 import { createHarness, policyYaml, waitFor, type Harness } from './harness.ts';
 
 /** The command under test. Switch to `src/cli/main.ts` (argument `serve` first) once program.ts wires serve. */
-const ENTRY = ['test/daemon/fixtures/serve-main.ts'];
+const ENTRY = ['src/cli/main.ts', 'serve'];
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

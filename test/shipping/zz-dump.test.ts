@@ -1,8 +1,11 @@
 import { it } from 'vitest';
-import { collectRevrollRequests, _sandboxes } from './revroll-requests.ts';
+import { collectRevrollRequests } from './revroll-requests.ts';
 it('dump', async () => {
-  await collectRevrollRequests();
-  const m = new Map<string, number>();
-  for (const r of _sandboxes[0]!.api.requests) { const k = `${r.userAgent} ${r.verb} ${r.resource}`; m.set(k, (m.get(k) ?? 0) + 1); }
-  console.log([...m].filter(([k]) => !k.startsWith('revroll ') || k.includes('watch')).map(([k, v]) => `${k} ${v}`).join('\n'));
+  const t0 = Date.now();
+  const all = await collectRevrollRequests();
+  const base = new Set<string>(); const un = new Set<string>();
+  for (const sc of all) for (const x of sc.requests) (sc.uninstalls ? un : base).add(`${x.verb} ${x.group}/${x.resource} ${x.namespace === 'revroll-system' ? 'STATE' : x.namespace ? 'ns' : '*'}`);
+  console.log('BASE\n' + [...base].sort().join('\n'));
+  console.log('UNINSTALL ONLY\n' + [...un].filter((k) => !base.has(k)).sort().join('\n'));
+  console.log(Date.now() - t0);
 });

@@ -129,8 +129,8 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
           if (RETRYABLE_STATUS.has(error.status)) {
             return { retry: true, ...(error.retryAfterMs !== undefined ? { afterMs: error.retryAfterMs } : {}) };
           }
-          // A conflict on a patch without a resourceVersion is transient; a replace must re-read instead.
-          if (error.status === 409 && error.reason === 'Conflict' && meta.retryConflicts) return { retry: true };
+          // A conflict on a patch without a resourceVersion, or on a read, is transient; a replace must re-read instead.
+          if (error.status === 409 && error.reason === 'Conflict' && (meta.retryConflicts || method === 'GET')) return { retry: true };
           return { retry: false };
         }
         return { retry: isConnectionError(error) };

@@ -24,7 +24,7 @@ export async function approveCommand(policy: string, approve: boolean, flags: Cl
       events.record(
         { apiVersion: 'v1', kind: 'ConfigMap', namespace: flags.stateNamespace, name: stateConfigMapName(policy) },
         approve ? 'RevrollApproved' : 'RevrollRejected',
-        `${record.step} ${approve ? 'approved' : 'rejected'} by ${record.by} (cli)`,
+        `${record.step} ${record.decision} by ${record.by} (cli)`,
       ),
   });
   if (!result.ok) throw new ExternalError('APPROVAL_REFUSED', result.message, `run state of ${policy}`);

@@ -9,7 +9,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createKubernetesCluster, KubernetesError, type KubernetesCluster } from '../../adapters/kubernetes/cluster.ts';
 import { loadKubeConfig } from '../../adapters/kubernetes/kubeconfig.ts';
-import { createConfigMapStateStore, createLeaseLock } from '../../adapters/kubernetes/state.ts';
+import { createConfigMapStateStore, createEventRecorder, createLeaseLock, stateConfigMapName } from '../../adapters/kubernetes/state.ts';
 import { UsageError } from '../../errors.ts';
 import { Resources } from '../../ports/cluster.ts';
 import type { MetricsSource } from '../../ports/metrics.ts';
@@ -100,13 +100,21 @@ export async function serveCommand(opts: ServeFlags, io: CliIo): Promise<ExitCod
       };
     },
   });
+  const decisions = createEventRecorder(cluster, { now: () => clock.now(), fallbackNamespace: stateNamespace });
   const slackActions = createSlackActionHandler({
     store,
     policies: () => daemon.slackSettings(),
     env: io.env,
     logger: logger.child({ component: 'slack' }),
-    // A decision was saved: the policy's loop acts on it now instead of at its next poll.
-    onDecision: (record) => daemon.poke(record.policy),
+    // A decision was saved: record it as an Event, and the policy's loop acts on it now instead of at its next poll.
+    onDecision: async (record) => {
+      daemon.poke(record.policy);
+      await decisions.record(
+        { apiVersion: 'v1', kind: 'ConfigMap', namespace: stateNamespace, name: stateConfigMapName(record.policy) },
+        record.decision === 'approved' ? 'RevrollApproved' : 'RevrollRejected',
+        `${record.step} ${record.decision} by ${record.by} (${record.via}${record.channel ? ` in ${record.channel}` : ''})`,
+      );
+    },
   });
   const server = createHttpServer({ logger, metrics, ready: readiness(probe, stateNamespace), runs: () => ({ holder, policies: daemon.runs() }), slackActions });
 
