@@ -10,7 +10,8 @@ import type { StepRecord } from '../src/engine/state.ts';
 import { runProcess } from './processes.ts';
 import { STATE_NAMESPACE } from './scenario.ts';
 
-export const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+/** The CLI from source (type stripping); `buildCli()` gives the compiled one. */
+export const SOURCE_CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
 export type RevrollRun = {
   outcome: string;
@@ -31,9 +32,9 @@ function withPolicyFile<T>(policyText: string, use: (file: string) => Promise<T>
   return use(file).finally(() => rmSync(dir, { recursive: true, force: true }));
 }
 
-export function runRevroll(options: { kubeconfigFile: string; policy: string; timeoutMs: number; measureRss?: boolean; prometheusUrl?: string }): Promise<RevrollRun> {
+export function runRevroll(options: { cli: string; kubeconfigFile: string; policy: string; timeoutMs: number; measureRss?: boolean; prometheusUrl?: string }): Promise<RevrollRun> {
   return withPolicyFile(options.policy, async (file) => {
-    const args = [CLI, 'run', file, '--kubeconfig', options.kubeconfigFile, '--state-namespace', STATE_NAMESPACE, '-o', 'json'];
+    const args = [options.cli, 'run', file, '--kubeconfig', options.kubeconfigFile, '--state-namespace', STATE_NAMESPACE, '-o', 'json'];
     if (options.prometheusUrl) args.push('--prometheus-url', options.prometheusUrl);
     const result = await runProcess(process.execPath, args, { timeoutMs: options.timeoutMs, measureRss: options.measureRss ?? false });
     let parsed: RunJson;
@@ -56,9 +57,9 @@ export function runRevroll(options: { kubeconfigFile: string; policy: string; ti
 
 export type RevrollPlan = { wallMs: number; peakRssMiB?: number; exitCode: number | null; namespaces: number; workloads: number; problems: number };
 
-export function planRevroll(options: { kubeconfigFile: string; policy: string; timeoutMs: number }): Promise<RevrollPlan> {
+export function planRevroll(options: { cli: string; kubeconfigFile: string; policy: string; timeoutMs: number }): Promise<RevrollPlan> {
   return withPolicyFile(options.policy, async (file) => {
-    const result = await runProcess(process.execPath, [CLI, 'plan', file, '--kubeconfig', options.kubeconfigFile, '-o', 'json'], { timeoutMs: options.timeoutMs, measureRss: true });
+    const result = await runProcess(process.execPath, [options.cli, 'plan', file, '--kubeconfig', options.kubeconfigFile, '-o', 'json'], { timeoutMs: options.timeoutMs, measureRss: true });
     let parsed: { plan?: { waves: { namespaces: { workloads: unknown[] }[] }[] }; problems?: unknown[] };
     try {
       parsed = JSON.parse(result.stdout) as typeof parsed;

@@ -112,7 +112,7 @@ function objectKey(namespace: string | undefined, name: string): string {
 /** Creates an empty store. `now` is injected so simulations and tests control time. */
 export function createStore(options: { now?: () => Date; historySize?: number } = {}) {
   const now = options.now ?? (() => new Date());
-  const historySize = options.historySize ?? 50_000;
+  const historySize = options.historySize ?? 20_000;
   const types = new Map<string, ResourceType>(); // resourceKey -> type
   const objects = new Map<string, Map<string, KubeObject>>(); // resourceKey -> objectKey -> object
   const history: ChangeEvent[] = [];
@@ -142,7 +142,10 @@ export function createStore(options: { now?: () => Date; historySize?: number } 
   }
 
   function record(event: Omit<ChangeEvent, 'resourceVersion'> & { resourceVersion: number }): void {
-    history.push(event);
+    // Replayed watches need only the object; keeping `previous` too would retain two versions of
+    // every object in the history.
+    const { previous: _previous, ...kept } = event;
+    history.push(kept);
     // Trim in batches: splicing the head on every write is quadratic at 20,000 pods.
     if (history.length > historySize * 1.25) {
       const drop = history.length - historySize;
