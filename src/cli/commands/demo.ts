@@ -19,7 +19,8 @@ import { formatNumber } from '../../engine/gates.ts';
 import type { CliIo } from '../io.ts';
 import type { ExitCode } from '../exit-codes.ts';
 import { loadPolicyFile } from '../policy-file.ts';
-import { exitCodeFor, progressLine } from './run.ts';
+import { exitCodeFor } from './run.ts';
+import { createProgress } from '../progress.ts';
 
 export type DemoOptions = { scenario?: string; policy?: string; debug?: boolean };
 
@@ -73,20 +74,17 @@ export async function demoCommand(options: DemoOptions, io: CliIo, stop?: AbortS
     const logger = createLogger({ level: options.debug ? 'debug' : 'warn', pretty: io.isTty });
     const deps = composeRunner(policy, { cluster, stateNamespace: STATE_NAMESPACE, logger, env: io.env });
     say(`Running ${policy.metadata.name}: ${policy.spec.revisions.from} -> ${policy.spec.revisions.to}, ${policy.spec.waves.length} waves, gates every ${policy.spec.gates.interval / 1000}s`);
-    const result = await runPolicy(policy, deps, {
-      signal,
-      onProgress: (state, changed) => {
-        for (const record of changed) {
-          io.out(progressLine(state, record));
-          if (record.id.endsWith('/bake') && (record.status === 'done' || record.status === 'failed')) {
-            const last = state.gates?.recent.at(-1);
-            for (const r of last?.results ?? []) {
-              io.out(`          gate ${r.check}: ${r.outcome} ${r.value === undefined || r.value === null ? '' : formatNumber(r.value)}${r.baseline !== undefined && r.baseline !== null ? ` (old revision: ${formatNumber(r.baseline)})` : ''}\n`);
-            }
-          }
-        }
+    const progress = createProgress(io, {
+      extra: (state, record) => {
+        if (!record.id.endsWith('/bake') || (record.status !== 'done' && record.status !== 'failed')) return [];
+        return (state.gates?.recent.at(-1)?.results ?? []).map(
+          (r) =>
+            `          gate ${r.check}: ${r.outcome} ${r.value === undefined || r.value === null ? '' : formatNumber(r.value)}${r.baseline !== undefined && r.baseline !== null ? ` (old revision: ${formatNumber(r.baseline)})` : ''}`,
+        );
       },
     });
+    const result = await runPolicy(policy, deps, { signal, onProgress: (state, changed) => progress.update(state, changed) });
+    progress.stop();
     await sandbox.waitForIdle({ timeoutMs: 60_000 }).catch(() => undefined);
     const pods = await cluster.list(Resources.pods);
     const proxies: Record<string, number> = {};

@@ -5,7 +5,6 @@
 import type { RunPlan } from '../../engine/plan.ts';
 import { planRun } from '../../engine/plan.ts';
 import { describeMutations, describeLabels } from '../../engine/plan.ts';
-import type { RunState, StepRecord } from '../../engine/state.ts';
 import { formatDuration } from '../../policy/durations.ts';
 import type { Policy } from '../../policy/types.ts';
 import { connectCluster, composeRunner, requireStateNamespace } from '../../runner/compose.ts';
@@ -18,6 +17,7 @@ import { loadPolicyFile } from '../policy-file.ts';
 import type { ClusterFlags } from '../program.ts';
 import { formatProblem } from '../../errors.ts';
 import { createMetricsFor } from './metrics.ts';
+import { createProgress } from '../progress.ts';
 
 export type PlanFlags = ClusterFlags & { output: 'text' | 'json'; debug?: boolean };
 export type RunFlags = PlanFlags & { dryRun?: boolean };
@@ -132,16 +132,19 @@ export async function runCommandCli(file: string, flags: RunFlags, io: CliIo): P
   const onSignal = () => controller.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  const progress = createProgress(io);
   try {
     const result = await runPolicy(policy, deps, {
       signal: controller.signal,
       leaseTtlMs: leaseTtlMs(io.env),
       onProgress: (state, changed) => {
-        if (!json) for (const record of changed) io.out(progressLine(state, record));
+        if (!json) progress.update(state, changed);
       },
     });
+    progress.stop();
     return reportRun(result, json, io);
   } finally {
+    progress.stop();
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
   }
@@ -155,11 +158,6 @@ export function leaseTtlMs(env: NodeJS.ProcessEnv): number {
 
 function flagsFor(flags: ClusterFlags) {
   return { ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}), ...(flags.context ? { context: flags.context } : {}) };
-}
-
-export function progressLine(_state: RunState, record: StepRecord): string {
-  const at = (record.finishedAt ?? record.startedAt ?? new Date().toISOString()).slice(11, 19);
-  return `${at}  ${record.id.padEnd(34)} ${record.status.padEnd(8)}${record.note ? ` ${record.note}` : ''}\n`;
 }
 
 /** Prints the outcome and maps it to the CLI contract's exit codes. */

@@ -12,7 +12,8 @@ import { ExitCode } from '../exit-codes.ts';
 import type { CliIo } from '../io.ts';
 import type { ClusterFlags } from '../program.ts';
 import { loadPolicyFile } from '../policy-file.ts';
-import { leaseTtlMs, progressLine, reportRun } from './run.ts';
+import { leaseTtlMs, reportRun } from './run.ts';
+import { createProgress, progressLine } from '../progress.ts';
 import { createMetricsFor } from './metrics.ts';
 
 export async function statusCommand(policy: string | undefined, flags: ClusterFlags & { output: 'text' | 'json' }, io: CliIo): Promise<ExitCode> {
@@ -57,7 +58,7 @@ export function renderStatus(state: RunState, detailed: boolean): string {
       }
     }
     lines.push('  steps:');
-    for (const record of state.records) if (record.status !== 'pending') lines.push(`    ${progressLine(state, record).trimEnd()}`);
+    for (const record of state.records) if (record.status !== 'pending') lines.push(`    ${progressLine(record).trimEnd()}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -100,6 +101,8 @@ export async function abortCommand(policyName: string, flags: ClusterFlags & { p
   const logger = createLogger({ level: flags.debug ? 'debug' : 'warn', pretty: io.isTty });
   const metrics = await createMetricsFor(policy, io.env);
   const deps = composeRunner(policy, { cluster, stateNamespace: flags.stateNamespace, logger, env: io.env, ...(metrics ? { metrics: metrics.source } : {}) });
-  const result = await runPolicy(policy, deps, { leaseTtlMs: leaseTtlMs(io.env), onProgress: (state, changed) => changed.forEach((r) => io.out(progressLine(state, r))) });
+  const progress = createProgress(io);
+  const result = await runPolicy(policy, deps, { leaseTtlMs: leaseTtlMs(io.env), onProgress: (state, changed) => progress.update(state, changed) });
+  progress.stop();
   return reportRun(result, false, io);
 }
