@@ -206,7 +206,7 @@ function abortWhileServing(): Promise<ScenarioRequests> {
     const file = s.policyFile('aborted', text);
     writeFileSync(join(policiesDir, 'aborted.yaml'), text);
     await s.cli('run (held)', ['run', file], HELD);
-    if (!process.env.TMP_SKIP_SERVE) await serveBriefly(s, policiesDir);
+    await serveBriefly(s, policiesDir);
     const abort = await s.cli('abort', ['abort', 'aborted', '--policy-file', file, '--as', 'bob'], ROLLED_BACK);
     if (!/rolled-back/.test(abort.err)) throw new Error(`the abort did not roll back\n${abort.out}\n${abort.err}`);
     const status = await s.cli('status', ['status', 'aborted', '-o', 'json'], OK);
