@@ -66,10 +66,16 @@ export function requiredPermissions(policy: Policy, stateNamespace: string): Per
     const ref = workloadRefs[kind];
     for (const verb of ['list', 'watch', 'patch']) checks.push({ verb, group: ref.group, resource: ref.resource });
   }
-  if (policy.spec.gateways.length > 0) checks.push({ verb: 'patch', group: 'apps', resource: 'deployments', namespace: istioNs });
+  for (const gateway of policy.spec.gateways) {
+    checks.push({ verb: 'get', group: 'apps', resource: 'deployments', namespace: gateway.namespace }, { verb: 'patch', group: 'apps', resource: 'deployments', namespace: gateway.namespace });
+  }
+  // A rollback removes tags revroll created (the canary tag, or a promoted tag that did not exist).
+  checks.push({ verb: 'delete', group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations' });
   if (policy.spec.workloads.stragglers === 'restart') checks.push({ verb: 'delete', group: '', resource: 'pods' });
   if (policy.spec.promote.uninstallPrevious || policy.spec.rollback.uninstallCanary) {
-    for (const ref of uninstallKinds) checks.push({ verb: 'delete', group: ref.group, resource: ref.resource, ...(ref.namespaced ? { namespace: istioNs } : {}) });
+    for (const ref of uninstallKinds) {
+      for (const verb of ['list', 'delete']) checks.push({ verb, group: ref.group, resource: ref.resource, ...(ref.namespaced ? { namespace: istioNs } : {}) });
+    }
   }
   return checks;
 }

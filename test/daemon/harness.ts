@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { createKubernetesCluster, type KubernetesCluster } from '../../src/adapters/kubernetes/cluster.ts';
 import { loadKubeConfig } from '../../src/adapters/kubernetes/kubeconfig.ts';
 import { createConfigMapStateStore, createLeaseLock } from '../../src/adapters/kubernetes/state.ts';
-import type { RunState } from '../../src/engine/state.ts';
+import { terminalPhases, type RunState } from '../../src/engine/state.ts';
 import { Resources, type ClusterPort } from '../../src/ports/cluster.ts';
 import { composeRunner } from '../../src/runner/compose.ts';
 import { createDaemon, type Daemon } from '../../src/runner/daemon.ts';
@@ -114,6 +114,30 @@ export async function waitFor(condition: () => boolean | Promise<boolean>, what:
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/**
+ * Waits until a policy's run is finished in the cluster (Promoted, RolledBack or Failed) AND the
+ * daemon's invocation that finished it has returned. The runner persists the terminal state
+ * before it returns (it still sends notifications, writes Events and releases its Lease), and the
+ * daemon folds the outcome into its runs API and metrics only once the runner has returned: a
+ * test that reads the daemon's view as soon as the stored phase is terminal races that tail.
+ * After a terminal state of the current spec the daemon never invokes the policy again, so
+ * `running: false` then means the finishing invocation is over.
+ */
+export async function finished(h: Harness, daemon: Daemon, policy: string, timeoutMs = 45_000): Promise<RunState> {
+  let state: RunState | undefined;
+  await waitFor(
+    async () => {
+      state = await h.state(policy);
+      if (!state || !terminalPhases.has(state.phase)) return false;
+      const view = daemon.runs().find((r) => r.name === policy);
+      return view !== undefined && !view.running;
+    },
+    `the run of ${policy} to finish and the daemon to return from it`,
+    timeoutMs,
+  );
+  return state as RunState;
 }
 
 export type Harness = {

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RunState } from '../../src/engine/state.ts';
 import { createConfigMapStateStore } from '../../src/adapters/kubernetes/state.ts';
 import { decideFromCli } from '../../src/runner/approvals.ts';
-import { STATE_NAMESPACE, berlin, berlinNights, createHarness, createVirtualClock, policyYaml, startTestDaemon, waitFor, type Harness, type TestDaemon, type VirtualClock } from './harness.ts';
+import { STATE_NAMESPACE, berlin, berlinNights, createHarness, createVirtualClock, finished, policyYaml, startTestDaemon, type Harness, type TestDaemon, type VirtualClock } from './harness.ts';
 
 /** Monday 2026-03-02, 00:30 in Berlin (UTC+1). */
 const START = new Date('2026-03-01T23:30:00Z');
@@ -42,14 +42,11 @@ function waveStarts(state: RunState): Record<string, string> {
   return starts;
 }
 
-async function promoted(h: Harness): Promise<RunState> {
-  let state: RunState | undefined;
-  await waitFor(async () => {
-    state = await h.state('nightly');
-    return state?.phase === 'Promoted' || state?.phase === 'Failed' || state?.phase === 'RolledBack';
-  }, 'the run to finish');
-  expect(state?.phase, state?.outcome).toBe('Promoted');
-  return state as RunState;
+/** The finished run, once the daemon has returned from the invocation that finished it (see `finished`). */
+async function promoted(h: Harness, d: TestDaemon): Promise<RunState> {
+  const state = await finished(h, d.daemon, 'nightly');
+  expect(state.phase, state.outcome).toBe('Promoted');
+  return state;
 }
 
 describe('revroll serve over nights (virtual time)', () => {
@@ -64,7 +61,7 @@ describe('revroll serve over nights (virtual time)', () => {
         schedule: berlinNights(),
       }),
     );
-    const state = await promoted(h);
+    const state = await promoted(h, d);
     // One wave per night: 70 min of bake leaves no room for a second wave before 04:00.
     expect(waveStarts(state)).toEqual({ first: '2026-03-02 02:00', second: '2026-03-03 02:00', rest: '2026-03-04 02:00' });
     expect(berlin(state.updatedAt) < '2026-03-04 04:00').toBe(true);
@@ -78,7 +75,7 @@ describe('revroll serve over nights (virtual time)', () => {
   });
 
   it('holds at the wave boundary when the window closes mid-run and continues the next night', async () => {
-    const { h, clock } = await setUp(
+    const { h, clock, d } = await setUp(
       policyYaml('nightly', {
         waves: [
           { name: 'first', names: ['catalog', 'reviews'], bake: '30m' },
@@ -100,7 +97,7 @@ describe('revroll serve over nights (virtual time)', () => {
     // The second wave's namespaces did not move.
     expect(await h.namespaceLabels('payments')).toMatchObject({ 'istio.io/rev': '1-24-3' });
     clock.resume();
-    const state = await promoted(h);
+    const state = await promoted(h, d);
     expect(waveStarts(state)).toEqual({ first: '2026-03-02 02:00', rest: '2026-03-03 02:00' });
   });
 
@@ -125,14 +122,14 @@ describe('revroll serve over nights (virtual time)', () => {
     const decided = await decideFromCli({ store: createConfigMapStateStore(h.cluster, STATE_NAMESPACE), policy: 'nightly', approve: true, as: 'alice', now: clock.now() });
     expect(decided.ok, decided.message).toBe(true);
     clock.resume();
-    const state = await promoted(h);
+    const state = await promoted(h, d);
     // Seen at the next state poll (30 min in this suite), inside the same window.
     expect(waveStarts(state).first).toBe('2026-03-02 02:30');
     expect(state.approvals).toMatchObject([{ decision: 'approved', by: 'alice', via: 'cli' }]);
   });
 
   it('starts no wave on a freeze day', async () => {
-    const { h } = await setUp(
+    const { h, d } = await setUp(
       policyYaml('nightly', {
         waves: [
           { name: 'first', names: ['catalog', 'reviews'], bake: '70m' },
@@ -141,7 +138,7 @@ describe('revroll serve over nights (virtual time)', () => {
         schedule: berlinNights(`    freeze:\n      - from: "2026-03-03"\n        to: "2026-03-03"\n        reason: quarter close\n`),
       }),
     );
-    const state = await promoted(h);
+    const state = await promoted(h, d);
     expect(waveStarts(state)).toEqual({ first: '2026-03-02 02:00', rest: '2026-03-04 02:00' });
     const onFreezeDay = state.records.filter((r) => berlin(r.startedAt).startsWith('2026-03-03') || berlin(r.finishedAt).startsWith('2026-03-03'));
     expect(onFreezeDay).toEqual([]);

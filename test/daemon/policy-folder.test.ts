@@ -8,7 +8,7 @@
 import { mkdirSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { berlinNights, createHarness, createVirtualClock, policyYaml, startTestDaemon, waitFor, type TestDaemon } from './harness.ts';
+import { berlinNights, createHarness, createVirtualClock, finished, policyYaml, startTestDaemon, waitFor, type TestDaemon } from './harness.ts';
 
 const START = new Date('2026-03-01T23:30:00Z');
 
@@ -89,7 +89,10 @@ describe('revroll serve policy folder', () => {
     expect(await d.metrics.render()).toMatch(/revroll_invalid_policies 1/);
 
     clock.resume();
-    await waitFor(async () => (await h.state('nightly'))?.phase === 'Promoted', 'nightly to promote despite the broken neighbour');
-    expect(d.daemon.runs().find((r) => r.name === 'nightly')).toMatchObject({ valid: true, lastOutcome: 'promoted' });
+    // The stored phase turns Promoted before the runner returns to the daemon (Lease release):
+    // wait for the invocation to be over, then the daemon's own view must say promoted.
+    const done = await finished(h, d.daemon, 'nightly');
+    expect(done.phase, done.outcome).toBe('Promoted');
+    expect(d.daemon.runs().find((r) => r.name === 'nightly')).toMatchObject({ valid: true, running: false, phase: 'Promoted', lastOutcome: 'promoted' });
   });
 });

@@ -11,7 +11,7 @@
  * filter excludes the test's client instead of selecting revroll's User-Agent.)
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -129,6 +129,7 @@ async function addStraggler(s: Session, namespace: string): Promise<void> {
   await s.sandbox.waitForIdle();
 }
 
+/** A step's status from `run -o json` (the state under `state`) or `status <policy> -o json` (the state itself). */
 function stepStatus(json: string, id: string): string | undefined {
   const report = JSON.parse(json) as { records?: { id: string; status: string }[]; state?: { records?: { id: string; status: string }[] } };
   const records = report.records ?? report.state?.records ?? [];
@@ -142,6 +143,7 @@ async function withSession(name: string, uninstalls: boolean, scenario: Scenario
     return { name, uninstalls, requests: s.requests() };
   } finally {
     await s.close();
+    rmSync(s.dir, { recursive: true, force: true });
   }
 }
 
@@ -369,13 +371,16 @@ async function serveBriefly(s: Session, policiesDir: string): Promise<void> {
   try {
     const url = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`revroll serve did not start within 20 s\n${stderr}`)), 20_000);
-      createInterface({ input: child.stdout }).on('line', (line) => {
-        const entry = safeJson(line);
-        if (entry?.msg === 'revroll serve listening' && typeof entry.url === 'string') {
-          clearTimeout(timer);
-          resolve(entry.url);
-        }
-      });
+      // The JSON log goes to stderr (stdout is for command output); read both to not depend on it.
+      for (const stream of [child.stdout, child.stderr]) {
+        createInterface({ input: stream }).on('line', (line) => {
+          const entry = safeJson(line);
+          if (entry?.msg === 'revroll serve listening' && typeof entry.url === 'string') {
+            clearTimeout(timer);
+            resolve(entry.url);
+          }
+        });
+      }
       void exited.then((code) => reject(new Error(`revroll serve exited with ${code}\n${stderr}`)));
     });
     await waitReady(`${url}/readyz`);
