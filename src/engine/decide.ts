@@ -8,7 +8,7 @@ import type { Straggler } from '../mesh/convergence.ts';
 import { describeStragglers } from '../mesh/convergence.ts';
 import { restartKey } from '../mesh/workloads.ts';
 import type { Policy } from '../policy/types.ts';
-import { account, bakeVerdict, type GateResult } from './gates.ts';
+import { account, bakeVerdict, formatNumber, type GateResult } from './gates.ts';
 import { rollbackSteps, type RunPlan } from './plan.ts';
 import {
   STATE_VERSION,
@@ -550,7 +550,7 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
       state.gates = gp;
       if (step.kind === 'baseline') {
         for (const result of observation.results) gp.baseline[result.check] = result.value ?? null;
-        advance(state, step, now, observation.results.map((r) => `${r.check}=${r.value ?? 'none'}`).join(', '));
+        advance(state, step, now, observation.results.map((r) => `${r.check}=${r.value === undefined || r.value === null ? 'none' : formatNumber(r.value)}`).join(', '));
         return;
       }
       gp.evaluations += 1;
