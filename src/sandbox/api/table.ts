@@ -91,8 +91,12 @@ const printers: Record<string, Printer> = {
   pods: {
     columns: [column('Name'), column('Ready'), column('Status'), column('Restarts'), column('Age'), column('IP', 'string', 1), column('Node', 'string', 1), column('Nominated Node', 'string', 1), column('Readiness Gates', 'string', 1)],
     cells: (o, now) => {
-      const statuses = arr(field(o, 'status', 'containerStatuses'));
-      const total = arr(field(o, 'spec', 'containers')).length;
+      // Native sidecars (init containers with restartPolicy Always, like Istio's proxy since 1.27's
+      // default) count in READY, as kubectl shows them on a real cluster.
+      const sidecars = arr(field(o, 'spec', 'initContainers')).filter((c) => c.restartPolicy === 'Always');
+      const sidecarNames = new Set(sidecars.map((c) => c.name));
+      const statuses = [...arr(field(o, 'status', 'containerStatuses')), ...arr(field(o, 'status', 'initContainerStatuses')).filter((s) => sidecarNames.has(s.name))];
+      const total = arr(field(o, 'spec', 'containers')).length + sidecars.length;
       const ready = statuses.filter((s) => s.ready === true).length;
       const restarts = statuses.reduce((sum, s) => sum + num(s.restartCount), 0);
       const gates = arr(field(o, 'spec', 'readinessGates'));
