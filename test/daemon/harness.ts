@@ -159,7 +159,8 @@ export async function createHarness(): Promise<Harness> {
   const kubeconfigFile = join(dir, 'kubeconfig.yaml');
   writeFileSync(kubeconfigFile, sandbox.kubeconfig);
   const cluster = clientFor(kubeconfigFile);
-  await cluster.mutate({ op: 'create', ref: Resources.namespaces, object: { metadata: { name: STATE_NAMESPACE } } });
+  // The built-in scenarios carry the state namespace; create it only where one does not.
+  if (!(await cluster.get(Resources.namespaces, undefined, STATE_NAMESPACE))) await cluster.mutate({ op: 'create', ref: Resources.namespaces, object: { metadata: { name: STATE_NAMESPACE } } });
   const store = createConfigMapStateStore(cluster, STATE_NAMESPACE);
   return {
     sandbox,

@@ -44,7 +44,12 @@ describe('revroll serve high availability', () => {
     const b = startTestDaemon(h, { holder: 'daemon-b', policiesDir, clock });
     daemons = [a, b];
     cleanups.push(() => a.daemon.stop(), () => b.daemon.stop());
+    // Hold time at START until both daemons have loaded the folder: otherwise the first one to
+    // start is briefly the only actor, and the clock may run its loop ahead (even into the run)
+    // before the second daemon exists.
+    clock.pauseAt(START);
     await Promise.all([a.daemon.start(), b.daemon.start()]);
+    expect([a.daemon.loops(), b.daemon.loops()]).toEqual([1, 1]);
 
     // Both fire at 02:00; stop time at 02:30, in the middle of the first wave's bake.
     clock.pauseAt(new Date('2026-03-02T01:30:00Z'));
@@ -69,7 +74,7 @@ describe('revroll serve high availability', () => {
     await waitFor(async () => {
       state = await h.state('nightly');
       return state?.phase === 'Promoted' || state?.phase === 'Failed';
-    }, 'the survivor to finish the run');
+    }, 'the survivor to finish the run', 45_000);
     expect(state?.phase, state?.outcome).toBe('Promoted');
     expect(mutations(active)).toBe(before);
     expect(mutations(standby)).toBeGreaterThan(0);

@@ -277,6 +277,9 @@ describe('Slack approvals end to end (revroll serve against the sandbox)', () =>
     const request = approvalMessage(slack, 'wave/first/approval');
     expect(request, JSON.stringify(slack.map((c) => [c.method, headerOf(c)]))).toBeDefined();
     const { state: waiting } = await stateOf(h, d.policy);
+    expect([waiting.phase, waiting.hold?.kind, waiting.steps[waiting.cursor]?.id]).toEqual(['Held', 'approval', 'wave/first/approval']);
+    expect(waiting.approvals).toMatchObject([{ step: 'wave/first/approval', point: 'wave' }]);
+    expect(waiting.approvals[0]?.decision).toBeUndefined();
     // Posted in the run's thread and broadcast to the channel, buttons bound to run, step and plan.
     expect(request?.body).toMatchObject({ channel: CHANNEL_ID, reply_broadcast: true });
     expect(request?.body.thread_ts).toBe(slack.find((c) => c.method === 'chat.postMessage')?.ts);
