@@ -254,19 +254,31 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
         const namespaces = [...new Set([...keys].map((k) => k.split('/')[0] as string))];
         const scopes = namespaces.length <= PER_NAMESPACE_LIMIT ? namespaces.map((namespace) => ({ namespace, keys: [...keys].filter((k) => k.startsWith(`${namespace}/`)) })) : [{ namespace: undefined, keys: [...keys] }];
         return scopes.map(async (scope) => {
-          let last = new Map<string, KubeObject>();
+          let last: ReadonlyMap<string, KubeObject> = new Map();
           let failure: string | undefined;
+          const settled = (object: KubeObject | undefined) => {
+            if (!object) return true; // deleted meanwhile: nothing to wait for
+            const state = rolloutState(kind, object);
+            return state.done || state.failed;
+          };
+          // Rollouts still running. A full (re)list re-checks every key; a watch event re-checks
+          // only its own object: re-checking (and copying) every tracked workload on every event
+          // made a wave O(workloads x events), minutes of CPU at thousands of Deployments.
+          const waiting = new Set<string>();
           const done = await cluster.waitFor(
             workloadRefs[kind],
             scope.namespace ? { namespace: scope.namespace } : {},
-            (objects) => {
-              last = new Map(objects);
-              return scope.keys.every((key) => {
-                const object = objects.get(key);
-                if (!object) return true; // deleted meanwhile: nothing to wait for
-                const state = rolloutState(kind, object);
-                return state.done || state.failed;
-              });
+            (objects, event) => {
+              // The watch's own map: nothing changes it once the wait is over, so no copy is needed.
+              last = objects;
+              if (!event) {
+                waiting.clear();
+                for (const key of scope.keys) if (!settled(objects.get(key))) waiting.add(key);
+              } else {
+                const key = `${event.object.metadata.namespace ?? ''}/${event.object.metadata.name ?? ''}`;
+                if (waiting.has(key) && settled(objects.get(key))) waiting.delete(key);
+              }
+              return waiting.size === 0;
             },
             Math.max(1, Math.round(timeoutMs - (performance.now() - started))),
             deadline,

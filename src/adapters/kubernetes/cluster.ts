@@ -186,7 +186,10 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
       const page = await listPage(ref, query, token);
       for (const item of page.items ?? []) items.push(withKind(item, ref));
       token = page.metadata?.continue || undefined;
-      resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+      // Watch from the FIRST page's version: a real API server serves every page from that one
+      // snapshot, but a server that does not would otherwise hide every change made to the early
+      // pages' objects while the later pages were read (replaying a few extra events is harmless).
+      if (resourceVersion === '') resourceVersion = page.metadata?.resourceVersion ?? '';
     } while (token);
     return { items, resourceVersion };
   }
