@@ -4,6 +4,7 @@
  */
 import type { RunPlan } from '../../engine/plan.ts';
 import { planRun } from '../../engine/plan.ts';
+import { initialState } from '../../engine/decide.ts';
 import { describeMutations, describeLabels } from '../../engine/plan.ts';
 import { formatDuration } from '../../policy/durations.ts';
 import type { Policy } from '../../policy/types.ts';
@@ -114,7 +115,6 @@ export async function runCommandCli(file: string, flags: RunFlags, io: CliIo): P
     }
     const deps = composeRunner(policy, { cluster, stateNamespace: flags.stateNamespace, logger, env: io.env, ...(metrics ? { metrics: metrics.source } : {}) });
     const executor = createExecutor(policy, { ...deps, stateNamespace: flags.stateNamespace, now: () => new Date() });
-    const { initialState } = await import('../../engine/decide.ts');
     const observation = await executor.execute(initialState(policy, plan, 'dry-run', new Date()), { type: 'precheck' });
     const precheckProblems = observation.type === 'precheck' ? observation.problems : [observation.type === 'done' ? observation.message : 'precheck did not run'];
     if (json) {
