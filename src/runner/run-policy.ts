@@ -126,7 +126,10 @@ export async function runPolicy(policy: Policy, deps: RunnerDeps, options: RunOp
   const name = policy.metadata.name;
   const ttl = options.leaseTtlMs ?? 30_000;
   const log = deps.logger.child({ policy: name });
-  if (!(await deps.lock.acquire(name, deps.holder, ttl))) {
+  let acquired = await deps.lock.acquire(name, deps.holder, ttl);
+  // A lease that expired between the two reads is free: one more try before reporting a holder.
+  if (!acquired && !(await deps.lock.holder(name))) acquired = await deps.lock.acquire(name, deps.holder, ttl);
+  if (!acquired) {
     const holder = await deps.lock.holder(name);
     return {
       outcome: 'locked',

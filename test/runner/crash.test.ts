@@ -118,7 +118,7 @@ describe('crash safety', () => {
         break;
       }
       // The killed runner's lease has not expired yet: the new one must refuse to act.
-      expect(outcome.stderr).toMatch(/another revroll .* is running policy crash .*not acting/);
+      expect(outcome.stderr).toMatch(/another revroll .* is running policy crash.*not acting/);
       await new Promise((r) => setTimeout(r, 300));
     }
     expect(kills).toBeGreaterThanOrEqual(8);
