@@ -19,6 +19,7 @@ import type { Notifier } from '../ports/notifier.ts';
 import type { Policy } from '../policy/types.ts';
 import { RevrollError } from '../errors.ts';
 import { mapLimit } from '../adapters/retry.ts';
+import { KubernetesError } from '../adapters/kubernetes/cluster.ts';
 
 /** Runs an installer command (argv, no shell). */
 export type CommandRunner = (command: string, args: readonly string[], options: { timeoutMs: number }) => Promise<{ ok: boolean; output: string; error?: string; durationMs: number }>;
@@ -178,7 +179,18 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
     return { type: 'install', ok: true, message: `revision ${state.to} is ready` };
   }
 
+  /** Tag writes replace whole webhook configurations: on a conflict, observe again and re-plan (read-modify-write). */
   async function setTags(tags: { tag: string; revision: string | null }[]): Promise<Observation> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await setTagsOnce(tags);
+      } catch (error) {
+        if (!(error instanceof KubernetesError && error.status === 409) || attempt >= 5) throw error;
+      }
+    }
+  }
+
+  async function setTagsOnce(tags: { tag: string; revision: string | null }[]): Promise<Observation> {
     for (const { tag, revision } of tags) {
       const snapshot = await mesh();
       if (revision === null) {

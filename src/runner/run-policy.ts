@@ -188,7 +188,7 @@ async function loop(policy: Policy, deps: RunnerDeps, options: RunOptions, stop:
     plan = planned.plan;
     const now = deps.clock.now();
     state = { ...initialState(policy, plan, newRunId(now), now), policyHash: hash };
-    version = await saveState(deps.store, name, state, version);
+    version = await saveNewRun(deps.store, name, state, version);
     await notifyAll(deps, log, transitions(undefined, state));
     previous = state;
   }
@@ -249,6 +249,30 @@ async function loop(policy: Policy, deps: RunnerDeps, options: RunOptions, stop:
 
 async function saveState(store: StateStore, policy: string, state: StoredRun, version: string | undefined): Promise<string> {
   return store.save(policy, state as unknown as Record<string, unknown>, version);
+}
+
+/**
+ * Saves the state of a new run over the previous (finished) one. A conflict means the stored
+ * document changed since it was read: take its new version unless it is another active run.
+ * Nothing is merged from it: decisions of a finished run must not leak into the new one.
+ */
+async function saveNewRun(store: StateStore, policy: string, state: StoredRun, version: string | undefined): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await saveState(store, policy, state, version);
+    } catch (error) {
+      if (!(error instanceof StateConflictError) || attempt >= 4) throw error;
+      const latest = await store.load(policy);
+      if (latest) {
+        const stored = parseStoredState(latest.document, policy);
+        if (stored.runId === state.runId) return latest.version;
+        if (!terminalPhases.has(stored.phase)) {
+          throw new RevrollError('RUN_ACTIVE', `run ${stored.runId} of ${policy} became active while this run was starting; not acting`);
+        }
+      }
+      version = latest?.version;
+    }
+  }
 }
 
 /** Saves, merging decisions written by others (abort, approvals) when the write conflicts. */
