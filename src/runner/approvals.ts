@@ -6,7 +6,7 @@
  */
 import { userInfo } from 'node:os';
 import type { AxiosInstance } from 'axios';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { formatApprovalDecided, formatNotice } from '../adapters/slack/blocks.ts';
 import { createSlackClient, type SlackClient } from '../adapters/slack/client.ts';
 import { APPROVE_ACTION_ID, ApprovalButtonValueSchema, BlockActionsPayloadSchema, REJECT_ACTION_ID, type BlockActionsPayload } from '../adapters/slack/schema.ts';
@@ -14,6 +14,7 @@ import { verifySlackSignature, type SignatureFailure } from '../adapters/slack/s
 import { resolveSecret, type SecretSources } from '../adapters/secrets.ts';
 import type { RetryPolicy } from '../adapters/retry.ts';
 import { recordDecision } from '../engine/decide.ts';
+import { parseStoredState } from './run-policy.ts';
 import { terminalPhases, type ApprovalPoint, type RunState } from '../engine/state.ts';
 import { RevrollError } from '../errors.ts';
 import { StateConflictError, type StateStore } from '../ports/state-store.ts';
@@ -75,14 +76,6 @@ export type DecisionRequest = {
 const MAX_SAVE_ATTEMPTS = 5;
 
 /** The fields of a stored document this module relies on; anything else is the runner's business. */
-const StoredRunSchema = z.looseObject({
-  policy: z.string(),
-  runId: z.string(),
-  planHash: z.string(),
-  phase: z.string(),
-  approvals: z.array(z.looseObject({ step: z.string(), point: z.string(), expiresAt: z.string(), decision: z.string().optional(), by: z.string().optional(), decidedAt: z.string().optional() })),
-});
-
 /**
  * Loads the policy's run, checks the decision against it, records it with `recordDecision`, and
  * saves with the loaded version. On a version conflict everything is checked again on the fresh
@@ -97,9 +90,12 @@ export async function applyDecision(store: StateStore, request: DecisionRequest,
       return { ok: false, refusal: 'store-unavailable', message: `the state of policy ${request.policy} could not be read (${codeOf(error)})` };
     }
     if (!stored) return { ok: false, refusal: 'no-run', message: `policy ${request.policy} has no run waiting for a decision` };
-    const shape = StoredRunSchema.safeParse(stored.document);
-    if (!shape.success) return { ok: false, refusal: 'store-unavailable', message: `the state of policy ${request.policy} is not a run state revroll can read` };
-    const state = stored.document as unknown as RunState;
+    let state: RunState;
+    try {
+      state = parseStoredState(stored.document, request.policy);
+    } catch {
+      return { ok: false, refusal: 'store-unavailable', message: `the state of policy ${request.policy} is not a run state revroll can read` };
+    }
     const refused = check(state, request, now);
     if (refused) return refused;
     const result = recordDecision(

@@ -4,6 +4,7 @@
  * killed at any instant resumes from the cluster and the state alone.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { z } from 'zod';
 import { decide, initialState, type DecideContext, type Observation } from '../engine/decide.ts';
 import { changedRecords, transitions } from '../engine/events.ts';
 import { planRun, type ClusterSnapshot, type PlanProblem, type RunPlan } from '../engine/plan.ts';
@@ -95,13 +96,31 @@ export function policyHash(policy: Policy): string {
 
 type StoredRun = RunState & { policyHash?: string };
 
+/**
+ * The shape a stored document must have to be trusted as a RunState: the fields the runner and
+ * the approval paths (Slack and CLI) read before acting on it. Extra fields are kept.
+ */
+const StoredRunSchema = z.looseObject({
+  version: z.literal(STATE_VERSION),
+  policy: z.string(),
+  runId: z.string(),
+  planHash: z.string(),
+  phase: z.string(),
+  cursor: z.number(),
+  steps: z.array(z.looseObject({ id: z.string(), kind: z.string() })),
+  records: z.array(z.looseObject({ id: z.string(), status: z.string() })),
+  approvals: z.array(
+    z.looseObject({ step: z.string(), point: z.string(), expiresAt: z.string(), decision: z.string().optional(), by: z.string().optional(), decidedAt: z.string().optional() }),
+  ),
+});
+
 /** Validates a stored document enough to trust it as a RunState. */
 export function parseStoredState(document: Record<string, unknown>, policy: string): StoredRun {
-  const state = document as StoredRun;
-  if (state.version !== STATE_VERSION || state.policy !== policy || !Array.isArray(state.steps) || !Array.isArray(state.records) || typeof state.cursor !== 'number') {
-    throw new RevrollError('STATE_INVALID', `the stored run state of ${policy} is not one this version of revroll understands (version ${String(state.version)})`);
+  const parsed = StoredRunSchema.safeParse(document);
+  if (!parsed.success || parsed.data.policy !== policy) {
+    throw new RevrollError('STATE_INVALID', `the stored run state of ${policy} is not one this version of revroll understands (version ${String(document.version)})`);
   }
-  return state;
+  return document as StoredRun;
 }
 
 /** Takes decisions made elsewhere (abort, approvals) from the stored state into ours. */
