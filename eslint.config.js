@@ -32,7 +32,7 @@ const layer = (from, forbidden) => ({
 });
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'charts/', 'schema/', 'bench/results/'] },
+  { ignores: ['dist/', 'node_modules/', 'coverage/', 'charts/', 'schema/', 'bench/results/', '.tmp/'] },
   ...tseslint.configs.recommended,
   {
     languageOptions: { parserOptions: { ecmaVersion: 2023, sourceType: 'module' } },
