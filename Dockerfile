@@ -13,18 +13,25 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 # Manifests first: the dependency layer is reused until they change.
 COPY package.json package-lock.json ./
+COPY packages/sandbox/package.json ./packages/sandbox/
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+# The sandbox package's sources: `src/cli` type-checks against them; nothing of it reaches dist/.
+COPY packages/sandbox ./packages/sandbox
 COPY scripts ./scripts
 COPY src ./src
 RUN npm run build
 
 # --- deps: production dependencies only, resolved from the same lockfile. No production
-# dependency has an install script (only the `node` devDependency does), so none is run.
+# dependency has an install script (only the `node` devDependency does), so none is run. The
+# workspace link to the sandbox package (a development tool) is removed: the daemon never loads
+# it, and `revroll sandbox` in the image says it is not part of this installation.
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+COPY packages/sandbox/package.json ./packages/sandbox/
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && rm -rf node_modules/@revroll
 
 # --- runtime
 FROM ${NODE_IMAGE} AS runtime

@@ -14,6 +14,12 @@ const vendorIo = [
   { name: 'node:child_process', message: 'No subprocesses in the pure core.' },
 ];
 
+// Only `revroll sandbox` and `revroll demo` (src/cli) load the sandbox package.
+const sandboxPackage = ['@revroll/sandbox', '@revroll/sandbox/prometheus'].map((name) => ({
+  name,
+  message: 'The sandbox is a development package, left out of the image: only src/cli/commands may load it.',
+}));
+
 const layer = (from, forbidden) => ({
   files: [`src/${from}/**/*.ts`],
   ignores: ['**/*.test.ts'],
@@ -21,7 +27,7 @@ const layer = (from, forbidden) => ({
     'no-restricted-imports': [
       'error',
       {
-        paths: forbidden.paths ?? [],
+        paths: [...(forbidden.paths ?? []), ...sandboxPackage],
         patterns: (forbidden.dirs ?? []).map((dir) => ({
           group: [`**/${dir}/*`, `**/${dir}/**`],
           message: `src/${from} must not import from src/${dir} (DESIGN section 2).`,
@@ -51,8 +57,15 @@ export default tseslint.config(
   layer('mesh', { paths: vendorIo, dirs: ['adapters', 'runner', 'cli', 'sandbox', 'engine'] }),
   layer('adapters', { dirs: ['runner', 'cli', 'engine', 'sandbox'] }),
   layer('runner', { dirs: ['cli', 'sandbox'] }),
-  layer('sandbox', { dirs: ['cli', 'runner', 'engine', 'mesh', 'adapters'] }),
   layer('lib', { paths: vendorIo, dirs: ['cli', 'runner', 'engine', 'mesh', 'adapters', 'sandbox', 'policy', 'ports', 'telemetry'] }),
+  {
+    // The sandbox is its own package: it imports nothing of revroll's (so it cannot share revroll's
+    // misunderstandings), and revroll's shipped code never imports it (the image leaves it out).
+    files: ['packages/sandbox/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/src/*', '../../*', '!../../src/*'], message: 'The sandbox package imports nothing of revroll (packages/sandbox/README.md).' }] }],
+    },
+  },
   {
     // The pure core must not read the clock or the environment: time is passed in.
     files: ['src/policy/**/*.ts', 'src/engine/**/*.ts', 'src/mesh/**/*.ts'],

@@ -3,7 +3,6 @@
  * built here into the git-ignored .tmp/bench-dist so the benchmark never overwrites the shared
  * dist/ nor measures Node's TypeScript stripping (about 110 MB of extra RSS at start-up).
  */
-import { cpSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runProcess } from './processes.ts';
 
@@ -15,6 +14,5 @@ export async function buildCli(): Promise<string> {
   const tsc = fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url));
   const result = await runProcess(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', OUT], { cwd: ROOT, timeoutMs: 300_000 });
   if (result.code !== 0) throw new Error(`compiling revroll failed:\n${result.stdout}${result.stderr}`);
-  cpSync(new URL('../src/sandbox/scenarios', import.meta.url), new URL('../.tmp/bench-dist/sandbox/scenarios', import.meta.url), { recursive: true });
   return `${OUT}cli/main.js`;
 }

@@ -8,7 +8,7 @@
  *  - restore: that decision -> the end of the last `rollback/*` record; the sandbox is then
  *    checked to have every proxy back on the old revision.
  */
-import { startPrometheus } from '../src/sandbox/prometheus.ts';
+import { startPrometheus } from '@revroll/sandbox/prometheus';
 import { recordSpan, runRevroll } from './revroll-cli.ts';
 import { hostSandbox } from './sandbox-host.ts';
 import { benchScenario, CANARY, STABLE } from './scenario.ts';

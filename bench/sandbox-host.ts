@@ -6,8 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSandbox, type Sandbox, type Scenario } from '../src/sandbox/index.ts';
-import { isWatchParam, parseRoute, verbOf } from '../src/sandbox/api/routing.ts';
+import { createSandbox, isWatchParam, parseRoute, verbOf, type Sandbox, type Scenario } from '@revroll/sandbox';
 
 /** One API request as it arrived. */
 export type Arrival = { at: number; verb: string; group: string; resource: string; namespace?: string };

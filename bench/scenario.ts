@@ -4,7 +4,7 @@
  * labelled `istio-injection=enabled` and half `istio.io/rev=<stable>`, a canary revision
  * installed and Ready, plus the namespace revroll keeps its run state in.
  */
-import { generateScenario, type Scenario } from '../src/sandbox/index.ts';
+import { generateScenario, type Scenario } from '@revroll/sandbox';
 
 export const STATE_NAMESPACE = 'revroll-system';
 export const STABLE = { name: '1-24-3', version: '1.24.3' } as const;

@@ -2,13 +2,31 @@ import { Command, CommanderError, Option } from 'commander';
 import { ExitCode } from './exit-codes.ts';
 import { reportError } from './errors.ts';
 import type { CliIo } from './io.ts';
-import { lintCommand } from './commands/lint.ts';
-import { planCommand, runCommandCli } from './commands/run.ts';
-import { abortCommand, statusCommand } from './commands/status.ts';
-import { approveCommand } from './commands/approve.ts';
-import { sandboxCommand } from './commands/sandbox.ts';
-import { demoCommand } from './commands/demo.ts';
-import { serveCommand } from './commands/serve.ts';
+import { UsageError } from '../errors.ts';
+
+// Commands are loaded when they run, so `revroll --help` and `revroll lint` never load the
+// Kubernetes client, Slack, Prometheus or the sandbox.
+const commands = {
+  lint: () => import('./commands/lint.ts'),
+  run: () => import('./commands/run.ts'),
+  status: () => import('./commands/status.ts'),
+  approve: () => import('./commands/approve.ts'),
+  serve: () => import('./commands/serve.ts'),
+  sandbox: () => withSandbox(() => import('./commands/sandbox.ts')),
+  demo: () => withSandbox(() => import('./commands/demo.ts')),
+};
+
+/** The sandbox is a development package: an installation without it (the image) says so. */
+async function withSandbox<T>(load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes('@revroll/sandbox')) {
+      throw new UsageError('the sandbox is not part of this installation (the container image ships the daemon only); run it from a clone of revroll: npm ci && npx revroll sandbox');
+    }
+    throw error;
+  }
+}
 
 /** Flags shared by every command that talks to a cluster. */
 export type ClusterFlags = {
@@ -54,7 +72,7 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
     .description('Check policy files offline: schema, cross-field rules, durations, cron, PromQL.')
     .argument('<policy...>', 'policy files (YAML)')
     .action(async (files: string[]) => {
-      state.code = await lintCommand(files, io);
+      state.code = await (await commands.lint()).lintCommand(files, io);
     });
 
   addClusterFlags(
@@ -65,7 +83,7 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
       .argument('<policy>', 'policy file')
       .addOption(outputOption(['text', 'json'])),
   ).action(async (file: string, opts: ClusterFlags & { output: 'text' | 'json' }) => {
-    state.code = await planCommand(file, { ...opts, debug }, io);
+    state.code = await (await commands.run()).planCommand(file, { ...opts, debug }, io);
   });
 
   addClusterFlags(
@@ -77,7 +95,7 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
       .option('--dry-run', 'plan and precheck, change nothing')
       .addOption(outputOption(['text', 'json'])),
   ).action(async (file: string, opts: ClusterFlags & { output: 'text' | 'json'; dryRun?: boolean }) => {
-    state.code = await runCommandCli(file, { ...opts, debug }, io);
+    state.code = await (await commands.run()).runCommandCli(file, { ...opts, debug }, io);
   });
 
   addClusterFlags(
@@ -87,7 +105,7 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
       .argument('[policy]', 'policy name')
       .addOption(outputOption(['text', 'json'])),
   ).action(async (policy: string | undefined, opts: ClusterFlags & { output: 'text' | 'json' }) => {
-    state.code = await statusCommand(policy, opts, io);
+    state.code = await (await commands.status()).statusCommand(policy, opts, io);
   });
 
   for (const verb of ['approve', 'reject'] as const) {
@@ -99,7 +117,7 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
         .option('--step <id>', 'the step whose approval is decided (default: the pending one)')
         .option('--as <name>', 'who decides (recorded in the run state and Events)'),
     ).action(async (policy: string, opts: ClusterFlags & { step?: string; as?: string }) => {
-      state.code = await approveCommand(policy, verb === 'approve', opts, io);
+      state.code = await (await commands.approve()).approveCommand(policy, verb === 'approve', opts, io);
     });
   }
 
@@ -112,7 +130,7 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
       .option('--policy-file <file>', 'the policy file, to perform the rollback here when no runner is active')
       .option('--as <name>', 'who aborts (recorded in the run state)'),
   ).action(async (policy: string, opts: ClusterFlags & { policyFile?: string; as?: string }) => {
-    state.code = await abortCommand(policy, { ...opts, debug }, io);
+    state.code = await (await commands.status()).abortCommand(policy, { ...opts, debug }, io);
   });
 
   addClusterFlags(
@@ -122,7 +140,7 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
       .requiredOption('--policies <dir>', 'folder of policy files')
       .option('--listen <host:port>', 'HTTP listen address', '0.0.0.0:8080'),
   ).action(async (opts: ClusterFlags & { policies: string; listen: string }) => {
-    state.code = await serveCommand({ ...opts, debug }, io);
+    state.code = await (await commands.serve()).serveCommand({ ...opts, debug }, io);
   });
 
   program
@@ -132,7 +150,7 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
     .option('--kubeconfig-out <file>', 'where to write the kubeconfig for kubectl and revroll')
     .option('--prometheus', 'also start a real Prometheus scraping the sandbox')
     .action(async (opts: { scenario: string; kubeconfigOut?: string; prometheus?: boolean }) => {
-      state.code = await sandboxCommand(opts, io);
+      state.code = await (await commands.sandbox()).sandboxCommand(opts, io);
     });
 
   program
@@ -141,7 +159,7 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
     .option('--scenario <name|file>', 'sandbox scenario: demo (healthy canary, promotes) or bad-canary (rolls back)', 'demo')
     .option('--policy <file>', 'policy to run instead of policies/demo.yaml')
     .action(async (opts: { scenario: string; policy?: string }) => {
-      state.code = await demoCommand({ ...opts, debug }, io);
+      state.code = await (await commands.demo()).demoCommand({ ...opts, debug }, io);
     });
 
   return program;

@@ -27,7 +27,7 @@ import { Resources, type ClusterPort } from '../../src/ports/cluster.ts';
 import { composeRunner } from '../../src/runner/compose.ts';
 import { createDaemon, type Daemon } from '../../src/runner/daemon.ts';
 import type { Clock } from '../../src/runner/run-policy.ts';
-import { createSandbox, type Sandbox } from '../../src/sandbox/index.ts';
+import { createSandbox, type Sandbox } from '@revroll/sandbox';
 import { silentLogger } from '../../src/telemetry/logger.ts';
 import { createRunnerMetrics, type RunnerMetrics } from '../../src/telemetry/metrics.ts';
 

@@ -4,7 +4,7 @@
  * cluster is restored; a healthy canary promotes on Pass gates.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startPrometheus, type PrometheusInstance } from '../../src/sandbox/prometheus.ts';
+import { startPrometheus, type PrometheusInstance } from '@revroll/sandbox/prometheus';
 import { allOn, createHarness, smallScenario, type Harness } from '../helpers/runner-harness.ts';
 
 let h: Harness | undefined;

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.ts';
 import type { CliIo } from '../../src/cli/io.ts';
-import { startPrometheus, type PrometheusInstance } from '../../src/sandbox/prometheus.ts';
+import { startPrometheus, type PrometheusInstance } from '@revroll/sandbox/prometheus';
 import { createHarness, type Harness } from '../helpers/runner-harness.ts';
 
 let h: Harness;

@@ -131,13 +131,26 @@ describe('the built CLI with production dependencies only', () => {
   it('lints a policy', () => {
     expect(revroll('lint', 'policy.yaml')).toMatch(/policy\.yaml: ok/);
   });
+
+  it('leaves the sandbox out, and says so when asked for it', () => {
+    expect(existsSync(join(app, 'node_modules/@revroll/sandbox'))).toBe(false);
+    let failure: { status: number; stderr: string } | undefined;
+    try {
+      revroll('sandbox');
+    } catch (error) {
+      failure = error as { status: number; stderr: string };
+    }
+    expect(failure?.status).toBe(2);
+    expect(failure?.stderr).toMatch(/^error: the sandbox is not part of this installation/);
+  });
 });
 
 /** Copies the lockfile's non-dev packages from `from`/node_modules to `to`/node_modules (nested node_modules copied as their own entries). */
 function copyProductionModules(from: string, to: string): void {
   const lock = JSON.parse(readFileSync(join(from, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; optional?: boolean; link?: boolean }> };
   for (const [path, entry] of Object.entries(lock.packages)) {
-    if (path === '' || entry.dev || entry.link) continue;
+    // Workspace packages (the sandbox) are development tools, not part of the image.
+    if (!path.startsWith('node_modules/') || entry.dev || entry.link) continue;
     const source = join(from, path);
     if (!existsSync(source)) {
       if (entry.optional) continue; // another platform's optional binary

@@ -22,8 +22,8 @@ import type { CliIo } from '../../src/cli/io.ts';
 import { Resources, type KubeObject, type ResourceRef } from '../../src/ports/cluster.ts';
 import { Label } from '../../src/mesh/labels.ts';
 import { uninstallKinds, uninstallSelector } from '../../src/mesh/uninstall.ts';
-import { createSandbox, type Sandbox } from '../../src/sandbox/index.ts';
-import type { ScenarioInput } from '../../src/sandbox/scenario.ts';
+import { createSandbox, type Sandbox } from '@revroll/sandbox';
+import type { ScenarioInput } from '@revroll/sandbox';
 import { smallScenario, STATE_NS } from '../helpers/runner-harness.ts';
 
 export { STATE_NS };

@@ -11,8 +11,8 @@ import { UsageError } from '../../errors.ts';
 import { Resources } from '../../ports/cluster.ts';
 import { composeRunner, connectCluster } from '../../runner/compose.ts';
 import { runPolicy } from '../../runner/run-policy.ts';
-import { createSandbox, type Sandbox } from '../../sandbox/index.ts';
-import { PrometheusNotInstalledError, startPrometheus, type PrometheusInstance } from '../../sandbox/prometheus.ts';
+import type { Sandbox } from '@revroll/sandbox';
+import { PrometheusNotInstalledError, startPrometheus, type PrometheusInstance } from '@revroll/sandbox/prometheus';
 import { podRevision } from '../../mesh/labels.ts';
 import { createLogger } from '../../telemetry/logger.ts';
 import { formatNumber } from '../../engine/gates.ts';
@@ -20,6 +20,7 @@ import type { CliIo } from '../io.ts';
 import type { ExitCode } from '../exit-codes.ts';
 import { loadPolicyFile } from '../policy-file.ts';
 import { exitCodeFor } from './run.ts';
+import { startSandbox } from './sandbox.ts';
 import { createProgress } from '../progress.ts';
 
 export type DemoOptions = { scenario?: string; policy?: string; debug?: boolean };
@@ -47,7 +48,7 @@ export async function demoCommand(options: DemoOptions, io: CliIo, stop?: AbortS
   const signal = stop ? AbortSignal.any([stop, controller.signal]) : controller.signal;
   try {
     say(`revroll demo: scenario "${scenario}", policy ${policyFile}`);
-    sandbox = await createSandbox({ scenario, startLatencyMs: 150 });
+    sandbox = await startSandbox({ scenario, startLatencyMs: 150 });
     await sandbox.waitForIdle({ timeoutMs: 60_000 });
     const summary = sandbox.summary();
     say(`  sandbox cluster at ${sandbox.url}: ${summary.namespaces} namespaces, ${summary.pods.total} pods, proxies ${describeCounts(summary.pods.injected)}`);

@@ -4,8 +4,8 @@ import { join, resolve } from 'node:path';
 import { ExitCode } from '../exit-codes.ts';
 import type { CliIo } from '../io.ts';
 import { UsageError, ExternalError } from '../../errors.ts';
-import { createSandbox, type Sandbox } from '../../sandbox/index.ts';
-import { PrometheusNotInstalledError, startPrometheus, type PrometheusInstance } from '../../sandbox/prometheus.ts';
+import { createSandbox, ScenarioError, type Sandbox, type SandboxOptions } from '@revroll/sandbox';
+import { PrometheusNotInstalledError, startPrometheus, type PrometheusInstance } from '@revroll/sandbox/prometheus';
 
 export type SandboxCommandOptions = {
   /** Built-in scenario name or scenario file (default `demo`). */
@@ -30,7 +30,7 @@ export async function sandboxCommand(options: SandboxCommandOptions, io: CliIo, 
   let sandbox: Sandbox | undefined;
   let prometheus: PrometheusInstance | undefined;
   try {
-    sandbox = await createSandbox({
+    sandbox = await startSandbox({
       scenario: options.scenario ?? 'demo',
       cwd: io.cwd,
       ...(options.port !== undefined ? { port: options.port } : {}),
@@ -76,6 +76,16 @@ export async function sandboxCommand(options: SandboxCommandOptions, io: CliIo, 
   } finally {
     await prometheus?.stop();
     await sandbox?.close();
+  }
+}
+
+/** Starts a sandbox; a bad scenario is the user's input (exit 2). */
+export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
+  try {
+    return await createSandbox(options);
+  } catch (error) {
+    if (error instanceof ScenarioError) throw new UsageError(error.message);
+    throw error;
   }
 }
 

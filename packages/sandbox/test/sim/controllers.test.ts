@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { KubeObject } from '../../../src/sandbox/store.ts';
-import { isPodReady } from '../../../src/sandbox/controllers/pod-util.ts';
+import type { KubeObject } from '../../src/store.ts';
+import { isPodReady } from '../../src/controllers/pod-util.ts';
 import { createSim, deployment, namespace, pods, restart, until, type Sim } from './helpers.ts';
 
 let sim: Sim | undefined;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandbox, type Sandbox } from '../../../src/sandbox/index.ts';
-import { PrometheusNotInstalledError, startPrometheus, type PrometheusInstance } from '../../../src/sandbox/prometheus.ts';
+import { createSandbox, type Sandbox } from '../../src/index.ts';
+import { PrometheusNotInstalledError, startPrometheus, type PrometheusInstance } from '../../src/prometheus.ts';
 import { restart } from './helpers.ts';
 
 let sandbox: Sandbox;

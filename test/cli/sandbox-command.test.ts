@@ -2,9 +2,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { sandboxCommand } from '../../../src/cli/commands/sandbox.ts';
-import type { CliIo } from '../../../src/cli/io.ts';
-import { createKubectl, until } from './helpers.ts';
+import { sandboxCommand } from '../../src/cli/commands/sandbox.ts';
+import type { CliIo } from '../../src/cli/io.ts';
+import { createKubectl, until } from '../../packages/sandbox/test/sim/helpers.ts';
 
 describe('revroll sandbox', () => {
   it('starts the scenario, writes the kubeconfig, prints how to use it, and stops on abort', async () => {

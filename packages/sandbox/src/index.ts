@@ -23,9 +23,10 @@ import { createStore, type KubeObject, type Store } from './store.ts';
 import { createTelemetry, type Telemetry, type WorkloadTraffic } from './telemetry.ts';
 
 export type { Scenario, ScenarioInput, GenerateOptions } from './scenario.ts';
-export { generateScenario, loadScenario, parseScenario, BUILTIN_SCENARIOS } from './scenario.ts';
+export { generateScenario, loadScenario, parseScenario, BUILTIN_SCENARIOS, ScenarioError } from './scenario.ts';
 export type { HealthProfile } from './telemetry.ts';
 export type { FaultControl, FaultRequest, FaultState } from './faults.ts';
+export { isWatchParam, parseRoute, verbOf } from './api/routing.ts';
 
 export type SandboxOptions = {
   /** A scenario object, or a built-in name (`demo`, `bad-canary`) or scenario file path. */

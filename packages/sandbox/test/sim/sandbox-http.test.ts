@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandbox, type Sandbox } from '../../../src/sandbox/index.ts';
+import { createSandbox, type Sandbox } from '../../src/index.ts';
 import { createKubectl, until } from './helpers.ts';
 
 let sandbox: Sandbox;

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { fixture, jsonInit, startHarness, type Harness } from './harness.ts';
-import type { KubeObject } from '../../../src/sandbox/store.ts';
+import type { KubeObject } from '../../src/store.ts';
 
 let h: Harness;
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installGateway, installRevision, setTag } from '../../../src/sandbox/istio.ts';
-import { StoreError, type KubeObject } from '../../../src/sandbox/store.ts';
+import { installGateway, installRevision, setTag } from '../../src/istio.ts';
+import { StoreError, type KubeObject } from '../../src/store.ts';
 import { createSim, deployment, namespace, pods, until, type Sim } from './helpers.ts';
 
 type Container = { name: string; image: string; restartPolicy?: string; env?: { name: string; value?: string }[] };

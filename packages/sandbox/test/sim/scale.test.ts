@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createSandbox, generateScenario } from '../../../src/sandbox/index.ts';
+import { createSandbox, generateScenario } from '../../src/index.ts';
 
 // Sizing run, not a timed assertion: it prints load time, RSS and scrape time (see docs/sandbox.md).
 describe('sandbox at scale', () => {

@@ -4,7 +4,7 @@
  * MicroTime, faults and the request log.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiServer } from '../../../src/sandbox/api-server.ts';
+import { createApiServer } from '../../src/api-server.ts';
 import { json, jsonInit, startHarness, type Harness } from './harness.ts';
 
 let h: Harness;

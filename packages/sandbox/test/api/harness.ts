@@ -8,12 +8,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createStore, type Store } from '../../../src/sandbox/store.ts';
-import { createSystemNamespaces, registerBuiltins } from '../../../src/sandbox/resources.ts';
-import { createApiServer, type ApiServer, type ApiServerOptions } from '../../../src/sandbox/api-server.ts';
-import { kubeconfigYaml } from '../../../src/sandbox/kubeconfig.ts';
+import { createStore, type Store } from '../../src/store.ts';
+import { createSystemNamespaces, registerBuiltins } from '../../src/resources.ts';
+import { createApiServer, type ApiServer, type ApiServerOptions } from '../../src/api-server.ts';
+import { kubeconfigYaml } from '../../src/kubeconfig.ts';
 
-export const FIXTURES = fileURLToPath(new URL('../../fixtures/k8s/', import.meta.url));
+export const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 export const fixture = (name: string) => join(FIXTURES, name);
 
 export type KubectlResult = { code: number; stdout: string; stderr: string };

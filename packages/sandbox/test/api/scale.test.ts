@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from './harness.ts';
-import type { KubeObject } from '../../../src/sandbox/store.ts';
+import type { KubeObject } from '../../src/store.ts';
 
 const NAMESPACES = 2000;
 const PODS_PER_NAMESPACE = 10;

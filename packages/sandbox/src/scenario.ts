@@ -9,7 +9,12 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { UsageError } from '../errors.ts';
+
+/** A scenario that cannot be used (unknown name, unreadable file, invalid content): the caller's input is wrong. */
+export class ScenarioError extends Error {
+  readonly code = 'SCENARIO_INVALID';
+  override name = 'ScenarioError';
+}
 
 const labels = z.record(z.string(), z.string());
 const rate = z.number().min(0).max(1);
@@ -143,15 +148,13 @@ export function parseScenario(input: unknown, source = 'scenario'): Scenario {
   const result = scenarioSchema.safeParse(input);
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  throw new UsageError(`${source} is invalid:\n  ${problems.join('\n  ')}`);
+  throw new ScenarioError(`${source} is invalid:\n  ${problems.join('\n  ')}`);
 }
 
 function builtinPath(name: string): string | undefined {
-  // Next to this module in the source tree; from dist/, fall back to the source copy.
+  // The package ships its sources: the built-ins sit next to this module.
   const here = fileURLToPath(new URL(`./scenarios/${name}.yaml`, import.meta.url));
-  if (existsSync(here)) return here;
-  const fromDist = fileURLToPath(new URL(`../../src/sandbox/scenarios/${name}.yaml`, import.meta.url));
-  return existsSync(fromDist) ? fromDist : undefined;
+  return existsSync(here) ? here : undefined;
 }
 
 /** Loads a built-in scenario by name (`demo`, `bad-canary`) or a scenario file by path. */
@@ -159,13 +162,13 @@ export function loadScenario(nameOrPath: string, cwd = '.'): Scenario {
   const builtin = (BUILTIN_SCENARIOS as readonly string[]).includes(nameOrPath) ? builtinPath(nameOrPath) : undefined;
   const path = builtin ?? resolve(cwd, nameOrPath);
   if (!existsSync(path)) {
-    throw new UsageError(`scenario "${nameOrPath}" is neither a built-in (${BUILTIN_SCENARIOS.join(', ')}) nor a readable file`);
+    throw new ScenarioError(`scenario "${nameOrPath}" is neither a built-in (${BUILTIN_SCENARIOS.join(', ')}) nor a readable file`);
   }
   let document: unknown;
   try {
     document = parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new UsageError(`scenario ${path} is not valid YAML: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ScenarioError(`scenario ${path} is not valid YAML: ${error instanceof Error ? error.message : String(error)}`);
   }
   return parseScenario(document, `scenario ${path}`);
 }

@@ -2,8 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../../src/errors.ts';
-import { createSandbox, generateScenario, loadScenario, parseScenario } from '../../../src/sandbox/index.ts';
+import { createSandbox, generateScenario, loadScenario, parseScenario, ScenarioError } from '../../src/index.ts';
 
 describe('sandbox scenarios', () => {
   it('loads the built-in demo as specified', () => {
@@ -46,7 +45,7 @@ describe('sandbox scenarios', () => {
         namespaces: [{ name: 'a', workloads: [{ name: 'w', kind: 'Job' }] }],
         extra: true,
       });
-    expect(attempt).toThrow(UsageError);
+    expect(attempt).toThrow(ScenarioError);
     try {
       attempt();
     } catch (error) {

@@ -4,12 +4,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createClock, type Clock } from '../../../src/sandbox/clock.ts';
-import { createControllers, type Controllers } from '../../../src/sandbox/controllers/index.ts';
-import { installAdmission, type Admission } from '../../../src/sandbox/admission.ts';
-import { registerBuiltins } from '../../../src/sandbox/resources.ts';
-import { createStore, type KubeObject, type Store } from '../../../src/sandbox/store.ts';
-import { isPodReady } from '../../../src/sandbox/controllers/pod-util.ts';
+import { createClock, type Clock } from '../../src/clock.ts';
+import { createControllers, type Controllers } from '../../src/controllers/index.ts';
+import { installAdmission, type Admission } from '../../src/admission.ts';
+import { registerBuiltins } from '../../src/resources.ts';
+import { createStore, type KubeObject, type Store } from '../../src/store.ts';
+import { isPodReady } from '../../src/controllers/pod-util.ts';
 
 const run = promisify(execFile);
 
