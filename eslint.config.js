@@ -47,7 +47,10 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-restricted-syntax': [
         'error',
-        { selector: 'TSEnumDeclaration', message: 'Use a string-literal union with a doc line per member, not an enum.' },
+        {
+          selector: 'TSEnumDeclaration',
+          message: 'Use a string-literal union with a doc line per member, not an enum.',
+        },
       ],
     },
   },
@@ -57,13 +60,26 @@ export default tseslint.config(
   layer('mesh', { paths: vendorIo, dirs: ['adapters', 'runner', 'cli', 'sandbox', 'engine'] }),
   layer('adapters', { dirs: ['runner', 'cli', 'engine', 'sandbox'] }),
   layer('runner', { dirs: ['cli', 'sandbox'] }),
-  layer('lib', { paths: vendorIo, dirs: ['cli', 'runner', 'engine', 'mesh', 'adapters', 'sandbox', 'policy', 'ports', 'telemetry'] }),
+  layer('lib', {
+    paths: vendorIo,
+    dirs: ['cli', 'runner', 'engine', 'mesh', 'adapters', 'sandbox', 'policy', 'ports', 'telemetry'],
+  }),
   {
     // The sandbox is its own package: it imports nothing of revroll's (so it cannot share revroll's
     // misunderstandings), and revroll's shipped code never imports it (the image leaves it out).
     files: ['packages/sandbox/src/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/src/*', '../../*', '!../../src/*'], message: 'The sandbox package imports nothing of revroll (packages/sandbox/README.md).' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/src/*', '../../*', '!../../src/*'],
+              message: 'The sandbox package imports nothing of revroll (packages/sandbox/README.md).',
+            },
+          ],
+        },
+      ],
     },
   },
   {
@@ -71,8 +87,14 @@ export default tseslint.config(
     files: ['src/policy/**/*.ts', 'src/engine/**/*.ts', 'src/mesh/**/*.ts'],
     ignores: ['**/*.test.ts'],
     rules: {
-      'no-restricted-globals': ['error', { name: 'process', message: 'Pass configuration in; no env below src/runner.' }],
-      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'Pass time in (DESIGN style rule 2).' }],
+      'no-restricted-globals': [
+        'error',
+        { name: 'process', message: 'Pass configuration in; no env below src/runner.' },
+      ],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Date', property: 'now', message: 'Pass time in (DESIGN style rule 2).' },
+      ],
     },
   },
 );

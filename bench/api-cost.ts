@@ -65,7 +65,11 @@ function phase(arrivals: readonly Arrival[]): PhaseCost {
 }
 
 /** `wave` is the wave's name in the policy (`wave/<name>/...` records). */
-export function apiCost(arrivals: readonly Arrival[], records: readonly StepRecord[], options: { wave: string; namespaces: number; workloads: number }): ApiCost {
+export function apiCost(
+  arrivals: readonly Arrival[],
+  records: readonly StepRecord[],
+  options: { wave: string; namespaces: number; workloads: number },
+): ApiCost {
   const prefix = `wave/${options.wave}/`;
   const waveRecords = records.filter((r) => r.id.startsWith(prefix) && r.startedAt);
   const starts = waveRecords.map((r) => Date.parse(r.startedAt ?? ''));

@@ -12,7 +12,10 @@ const OUT = fileURLToPath(new URL('../.tmp/bench-dist/', import.meta.url));
 /** Compiles src/ and returns the path of the compiled CLI entry point. */
 export async function buildCli(): Promise<string> {
   const tsc = fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url));
-  const result = await runProcess(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', OUT], { cwd: ROOT, timeoutMs: 300_000 });
+  const result = await runProcess(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', OUT], {
+    cwd: ROOT,
+    timeoutMs: 300_000,
+  });
   if (result.code !== 0) throw new Error(`compiling revroll failed:\n${result.stdout}${result.stderr}`);
   return `${OUT}cli/main.js`;
 }

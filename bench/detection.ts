@@ -22,7 +22,13 @@ export type DetectionOptions = {
   log: (line: string) => void;
 };
 
-export type DetectionRun = { detectionMs: number; restoreMs: number; outcome: string; reason: string; restored: boolean };
+export type DetectionRun = {
+  detectionMs: number;
+  restoreMs: number;
+  outcome: string;
+  reason: string;
+  restored: boolean;
+};
 
 export type DetectionResult = {
   runs: DetectionRun[];
@@ -58,17 +64,35 @@ spec:
 
 export async function detectionBenchmark(options: DetectionOptions): Promise<DetectionResult> {
   const runs: DetectionRun[] = [];
-  const scenario = benchScenario({ namespaces: NAMESPACES, workloads: WORKLOADS, startLatencyMs: 200, canaryErrorRate: 0.3, rps: 20 });
+  const scenario = benchScenario({
+    namespaces: NAMESPACES,
+    workloads: WORKLOADS,
+    startLatencyMs: 200,
+    canaryErrorRate: 0.3,
+    rps: 20,
+  });
   for (let run = 1; run <= options.runs; run++) {
     const host = await hostSandbox(scenario, { idleTimeoutMs: 60_000 });
-    const prometheus = await startPrometheus({ targets: [host.sandbox.metricsUrl], scrapeIntervalMs: options.scrapeIntervalMs });
+    const prometheus = await startPrometheus({
+      targets: [host.sandbox.metricsUrl],
+      scrapeIntervalMs: options.scrapeIntervalMs,
+    });
     try {
       // Pay Prometheus' first-scrape delay (about 5 s) before the run, as a running Prometheus would have.
-      for (let i = 0; i < 150 && (await prometheus.query('istio_build{component="proxy"}')).length === 0; i++) await new Promise((r) => setTimeout(r, 200));
-      const result = await runRevroll({ cli: options.cli, kubeconfigFile: host.kubeconfigFile, policy: gatedPolicy(options.gateIntervalMs), timeoutMs: 300_000, prometheusUrl: prometheus.url });
+      for (let i = 0; i < 150 && (await prometheus.query('istio_build{component="proxy"}')).length === 0; i++)
+        await new Promise((r) => setTimeout(r, 200));
+      const result = await runRevroll({
+        cli: options.cli,
+        kubeconfigFile: host.kubeconfigFile,
+        policy: gatedPolicy(options.gateIntervalMs),
+        timeoutMs: 300_000,
+        prometheusUrl: prometheus.url,
+      });
       const warmup = recordSpan(result.records, 'wave/first/warmup');
       const bake = recordSpan(result.records, 'wave/first/bake');
-      const rollbackEnds = result.records.filter((r) => r.id.startsWith('rollback/') && r.finishedAt).map((r) => Date.parse(r.finishedAt ?? ''));
+      const rollbackEnds = result.records
+        .filter((r) => r.id.startsWith('rollback/') && r.finishedAt)
+        .map((r) => Date.parse(r.finishedAt ?? ''));
       await host.sandbox.waitForIdle({ timeoutMs: 60_000 });
       const proxies = host.proxies();
       // Every application proxy (and the gateway's) on the stable revision, none on the canary.
@@ -78,8 +102,16 @@ export async function detectionBenchmark(options: DetectionOptions): Promise<Det
       }
       const detectionMs = bake.end - warmup.end;
       const restoreMs = Math.max(...rollbackEnds) - bake.end;
-      runs.push({ detectionMs, restoreMs, outcome: result.outcome, reason: result.rollbackReason ?? result.message, restored });
-      options.log(`  detection run ${run}: detected ${detectionMs} ms after warm-up, restored ${restoreMs} ms later${restored ? '' : ` (NOT every proxy back on the old revision: ${JSON.stringify(proxies)})`}`);
+      runs.push({
+        detectionMs,
+        restoreMs,
+        outcome: result.outcome,
+        reason: result.rollbackReason ?? result.message,
+        restored,
+      });
+      options.log(
+        `  detection run ${run}: detected ${detectionMs} ms after warm-up, restored ${restoreMs} ms later${restored ? '' : ` (NOT every proxy back on the old revision: ${JSON.stringify(proxies)})`}`,
+      );
     } finally {
       await prometheus.stop();
       await host.close();

@@ -43,16 +43,36 @@ export type BenchResult = {
 };
 
 /** What each size measures. `full` is the whole DESIGN section 10 matrix. */
-export function sizeDefaults(size: BenchSize): Pick<BenchConfig, 'speedNamespaces' | 'workloads' | 'runs' | 'memory' | 'detectionRuns'> {
+export function sizeDefaults(
+  size: BenchSize,
+): Pick<BenchConfig, 'speedNamespaces' | 'workloads' | 'runs' | 'memory' | 'detectionRuns'> {
   switch (size) {
     case 'smoke':
       return { speedNamespaces: [3], workloads: 2, runs: 1, detectionRuns: 0 };
     case 'small':
-      return { speedNamespaces: [50], workloads: 5, runs: 3, memory: { namespaces: 200, workloads: 10 }, detectionRuns: 3 };
+      return {
+        speedNamespaces: [50],
+        workloads: 5,
+        runs: 3,
+        memory: { namespaces: 200, workloads: 10 },
+        detectionRuns: 3,
+      };
     case 'medium':
-      return { speedNamespaces: [50, 200], workloads: 5, runs: 3, memory: { namespaces: 2000, workloads: 10 }, detectionRuns: 3 };
+      return {
+        speedNamespaces: [50, 200],
+        workloads: 5,
+        runs: 3,
+        memory: { namespaces: 2000, workloads: 10 },
+        detectionRuns: 3,
+      };
     case 'full':
-      return { speedNamespaces: [50, 200, 500], workloads: 5, runs: 3, memory: { namespaces: 2000, workloads: 10 }, detectionRuns: 3 };
+      return {
+        speedNamespaces: [50, 200, 500],
+        workloads: 5,
+        runs: 3,
+        memory: { namespaces: 2000, workloads: 10 },
+        detectionRuns: 3,
+      };
   }
 }
 
@@ -64,7 +84,9 @@ export async function runBench(config: BenchConfig, log: (line: string) => void 
   let detection: DetectionResult | undefined;
   if (config.only.includes('speed')) {
     for (const namespaces of config.speedNamespaces) {
-      log(`speed: ${namespaces} namespaces x ${config.workloads} Deployments, ${config.runs} run(s) each of revroll and the manual procedure`);
+      log(
+        `speed: ${namespaces} namespaces x ${config.workloads} Deployments, ${config.runs} run(s) each of revroll and the manual procedure`,
+      );
       speed.push(
         await speedBenchmark({
           cli: config.cli,
@@ -81,12 +103,28 @@ export async function runBench(config: BenchConfig, log: (line: string) => void 
     }
   }
   if (config.only.includes('memory') && config.memory) {
-    log(`memory: ${config.memory.namespaces} namespaces x ${config.memory.workloads} Deployments, sandbox in its own process`);
-    memory = await memoryBenchmark({ cli: config.cli, ...config.memory, startLatencyMs: config.startLatencyMs, maxParallelRestarts: config.maxParallelRestarts, log });
+    log(
+      `memory: ${config.memory.namespaces} namespaces x ${config.memory.workloads} Deployments, sandbox in its own process`,
+    );
+    memory = await memoryBenchmark({
+      cli: config.cli,
+      ...config.memory,
+      startLatencyMs: config.startLatencyMs,
+      maxParallelRestarts: config.maxParallelRestarts,
+      log,
+    });
   }
   if (config.only.includes('detection') && config.detectionRuns > 0) {
-    log(`detection: bad canary (30% proxy errors), real Prometheus scraping every 1 s, gate interval 2 s, ${config.detectionRuns} run(s)`);
-    detection = await detectionBenchmark({ cli: config.cli, runs: config.detectionRuns, scrapeIntervalMs: 1000, gateIntervalMs: 2000, log });
+    log(
+      `detection: bad canary (30% proxy errors), real Prometheus scraping every 1 s, gate interval 2 s, ${config.detectionRuns} run(s)`,
+    );
+    detection = await detectionBenchmark({
+      cli: config.cli,
+      runs: config.detectionRuns,
+      scrapeIntervalMs: 1000,
+      gateIntervalMs: 2000,
+      log,
+    });
   }
   const { cli: _cli, ...rest } = config;
   return {

@@ -40,17 +40,33 @@ function positive(flags: Map<string, string>, name: string, fallback: number): n
 
 async function main(): Promise<number> {
   const flags = parseFlags(process.argv.slice(2));
-  const known = new Set(['bench-size', 'only', 'runs', 'namespaces', 'start-latency-ms', 'max-parallel-restarts', 'manual-budget-s', 'manual-sample', 'cli', 'out', 'no-write', 'help']);
+  const known = new Set([
+    'bench-size',
+    'only',
+    'runs',
+    'namespaces',
+    'start-latency-ms',
+    'max-parallel-restarts',
+    'manual-budget-s',
+    'manual-sample',
+    'cli',
+    'out',
+    'no-write',
+    'help',
+  ]);
   for (const name of flags.keys()) if (!known.has(name)) throw new Error(`unknown flag --${name}`);
   if (flags.has('help')) {
-    process.stdout.write(`usage: npm run bench -- [--bench-size=${BENCH_SIZES.join('|')}] [--only=${MEASUREMENTS.join(',')}] [--runs=N] [--namespaces=50,200] [--start-latency-ms=200] [--max-parallel-restarts=5] [--manual-budget-s=600] [--manual-sample=50] [--cli=build|source] [--out=DIR] [--no-write]\n`);
+    process.stdout.write(
+      `usage: npm run bench -- [--bench-size=${BENCH_SIZES.join('|')}] [--only=${MEASUREMENTS.join(',')}] [--runs=N] [--namespaces=50,200] [--start-latency-ms=200] [--max-parallel-restarts=5] [--manual-budget-s=600] [--manual-sample=50] [--cli=build|source] [--out=DIR] [--no-write]\n`,
+    );
     return 0;
   }
   const size = (flags.get('bench-size') ?? 'small') as BenchSize;
   if (!BENCH_SIZES.includes(size)) throw new Error(`--bench-size must be one of ${BENCH_SIZES.join(', ')}`);
   const defaults = sizeDefaults(size);
   const only = (flags.get('only')?.split(',') ?? [...MEASUREMENTS]) as Measurement[];
-  for (const m of only) if (!MEASUREMENTS.includes(m)) throw new Error(`--only takes ${MEASUREMENTS.join(', ')}, not ${m}`);
+  for (const m of only)
+    if (!MEASUREMENTS.includes(m)) throw new Error(`--only takes ${MEASUREMENTS.join(', ')}, not ${m}`);
   const cliKind = flags.get('cli') ?? 'build';
   if (cliKind !== 'build' && cliKind !== 'source') throw new Error('--cli must be build or source');
   const log = (line: string) => process.stderr.write(`${line}\n`);

@@ -15,7 +15,13 @@ export type ManualResult = {
 
 const SCRIPT = fileURLToPath(new URL('./manual-procedure.sh', import.meta.url));
 
-export async function runManualProcedure(options: { kubeconfigFile: string; to: string; namespaces: readonly string[]; timeoutMs: number; onNamespace?: (done: number) => void }): Promise<ManualResult> {
+export async function runManualProcedure(options: {
+  kubeconfigFile: string;
+  to: string;
+  namespaces: readonly string[];
+  timeoutMs: number;
+  onNamespace?: (done: number) => void;
+}): Promise<ManualResult> {
   const perNamespaceMs: number[] = [];
   const result = await runProcess('bash', [SCRIPT, options.to, ...options.namespaces], {
     env: { ...process.env, KUBECONFIG: options.kubeconfigFile },
@@ -28,7 +34,9 @@ export async function runManualProcedure(options: { kubeconfigFile: string; to: 
     },
   });
   if (result.code !== 0) {
-    throw new Error(`the manual procedure failed (exit ${result.code ?? result.signal}${result.timedOut ? ', timed out' : ''}): ${result.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    throw new Error(
+      `the manual procedure failed (exit ${result.code ?? result.signal}${result.timedOut ? ', timed out' : ''}): ${result.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+    );
   }
   return { wallMs: result.wallMs, namespacesRun: perNamespaceMs.length, perNamespaceMs };
 }

@@ -36,9 +36,30 @@ export async function memoryBenchmark(options: MemoryOptions): Promise<MemoryRes
   const dir = mkdtempSync(join(tmpdir(), 'revroll-bench-memory-'));
   const scenarioFile = join(dir, 'scenario.json');
   const kubeconfigFile = join(dir, 'kubeconfig');
-  writeFileSync(scenarioFile, JSON.stringify(benchScenario({ namespaces: options.namespaces, workloads: options.workloads, startLatencyMs: options.startLatencyMs })));
+  writeFileSync(
+    scenarioFile,
+    JSON.stringify(
+      benchScenario({
+        namespaces: options.namespaces,
+        workloads: options.workloads,
+        startLatencyMs: options.startLatencyMs,
+      }),
+    ),
+  );
   const started = performance.now();
-  const sandbox = spawn(process.execPath, ['--max-old-space-size=8192', SOURCE_CLI, 'sandbox', '--scenario', scenarioFile, '--kubeconfig-out', kubeconfigFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const sandbox = spawn(
+    process.execPath,
+    [
+      '--max-old-space-size=8192',
+      SOURCE_CLI,
+      'sandbox',
+      '--scenario',
+      scenarioFile,
+      '--kubeconfig-out',
+      kubeconfigFile,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let stderr = '';
   sandbox.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString('utf8');
@@ -46,7 +67,10 @@ export async function memoryBenchmark(options: MemoryOptions): Promise<MemoryRes
   try {
     await new Promise<void>((resolve, reject) => {
       let out = '';
-      const timer = setTimeout(() => reject(new Error(`the sandbox was not ready within 15 minutes: ${stderr.slice(-500)}`)), 900_000);
+      const timer = setTimeout(
+        () => reject(new Error(`the sandbox was not ready within 15 minutes: ${stderr.slice(-500)}`)),
+        900_000,
+      );
       sandbox.stdout.on('data', (chunk: Buffer) => {
         out += chunk.toString('utf8');
         if (out.includes('Press Ctrl-C to stop.')) {
@@ -60,13 +84,19 @@ export async function memoryBenchmark(options: MemoryOptions): Promise<MemoryRes
       });
     });
     const sandboxStartMs = performance.now() - started;
-    options.log(`  ${options.namespaces}x${options.workloads}: sandbox ready in ${(sandboxStartMs / 1000).toFixed(0)} s (separate process)`);
+    options.log(
+      `  ${options.namespaces}x${options.workloads}: sandbox ready in ${(sandboxStartMs / 1000).toFixed(0)} s (separate process)`,
+    );
     const policy = migrationPolicy({ maxParallelRestarts: options.maxParallelRestarts, rolloutTimeoutS: 1800 });
     const plan = await planRevroll({ cli: options.cli, kubeconfigFile, policy, timeoutMs: 600_000 });
-    if (plan.exitCode !== 0 || plan.problems > 0) throw new Error(`revroll plan failed at scale (exit ${plan.exitCode}, ${plan.problems} problems)`);
-    options.log(`  plan: ${(plan.wallMs / 1000).toFixed(2)} s, peak RSS ${plan.peakRssMiB?.toFixed(0)} MiB (${plan.namespaces} namespaces, ${plan.workloads} workloads)`);
+    if (plan.exitCode !== 0 || plan.problems > 0)
+      throw new Error(`revroll plan failed at scale (exit ${plan.exitCode}, ${plan.problems} problems)`);
+    options.log(
+      `  plan: ${(plan.wallMs / 1000).toFixed(2)} s, peak RSS ${plan.peakRssMiB?.toFixed(0)} MiB (${plan.namespaces} namespaces, ${plan.workloads} workloads)`,
+    );
     const run = await runRevroll({ cli: options.cli, kubeconfigFile, policy, timeoutMs: 3_600_000, measureRss: true });
-    if (run.outcome !== 'promoted') throw new Error(`revroll run did not promote at scale: ${run.outcome}: ${run.message}`);
+    if (run.outcome !== 'promoted')
+      throw new Error(`revroll run did not promote at scale: ${run.outcome}: ${run.message}`);
     const migrate = run.records.find((r) => r.id === 'wave/all/migrate')?.startedAt;
     const bake = run.records.find((r) => r.id === 'wave/all/bake')?.finishedAt;
     const waveMs = migrate && bake ? Date.parse(bake) - Date.parse(migrate) : Number.NaN;

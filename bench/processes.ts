@@ -31,7 +31,11 @@ export type RunProcessOptions = {
 
 const RSS_PROBE = fileURLToPath(new URL('./rss-probe.ts', import.meta.url));
 
-export function runProcess(command: string, args: readonly string[], options: RunProcessOptions): Promise<ProcessResult> {
+export function runProcess(
+  command: string,
+  args: readonly string[],
+  options: RunProcessOptions,
+): Promise<ProcessResult> {
   const probeDir = options.measureRss ? mkdtempSync(join(tmpdir(), 'revroll-bench-rss-')) : undefined;
   const rssFile = probeDir ? join(probeDir, 'rss.json') : undefined;
   const finalArgs = options.measureRss ? ['--import', RSS_PROBE, ...args] : [...args];

@@ -32,16 +32,38 @@ function withPolicyFile<T>(policyText: string, use: (file: string) => Promise<T>
   return use(file).finally(() => rmSync(dir, { recursive: true, force: true }));
 }
 
-export function runRevroll(options: { cli: string; kubeconfigFile: string; policy: string; timeoutMs: number; measureRss?: boolean; prometheusUrl?: string }): Promise<RevrollRun> {
+export function runRevroll(options: {
+  cli: string;
+  kubeconfigFile: string;
+  policy: string;
+  timeoutMs: number;
+  measureRss?: boolean;
+  prometheusUrl?: string;
+}): Promise<RevrollRun> {
   return withPolicyFile(options.policy, async (file) => {
-    const args = [options.cli, 'run', file, '--kubeconfig', options.kubeconfigFile, '--state-namespace', STATE_NAMESPACE, '-o', 'json'];
+    const args = [
+      options.cli,
+      'run',
+      file,
+      '--kubeconfig',
+      options.kubeconfigFile,
+      '--state-namespace',
+      STATE_NAMESPACE,
+      '-o',
+      'json',
+    ];
     if (options.prometheusUrl) args.push('--prometheus-url', options.prometheusUrl);
-    const result = await runProcess(process.execPath, args, { timeoutMs: options.timeoutMs, measureRss: options.measureRss ?? false });
+    const result = await runProcess(process.execPath, args, {
+      timeoutMs: options.timeoutMs,
+      measureRss: options.measureRss ?? false,
+    });
     let parsed: RunJson;
     try {
       parsed = JSON.parse(result.stdout) as RunJson;
     } catch {
-      throw new Error(`revroll run printed no JSON (exit ${result.code ?? result.signal}${result.timedOut ? ', timed out' : ''}): ${result.stderr.trim().split('\n').slice(-5).join(' | ')}`);
+      throw new Error(
+        `revroll run printed no JSON (exit ${result.code ?? result.signal}${result.timedOut ? ', timed out' : ''}): ${result.stderr.trim().split('\n').slice(-5).join(' | ')}`,
+      );
     }
     return {
       outcome: parsed.outcome,
@@ -55,16 +77,34 @@ export function runRevroll(options: { cli: string; kubeconfigFile: string; polic
   });
 }
 
-export type RevrollPlan = { wallMs: number; peakRssMiB?: number; exitCode: number | null; namespaces: number; workloads: number; problems: number };
+export type RevrollPlan = {
+  wallMs: number;
+  peakRssMiB?: number;
+  exitCode: number | null;
+  namespaces: number;
+  workloads: number;
+  problems: number;
+};
 
-export function planRevroll(options: { cli: string; kubeconfigFile: string; policy: string; timeoutMs: number }): Promise<RevrollPlan> {
+export function planRevroll(options: {
+  cli: string;
+  kubeconfigFile: string;
+  policy: string;
+  timeoutMs: number;
+}): Promise<RevrollPlan> {
   return withPolicyFile(options.policy, async (file) => {
-    const result = await runProcess(process.execPath, [options.cli, 'plan', file, '--kubeconfig', options.kubeconfigFile, '-o', 'json'], { timeoutMs: options.timeoutMs, measureRss: true });
+    const result = await runProcess(
+      process.execPath,
+      [options.cli, 'plan', file, '--kubeconfig', options.kubeconfigFile, '-o', 'json'],
+      { timeoutMs: options.timeoutMs, measureRss: true },
+    );
     let parsed: { plan?: { waves: { namespaces: { workloads: unknown[] }[] }[] }; problems?: unknown[] };
     try {
       parsed = JSON.parse(result.stdout) as typeof parsed;
     } catch {
-      throw new Error(`revroll plan printed no JSON (exit ${result.code ?? result.signal}): ${result.stderr.trim().split('\n').slice(-5).join(' | ')}`);
+      throw new Error(
+        `revroll plan printed no JSON (exit ${result.code ?? result.signal}): ${result.stderr.trim().split('\n').slice(-5).join(' | ')}`,
+      );
     }
     const namespaces = parsed.plan?.waves.flatMap((w) => w.namespaces) ?? [];
     return {

@@ -26,7 +26,10 @@ export function benchScenario(options: BenchScenarioOptions): Scenario {
     workloads: options.workloads,
     replicas: 1,
     stable: STABLE,
-    canary: { ...CANARY, health: { errorRate: options.canaryErrorRate ?? 0, latencyMs: { p50: 9, p99: bad ? 400 : 60 } } },
+    canary: {
+      ...CANARY,
+      health: { errorRate: options.canaryErrorRate ?? 0, latencyMs: { p50: 9, p99: bad ? 400 : 60 } },
+    },
     startLatencyMs: options.startLatencyMs,
     ...(options.rps !== undefined ? { rps: options.rps } : {}),
   });

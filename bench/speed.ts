@@ -60,7 +60,11 @@ export type SpeedResult = {
 const CHUNK = 25;
 
 export async function speedBenchmark(options: SpeedOptions): Promise<SpeedResult> {
-  const scenario = benchScenario({ namespaces: options.namespaces, workloads: options.workloads, startLatencyMs: options.startLatencyMs });
+  const scenario = benchScenario({
+    namespaces: options.namespaces,
+    workloads: options.workloads,
+    startLatencyMs: options.startLatencyMs,
+  });
   const namespaces = appNamespaces(scenario);
   const totalWorkloads = namespaces.length * options.workloads;
   const idleTimeoutMs = 60_000 + totalWorkloads * 100;
@@ -80,13 +84,19 @@ export async function speedBenchmark(options: SpeedOptions): Promise<SpeedResult
           timeoutMs: 1_200_000,
           measureRss: true,
         });
-        if (result.outcome !== 'promoted') throw new Error(`revroll did not promote at ${size}: ${result.outcome}: ${result.message}`);
+        if (result.outcome !== 'promoted')
+          throw new Error(`revroll did not promote at ${size}: ${result.outcome}: ${result.message}`);
         await host.sandbox.waitForIdle({ timeoutMs: idleTimeoutMs });
         const moved = host.proxies()[CANARY.name] ?? 0;
-        if (moved !== totalWorkloads) throw new Error(`revroll left ${totalWorkloads - moved} proxies off ${CANARY.name} at ${size}`);
+        if (moved !== totalWorkloads)
+          throw new Error(`revroll left ${totalWorkloads - moved} proxies off ${CANARY.name} at ${size}`);
         const migrate = recordSpan(result.records, 'wave/all/migrate');
         const bake = recordSpan(result.records, 'wave/all/bake');
-        const api = apiCost(host.arrivals, result.records, { wave: 'all', namespaces: namespaces.length, workloads: totalWorkloads });
+        const api = apiCost(host.arrivals, result.records, {
+          wave: 'all',
+          namespaces: namespaces.length,
+          workloads: totalWorkloads,
+        });
         revroll.push({
           wallMs: result.wallMs,
           waveMs: (bake.end ?? 0) - (migrate.start ?? 0),
@@ -94,7 +104,9 @@ export async function speedBenchmark(options: SpeedOptions): Promise<SpeedResult
           ...(result.peakRssMiB !== undefined ? { peakRssMiB: result.peakRssMiB } : {}),
           api,
         });
-        options.log(`  ${size} run ${run}: revroll ${(result.wallMs / 1000).toFixed(2)} s (wave ${(((bake.end ?? 0) - (migrate.start ?? 0)) / 1000).toFixed(2)} s), ${api.waveBudgeted} wave requests (target ${api.waveTarget})`);
+        options.log(
+          `  ${size} run ${run}: revroll ${(result.wallMs / 1000).toFixed(2)} s (wave ${(((bake.end ?? 0) - (migrate.start ?? 0)) / 1000).toFixed(2)} s), ${api.waveBudgeted} wave requests (target ${api.waveTarget})`,
+        );
       } finally {
         await host.close();
       }
@@ -106,7 +118,10 @@ export async function speedBenchmark(options: SpeedOptions): Promise<SpeedResult
         if (!result.extrapolated) {
           await host.sandbox.waitForIdle({ timeoutMs: idleTimeoutMs });
           const moved = host.proxies()[CANARY.name] ?? 0;
-          if (moved !== totalWorkloads) throw new Error(`the manual procedure left ${totalWorkloads - moved} proxies off ${CANARY.name} at ${size}`);
+          if (moved !== totalWorkloads)
+            throw new Error(
+              `the manual procedure left ${totalWorkloads - moved} proxies off ${CANARY.name} at ${size}`,
+            );
         }
         manual.push(result);
         options.log(
@@ -142,21 +157,38 @@ export async function speedBenchmark(options: SpeedOptions): Promise<SpeedResult
  * linearly; once `manualSample` namespaces ran and the projection exceeds the budget, it stops
  * and reports the projection, flagged as extrapolated.
  */
-async function manualRun(kubeconfigFile: string, namespaces: readonly string[], options: SpeedOptions): Promise<ManualRun> {
+async function manualRun(
+  kubeconfigFile: string,
+  namespaces: readonly string[],
+  options: SpeedOptions,
+): Promise<ManualRun> {
   let measuredMs = 0;
   const perNamespace: number[] = [];
   let done = 0;
   while (done < namespaces.length) {
     const chunk = namespaces.slice(done, done + CHUNK);
     const result = await runManualProcedure({ kubeconfigFile, to: CANARY.name, namespaces: chunk, timeoutMs: 600_000 });
-    if (result.namespacesRun !== chunk.length) throw new Error(`the manual procedure reported ${result.namespacesRun} of ${chunk.length} namespaces`);
+    if (result.namespacesRun !== chunk.length)
+      throw new Error(`the manual procedure reported ${result.namespacesRun} of ${chunk.length} namespaces`);
     measuredMs += result.wallMs;
     perNamespace.push(...result.perNamespaceMs);
     done += chunk.length;
     const projected = (measuredMs / done) * namespaces.length;
     if (done < namespaces.length && done >= options.manualSample && projected > options.manualBudgetMs) {
-      return { wallMs: projected, measuredMs, namespacesRun: done, extrapolated: true, perNamespaceMedianMs: median(perNamespace) };
+      return {
+        wallMs: projected,
+        measuredMs,
+        namespacesRun: done,
+        extrapolated: true,
+        perNamespaceMedianMs: median(perNamespace),
+      };
     }
   }
-  return { wallMs: measuredMs, measuredMs, namespacesRun: done, extrapolated: false, perNamespaceMedianMs: median(perNamespace) };
+  return {
+    wallMs: measuredMs,
+    measuredMs,
+    namespacesRun: done,
+    extrapolated: false,
+    perNamespaceMedianMs: median(perNamespace),
+  };
 }

@@ -37,8 +37,7 @@ export class PolicyError extends RevrollError {
 
   constructor(problems: readonly PolicyProblem[], options?: { cause?: unknown }) {
     const first = problems[0];
-    const summary =
-      problems.length === 1 && first ? formatProblem(first) : `${problems.length} problems in policy`;
+    const summary = problems.length === 1 && first ? formatProblem(first) : `${problems.length} problems in policy`;
     super('POLICY_INVALID', summary, options);
     this.problems = problems;
   }
@@ -74,9 +73,7 @@ export class InternalError extends RevrollError {
 
 /** `file:line:col path: message`, the one format every policy problem is printed in. */
 export function formatProblem(problem: PolicyProblem): string {
-  const where = problem.location
-    ? `${problem.location.file}:${problem.location.line}:${problem.location.col}`
-    : '';
+  const where = problem.location ? `${problem.location.file}:${problem.location.line}:${problem.location.col}` : '';
   const path = problem.path === '' ? '' : `${problem.path}: `;
   return where === '' ? `${path}${problem.message}` : `${where} ${path}${problem.message}`;
 }

@@ -8,7 +8,9 @@ describe('src/adapters/http', () => {
   });
 
   it('shows URLs without credentials, query or fragment', () => {
-    expect(displayUrl('https://user:pw@prom.example:9090/prometheus?token=x#y')).toBe('https://prom.example:9090/prometheus');
+    expect(displayUrl('https://user:pw@prom.example:9090/prometheus?token=x#y')).toBe(
+      'https://prom.example:9090/prometheus',
+    );
     expect(displayUrl('not a url')).toBe('(invalid URL)');
   });
 

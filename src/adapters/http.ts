@@ -39,7 +39,11 @@ export class HttpError extends ExternalError {
     detail: string,
     target: string,
   ) {
-    super(init.kind === 'status' ? `HTTP_${init.status ?? 0}` : `HTTP_${init.kind.toUpperCase()}`, `${target}: ${detail}`, target);
+    super(
+      init.kind === 'status' ? `HTTP_${init.status ?? 0}` : `HTTP_${init.kind.toUpperCase()}`,
+      `${target}: ${detail}`,
+      target,
+    );
     this.detail = detail;
     this.kind = init.kind;
     this.transient = init.transient;
@@ -80,7 +84,9 @@ let cachedVersion: string | undefined;
 export function revrollVersion(): string {
   if (cachedVersion === undefined) {
     try {
-      const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+      const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+        version?: unknown;
+      };
       cachedVersion = typeof manifest.version === 'string' ? manifest.version : 'unknown';
     } catch {
       cachedVersion = 'unknown';
@@ -161,7 +167,13 @@ export function toHttpError(error: unknown, redact: (text: string) => string): H
     const excerpt = oneLine.length > 200 ? `${oneLine.slice(0, 200)}...` : oneLine;
     const after = retryAfter(response.headers['retry-after']);
     return new HttpError(
-      { kind: 'status', transient: TRANSIENT_STATUSES.has(response.status), status: response.status, body, ...(after !== undefined ? { retryAfterMs: after } : {}) },
+      {
+        kind: 'status',
+        transient: TRANSIENT_STATUSES.has(response.status),
+        status: response.status,
+        body,
+        ...(after !== undefined ? { retryAfterMs: after } : {}),
+      },
       `HTTP ${response.status}${excerpt === '' ? '' : `: ${excerpt}`}`,
       target,
     );
@@ -173,10 +185,17 @@ export function toHttpError(error: unknown, redact: (text: string) => string): H
   }
   if (/CERT|SELF_SIGNED|TLS|SSL/.test(codeText)) {
     const message = redact(error instanceof Error ? error.message : String(error));
-    return new HttpError({ kind: 'unreachable', transient: false }, `TLS verification failed: ${message} (${codeText})`, target);
+    return new HttpError(
+      { kind: 'unreachable', transient: false },
+      `TLS verification failed: ${message} (${codeText})`,
+      target,
+    );
   }
   const known = UNREACHABLE[codeText];
-  const detail = known !== undefined ? `${known} (${codeText})` : redact(error instanceof Error ? error.message : String(error)) + (codeText !== '' ? ` (${codeText})` : '');
+  const detail =
+    known !== undefined
+      ? `${known} (${codeText})`
+      : redact(error instanceof Error ? error.message : String(error)) + (codeText !== '' ? ` (${codeText})` : '');
   return new HttpError({ kind: 'unreachable', transient: TRANSIENT_CODES.has(codeText) }, detail, target);
 }
 
@@ -195,14 +214,22 @@ function urlSecrets(url: string | undefined): string[] {
 export function createHttpClient(options: HttpClientOptions): HttpClient {
   const fromUrl = urlSecrets(options.baseUrl);
   const configured = options.secrets ?? [];
-  const redact = (text: string) => redactSecrets(text, [...(typeof configured === 'function' ? configured() : configured), ...fromUrl]);
+  const redact = (text: string) =>
+    redactSecrets(text, [...(typeof configured === 'function' ? configured() : configured), ...fromUrl]);
   const tls = options.tls ?? {};
   const needsAgent = tls.ca !== undefined || tls.insecureSkipVerify === true;
   const instance = axios.create({
     ...(options.baseUrl !== undefined ? { baseURL: options.baseUrl } : {}),
     timeout: options.timeoutMs,
     headers: { ...options.headers, 'User-Agent': options.userAgent ?? `revroll/${revrollVersion()}` },
-    ...(needsAgent ? { httpsAgent: new HttpsAgent({ ...(tls.ca !== undefined ? { ca: tls.ca } : {}), rejectUnauthorized: tls.insecureSkipVerify !== true }) } : {}),
+    ...(needsAgent
+      ? {
+          httpsAgent: new HttpsAgent({
+            ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
+            rejectUnauthorized: tls.insecureSkipVerify !== true,
+          }),
+        }
+      : {}),
     // Timeouts surface as ETIMEDOUT rather than the ambiguous ECONNABORTED.
     transitional: { clarifyTimeoutError: true },
     // A redirect would replay a POST as a GET and may cross hosts: report it instead.

@@ -14,7 +14,12 @@ export type RetryPolicy = {
   budgetMs: number;
 };
 
-export const defaultRetryPolicy: RetryPolicy = { maxAttempts: 8, baseDelayMs: 100, maxDelayMs: 5_000, budgetMs: 60_000 };
+export const defaultRetryPolicy: RetryPolicy = {
+  maxAttempts: 8,
+  baseDelayMs: 100,
+  maxDelayMs: 5_000,
+  budgetMs: 60_000,
+};
 
 /** What a failed attempt says about retrying. */
 export type AttemptVerdict = { retry: false } | { retry: true; afterMs?: number };
@@ -100,7 +105,11 @@ export function createLimiter(limit: number) {
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {

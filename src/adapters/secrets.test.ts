@@ -39,18 +39,30 @@ describe('src/adapters/secrets', () => {
   });
 
   it('names a missing or empty variable without a value', async () => {
-    expect((await refusal(resolveSecret({ env: 'TOKEN' }, { env: {} }))).message).toBe('environment variable TOKEN is not set');
+    expect((await refusal(resolveSecret({ env: 'TOKEN' }, { env: {} }))).message).toBe(
+      'environment variable TOKEN is not set',
+    );
     const empty = await refusal(resolveSecret({ env: 'TOKEN' }, { env: { TOKEN: '' } }));
-    expect([empty.message, empty.target, empty.code]).toEqual(['environment variable TOKEN is empty', 'env TOKEN', 'SECRET_UNAVAILABLE']);
+    expect([empty.message, empty.target, empty.code]).toEqual([
+      'environment variable TOKEN is empty',
+      'env TOKEN',
+      'SECRET_UNAVAILABLE',
+    ]);
   });
 
   it('names a missing, empty or unreadable file, never quoting the reader error', async () => {
-    expect((await refusal(resolveSecret({ file: join(dir, 'nope') }, { env: {} }))).message).toBe(`secret file ${join(dir, 'nope')} does not exist`);
-    expect((await refusal(resolveSecret({ file: join(dir, 'empty') }, { env: {} }))).message).toBe(`secret file ${join(dir, 'empty')} is empty`);
+    expect((await refusal(resolveSecret({ file: join(dir, 'nope') }, { env: {} }))).message).toBe(
+      `secret file ${join(dir, 'nope')} does not exist`,
+    );
+    expect((await refusal(resolveSecret({ file: join(dir, 'empty') }, { env: {} }))).message).toBe(
+      `secret file ${join(dir, 'empty')} is empty`,
+    );
     const leaky = async () => {
       throw Object.assign(new Error(`EACCES: content was ${VALUE}`), { code: 'EACCES' });
     };
-    expect((await refusal(resolveSecret({ file: '/run/token' }, { env: {}, readFile: leaky }))).message).toBe('secret file /run/token is not readable (permission denied)');
+    expect((await refusal(resolveSecret({ file: '/run/token' }, { env: {}, readFile: leaky }))).message).toBe(
+      'secret file /run/token is not readable (permission denied)',
+    );
   });
 
   it('describes references without values', () => {

@@ -45,7 +45,12 @@ export async function resolveSecret(ref: SecretRef, sources: SecretSources): Pro
     } catch (error) {
       // Only the error code: some messages quote file content or other paths.
       const code = (error as { code?: unknown }).code;
-      const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable (permission denied)' : `cannot be read${typeof code === 'string' ? ` (${code})` : ''}`;
+      const why =
+        code === 'ENOENT'
+          ? 'does not exist'
+          : code === 'EACCES'
+            ? 'is not readable (permission denied)'
+            : `cannot be read${typeof code === 'string' ? ` (${code})` : ''}`;
       throw new SecretError(`secret file ${path} ${why}`, `file ${path}`);
     }
     const value = content.replace(/\r?\n$/, '');

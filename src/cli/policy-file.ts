@@ -9,16 +9,34 @@ import type { Policy } from '../policy/types.ts';
 function readFailure(file: string, error: unknown): PolicyProblem {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   const reason =
-    code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory, not a policy file' : error instanceof Error ? error.message : 'unreadable';
+    code === 'ENOENT'
+      ? 'no such file'
+      : code === 'EACCES'
+        ? 'permission denied'
+        : code === 'EISDIR'
+          ? 'is a directory, not a policy file'
+          : error instanceof Error
+            ? error.message
+            : 'unreadable';
   return { path: '', rule: 'read', message: `cannot read policy file: ${reason}`, location: { file, line: 1, col: 1 } };
 }
 
 /** Reads a file as text, refusing oversized ones before loading them into memory. */
-export async function readPolicyFile(file: string, cwd: string): Promise<{ text: string } | { problem: PolicyProblem }> {
+export async function readPolicyFile(
+  file: string,
+  cwd: string,
+): Promise<{ text: string } | { problem: PolicyProblem }> {
   try {
     const bytes = await readFile(resolve(cwd, file));
     if (bytes.length > MAX_POLICY_BYTES) {
-      return { problem: { path: '', rule: 'size', message: `the file is ${bytes.length} bytes; policies are limited to ${MAX_POLICY_BYTES} bytes`, location: { file, line: 1, col: 1 } } };
+      return {
+        problem: {
+          path: '',
+          rule: 'size',
+          message: `the file is ${bytes.length} bytes; policies are limited to ${MAX_POLICY_BYTES} bytes`,
+          location: { file, line: 1, col: 1 },
+        },
+      };
     }
     return { text: bytes.toString('utf8') };
   } catch (error) {
@@ -27,7 +45,10 @@ export async function readPolicyFile(file: string, cwd: string): Promise<{ text:
 }
 
 /** Reads and loads one policy; every problem at once as a PolicyError. Warnings are returned. */
-export async function loadPolicyFile(file: string, cwd: string): Promise<{ policy: Policy; warnings: PolicyProblem[] }> {
+export async function loadPolicyFile(
+  file: string,
+  cwd: string,
+): Promise<{ policy: Policy; warnings: PolicyProblem[] }> {
   const read = await readPolicyFile(file, cwd);
   if ('problem' in read) throw new PolicyError([read.problem]);
   const result = loadPolicyText(read.text, file);

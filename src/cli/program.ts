@@ -21,8 +21,13 @@ async function withSandbox<T>(load: () => Promise<T>): Promise<T> {
   try {
     return await load();
   } catch (error) {
-    if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes('@revroll/sandbox')) {
-      throw new UsageError('the sandbox is not part of this installation (the container image ships the daemon only); run it from a clone of revroll: npm ci && npx revroll sandbox');
+    if (
+      (error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' &&
+      String((error as Error).message).includes('@revroll/sandbox')
+    ) {
+      throw new UsageError(
+        'the sandbox is not part of this installation (the container image ships the daemon only); run it from a clone of revroll: npm ci && npx revroll sandbox',
+      );
     }
     throw error;
   }
@@ -57,7 +62,9 @@ function outputOption(choices: string[]): Option {
  */
 export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
   const program = new Command('revroll')
-    .description('Canary upgrades of an Istio control plane: waves of namespaces, telemetry gates, promotion or rollback.')
+    .description(
+      'Canary upgrades of an Istio control plane: waves of namespaces, telemetry gates, promotion or rollback.',
+    )
     .version(VERSION, '-V, --version')
     .option('--debug', 'print stack traces and debug logs')
     .configureOutput({ writeOut: io.out, writeErr: io.err })
@@ -79,7 +86,9 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
     program
       .command('plan')
       .summary('resolve waves against the cluster, list every mutation, evaluate gates now')
-      .description('Resolve the waves against the cluster and list every mutation in order, the time arithmetic and the gates evaluated now. Changes nothing.')
+      .description(
+        'Resolve the waves against the cluster and list every mutation in order, the time arithmetic and the gates evaluated now. Changes nothing.',
+      )
       .argument('<policy>', 'policy file')
       .addOption(outputOption(['text', 'json'])),
   ).action(async (file: string, opts: ClusterFlags & { output: 'text' | 'json' }) => {
@@ -90,7 +99,9 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
     program
       .command('run')
       .summary('run a policy from precheck to promotion or rollback (resumes an active run)')
-      .description('Run a policy: precheck, install or wait for the new revision, migrate wave by wave with gates, then promote or roll back. Exit 0 promoted, 3 rolled back, 4 held, 1 failed, 2 invalid input.')
+      .description(
+        'Run a policy: precheck, install or wait for the new revision, migrate wave by wave with gates, then promote or roll back. Exit 0 promoted, 3 rolled back, 4 held, 1 failed, 2 invalid input.',
+      )
       .argument('<policy>', 'policy file')
       .option('--dry-run', 'plan and precheck, change nothing')
       .addOption(outputOption(['text', 'json'])),
@@ -125,7 +136,9 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
     program
       .command('abort')
       .summary('roll back the active run of a policy')
-      .description('Request the rollback of the active run. If no runner holds the run and --policy-file is given, roll it back now.')
+      .description(
+        'Request the rollback of the active run. If no runner holds the run and --policy-file is given, roll it back now.',
+      )
       .argument('<policy>', 'policy name')
       .option('--policy-file <file>', 'the policy file, to perform the rollback here when no runner is active')
       .option('--as <name>', 'who aborts (recorded in the run state)'),
@@ -156,7 +169,11 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
   program
     .command('demo')
     .summary('sandbox + Prometheus + a full run of policies/demo.yaml, end to end')
-    .option('--scenario <name|file>', 'sandbox scenario: demo (healthy canary, promotes) or bad-canary (rolls back)', 'demo')
+    .option(
+      '--scenario <name|file>',
+      'sandbox scenario: demo (healthy canary, promotes) or bad-canary (rolls back)',
+      'demo',
+    )
     .option('--policy <file>', 'policy to run instead of policies/demo.yaml')
     .action(async (opts: { scenario: string; policy?: string }) => {
       state.code = await (await commands.demo()).demoCommand({ ...opts, debug }, io);
@@ -176,7 +193,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and version are "errors" to commander; they are successes to the user.
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
+      if (
+        error.code === 'commander.helpDisplayed' ||
+        error.code === 'commander.version' ||
+        error.code === 'commander.help'
+      ) {
         return ExitCode.ok;
       }
       return ExitCode.invalid;

@@ -9,9 +9,23 @@ function io(isTty: boolean) {
   return { value, text: () => out };
 }
 
-const state = { gates: { wave: 0, baseline: {}, failures: {}, consecutiveErrors: {}, evaluations: 1, recent: [{ at: '', results: [{ check: 'errors', outcome: 'Pass', value: 0.002, message: '' }] }] } } as unknown as RunState;
+const state = {
+  gates: {
+    wave: 0,
+    baseline: {},
+    failures: {},
+    consecutiveErrors: {},
+    evaluations: 1,
+    recent: [{ at: '', results: [{ check: 'errors', outcome: 'Pass', value: 0.002, message: '' }] }],
+  },
+} as unknown as RunState;
 const running: StepRecord = { id: 'wave/one/bake', status: 'running', startedAt: '2026-11-22T02:00:00.000Z' };
-const done: StepRecord = { ...running, status: 'done', finishedAt: '2026-11-22T02:00:10.000Z', note: '2 evaluation(s), all enforced gates pass' };
+const done: StepRecord = {
+  ...running,
+  status: 'done',
+  finishedAt: '2026-11-22T02:00:10.000Z',
+  note: '2 evaluation(s), all enforced gates pass',
+};
 
 describe('createProgress', () => {
   it('prints one plain line per step change when not on a terminal', () => {

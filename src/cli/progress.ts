@@ -17,7 +17,10 @@ export type Progress = {
 };
 
 /** Plain lines everywhere; on a TTY, running steps are shown on one redrawn line instead of their own. */
-export function createProgress(io: CliIo, options: { extra?: (state: RunState, record: StepRecord) => string[] } = {}): Progress {
+export function createProgress(
+  io: CliIo,
+  options: { extra?: (state: RunState, record: StepRecord) => string[] } = {},
+): Progress {
   let current: { id: string; since: number; detail: string } | undefined;
   let drawn = false;
   const clear = () => {

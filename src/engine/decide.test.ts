@@ -34,10 +34,21 @@ ${extra}`;
 
 function snapshot(): ClusterSnapshot {
   const mwc = (rev: string, tag?: string): KubeObject => ({
-    metadata: { name: tag ? `istio-revision-tag-${tag}` : `istio-sidecar-injector-${rev}`, labels: { 'istio.io/rev': rev, ...(tag ? { 'istio.io/tag': tag } : {}) } },
-    webhooks: [{ name: 'rev.namespace.sidecar-injector.istio.io', clientConfig: { service: { name: `istiod-${rev}`, namespace: 'istio-system' } } }],
+    metadata: {
+      name: tag ? `istio-revision-tag-${tag}` : `istio-sidecar-injector-${rev}`,
+      labels: { 'istio.io/rev': rev, ...(tag ? { 'istio.io/tag': tag } : {}) },
+    },
+    webhooks: [
+      {
+        name: 'rev.namespace.sidecar-injector.istio.io',
+        clientConfig: { service: { name: `istiod-${rev}`, namespace: 'istio-system' } },
+      },
+    ],
   });
-  const istiod = (rev: string): KubeObject => ({ metadata: { name: `istiod-${rev}`, namespace: 'istio-system', labels: { app: 'istiod', 'istio.io/rev': rev } }, status: { availableReplicas: 1, readyReplicas: 1 } });
+  const istiod = (rev: string): KubeObject => ({
+    metadata: { name: `istiod-${rev}`, namespace: 'istio-system', labels: { app: 'istiod', 'istio.io/rev': rev } },
+    status: { availableReplicas: 1, readyReplicas: 1 },
+  });
   return {
     mesh: buildSnapshot({
       istioNamespace: 'istio-system',
@@ -104,7 +115,12 @@ describe('decide', () => {
     const p = policy();
     const first = decide(p, start(p), undefined, { now: T0 });
     expect(first.action).toEqual({ type: 'precheck' });
-    const failed = decide(p, first.state, { type: 'precheck', problems: ['permission missing: patch namespaces'] }, { now: T0 });
+    const failed = decide(
+      p,
+      first.state,
+      { type: 'precheck', problems: ['permission missing: patch namespaces'] },
+      { now: T0 },
+    );
     expect(failed.state.phase).toBe('Failed');
     expect(failed.action).toBeUndefined();
     expect(failed.state.outcome).toMatch(/nothing was changed: permission missing/);
@@ -113,7 +129,10 @@ describe('decide', () => {
   it('records a namespace as moved before asking for the label change (crash safety)', () => {
     const p = policy();
     const d = drive(p, start(p), T0, (x) => (x.action?.type === 'label-namespaces' ? undefined : ok(x)));
-    expect(d.action).toEqual({ type: 'label-namespaces', namespaces: [{ name: 'a', labels: { injection: null, rev: '1-25-1' } }] });
+    expect(d.action).toEqual({
+      type: 'label-namespaces',
+      namespaces: [{ name: 'a', labels: { injection: null, rev: '1-25-1' } }],
+    });
     expect(d.state.namespaces['a']).toMatchObject({ moved: true, injection: 'enabled' });
   });
 
@@ -136,18 +155,28 @@ describe('decide', () => {
     const p = policy();
     let d = drive(p, start(p), T0, ok);
     d = drive(p, d.state, at(5000), (x) =>
-      x.state.phase === 'RollingBack' ? undefined : x.action?.type === 'measure' ? { type: 'measure', results: [{ check: 'errors', outcome: 'Fail', value: 0.3, message: '0.3 > max 0.05' }] } : ok(x),
+      x.state.phase === 'RollingBack'
+        ? undefined
+        : x.action?.type === 'measure'
+          ? { type: 'measure', results: [{ check: 'errors', outcome: 'Fail', value: 0.3, message: '0.3 > max 0.05' }] }
+          : ok(x),
     );
     expect(d.state.phase).toBe('RollingBack');
     expect(d.state.rollbackReason).toMatch(/gate errors failed 1 time/);
     expect(d.state.records.find((r) => r.id === 'wave/two/migrate')?.status).toBe('skipped');
-    expect(d.action).toEqual({ type: 'label-namespaces', namespaces: [{ name: 'a', labels: { injection: 'enabled', rev: null } }] });
+    expect(d.action).toEqual({
+      type: 'label-namespaces',
+      namespaces: [{ name: 'a', labels: { injection: 'enabled', rev: null } }],
+    });
   });
 
   it('never promotes on NoData: the bake holds (and asks a human) when the last evaluation is NoData', () => {
     const p = policy();
     let d = drive(p, start(p), T0, ok);
-    const noData = (x: Decision): Observation | undefined => (x.action?.type === 'measure' ? { type: 'measure', results: [{ check: 'errors', outcome: 'NoData', message: 'no series' }] } : ok(x));
+    const noData = (x: Decision): Observation | undefined =>
+      x.action?.type === 'measure'
+        ? { type: 'measure', results: [{ check: 'errors', outcome: 'NoData', message: 'no series' }] }
+        : ok(x);
     d = drive(p, d.state, at(5000), noData);
     d = drive(p, d.state, at(10_000), noData);
     d = drive(p, d.state, at(15_000), (x) => (x.action?.type === 'request-approval' ? undefined : noData(x)));
@@ -159,7 +188,11 @@ describe('decide', () => {
 
   it('holds on errors past the consecutive limit, and rolls back instead when onError says so', () => {
     const errors = (x: Decision): Observation | undefined =>
-      x.state.phase === 'RollingBack' ? undefined : x.action?.type === 'measure' ? { type: 'measure', results: [{ check: 'errors', outcome: 'Error', message: 'Prometheus unreachable' }] } : ok(x);
+      x.state.phase === 'RollingBack'
+        ? undefined
+        : x.action?.type === 'measure'
+          ? { type: 'measure', results: [{ check: 'errors', outcome: 'Error', message: 'Prometheus unreachable' }] }
+          : ok(x);
     for (const [onError, phase] of [
       ['hold', 'Held'],
       ['rollback', 'RollingBack'],
@@ -195,7 +228,9 @@ describe('decide', () => {
     expect(d.action?.type).toBe('label-namespaces');
     expect(d.state.approvals[0]).toMatchObject({ decision: 'approved', by: 'alice', via: 'cli' });
     const rejected = recordDecision(state, { approve: false, by: 'bob', via: 'slack' }, at(16_000));
-    expect(decide(p, rejected.state, undefined, { now: at(16_000) }).state.rollbackReason).toMatch(/rejected by bob \(slack\)/);
+    expect(decide(p, rejected.state, undefined, { now: at(16_000) }).state.rollbackReason).toMatch(
+      /rejected by bob \(slack\)/,
+    );
   });
 
   it('approval expiry does what the policy says: rollback, or ask again', () => {
@@ -220,7 +255,12 @@ describe('decide', () => {
     const p = policy();
     let d = decide(p, start(p), undefined, { now: T0 });
     d = decide(p, d.state, { type: 'precheck', problems: [] }, { now: T0 });
-    d = decide(p, d.state, { type: 'install', ok: true, message: 'ready' }, { now: T0, windowClosed: { reason: 'outside the maintenance window' } });
+    d = decide(
+      p,
+      d.state,
+      { type: 'install', ok: true, message: 'ready' },
+      { now: T0, windowClosed: { reason: 'outside the maintenance window' } },
+    );
     expect(d.state.phase).toBe('Held');
     expect(d.state.hold).toMatchObject({ kind: 'window' });
     expect(d.action).toBeUndefined();
@@ -234,7 +274,9 @@ describe('decide', () => {
   it('an abort request starts the rollback at the next decision', () => {
     const p = policy();
     const d = drive(p, start(p), T0, ok);
-    const aborted = decide(p, { ...d.state, abortRequested: { by: 'carol', at: T0.toISOString() } }, undefined, { now: at(1000) });
+    const aborted = decide(p, { ...d.state, abortRequested: { by: 'carol', at: T0.toISOString() } }, undefined, {
+      now: at(1000),
+    });
     expect(aborted.state.phase).toBe('RollingBack');
     expect(aborted.state.rollbackReason).toBe('aborted by carol');
   });

@@ -99,7 +99,12 @@ export function initialState(policy: Policy, plan: RunPlan, runId: string, now: 
     records: plan.steps.map((s) => ({ id: s.id, status: 'pending' })),
     waves: plan.waves.map((w) => w.name),
     namespaces,
-    gateways: plan.gateways.map((g) => ({ namespace: g.namespace, name: g.name, original: g.original, upgrade: g.upgrade })),
+    gateways: plan.gateways.map((g) => ({
+      namespace: g.namespace,
+      name: g.name,
+      original: g.original,
+      upgrade: g.upgrade,
+    })),
     tags,
     approvals: [],
   };
@@ -109,7 +114,12 @@ const MAX_RECENT_EVALUATIONS = 5;
 const HOLD_RECHECK_MS = 60_000;
 
 /** The next state and action. See the module comment. */
-export function decide(policy: Policy, previous: RunState, observation: Observation | undefined, context: DecideContext): Decision {
+export function decide(
+  policy: Policy,
+  previous: RunState,
+  observation: Observation | undefined,
+  context: DecideContext,
+): Decision {
   const state: RunState = structuredClone(previous);
   const now = context.now;
   state.updatedAt = now.toISOString();
@@ -159,7 +169,13 @@ function begin(state: RunState, step: Step, now: Date): StepRecord {
   return entry;
 }
 
-function advance(state: RunState, step: Step, now: Date, note?: string, status: StepRecord['status'] = 'done'): 'advanced' {
+function advance(
+  state: RunState,
+  step: Step,
+  now: Date,
+  note?: string,
+  status: StepRecord['status'] = 'done',
+): 'advanced' {
   const entry = record(state, step);
   entry.status = status;
   entry.finishedAt = now.toISOString();
@@ -172,7 +188,8 @@ function advance(state: RunState, step: Step, now: Date, note?: string, status: 
 
 function hold(state: RunState, kind: HoldKind, reason: string, now: Date, wakeAt?: Date, action?: Action): Decision {
   if (state.phase !== 'RollingBack') state.phase = 'Held';
-  if (!state.hold || state.hold.kind !== kind || state.hold.reason !== reason) state.hold = { kind, reason, since: now.toISOString() };
+  if (!state.hold || state.hold.kind !== kind || state.hold.reason !== reason)
+    state.hold = { kind, reason, since: now.toISOString() };
   return { state, ...(wakeAt ? { wakeAt } : {}), ...(action ? { action } : {}) };
 }
 
@@ -196,13 +213,19 @@ function waveNamespaces(state: RunState, wave: number): string[] {
 }
 
 function gatewaysFor(state: RunState, step: Step) {
-  const when = step.id.startsWith('wave/') ? 'withFirstWave' : step.id.startsWith('gateways/') ? 'afterLastWave' : 'onPromote';
+  const when = step.id.startsWith('wave/')
+    ? 'withFirstWave'
+    : step.id.startsWith('gateways/')
+      ? 'afterLastWave'
+      : 'onPromote';
   return state.gateways.filter((g) => g.upgrade === when);
 }
 
 /** Tags whose namespaces follow them: does the namespace's original form follow a tag revroll moved? */
 function followsMovedTag(state: RunState, ns: NamespaceRecord): boolean {
-  const moved = new Set(state.tags.filter((t) => t.moved && t.target === state.to && !isCanary(state, t.tag)).map((t) => t.tag));
+  const moved = new Set(
+    state.tags.filter((t) => t.moved && t.target === state.to && !isCanary(state, t.tag)).map((t) => t.tag),
+  );
   if (ns.injection === 'enabled') return moved.has('default');
   if (ns.injection === undefined && ns.rev !== undefined) return moved.has(ns.rev);
   return false;
@@ -218,40 +241,72 @@ function approvalTimeout(policy: Policy, step: Step): { timeout: number; onTimeo
     const approval = spec.waves[step.wave]?.approval;
     if (approval) return { timeout: approval.timeout, onTimeout: approval.onTimeout };
   }
-  if (step.point === 'promote') return { timeout: spec.promote.approval.timeout, onTimeout: spec.promote.approval.onTimeout };
+  if (step.point === 'promote')
+    return { timeout: spec.promote.approval.timeout, onTimeout: spec.promote.approval.onTimeout };
   return { timeout: spec.approvals.timeout, onTimeout: spec.approvals.onTimeout };
 }
 
 /** Handles a pending approval for `step` (forward approvals and inconclusive bakes). */
-function approvalGate(policy: Policy, state: RunState, step: Step, point: ApprovalPoint, summary: string, now: Date): 'approved' | Decision {
+function approvalGate(
+  policy: Policy,
+  state: RunState,
+  step: Step,
+  point: ApprovalPoint,
+  summary: string,
+  now: Date,
+): 'approved' | Decision {
   const { timeout, onTimeout } = approvalTimeout(policy, step);
   const request = (reminder: boolean): Decision => {
-    const approval: ApprovalRecord = { step: step.id, point, requestedAt: now.toISOString(), expiresAt: new Date(now.getTime() + timeout).toISOString() };
-    state.approvals.push(approval);
-    begin(state, step, now);
-    return hold(state, 'approval', `waiting for approval of ${step.id} until ${approval.expiresAt}`, now, new Date(approval.expiresAt), {
-      type: 'request-approval',
+    const approval: ApprovalRecord = {
       step: step.id,
       point,
-      expiresAt: approval.expiresAt,
-      summary: reminder ? `reminder: ${summary}` : summary,
-    });
+      requestedAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + timeout).toISOString(),
+    };
+    state.approvals.push(approval);
+    begin(state, step, now);
+    return hold(
+      state,
+      'approval',
+      `waiting for approval of ${step.id} until ${approval.expiresAt}`,
+      now,
+      new Date(approval.expiresAt),
+      {
+        type: 'request-approval',
+        step: step.id,
+        point,
+        expiresAt: approval.expiresAt,
+        summary: reminder ? `reminder: ${summary}` : summary,
+      },
+    );
   };
   const approval = state.approvals.findLast((a) => a.step === step.id && a.point === point);
   if (!approval) return request(false);
   if (approval.decision === 'approved') return 'approved';
   if (approval.decision === undefined && !approval.notified && now.getTime() < Date.parse(approval.expiresAt)) {
     begin(state, step, now);
-    return hold(state, 'approval', `waiting for approval of ${step.id} until ${approval.expiresAt}`, now, new Date(approval.expiresAt), {
-      type: 'request-approval',
-      step: step.id,
-      point,
-      expiresAt: approval.expiresAt,
-      summary,
-    });
+    return hold(
+      state,
+      'approval',
+      `waiting for approval of ${step.id} until ${approval.expiresAt}`,
+      now,
+      new Date(approval.expiresAt),
+      {
+        type: 'request-approval',
+        step: step.id,
+        point,
+        expiresAt: approval.expiresAt,
+        summary,
+      },
+    );
   }
   if (approval.decision === 'rejected') {
-    startRollback(policy, state, `${step.id} rejected by ${approval.by ?? 'someone'}${approval.via ? ` (${approval.via})` : ''}`, now);
+    startRollback(
+      policy,
+      state,
+      `${step.id} rejected by ${approval.by ?? 'someone'}${approval.via ? ` (${approval.via})` : ''}`,
+      now,
+    );
     return { state };
   }
   if (approval.decision === 'expired' || now.getTime() >= Date.parse(approval.expiresAt)) {
@@ -261,7 +316,13 @@ function approvalGate(policy: Policy, state: RunState, step: Step, point: Approv
     startRollback(policy, state, `approval for ${step.id} expired (${onTimeout})`, now);
     return { state };
   }
-  return hold(state, 'approval', `waiting for approval of ${step.id} until ${approval.expiresAt}`, now, new Date(approval.expiresAt));
+  return hold(
+    state,
+    'approval',
+    `waiting for approval of ${step.id} until ${approval.expiresAt}`,
+    now,
+    new Date(approval.expiresAt),
+  );
 }
 
 function enter(policy: Policy, state: RunState, step: Step, context: DecideContext): Entered {
@@ -280,7 +341,13 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
     }
     case 'approval': {
       const point = step.point ?? 'wave';
-      const summary = point === 'promote' ? `promote ${state.to}: move ${state.tags.filter((t) => !isCanary(state, t.tag)).map((t) => t.tag).join(', ')}` : `continue ${state.policy}: ${state.from} -> ${state.to}`;
+      const summary =
+        point === 'promote'
+          ? `promote ${state.to}: move ${state.tags
+              .filter((t) => !isCanary(state, t.tag))
+              .map((t) => t.tag)
+              .join(', ')}`
+          : `continue ${state.policy}: ${state.from} -> ${state.to}`;
       const result = approvalGate(policy, state, step, point, summary, now);
       return result === 'approved' ? advance(state, step, now, 'approved') : result;
     }
@@ -301,29 +368,65 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
       // Recorded before the API call: a crash after the patch can never lose what to restore.
       for (const name of names) (state.namespaces[name] as NamespaceRecord).moved = true;
       const target = spec.strategy.type === 'tags' ? (spec.strategy.canaryTag ?? state.to) : state.to;
-      return act(state, step, { type: 'label-namespaces', namespaces: names.map((name) => ({ name, labels: { injection: null, rev: target } })) }, now);
+      return act(
+        state,
+        step,
+        {
+          type: 'label-namespaces',
+          namespaces: names.map((name) => ({ name, labels: { injection: null, rev: target } })),
+        },
+        now,
+      );
     }
     case 'gateways': {
       const gateways = gatewaysFor(state, step);
       if (gateways.length === 0) return advance(state, step, now, 'no gateway', 'skipped');
       for (const g of gateways) g.moved = true;
-      return act(state, step, { type: 'move-gateways', gateways: gateways.map((g) => ({ namespace: g.namespace, name: g.name, rev: state.to })) }, now);
+      return act(
+        state,
+        step,
+        {
+          type: 'move-gateways',
+          gateways: gateways.map((g) => ({ namespace: g.namespace, name: g.name, rev: state.to })),
+        },
+        now,
+      );
     }
     case 'restart': {
       const names = waveNamespaces(state, step.wave ?? 0);
       if (names.length === 0) return advance(state, step, now, 'no namespace in this wave', 'skipped');
       const maxParallel = spec.waves[step.wave ?? 0]?.maxParallelRestarts ?? 5;
-      return act(state, step, { type: 'restart-workloads', namespaces: names, key: restartKey(state.to, state.runId), maxParallel }, now);
+      return act(
+        state,
+        step,
+        { type: 'restart-workloads', namespaces: names, key: restartKey(state.to, state.runId), maxParallel },
+        now,
+      );
     }
     case 'rollout': {
       const names = waveNamespaces(state, step.wave ?? 0);
       if (names.length === 0) return advance(state, step, now, 'no namespace in this wave', 'skipped');
-      return act(state, step, { type: 'wait-rollouts', namespaces: names, key: restartKey(state.to, state.runId), timeoutMs: spec.workloads.rolloutTimeout }, now);
+      return act(
+        state,
+        step,
+        {
+          type: 'wait-rollouts',
+          namespaces: names,
+          key: restartKey(state.to, state.runId),
+          timeoutMs: spec.workloads.rolloutTimeout,
+        },
+        now,
+      );
     }
     case 'converge': {
       const names = waveNamespaces(state, step.wave ?? 0);
       if (names.length === 0) return advance(state, step, now, 'no namespace in this wave', 'skipped');
-      return act(state, step, { type: 'verify', namespaces: names, revision: state.to, stragglers: spec.workloads.stragglers }, now);
+      return act(
+        state,
+        step,
+        { type: 'verify', namespaces: names, revision: state.to, stragglers: spec.workloads.stragglers },
+        now,
+      );
     }
     case 'warmup': {
       begin(state, step, now);
@@ -343,9 +446,22 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
       return act(state, step, { type: 'set-tags', tags: tags.map((t) => ({ tag: t.tag, revision: state.to })) }, now);
     }
     case 'restore-labels': {
-      const restore = movedNamespaces(state).filter((name) => followsMovedTag(state, state.namespaces[name] as NamespaceRecord));
+      const restore = movedNamespaces(state).filter((name) =>
+        followsMovedTag(state, state.namespaces[name] as NamespaceRecord),
+      );
       if (restore.length === 0) return advance(state, step, now, 'no namespace follows a moved tag', 'skipped');
-      return act(state, step, { type: 'label-namespaces', namespaces: restore.map((name) => ({ name, labels: originalLabels(state.namespaces[name] as NamespaceRecord) })) }, now);
+      return act(
+        state,
+        step,
+        {
+          type: 'label-namespaces',
+          namespaces: restore.map((name) => ({
+            name,
+            labels: originalLabels(state.namespaces[name] as NamespaceRecord),
+          })),
+        },
+        now,
+      );
     }
     case 'verify': {
       const names = movedNamespaces(state);
@@ -357,7 +473,15 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
     case 'rollback-gateways': {
       const moved = state.gateways.filter((g) => g.moved);
       if (moved.length === 0) return advance(state, step, now, 'no gateway moved', 'skipped');
-      return act(state, step, { type: 'move-gateways', gateways: moved.map((g) => ({ namespace: g.namespace, name: g.name, rev: g.original })) }, now);
+      return act(
+        state,
+        step,
+        {
+          type: 'move-gateways',
+          gateways: moved.map((g) => ({ namespace: g.namespace, name: g.name, rev: g.original })),
+        },
+        now,
+      );
     }
     case 'rollback-labels': {
       const names = movedNamespaces(state);
@@ -380,24 +504,50 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
       return act(
         state,
         step,
-        { type: 'restart-workloads', namespaces: names, key: restartKey(`${state.from}-rollback`, state.runId), only: restartKey(state.to, state.runId), maxParallel: maxRollbackParallel(policy) },
+        {
+          type: 'restart-workloads',
+          namespaces: names,
+          key: restartKey(`${state.from}-rollback`, state.runId),
+          only: restartKey(state.to, state.runId),
+          maxParallel: maxRollbackParallel(policy),
+        },
         now,
       );
     }
     case 'rollback-rollout': {
       const names = movedNamespaces(state);
       if (names.length === 0) return advance(state, step, now, 'no namespace moved', 'skipped');
-      return act(state, step, { type: 'wait-rollouts', namespaces: names, key: restartKey(`${state.from}-rollback`, state.runId), timeoutMs: spec.workloads.rolloutTimeout }, now);
+      return act(
+        state,
+        step,
+        {
+          type: 'wait-rollouts',
+          namespaces: names,
+          key: restartKey(`${state.from}-rollback`, state.runId),
+          timeoutMs: spec.workloads.rolloutTimeout,
+        },
+        now,
+      );
     }
     case 'rollback-tags': {
       const moved = state.tags.filter((t) => t.moved);
       if (moved.length === 0) return advance(state, step, now, 'no tag moved', 'skipped');
-      return act(state, step, { type: 'set-tags', tags: moved.map((t) => ({ tag: t.tag, revision: t.original ?? null })) }, now);
+      return act(
+        state,
+        step,
+        { type: 'set-tags', tags: moved.map((t) => ({ tag: t.tag, revision: t.original ?? null })) },
+        now,
+      );
     }
     case 'rollback-restore-labels': {
       const pinned = Object.entries(state.namespaces).filter(([, ns]) => ns.pinned);
       if (pinned.length === 0) return advance(state, step, now, 'no namespace pinned', 'skipped');
-      return act(state, step, { type: 'label-namespaces', namespaces: pinned.map(([name, ns]) => ({ name, labels: originalLabels(ns) })) }, now);
+      return act(
+        state,
+        step,
+        { type: 'label-namespaces', namespaces: pinned.map(([name, ns]) => ({ name, labels: originalLabels(ns) })) },
+        now,
+      );
     }
     case 'rollback-verify': {
       const names = movedNamespaces(state);
@@ -422,7 +572,8 @@ function originalLabels(ns: NamespaceRecord): NamespaceLabels {
 /** A wave starts only when its window is open and the wave fits before it closes (DESIGN section 6). */
 function windowBlocks(policy: Policy, state: RunState, step: Step, context: DecideContext): Decision | undefined {
   const now = context.now;
-  if (context.windowClosed) return hold(state, 'window', `wave ${state.waves[step.wave ?? 0]} waits: ${context.windowClosed.reason}`, now);
+  if (context.windowClosed)
+    return hold(state, 'window', `wave ${state.waves[step.wave ?? 0]} waits: ${context.windowClosed.reason}`, now);
   if (context.windowClosesAt) {
     const needed = estimateWaveMs(policy, state, step.wave ?? 0);
     if (now.getTime() + needed > context.windowClosesAt.getTime()) {
@@ -444,8 +595,12 @@ function windowBlocks(policy: Policy, state: RunState, step: Step, context: Deci
 /** Migration + warm-up + bake; migration estimated from the last wave's rollouts, else a quarter of the rollout timeout. */
 export function estimateWaveMs(policy: Policy, state: RunState, wave: number): number {
   const spec = policy.spec;
-  const lastRollout = [...state.records].reverse().find((r) => r.id.endsWith('/rollout') && r.status === 'done' && r.startedAt && r.finishedAt);
-  const rollout = lastRollout ? Date.parse(lastRollout.finishedAt as string) - Date.parse(lastRollout.startedAt as string) : spec.workloads.rolloutTimeout / 4;
+  const lastRollout = [...state.records]
+    .reverse()
+    .find((r) => r.id.endsWith('/rollout') && r.status === 'done' && r.startedAt && r.finishedAt);
+  const rollout = lastRollout
+    ? Date.parse(lastRollout.finishedAt as string) - Date.parse(lastRollout.startedAt as string)
+    : spec.workloads.rolloutTimeout / 4;
   return rollout + spec.gates.warmup + (spec.waves[wave]?.bake ?? 0);
 }
 
@@ -456,7 +611,14 @@ function enterBake(policy: Policy, state: RunState, step: Step, context: DecideC
   begin(state, step, now);
   if (!state.bakeUntil) state.bakeUntil = new Date(now.getTime() + (policy.spec.waves[wave]?.bake ?? 0)).toISOString();
   if (!state.gates || state.gates.wave !== wave) {
-    state.gates = { wave, baseline: state.gates?.wave === wave ? state.gates.baseline : {}, failures: {}, consecutiveErrors: {}, recent: [], evaluations: 0 };
+    state.gates = {
+      wave,
+      baseline: state.gates?.wave === wave ? state.gates.baseline : {},
+      failures: {},
+      consecutiveErrors: {},
+      recent: [],
+      evaluations: 0,
+    };
   }
   const bakeUntil = Date.parse(state.bakeUntil);
   if (gates.checks.length === 0) {
@@ -487,7 +649,14 @@ function judgeBake(policy: Policy, state: RunState, step: Step, now: Date): Ente
     return advanceNote(state, note);
   }
   if (policy.spec.approvals.onInconclusive) {
-    const result = approvalGate(policy, state, step, 'inconclusive', `gates inconclusive for wave ${state.waves[step.wave ?? 0]}: ${verdict.reason}`, now);
+    const result = approvalGate(
+      policy,
+      state,
+      step,
+      'inconclusive',
+      `gates inconclusive for wave ${state.waves[step.wave ?? 0]}: ${verdict.reason}`,
+      now,
+    );
     if (result === 'approved') {
       finishBake(state, step, now);
       return advanceNote(state, `inconclusive gates approved: ${verdict.reason}`);
@@ -496,7 +665,13 @@ function judgeBake(policy: Policy, state: RunState, step: Step, now: Date): Ente
     // Keep evaluating while held: data may come back and decide on its own.
     return { ...result, wakeAt: earliest(result.wakeAt, state.nextGateAt ? new Date(state.nextGateAt) : undefined) };
   }
-  return hold(state, 'gates', `gates undecided at the end of the bake: ${verdict.reason}`, now, state.nextGateAt ? new Date(state.nextGateAt) : new Date(now.getTime() + HOLD_RECHECK_MS));
+  return hold(
+    state,
+    'gates',
+    `gates undecided at the end of the bake: ${verdict.reason}`,
+    now,
+    state.nextGateAt ? new Date(state.nextGateAt) : new Date(now.getTime() + HOLD_RECHECK_MS),
+  );
 }
 
 function advanceNote(state: RunState, note: string): 'advanced' {
@@ -546,11 +721,21 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
       return;
     }
     case 'measure': {
-      const gp = state.gates && state.gates.wave === (step.wave ?? 0) ? state.gates : { wave: step.wave ?? 0, baseline: {}, failures: {}, consecutiveErrors: {}, recent: [], evaluations: 0 };
+      const gp =
+        state.gates && state.gates.wave === (step.wave ?? 0)
+          ? state.gates
+          : { wave: step.wave ?? 0, baseline: {}, failures: {}, consecutiveErrors: {}, recent: [], evaluations: 0 };
       state.gates = gp;
       if (step.kind === 'baseline') {
         for (const result of observation.results) gp.baseline[result.check] = result.value ?? null;
-        advance(state, step, now, observation.results.map((r) => `${r.check}=${r.value === undefined || r.value === null ? 'none' : formatNumber(r.value)}`).join(', '));
+        advance(
+          state,
+          step,
+          now,
+          observation.results
+            .map((r) => `${r.check}=${r.value === undefined || r.value === null ? 'none' : formatNumber(r.value)}`)
+            .join(', '),
+        );
         return;
       }
       gp.evaluations += 1;
@@ -593,8 +778,15 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
       return;
     case 'verify': {
       const stragglers = observation.stragglers;
-      if (stragglers.length === 0 || (step.kind === 'converge' && spec.workloads.stragglers === 'ignore') || step.kind === 'rollback-verify') {
-        const note = stragglers.length === 0 ? `${observation.converged} pod(s) on ${step.kind === 'rollback-verify' ? state.from : state.to}` : `${stragglers.length} straggler(s) left as they are: ${describeStragglers(stragglers, 5)}`;
+      if (
+        stragglers.length === 0 ||
+        (step.kind === 'converge' && spec.workloads.stragglers === 'ignore') ||
+        step.kind === 'rollback-verify'
+      ) {
+        const note =
+          stragglers.length === 0
+            ? `${observation.converged} pod(s) on ${step.kind === 'rollback-verify' ? state.from : state.to}`
+            : `${stragglers.length} straggler(s) left as they are: ${describeStragglers(stragglers, 5)}`;
         advance(state, step, now, note);
         return;
       }
@@ -610,7 +802,14 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
     }
     case 'uninstall':
       if (observation.ok) advance(state, step, now, observation.message);
-      else advance(state, step, now, `uninstall of ${step.revision ?? ''} skipped: ${observation.refused.slice(0, 5).join('; ') || observation.message}`, 'skipped');
+      else
+        advance(
+          state,
+          step,
+          now,
+          `uninstall of ${step.revision ?? ''} skipped: ${observation.refused.slice(0, 5).join('; ') || observation.message}`,
+          'skipped',
+        );
       return;
     case 'health':
       advance(state, step, now, observation.message);
@@ -672,11 +871,19 @@ export function recordDecision(
     return { state, error: `the decision is for plan ${decision.planHash}, but the run's plan is ${state.planHash}` };
   }
   const pending = next.approvals.filter((a) => a.decision === undefined);
-  const target: ApprovalRecord | undefined = decision.step ? pending.find((a) => a.step === decision.step) : pending.at(-1);
+  const target: ApprovalRecord | undefined = decision.step
+    ? pending.find((a) => a.step === decision.step)
+    : pending.at(-1);
   if (!target) {
-    return { state, error: decision.step ? `no approval is pending for step ${decision.step}` : `no approval is pending for ${state.policy}` };
+    return {
+      state,
+      error: decision.step
+        ? `no approval is pending for step ${decision.step}`
+        : `no approval is pending for ${state.policy}`,
+    };
   }
-  if (Date.parse(target.expiresAt) <= now.getTime()) return { state, error: `the approval for ${target.step} expired at ${target.expiresAt}` };
+  if (Date.parse(target.expiresAt) <= now.getTime())
+    return { state, error: `the approval for ${target.step} expired at ${target.expiresAt}` };
   target.decision = decision.approve ? 'approved' : 'rejected';
   target.by = decision.by;
   target.via = decision.via;

@@ -9,7 +9,12 @@ export function transitions(previous: RunState | undefined, next: RunState): Run
   const base = { policy: next.policy, runId: next.runId };
   const events: RunEvent[] = [];
   if (!previous) {
-    events.push({ ...base, kind: 'run-started', message: `upgrade ${next.from} -> ${next.to}: ${next.waves.length} wave(s), ${Object.keys(next.namespaces).length} namespace(s)`, details: { from: next.from, to: next.to, waves: next.waves, planHash: next.planHash } });
+    events.push({
+      ...base,
+      kind: 'run-started',
+      message: `upgrade ${next.from} -> ${next.to}: ${next.waves.length} wave(s), ${Object.keys(next.namespaces).length} namespace(s)`,
+      details: { from: next.from, to: next.to, waves: next.waves, planHash: next.planHash },
+    });
     return events;
   }
   const before = new Map(previous.records.map((r) => [r.id, r]));
@@ -18,26 +23,59 @@ export function transitions(previous: RunState | undefined, next: RunState): Run
     if (was?.status === record.status) continue;
     const wave = /^wave\/([^/]+)\/(\w+)/.exec(record.id);
     if (wave && wave[2] === 'migrate' && record.status === 'running') {
-      events.push({ ...base, kind: 'wave-started', step: record.id, message: `wave ${wave[1]} started: ${namespacesOf(next, wave[1] as string).join(', ')}`, details: { wave: wave[1] } });
+      events.push({
+        ...base,
+        kind: 'wave-started',
+        step: record.id,
+        message: `wave ${wave[1]} started: ${namespacesOf(next, wave[1] as string).join(', ')}`,
+        details: { wave: wave[1] },
+      });
     }
     if (wave && wave[2] === 'bake' && record.status === 'done') {
-      events.push({ ...base, kind: 'wave-finished', step: record.id, message: `wave ${wave[1]} passed: ${record.note ?? ''}`, details: { wave: wave[1], gates: next.gates?.recent.at(-1)?.results ?? [] } });
+      events.push({
+        ...base,
+        kind: 'wave-finished',
+        step: record.id,
+        message: `wave ${wave[1]} passed: ${record.note ?? ''}`,
+        details: { wave: wave[1], gates: next.gates?.recent.at(-1)?.results ?? [] },
+      });
     }
     if (wave && wave[2] === 'bake' && record.status === 'failed') {
-      events.push({ ...base, kind: 'gate-failed', step: record.id, message: record.note ?? 'gate failed', details: { wave: wave[1], gates: next.gates?.recent.at(-1)?.results ?? [] } });
+      events.push({
+        ...base,
+        kind: 'gate-failed',
+        step: record.id,
+        message: record.note ?? 'gate failed',
+        details: { wave: wave[1], gates: next.gates?.recent.at(-1)?.results ?? [] },
+      });
     }
   }
   for (const approval of next.approvals) {
     const was = previous.approvals.find((a) => a.step === approval.step && a.requestedAt === approval.requestedAt);
     if (approval.decision && was?.decision !== approval.decision) {
-      events.push({ ...base, kind: 'approval-decided', step: approval.step, message: `${approval.step}: ${approval.decision}${approval.by ? ` by ${approval.by}` : ''}${approval.via ? ` (${approval.via})` : ''}`, details: { ...approval } });
+      events.push({
+        ...base,
+        kind: 'approval-decided',
+        step: approval.step,
+        message: `${approval.step}: ${approval.decision}${approval.by ? ` by ${approval.by}` : ''}${approval.via ? ` (${approval.via})` : ''}`,
+        details: { ...approval },
+      });
     }
   }
   if (next.hold && (!previous.hold || previous.hold.reason !== next.hold.reason) && next.hold.kind !== 'approval') {
-    events.push({ ...base, kind: next.hold.kind === 'error' ? 'error' : 'hold', message: next.hold.reason, details: { hold: next.hold.kind } });
+    events.push({
+      ...base,
+      kind: next.hold.kind === 'error' ? 'error' : 'hold',
+      message: next.hold.reason,
+      details: { hold: next.hold.kind },
+    });
   }
   if (next.phase === 'RollingBack' && previous.phase !== 'RollingBack') {
-    events.push({ ...base, kind: 'rollback-started', message: `rolling back to ${next.from}: ${next.rollbackReason ?? ''}` });
+    events.push({
+      ...base,
+      kind: 'rollback-started',
+      message: `rolling back to ${next.from}: ${next.rollbackReason ?? ''}`,
+    });
   }
   if (next.phase === 'RolledBack' && previous.phase !== 'RolledBack') {
     events.push({ ...base, kind: 'rollback-finished', message: next.outcome ?? `rolled back to ${next.from}` });

@@ -27,22 +27,35 @@ export type GateResult = {
   message: string;
 };
 
-
 /**
  * Applies a check's threshold. NaN is NoData (0/0: nothing was measured); +Inf and -Inf are real
  * answers (a ratio over a vanished denominator, an unbounded latency) and are judged as numbers,
  * so +Inf breaches `max`. Baseline-relative thresholds without a usable baseline are NoData.
  */
-export function judge(check: Pick<GateCheck, 'name' | 'threshold' | 'baseline' | 'minTraffic' | 'shadow'>, measurement: Measurement, baseline: number | null | undefined): GateResult {
+export function judge(
+  check: Pick<GateCheck, 'name' | 'threshold' | 'baseline' | 'minTraffic' | 'shadow'>,
+  measurement: Measurement,
+  baseline: number | null | undefined,
+): GateResult {
   const base = { check: check.name, ...(check.shadow ? { shadow: true } : {}) };
   if (measurement.kind === 'error') return { ...base, outcome: 'Error', message: measurement.reason };
   if (measurement.kind === 'empty') return { ...base, outcome: 'NoData', message: measurement.reason };
   const { value } = measurement;
-  const withValue = { ...base, value: Number.isNaN(value) ? null : value, ...(baseline !== undefined ? { baseline } : {}), ...(measurement.traffic !== undefined ? { traffic: measurement.traffic } : {}) };
+  const withValue = {
+    ...base,
+    value: Number.isNaN(value) ? null : value,
+    ...(baseline !== undefined ? { baseline } : {}),
+    ...(measurement.traffic !== undefined ? { traffic: measurement.traffic } : {}),
+  };
   if (measurement.traffic !== undefined && measurement.traffic < check.minTraffic) {
-    return { ...withValue, outcome: 'NoData', message: `traffic ${formatNumber(measurement.traffic)} req/s is below the floor of ${formatNumber(check.minTraffic)} req/s` };
+    return {
+      ...withValue,
+      outcome: 'NoData',
+      message: `traffic ${formatNumber(measurement.traffic)} req/s is below the floor of ${formatNumber(check.minTraffic)} req/s`,
+    };
   }
-  if (Number.isNaN(value)) return { ...withValue, outcome: 'NoData', message: 'the query returned NaN (nothing measured)' };
+  if (Number.isNaN(value))
+    return { ...withValue, outcome: 'NoData', message: 'the query returned NaN (nothing measured)' };
   const breaches = breached(check.threshold, value, baseline);
   if (breaches === 'no-baseline') {
     return { ...withValue, outcome: 'NoData', message: `no baseline to compare with (baseline: ${check.baseline})` };
@@ -53,20 +66,26 @@ export function judge(check: Pick<GateCheck, 'name' | 'threshold' | 'baseline' |
 
 function breached(threshold: Threshold, value: number, baseline: number | null | undefined): string[] | 'no-baseline' {
   const out: string[] = [];
-  if (threshold.min !== undefined && value < threshold.min) out.push(`${formatNumber(value)} < min ${formatNumber(threshold.min)}`);
-  if (threshold.max !== undefined && value > threshold.max) out.push(`${formatNumber(value)} > max ${formatNumber(threshold.max)}`);
+  if (threshold.min !== undefined && value < threshold.min)
+    out.push(`${formatNumber(value)} < min ${formatNumber(threshold.min)}`);
+  if (threshold.max !== undefined && value > threshold.max)
+    out.push(`${formatNumber(value)} > max ${formatNumber(threshold.max)}`);
   if (threshold.maxIncrease !== undefined || threshold.maxRatio !== undefined) {
     if (baseline === null || baseline === undefined || Number.isNaN(baseline)) {
       // Absolute thresholds already decided a Fail; without one, the relative check cannot decide.
       return out.length > 0 ? out : threshold.min === undefined && threshold.max === undefined ? 'no-baseline' : out;
     }
     if (threshold.maxIncrease !== undefined && value - baseline > threshold.maxIncrease) {
-      out.push(`${formatNumber(value)} exceeds baseline ${formatNumber(baseline)} by more than ${formatNumber(threshold.maxIncrease)}`);
+      out.push(
+        `${formatNumber(value)} exceeds baseline ${formatNumber(baseline)} by more than ${formatNumber(threshold.maxIncrease)}`,
+      );
     }
     if (threshold.maxRatio !== undefined) {
       // A zero baseline makes any positive value an infinite ratio: compare by multiplication instead.
       if (value > baseline * threshold.maxRatio && !(value === 0 && baseline === 0)) {
-        out.push(`${formatNumber(value)} is more than ${formatNumber(threshold.maxRatio)}x baseline ${formatNumber(baseline)}`);
+        out.push(
+          `${formatNumber(value)} is more than ${formatNumber(threshold.maxRatio)}x baseline ${formatNumber(baseline)}`,
+        );
       }
     }
   }
@@ -85,7 +104,11 @@ export type GateDecision =
 export type GateCounters = { failures: Record<string, number>; consecutiveErrors: Record<string, number> };
 
 /** Updates the budgets with one evaluation and says whether the wave must stop. Shadow checks never count. */
-export function account(gates: Pick<Gates, 'failureLimit' | 'consecutiveErrorLimit' | 'onNoData'>, counters: GateCounters, results: readonly GateResult[]): { counters: GateCounters; decision: GateDecision } {
+export function account(
+  gates: Pick<Gates, 'failureLimit' | 'consecutiveErrorLimit' | 'onNoData'>,
+  counters: GateCounters,
+  results: readonly GateResult[],
+): { counters: GateCounters; decision: GateDecision } {
   const failures = { ...counters.failures };
   const consecutiveErrors = { ...counters.consecutiveErrors };
   let decision: GateDecision = { kind: 'continue' };
@@ -96,14 +119,20 @@ export function account(gates: Pick<Gates, 'failureLimit' | 'consecutiveErrorLim
     else consecutiveErrors[result.check] = 0;
     if (countsAsFail) failures[result.check] = (failures[result.check] ?? 0) + 1;
     if (decision.kind === 'continue' && (failures[result.check] ?? 0) >= gates.failureLimit) {
-      decision = { kind: 'fail', reason: `gate ${result.check} failed ${failures[result.check]} time(s) (limit ${gates.failureLimit}): ${result.message}` };
+      decision = {
+        kind: 'fail',
+        reason: `gate ${result.check} failed ${failures[result.check]} time(s) (limit ${gates.failureLimit}): ${result.message}`,
+      };
     }
   }
   if (decision.kind === 'continue') {
     for (const result of results) {
       if (result.shadow) continue;
       if ((consecutiveErrors[result.check] ?? 0) >= gates.consecutiveErrorLimit) {
-        decision = { kind: 'error', reason: `gate ${result.check} errored ${consecutiveErrors[result.check]} times in a row: ${result.message}` };
+        decision = {
+          kind: 'error',
+          reason: `gate ${result.check} errored ${consecutiveErrors[result.check]} times in a row: ${result.message}`,
+        };
         break;
       }
     }
@@ -116,7 +145,10 @@ export function account(gates: Pick<Gates, 'failureLimit' | 'consecutiveErrorLim
  * last evaluation is Pass (NoData counts as Pass only with `onNoData: pass`). Otherwise the
  * list of checks that did not pass, which makes the wave hold.
  */
-export function bakeVerdict(gates: Pick<Gates, 'onNoData' | 'checks'>, last: readonly GateResult[]): { pass: true } | { pass: false; reason: string } {
+export function bakeVerdict(
+  gates: Pick<Gates, 'onNoData' | 'checks'>,
+  last: readonly GateResult[],
+): { pass: true } | { pass: false; reason: string } {
   const notPassing: string[] = [];
   for (const check of gates.checks) {
     if (check.shadow) continue;

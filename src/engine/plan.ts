@@ -40,7 +40,13 @@ export type PlannedWave = {
   bakeMs: number;
 };
 
-export type PlannedGateway = { namespace: string; name: string; original: string | null; upgrade: 'withFirstWave' | 'afterLastWave' | 'onPromote'; injected: boolean };
+export type PlannedGateway = {
+  namespace: string;
+  name: string;
+  original: string | null;
+  upgrade: 'withFirstWave' | 'afterLastWave' | 'onPromote';
+  injected: boolean;
+};
 
 export type PlannedTag = { tag: string; original?: string; target: string };
 
@@ -84,7 +90,13 @@ export function resolveFrom(policy: Policy, mesh: MeshSnapshot): { from?: string
   const from = policy.spec.revisions.from;
   if (from !== 'auto') return { from };
   if (mesh.defaultRevision) return { from: mesh.defaultRevision };
-  return { problem: { path: 'spec.revisions.from', message: 'from: auto, but no default revision was found (no istio-revision-tag-default and no active unrevisioned injector)' } };
+  return {
+    problem: {
+      path: 'spec.revisions.from',
+      message:
+        'from: auto, but no default revision was found (no istio-revision-tag-default and no active unrevisioned injector)',
+    },
+  };
 }
 
 /** Whether a namespace currently injects with `from` (the namespaces a run may move). */
@@ -111,7 +123,11 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
   const { from, problem } = resolveFrom(policy, snapshot.mesh);
   if (problem) problems.push(problem);
   const to = spec.revisions.to;
-  if (from !== undefined && from === to) problems.push({ path: 'spec.revisions', message: `the cluster already runs ${to} as the revision to upgrade from` });
+  if (from !== undefined && from === to)
+    problems.push({
+      path: 'spec.revisions',
+      message: `the cluster already runs ${to} as the revision to upgrade from`,
+    });
   const strategy = spec.strategy.type;
   const waveTarget = strategy === 'tags' ? (spec.strategy.canaryTag ?? '') : to;
 
@@ -140,9 +156,12 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
     const ns = byName.get(name) as KubeObject;
     const workloads: PlannedNamespace['workloads'] = [];
     const skipped: PlannedNamespace['skipped'] = [];
-    for (const w of (workloadsByNs.get(name) ?? []).sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind.localeCompare(b.kind)))) {
+    for (const w of (workloadsByNs.get(name) ?? []).sort((a, b) =>
+      a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind.localeCompare(b.kind),
+    )) {
       if (!kinds.has(w.kind)) continue;
-      if (excludedWorkloads.has(`${w.kind}/${w.namespace}/${w.name}`)) skipped.push({ kind: w.kind, name: w.name, reason: 'excluded by spec.workloads.exclude' });
+      if (excludedWorkloads.has(`${w.kind}/${w.namespace}/${w.name}`))
+        skipped.push({ kind: w.kind, name: w.name, reason: 'excluded by spec.workloads.exclude' });
       else if (w.optOut) skipped.push({ kind: w.kind, name: w.name, reason: w.optOut });
       else workloads.push({ kind: w.kind, name: w.name, replicas: w.replicas });
     }
@@ -157,9 +176,15 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
         selection.names.forEach((name, i) => {
           const ns = byName.get(name);
           if (!ns) {
-            problems.push({ path: `spec.waves[${index}].namespaces.names[${i}]`, message: `namespace ${name} does not exist` });
+            problems.push({
+              path: `spec.waves[${index}].namespaces.names[${i}]`,
+              message: `namespace ${name} does not exist`,
+            });
           } else if (excluded.has(name)) {
-            problems.push({ path: `spec.waves[${index}].namespaces.names[${i}]`, message: `namespace ${name} is excluded by spec.workloads.exclude.namespaces` });
+            problems.push({
+              path: `spec.waves[${index}].namespaces.names[${i}]`,
+              message: `namespace ${name} is excluded by spec.workloads.exclude.namespaces`,
+            });
           } else if (!remaining.has(name)) {
             const labels = injectionLabels(ns);
             problems.push({
@@ -185,7 +210,13 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
     }
     for (const name of chosen) remaining.delete(name);
     if (chosen.length === 0 && selection.kind !== 'names') warnings.push(`wave ${wave.name} selects no namespace`);
-    return { index, name: wave.name, namespaces: chosen.sort().map(planNamespace), maxParallelRestarts: wave.maxParallelRestarts, bakeMs: wave.bake };
+    return {
+      index,
+      name: wave.name,
+      namespaces: chosen.sort().map(planNamespace),
+      maxParallelRestarts: wave.maxParallelRestarts,
+      bakeMs: wave.bake,
+    };
   });
   const unplanned = [...remaining].sort();
   if (unplanned.length > 0) {
@@ -196,17 +227,31 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
 
   const gateways: PlannedGateway[] = [];
   spec.gateways.forEach((gateway, i) => {
-    const found = snapshot.gateways.find((d) => d.metadata.name === gateway.name && d.metadata.namespace === gateway.namespace);
+    const found = snapshot.gateways.find(
+      (d) => d.metadata.name === gateway.name && d.metadata.namespace === gateway.namespace,
+    );
     if (!found) {
-      problems.push({ path: `spec.gateways[${i}]`, message: `gateway Deployment ${gateway.namespace}/${gateway.name} does not exist` });
+      problems.push({
+        path: `spec.gateways[${i}]`,
+        message: `gateway Deployment ${gateway.namespace}/${gateway.name} does not exist`,
+      });
       return;
     }
     const info = gatewayInfo(found);
     if (!info.injected) {
-      problems.push({ path: `spec.gateways[${i}]`, message: `gateway ${gateway.namespace}/${gateway.name} has its proxy baked in (not injected); revroll moves injected gateways only` });
+      problems.push({
+        path: `spec.gateways[${i}]`,
+        message: `gateway ${gateway.namespace}/${gateway.name} has its proxy baked in (not injected); revroll moves injected gateways only`,
+      });
       return;
     }
-    gateways.push({ namespace: gateway.namespace, name: gateway.name, original: info.rev ?? null, upgrade: gateway.upgrade, injected: true });
+    gateways.push({
+      namespace: gateway.namespace,
+      name: gateway.name,
+      original: info.rev ?? null,
+      upgrade: gateway.upgrade,
+      injected: true,
+    });
   });
 
   const tagsToMove = new Set(spec.promote.tags);
@@ -221,7 +266,8 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
     const current = snapshot.mesh.tags.find((t) => t.tag === name)?.revision;
     canaryTag = { tag: name, ...(current ? { original: current } : {}), target: to };
     const stable = spec.strategy.stableTag ?? '';
-    if (!snapshot.mesh.tags.some((t) => t.tag === stable)) problems.push({ path: 'spec.strategy.stableTag', message: `revision tag ${stable} does not exist` });
+    if (!snapshot.mesh.tags.some((t) => t.tag === stable))
+      problems.push({ path: 'spec.strategy.stableTag', message: `revision tag ${stable} does not exist` });
   }
 
   const steps = buildSteps(policy, waves, gateways);
@@ -256,9 +302,13 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
 /** The forward steps of a run, in order. */
 export function buildSteps(policy: Policy, waves: readonly PlannedWave[], gateways: readonly PlannedGateway[]): Step[] {
   const spec = policy.spec;
-  const steps: Step[] = [{ id: 'precheck', kind: 'precheck' }, { id: 'install', kind: 'install' }];
+  const steps: Step[] = [
+    { id: 'precheck', kind: 'precheck' },
+    { id: 'install', kind: 'install' },
+  ];
   if (spec.strategy.type === 'tags') steps.push({ id: 'canary-tag', kind: 'canary-tag' });
-  if (spec.approvals.beforeFirstWave) steps.push({ id: 'approval/before-first-wave', kind: 'approval', point: 'before-first-wave' });
+  if (spec.approvals.beforeFirstWave)
+    steps.push({ id: 'approval/before-first-wave', kind: 'approval', point: 'before-first-wave' });
   const hasGates = spec.gates.checks.length > 0;
   const withGateways = (when: PlannedGateway['upgrade']) => gateways.some((g) => g.upgrade === when);
   waves.forEach((wave, index) => {
@@ -273,7 +323,8 @@ export function buildSteps(policy: Policy, waves: readonly PlannedWave[], gatewa
       { id: id('warmup'), kind: 'warmup', wave: index },
       { id: id('bake'), kind: 'bake', wave: index },
     );
-    if (spec.waves[index]?.approval.required) steps.push({ id: id('approval'), kind: 'approval', wave: index, point: 'wave' });
+    if (spec.waves[index]?.approval.required)
+      steps.push({ id: id('approval'), kind: 'approval', wave: index, point: 'wave' });
   });
   if (withGateways('afterLastWave')) steps.push({ id: 'gateways/after-last-wave', kind: 'gateways' });
   if (spec.promote.approval.required) steps.push({ id: 'approval/promote', kind: 'approval', point: 'promote' });
@@ -336,19 +387,34 @@ export function describeLabels(labels: InjectionLabels): string {
 /** Every mutation of the plan, in order, one line each (for `revroll plan`). */
 export function describeMutations(plan: RunPlan, uninstallPrevious: boolean): string[] {
   const lines: string[] = [];
-  if (plan.canaryTag) lines.push(`tag set ${plan.canaryTag.tag} --revision ${plan.to}${plan.canaryTag.original ? ` --overwrite (was ${plan.canaryTag.original})` : ''}`);
+  if (plan.canaryTag)
+    lines.push(
+      `tag set ${plan.canaryTag.tag} --revision ${plan.to}${plan.canaryTag.original ? ` --overwrite (was ${plan.canaryTag.original})` : ''}`,
+    );
   for (const wave of plan.waves) {
     for (const ns of wave.namespaces) {
-      lines.push(`wave ${wave.name}: label namespace ${ns.name} istio-injection- istio.io/rev=${plan.waveTarget} (was: ${describeLabels(ns.original)})`);
+      lines.push(
+        `wave ${wave.name}: label namespace ${ns.name} istio-injection- istio.io/rev=${plan.waveTarget} (was: ${describeLabels(ns.original)})`,
+      );
     }
-    if (wave.index === 0) for (const g of plan.gateways.filter((g) => g.upgrade === 'withFirstWave')) lines.push(`wave ${wave.name}: gateway ${g.namespace}/${g.name} template istio.io/rev=${plan.to}`);
+    if (wave.index === 0)
+      for (const g of plan.gateways.filter((g) => g.upgrade === 'withFirstWave'))
+        lines.push(`wave ${wave.name}: gateway ${g.namespace}/${g.name} template istio.io/rev=${plan.to}`);
     for (const ns of wave.namespaces) {
-      for (const w of ns.workloads) lines.push(`wave ${wave.name}: rollout restart ${w.kind.toLowerCase()}/${w.name} -n ${ns.name} (${w.replicas} pod(s))`);
+      for (const w of ns.workloads)
+        lines.push(
+          `wave ${wave.name}: rollout restart ${w.kind.toLowerCase()}/${w.name} -n ${ns.name} (${w.replicas} pod(s))`,
+        );
     }
   }
-  for (const g of plan.gateways.filter((g) => g.upgrade === 'afterLastWave')) lines.push(`after last wave: gateway ${g.namespace}/${g.name} template istio.io/rev=${plan.to}`);
-  for (const tag of plan.promoteTags) lines.push(`promote: tag set ${tag.tag} --revision ${plan.to} --overwrite${tag.original ? ` (was ${tag.original})` : ''}`);
-  for (const g of plan.gateways.filter((g) => g.upgrade === 'onPromote')) lines.push(`promote: gateway ${g.namespace}/${g.name} template istio.io/rev=${plan.to}`);
+  for (const g of plan.gateways.filter((g) => g.upgrade === 'afterLastWave'))
+    lines.push(`after last wave: gateway ${g.namespace}/${g.name} template istio.io/rev=${plan.to}`);
+  for (const tag of plan.promoteTags)
+    lines.push(
+      `promote: tag set ${tag.tag} --revision ${plan.to} --overwrite${tag.original ? ` (was ${tag.original})` : ''}`,
+    );
+  for (const g of plan.gateways.filter((g) => g.upgrade === 'onPromote'))
+    lines.push(`promote: gateway ${g.namespace}/${g.name} template istio.io/rev=${plan.to}`);
   if (uninstallPrevious) lines.push(`promote: uninstall revision ${plan.from} (only if nothing references it)`);
   return lines;
 }

@@ -36,7 +36,10 @@ export function labelSelectorRequirements(selector: LabelSelector | null | undef
 }
 
 /** True when `labels` satisfy every requirement (an empty list matches everything). */
-export function matches(requirements: readonly Requirement[], labels: Readonly<Record<string, string>> | null | undefined): boolean {
+export function matches(
+  requirements: readonly Requirement[],
+  labels: Readonly<Record<string, string>> | null | undefined,
+): boolean {
   const set = labels ?? {};
   for (const requirement of requirements) {
     const has = Object.hasOwn(set, requirement.key);

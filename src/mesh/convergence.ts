@@ -28,7 +28,11 @@ export type ConvergenceReport = {
  * (Succeeded/Failed) or opted out are not counted; an uninjected pod in a namespace that injects
  * is a straggler (it was created while injection was off, or its webhook failed).
  */
-export function checkConvergence(pods: readonly KubeObject[], target: string, injectingNamespaces: ReadonlySet<string>): ConvergenceReport {
+export function checkConvergence(
+  pods: readonly KubeObject[],
+  target: string,
+  injectingNamespaces: ReadonlySet<string>,
+): ConvergenceReport {
   let converged = 0;
   const stragglers: Straggler[] = [];
   for (const pod of pods) {
@@ -40,19 +44,29 @@ export function checkConvergence(pods: readonly KubeObject[], target: string, in
     const owner = ownerOf(pod);
     const name = pod.metadata.name ?? '';
     if (!hasProxy(pod)) {
-      const optedOut = pod.metadata.labels?.[Label.inject] === 'false' || pod.metadata.annotations?.[Label.inject] === 'false';
+      const optedOut =
+        pod.metadata.labels?.[Label.inject] === 'false' || pod.metadata.annotations?.[Label.inject] === 'false';
       const hostNetwork = (pod.spec as { hostNetwork?: boolean } | undefined)?.hostNetwork === true;
-      if (!optedOut && !hostNetwork) stragglers.push({ namespace, pod: name, owner, reason: 'no proxy although its namespace injects' });
+      if (!optedOut && !hostNetwork)
+        stragglers.push({ namespace, pod: name, owner, reason: 'no proxy although its namespace injects' });
       continue;
     }
     const revision = podRevision(pod);
     if (revision === target) {
       converged += 1;
     } else {
-      stragglers.push({ namespace, pod: name, ...(revision ? { revision } : {}), owner, reason: `proxy on revision ${revision ?? 'unknown'}, expected ${target}` });
+      stragglers.push({
+        namespace,
+        pod: name,
+        ...(revision ? { revision } : {}),
+        owner,
+        reason: `proxy on revision ${revision ?? 'unknown'}, expected ${target}`,
+      });
     }
   }
-  stragglers.sort((a, b) => (a.namespace === b.namespace ? a.pod.localeCompare(b.pod) : a.namespace.localeCompare(b.namespace)));
+  stragglers.sort((a, b) =>
+    a.namespace === b.namespace ? a.pod.localeCompare(b.pod) : a.namespace.localeCompare(b.namespace),
+  );
   return { converged, stragglers };
 }
 

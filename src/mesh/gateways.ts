@@ -16,13 +16,19 @@ export type GatewayInfo = {
   injected: boolean;
 };
 
-type Template = { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: { containers?: { image?: string }[] } };
+type Template = {
+  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: { containers?: { image?: string }[] };
+};
 
 export function gatewayInfo(deployment: KubeObject): GatewayInfo {
   const template = ((deployment.spec as { template?: Template } | undefined)?.template ?? {}) as Template;
   const labels = template.metadata?.labels ?? {};
   const images = (template.spec?.containers ?? []).map((c) => c.image ?? '');
-  const injected = labels[Label.inject] === 'true' || template.metadata?.annotations?.['inject.istio.io/templates'] !== undefined || images.includes('auto');
+  const injected =
+    labels[Label.inject] === 'true' ||
+    template.metadata?.annotations?.['inject.istio.io/templates'] !== undefined ||
+    images.includes('auto');
   return {
     namespace: deployment.metadata.namespace ?? '',
     name: deployment.metadata.name ?? '',

@@ -30,7 +30,10 @@ export type InjectionMode =
 
 export function injectionMode(labels: InjectionLabels): InjectionMode {
   if (labels.injection !== undefined) {
-    if (labels.injection === 'enabled') return labels.rev !== undefined ? { kind: 'default-enabled', conflictingRev: labels.rev } : { kind: 'default-enabled' };
+    if (labels.injection === 'enabled')
+      return labels.rev !== undefined
+        ? { kind: 'default-enabled', conflictingRev: labels.rev }
+        : { kind: 'default-enabled' };
     return { kind: 'disabled', value: labels.injection };
   }
   if (labels.rev !== undefined) return { kind: 'rev', name: labels.rev };
@@ -53,7 +56,9 @@ export function planRestoreNamespace(name: string, original: InjectionLabels): M
     op: 'merge-patch',
     ref: Resources.namespaces,
     name,
-    patch: { metadata: { labels: { [Label.injection]: original.injection ?? null, [Label.rev]: original.rev ?? null } } },
+    patch: {
+      metadata: { labels: { [Label.injection]: original.injection ?? null, [Label.rev]: original.rev ?? null } },
+    },
   };
 }
 

@@ -15,9 +15,21 @@ import {
 } from './queries.ts';
 
 const at = new Date('2026-01-01T00:00:00Z');
-const wave: MeasureScope = { subject: 'wave', namespaces: ['shop', 'pay'], fromRevision: '1-24-3', toRevision: '1-25-1', fromVersion: '1.24.3', toVersion: '1.25.1', at };
+const wave: MeasureScope = {
+  subject: 'wave',
+  namespaces: ['shop', 'pay'],
+  fromRevision: '1-24-3',
+  toRevision: '1-25-1',
+  fromVersion: '1.24.3',
+  toVersion: '1.25.1',
+  at,
+};
 const cohort: MeasureScope = { ...wave, subject: 'cohort' };
-const check = (preset: NonNullable<Parameters<typeof buildGateQueries>[0]['preset']>) => ({ name: 'c', preset, window: 300_000 });
+const check = (preset: NonNullable<Parameters<typeof buildGateQueries>[0]['preset']>) => ({
+  name: 'c',
+  preset,
+  window: 300_000,
+});
 
 /** Reads a PromQL double-quoted string body back into its value (the inverse of escapeString). */
 function unquote(body: string): string {
@@ -31,13 +43,26 @@ function matcherValue(query: string, label: string): string {
   return unquote(match[1]);
 }
 
-const ADVERSARIAL = ['we"ird', 'back\\slash', 'a|b', 'x)', 'c}', 'line\nbreak', '.*', 'tab\there', "it's", '{{window}}', '^$'];
+const ADVERSARIAL = [
+  'we"ird',
+  'back\\slash',
+  'a|b',
+  'x)',
+  'c}',
+  'line\nbreak',
+  '.*',
+  'tab\there',
+  "it's",
+  '{{window}}',
+  '^$',
+];
 
 describe('src/mesh/queries', () => {
   describe('presets', () => {
     it('5xx ratio of a bake: the wave namespaces, only proxies of the new version, with a traffic query', () => {
       const q = buildGateQueries(check('proxy-5xx-ratio'), wave);
-      const join = ' * on (namespace,pod) group_left(tag) max by (namespace,pod,tag) (istio_build{component="proxy",tag="1.25.1"})';
+      const join =
+        ' * on (namespace,pod) group_left(tag) max by (namespace,pod,tag) (istio_build{component="proxy",tag="1.25.1"})';
       const total = `sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace=~"^(shop|pay)$"}[5m])${join})`;
       expect(q.traffic).toBe(total);
       expect(q.value).toBe(
@@ -50,7 +75,9 @@ describe('src/mesh/queries', () => {
       const { toVersion: _, ...before } = wave;
       const q = buildGateQueries(check('proxy-5xx-ratio'), before);
       expect(q.value).not.toContain('istio_build');
-      expect(q.traffic).toBe('sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace=~"^(shop|pay)$"}[5m]))');
+      expect(q.traffic).toBe(
+        'sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace=~"^(shop|pay)$"}[5m]))',
+      );
     });
 
     it('the cohort is every proxy of the old version, in every namespace', () => {
@@ -63,10 +90,22 @@ describe('src/mesh/queries', () => {
     });
 
     it.each([
-      ['istiod-xds-rejects', 'sum(rate(pilot_total_xds_rejects{istio_io_rev="1-25-1"}[5m])) or 0 * max(istio_build{component="pilot",istio_io_rev="1-25-1"})'],
-      ['istiod-push-errors', 'sum(rate(pilot_xds_pushes{type=~".*_senderr",istio_io_rev="1-25-1"}[5m])) or 0 * max(istio_build{component="pilot",istio_io_rev="1-25-1"})'],
-      ['proxy-convergence-p99', 'histogram_quantile(0.99, sum by (le) (rate(pilot_proxy_convergence_time_bucket{istio_io_rev="1-25-1"}[5m])))'],
-      ['sidecar-injection-failures', 'sum(rate(sidecar_injection_failure_total{istio_io_rev="1-25-1"}[5m])) or 0 * max(istio_build{component="pilot",istio_io_rev="1-25-1"})'],
+      [
+        'istiod-xds-rejects',
+        'sum(rate(pilot_total_xds_rejects{istio_io_rev="1-25-1"}[5m])) or 0 * max(istio_build{component="pilot",istio_io_rev="1-25-1"})',
+      ],
+      [
+        'istiod-push-errors',
+        'sum(rate(pilot_xds_pushes{type=~".*_senderr",istio_io_rev="1-25-1"}[5m])) or 0 * max(istio_build{component="pilot",istio_io_rev="1-25-1"})',
+      ],
+      [
+        'proxy-convergence-p99',
+        'histogram_quantile(0.99, sum by (le) (rate(pilot_proxy_convergence_time_bucket{istio_io_rev="1-25-1"}[5m])))',
+      ],
+      [
+        'sidecar-injection-failures',
+        'sum(rate(sidecar_injection_failure_total{istio_io_rev="1-25-1"}[5m])) or 0 * max(istio_build{component="pilot",istio_io_rev="1-25-1"})',
+      ],
     ] as const)('%s measures istiod of the canary revision, no traffic query', (preset, value) => {
       const q = buildGateQueries(check(preset), wave);
       expect(q.value).toBe(value);
@@ -74,32 +113,46 @@ describe('src/mesh/queries', () => {
       expect(buildGateQueries(check(preset), cohort).value).toBe(value.replaceAll('1-25-1', '1-24-3'));
     });
 
-    it.each(['proxy-5xx-ratio', 'proxy-p99-latency', 'istiod-xds-rejects', 'istiod-push-errors', 'proxy-convergence-p99', 'sidecar-injection-failures'] as const)(
-      '%s parses for wave and cohort',
-      (preset) => {
-        for (const scope of [wave, cohort]) {
-          const q = buildGateQueries(check(preset), scope);
-          expect(findSyntaxError(q.value)).toBeUndefined();
-          if (q.traffic !== undefined) expect(findSyntaxError(q.traffic)).toBeUndefined();
-        }
-      },
-    );
+    it.each([
+      'proxy-5xx-ratio',
+      'proxy-p99-latency',
+      'istiod-xds-rejects',
+      'istiod-push-errors',
+      'proxy-convergence-p99',
+      'sidecar-injection-failures',
+    ] as const)('%s parses for wave and cohort', (preset) => {
+      for (const scope of [wave, cohort]) {
+        const q = buildGateQueries(check(preset), scope);
+        expect(findSyntaxError(q.value)).toBeUndefined();
+        if (q.traffic !== undefined) expect(findSyntaxError(q.traffic)).toBeUndefined();
+      }
+    });
 
     it('refuses a cohort when proxies cannot be told apart by version', () => {
       const { fromVersion: _, ...unknown } = cohort;
-      expect(() => buildGateQueries(check('proxy-5xx-ratio'), unknown)).toThrow(/Istio version of revision 1-24-3.*unknown/);
-      expect(() => buildGateQueries(check('proxy-5xx-ratio'), { ...cohort, toVersion: '1.24.3' })).toThrow(/both run Istio 1\.24\.3/);
+      expect(() => buildGateQueries(check('proxy-5xx-ratio'), unknown)).toThrow(
+        /Istio version of revision 1-24-3.*unknown/,
+      );
+      expect(() => buildGateQueries(check('proxy-5xx-ratio'), { ...cohort, toVersion: '1.24.3' })).toThrow(
+        /both run Istio 1\.24\.3/,
+      );
     });
 
     it('refuses an empty scope and empty names: they would match series without the label', () => {
       expect(() => buildGateQueries(check('proxy-5xx-ratio'), { ...wave, namespaces: [] })).toThrow(GateQueryError);
-      expect(() => buildGateQueries(check('proxy-5xx-ratio'), { ...wave, namespaces: [''] })).toThrow(/empty namespace/);
+      expect(() => buildGateQueries(check('proxy-5xx-ratio'), { ...wave, namespaces: [''] })).toThrow(
+        /empty namespace/,
+      );
       expect(() => buildGateQueries(check('istiod-xds-rejects'), { ...wave, toRevision: '' })).toThrow(/empty/);
       expect(() => buildGateQueries(check('proxy-5xx-ratio'), { ...wave, toVersion: '' })).toThrow(/empty/);
     });
 
     it('escapes adversarial namespaces and versions in presets', () => {
-      const q = buildGateQueries(check('proxy-5xx-ratio'), { ...wave, namespaces: ADVERSARIAL, toVersion: '1.25"}) or vector(1) #' });
+      const q = buildGateQueries(check('proxy-5xx-ratio'), {
+        ...wave,
+        namespaces: ADVERSARIAL,
+        toVersion: '1.25"}) or vector(1) #',
+      });
       expect(findSyntaxError(q.value)).toBeUndefined();
       const regex = new RegExp(matcherValue(q.value, 'destination_workload_namespace'));
       for (const name of ADVERSARIAL) expect(regex.test(name)).toBe(true);
@@ -155,20 +208,27 @@ describe('src/mesh/queries', () => {
 
     it('uses the old revision and version, and every namespace, for the cohort', () => {
       const query = 'sum(x{namespace=~"{{namespaces}}", rev="{{revision}}", v="{{version}}"})';
-      expect(expandTemplate(query, templateValues(cohort, '5m'))).toBe('sum(x{namespace=~"^.+$", rev="1-24-3", v="1.24.3"})');
+      expect(expandTemplate(query, templateValues(cohort, '5m'))).toBe(
+        'sum(x{namespace=~"^.+$", rev="1-24-3", v="1.24.3"})',
+      );
     });
 
     it('regex-escapes in =~ and !~ but not in = and !=', () => {
       const query = 'x{a=~"{{version}}", b !~ "{{version}}", c="{{version}}", d!="{{version}}"}';
-      expect(expandTemplate(query, values())).toBe('x{a=~"1\\\\.25\\\\.1", b !~ "1\\\\.25\\\\.1", c="1.25.1", d!="1.25.1"}');
+      expect(expandTemplate(query, values())).toBe(
+        'x{a=~"1\\\\.25\\\\.1", b !~ "1\\\\.25\\\\.1", c="1.25.1", d!="1.25.1"}',
+      );
     });
 
     it('keeps a prefix in a regex matcher working (Prometheus anchors it)', () => {
-      expect(expandTemplate('x{pod=~"web-{{namespace}}-.*"}', values({ namespace: 'a.b' }))).toBe('x{pod=~"web-a\\\\.b-.*"}');
+      expect(expandTemplate('x{pod=~"web-{{namespace}}-.*"}', values({ namespace: 'a.b' }))).toBe(
+        'x{pod=~"web-a\\\\.b-.*"}',
+      );
     });
 
     it.each(ADVERSARIAL)('no namespace can change the meaning of a query: %j', (name) => {
-      const template = 'sum(rate(x{namespace=~"{{namespaces}}",ns="{{namespace}}",y=\'{{namespace}}\'}[{{window}}])) / sum(rate(x{namespace!~`{{namespaces}}`}[5m]))';
+      const template =
+        'sum(rate(x{namespace=~"{{namespaces}}",ns="{{namespace}}",y=\'{{namespace}}\'}[{{window}}])) / sum(rate(x{namespace!~`{{namespaces}}`}[5m]))';
       const rawOk = !/[`\n]/.test(name);
       const scope = { ...wave, namespaces: [name] };
       if (!rawOk) {
@@ -180,7 +240,8 @@ describe('src/mesh/queries', () => {
       expect(matcherValue(query, 'ns')).toBe(name);
       const regex = new RegExp(matcherValue(query, 'namespace'));
       expect(regex.test(name)).toBe(true);
-      for (const decoy of ['a', 'b', 'x', 'weird', 'anything', '']) if (decoy !== name) expect(regex.test(decoy)).toBe(false);
+      for (const decoy of ['a', 'b', 'x', 'weird', 'anything', ''])
+        if (decoy !== name) expect(regex.test(decoy)).toBe(false);
       // The query has exactly the structure of the template: same number of selectors and operators.
       expect(query.match(/rate\(/g)).toHaveLength(2);
       expect(query.split('/')).toHaveLength(2 + (name.match(/\//g)?.length ?? 0));
@@ -188,7 +249,10 @@ describe('src/mesh/queries', () => {
 
     it('escapes revision and version values too', () => {
       const evil = '1"} or vector(1) or x{a="';
-      const query = expandTemplate('sum(x{rev="{{revision}}",v=~"{{version}}"})', values({ revision: evil, version: evil }));
+      const query = expandTemplate(
+        'sum(x{rev="{{revision}}",v=~"{{version}}"})',
+        values({ revision: evil, version: evil }),
+      );
       expect(findSyntaxError(query)).toBeUndefined();
       expect(matcherValue(query, 'rev')).toBe(evil);
       expect(query.startsWith('sum(x{rev=')).toBe(true);
@@ -196,7 +260,10 @@ describe('src/mesh/queries', () => {
     });
 
     it('ignores quotes in comments when finding contexts', () => {
-      const query = expandTemplate('sum(x{a="{{namespace}}"}) # don\'t "quote"\n+ sum(y{b=~"{{namespaces}}"})', values({ namespace: 'n' }));
+      const query = expandTemplate(
+        'sum(x{a="{{namespace}}"}) # don\'t "quote"\n+ sum(y{b=~"{{namespaces}}"})',
+        values({ namespace: 'n' }),
+      );
       expect(query).toBe('sum(x{a="n"}) # don\'t "quote"\n+ sum(y{b=~"^(shop|pay)$"})');
     });
 
@@ -212,11 +279,16 @@ describe('src/mesh/queries', () => {
     it('says why a value is missing', () => {
       expect(() => expandTemplate('x{a="{{namespace}}"}', templateValues(cohort, '5m'))).toThrow(/cohort baseline/);
       const { toVersion: _, ...noVersion } = wave;
-      expect(() => expandTemplate('x{a="{{version}}"}', templateValues(noVersion, '5m'))).toThrow(/{{version}} is unknown/);
+      expect(() => expandTemplate('x{a="{{version}}"}', templateValues(noVersion, '5m'))).toThrow(
+        /{{version}} is unknown/,
+      );
     });
 
     it('builds custom checks through buildGateQueries without a traffic query', () => {
-      const q = buildGateQueries({ name: 'c', query: 'sum(rate(x{namespace=~"{{namespaces}}"}[{{window}}]))', window: 90_000 }, wave);
+      const q = buildGateQueries(
+        { name: 'c', query: 'sum(rate(x{namespace=~"{{namespaces}}"}[{{window}}]))', window: 90_000 },
+        wave,
+      );
       expect(q).toEqual({ value: 'sum(rate(x{namespace=~"^(shop|pay)$"}[90s]))', subject: 'wave [shop, pay]' });
     });
   });
@@ -227,7 +299,9 @@ describe('src/mesh/queries', () => {
         { namespace: 'shop', pod: 'web-1' },
         { namespace: 'pay', pod: 'api.1' },
       ]);
-      expect(query).toBe('max by (namespace,pod) (istio_build{component="proxy",namespace=~"^(shop|pay)$",pod=~"^(web-1|api\\\\.1)$"})');
+      expect(query).toBe(
+        'max by (namespace,pod) (istio_build{component="proxy",namespace=~"^(shop|pay)$",pod=~"^(web-1|api\\\\.1)$"})',
+      );
       expect(findSyntaxError(query)).toBeUndefined();
     });
   });

@@ -52,7 +52,10 @@ export function escapeString(value: string, quote: '"' | "'" = '"'): string {
     else if (char === '\n') out += '\\n';
     else if (char === '\r') out += '\\r';
     else if (char === '\t') out += '\\t';
-    else if (char < ' ' || char === '\u007f') throw new GateQueryError(`value ${JSON.stringify(value)} contains a control character and cannot be used in a query`);
+    else if (char < ' ' || char === '\u007f')
+      throw new GateQueryError(
+        `value ${JSON.stringify(value)} contains a control character and cannot be used in a query`,
+      );
     else out += char;
   }
   return out;
@@ -84,7 +87,8 @@ const DURATION_UNITS: readonly [string, number][] = [
 
 /** A window in milliseconds as a PromQL duration in the largest exact unit: `5m`, `90s`, `1500ms`. */
 export function promDuration(ms: number): string {
-  if (!Number.isInteger(ms) || ms <= 0) throw new GateQueryError(`window ${ms} ms is not a positive whole number of milliseconds`);
+  if (!Number.isInteger(ms) || ms <= 0)
+    throw new GateQueryError(`window ${ms} ms is not a positive whole number of milliseconds`);
   for (const [unit, size] of DURATION_UNITS) {
     if (ms % size === 0) return `${ms / size}${unit}`;
   }
@@ -114,7 +118,11 @@ function proxyScope(scope: MeasureScope): ProxyScope {
     const namespaces = `destination_workload_namespace=~${quote(namespacesRegex(scope.namespaces))}`;
     const names = `wave [${scope.namespaces.join(', ')}]`;
     if (scope.toVersion === undefined) return { matchers: namespaces, join: '', subject: names };
-    return { matchers: namespaces, join: onProxyVersion(scope.toVersion), subject: `${names} on proxies ${scope.toVersion}` };
+    return {
+      matchers: namespaces,
+      join: onProxyVersion(scope.toVersion),
+      subject: `${names} on proxies ${scope.toVersion}`,
+    };
   }
   const fromVersion = requireCohortVersion(scope);
   return { matchers: '', join: onProxyVersion(fromVersion), subject: `cohort on proxies ${fromVersion}` };
@@ -146,7 +154,8 @@ function istiodRevision(scope: MeasureScope): string {
 
 /** An empty label value in a matcher also selects series without the label: never measure "everything" by accident. */
 function nonEmpty(what: string, value: string): string {
-  if (value === '') throw new GateQueryError(`${what} is empty; an empty label value would match series without the label`);
+  if (value === '')
+    throw new GateQueryError(`${what} is empty; an empty label value would match series without the label`);
   return value;
 }
 
@@ -183,7 +192,10 @@ function presetQueries(preset: GatePreset, window: string, scope: MeasureScope):
     }
     case 'istiod-push-errors': {
       const revision = istiodRevision(scope);
-      return { value: istiodRate('pilot_xds_pushes', revision, window, 'type=~".*_senderr"'), subject: `istiod ${revision}` };
+      return {
+        value: istiodRate('pilot_xds_pushes', revision, window, 'type=~".*_senderr"'),
+        subject: `istiod ${revision}`,
+      };
     }
     case 'proxy-convergence-p99': {
       const revision = istiodRevision(scope);
@@ -198,11 +210,15 @@ function presetQueries(preset: GatePreset, window: string, scope: MeasureScope):
 }
 
 /** Builds the queries of a check (preset or custom template) for a scope. Throws GateQueryError when it cannot. */
-export function buildGateQueries(check: Pick<GateCheck, 'name' | 'preset' | 'query' | 'window'>, scope: MeasureScope): GateQueries {
+export function buildGateQueries(
+  check: Pick<GateCheck, 'name' | 'preset' | 'query' | 'window'>,
+  scope: MeasureScope,
+): GateQueries {
   const window = promDuration(check.window);
   if (check.preset !== undefined) return presetQueries(check.preset, window, scope);
   if (check.query !== undefined) {
-    const subject = scope.subject === 'wave' ? `wave [${scope.namespaces.join(', ')}]` : `cohort on revision ${scope.fromRevision}`;
+    const subject =
+      scope.subject === 'wave' ? `wave [${scope.namespaces.join(', ')}]` : `cohort on revision ${scope.fromRevision}`;
     return { value: expandTemplate(check.query, templateValues(scope, window)), subject };
   }
   throw new GateQueryError(`check ${check.name} has neither a preset nor a query`);
@@ -279,7 +295,8 @@ function contextsOf(template: string, references: readonly { start: number; end:
     }
     if (char === '"' || char === "'" || char === '`') {
       const before = template.slice(0, index).trimEnd();
-      const operator = before.endsWith('=~') || before.endsWith('!~') ? 'regex' : before.endsWith('=') ? 'equal' : 'other';
+      const operator =
+        before.endsWith('=~') || before.endsWith('!~') ? 'regex' : before.endsWith('=') ? 'equal' : 'other';
       open = { quote: char, operator };
     }
     index += 1;
@@ -314,7 +331,9 @@ function expandOne(name: string, context: Context, values: TemplateValues): stri
     return values.window;
   }
   if (context.kind === 'bare') {
-    throw new GateQueryError(`{{${name}}} must sit inside a quoted label value, e.g. label=~"{{${name}}}"; outside a string its value would be read as PromQL`);
+    throw new GateQueryError(
+      `{{${name}}} must sit inside a quoted label value, e.g. label=~"{{${name}}}"; outside a string its value would be read as PromQL`,
+    );
   }
   const regex = context.operator === 'regex';
   let text: string;
@@ -330,7 +349,8 @@ function expandOne(name: string, context: Context, values: TemplateValues): stri
   }
   if (context.quote === '`') {
     // Raw strings have no escapes at all: a value that would end or break one is refused.
-    if (/[`\r\n]/.test(text)) throw new GateQueryError(`the value of {{${name}}} cannot be put in a \`raw\` string; use "..." quotes`);
+    if (/[`\r\n]/.test(text))
+      throw new GateQueryError(`the value of {{${name}}} cannot be put in a \`raw\` string; use "..." quotes`);
     return text;
   }
   return escapeString(text, context.quote);
@@ -349,7 +369,9 @@ function valueOf(name: Exclude<TemplateVariable, 'window' | 'namespaces'>, value
     case 'version':
     case 'fromVersion':
     case 'toVersion':
-      throw new GateQueryError(`{{${name}}} is unknown: the Istio version of the revision could not be read from its istiod image`);
+      throw new GateQueryError(
+        `{{${name}}} is unknown: the Istio version of the revision could not be read from its istiod image`,
+      );
     default:
       throw new GateQueryError(`{{${name}}} has no value`);
   }

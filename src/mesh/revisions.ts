@@ -80,7 +80,8 @@ export function buildSnapshot(input: {
     const labels = deployment.metadata.labels ?? {};
     if (labels[Label.tag]) continue;
     const revision = revisionOf(labels[Label.rev] ?? 'default');
-    const spec = deployment.spec as { replicas?: number; template?: { spec?: { containers?: { image?: string }[] } } } | undefined;
+    const spec = deployment.spec as
+      { replicas?: number; template?: { spec?: { containers?: { image?: string }[] } } } | undefined;
     const status = deployment.status as { availableReplicas?: number; readyReplicas?: number } | undefined;
     revision.deployment = deployment.metadata.name;
     revision.replicas = spec?.replicas ?? 1;
@@ -120,7 +121,8 @@ export function buildSnapshot(input: {
 
   const defaultTag = tags.find((t) => t.tag === 'default');
   const unrevisioned = byName.get('default');
-  const defaultRevision = defaultTag?.revision ?? (unrevisioned?.injector && !unrevisioned.injectorDeactivated ? 'default' : undefined);
+  const defaultRevision =
+    defaultTag?.revision ?? (unrevisioned?.injector && !unrevisioned.injectorDeactivated ? 'default' : undefined);
   return {
     istioNamespace: input.istioNamespace,
     revisions: [...byName.values()].sort((a, b) => a.name.localeCompare(b.name)),
@@ -140,9 +142,18 @@ export function resolveRevision(snapshot: MeshSnapshot, nameOrTag: string): stri
 }
 
 function isDeactivated(webhookConfiguration: KubeObject): boolean {
-  const webhooks = (webhookConfiguration.webhooks as { namespaceSelector?: { matchLabels?: Record<string, string> } }[] | undefined) ?? [];
+  const webhooks =
+    (webhookConfiguration.webhooks as { namespaceSelector?: { matchLabels?: Record<string, string> } }[] | undefined) ??
+    [];
   const key = Object.keys(NEVER_MATCH.matchLabels)[0] as string;
-  return webhooks.length > 0 && webhooks.every((w) => w.namespaceSelector?.matchLabels?.[key] === NEVER_MATCH.matchLabels[key as keyof typeof NEVER_MATCH.matchLabels]);
+  return (
+    webhooks.length > 0 &&
+    webhooks.every(
+      (w) =>
+        w.namespaceSelector?.matchLabels?.[key] ===
+        NEVER_MATCH.matchLabels[key as keyof typeof NEVER_MATCH.matchLabels],
+    )
+  );
 }
 
 /** `docker.io/istio/pilot:1.25.1-distroless` -> `1.25.1`. */

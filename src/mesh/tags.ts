@@ -48,9 +48,14 @@ export function planSetTag(snapshot: MeshSnapshot, options: SetTagOptions): Muta
     throw new TagError('TAG_IS_REVISION', `cannot create tag "${tag}": a revision with that name exists`);
   }
   // 2. The canonical webhook of the target revision: `istio.io/rev=<rev>,!istio.io/tag`.
-  const canonical = snapshot.webhooks.filter((w) => w.metadata.labels?.[Label.rev] === revision && !w.metadata.labels?.[Label.tag]);
+  const canonical = snapshot.webhooks.filter(
+    (w) => w.metadata.labels?.[Label.rev] === revision && !w.metadata.labels?.[Label.tag],
+  );
   if (canonical.length === 0) {
-    throw new TagError('REVISION_NOT_FOUND', `cannot point tag "${tag}" at revision "${revision}": no injector MutatingWebhookConfiguration with istio.io/rev=${revision}`);
+    throw new TagError(
+      'REVISION_NOT_FOUND',
+      `cannot point tag "${tag}" at revision "${revision}": no injector MutatingWebhookConfiguration with istio.io/rev=${revision}`,
+    );
   }
   if (canonical.length > 1) {
     throw new TagError(
@@ -62,7 +67,10 @@ export function planSetTag(snapshot: MeshSnapshot, options: SetTagOptions): Muta
   // 3. An existing tag is only replaced with --overwrite (this applies to `default` too).
   const existing = snapshot.webhooks.find((w) => w.metadata.labels?.[Label.tag] === tag);
   if (existing && !overwrite) {
-    throw new TagError('TAG_EXISTS', `revision tag "${tag}" already exists (pointing at ${existing.metadata.labels?.[Label.rev]}); overwrite is needed to move it`);
+    throw new TagError(
+      'TAG_EXISTS',
+      `revision tag "${tag}" already exists (pointing at ${existing.metadata.labels?.[Label.rev]}); overwrite is needed to move it`,
+    );
   }
 
   const mutations: Mutation[] = [];
@@ -78,11 +86,22 @@ export function planSetTag(snapshot: MeshSnapshot, options: SetTagOptions): Muta
   }
 
   if (tag === 'default') {
-    const validator = buildDefaultValidator(revision, ns, snapshot.validators.find((v) => v.metadata.name === 'istiod-default-validator'));
+    const validator = buildDefaultValidator(
+      revision,
+      ns,
+      snapshot.validators.find((v) => v.metadata.name === 'istiod-default-validator'),
+    );
     const current = snapshot.validators.find((v) => v.metadata.name === 'istiod-default-validator');
     mutations.push(
       current
-        ? { op: 'replace', ref: Resources.validatingwebhookconfigurations, object: { ...validator, metadata: { ...validator.metadata, resourceVersion: current.metadata.resourceVersion } } }
+        ? {
+            op: 'replace',
+            ref: Resources.validatingwebhookconfigurations,
+            object: {
+              ...validator,
+              metadata: { ...validator.metadata, resourceVersion: current.metadata.resourceVersion },
+            },
+          }
         : { op: 'create', ref: Resources.validatingwebhookconfigurations, object: validator },
     );
     mutations.push(...planDeactivateUnrevisionedInjector(snapshot));
@@ -99,9 +118,22 @@ export function planRemoveTag(snapshot: MeshSnapshot, tag: string, tagServices: 
     throw new TagError('TAG_NOT_FOUND', `revision tag "${tag}" does not exist`);
   }
   return [
-    ...webhooks.map((w): Mutation => ({ op: 'delete', ref: Resources.mutatingwebhookconfigurations, name: w.metadata.name ?? '' })),
-    ...validators.map((v): Mutation => ({ op: 'delete', ref: Resources.validatingwebhookconfigurations, name: v.metadata.name ?? '' })),
-    ...services.map((s): Mutation => ({ op: 'delete', ref: Resources.services, namespace: snapshot.istioNamespace, name: s.metadata.name ?? '' })),
+    ...webhooks.map((w): Mutation => ({
+      op: 'delete',
+      ref: Resources.mutatingwebhookconfigurations,
+      name: w.metadata.name ?? '',
+    })),
+    ...validators.map((v): Mutation => ({
+      op: 'delete',
+      ref: Resources.validatingwebhookconfigurations,
+      name: v.metadata.name ?? '',
+    })),
+    ...services.map((s): Mutation => ({
+      op: 'delete',
+      ref: Resources.services,
+      namespace: snapshot.istioNamespace,
+      name: s.metadata.name ?? '',
+    })),
   ];
 }
 
@@ -113,9 +145,13 @@ export function planRemoveTag(snapshot: MeshSnapshot, tag: string, tagServices: 
 export function buildTagWebhook(source: KubeObject, tag: string, revision: string, istioNamespace: string): KubeObject {
   const sourceHooks = (source.webhooks as MutatingWebhook[] | undefined) ?? [];
   const template = sourceHooks[0];
-  if (!template) throw new TagError('REVISION_WEBHOOK_EMPTY', `injector ${source.metadata.name} has no webhooks to copy from`);
+  if (!template)
+    throw new TagError('REVISION_WEBHOOK_EMPTY', `injector ${source.metadata.name} has no webhooks to copy from`);
   const clientConfig: WebhookClientConfig = template.clientConfig.url
-    ? { url: template.clientConfig.url, ...(template.clientConfig.caBundle ? { caBundle: template.clientConfig.caBundle } : {}) }
+    ? {
+        url: template.clientConfig.url,
+        ...(template.clientConfig.caBundle ? { caBundle: template.clientConfig.caBundle } : {}),
+      }
     : {
         service: {
           name: template.clientConfig.service?.name ?? istiodName(revision),
@@ -220,12 +256,19 @@ export function buildDefaultValidator(revision: string, istioNamespace: string, 
     kind: 'ValidatingWebhookConfiguration',
     metadata: {
       name: 'istiod-default-validator',
-      labels: { [Label.rev]: revision, [Label.tag]: 'default', app: 'istiod', 'app.kubernetes.io/managed-by': 'revroll' },
+      labels: {
+        [Label.rev]: revision,
+        [Label.tag]: 'default',
+        app: 'istiod',
+        'app.kubernetes.io/managed-by': 'revroll',
+      },
     },
     webhooks: [
       {
         name: 'validation.istio.io',
-        clientConfig: { service: { name: istiodName(revision), namespace: istioNamespace, path: '/validate', port: 443 } },
+        clientConfig: {
+          service: { name: istiodName(revision), namespace: istioNamespace, path: '/validate', port: 443 },
+        },
         rules: [
           {
             operations: ['CREATE', 'UPDATE'],
@@ -248,14 +291,23 @@ export function buildDefaultValidator(revision: string, istioNamespace: string, 
  * plane can be switched back on later. More than one candidate is an error, as in istioctl.
  */
 export function planDeactivateUnrevisionedInjector(snapshot: MeshSnapshot): Mutation[] {
-  const candidates = snapshot.webhooks.filter((w) => w.metadata.labels?.[Label.rev] === 'default' && !w.metadata.labels?.[Label.tag]);
+  const candidates = snapshot.webhooks.filter(
+    (w) => w.metadata.labels?.[Label.rev] === 'default' && !w.metadata.labels?.[Label.tag],
+  );
   if (candidates.length === 0) return [];
   if (candidates.length > 1) {
-    throw new TagError('INJECTOR_AMBIGUOUS', `found ${candidates.length} unrevisioned injectors (${candidates.map((c) => c.metadata.name).join(', ')}); expected at most one`);
+    throw new TagError(
+      'INJECTOR_AMBIGUOUS',
+      `found ${candidates.length} unrevisioned injectors (${candidates.map((c) => c.metadata.name).join(', ')}); expected at most one`,
+    );
   }
   const injector = candidates[0] as KubeObject;
   const webhooks = (injector.webhooks as MutatingWebhook[] | undefined) ?? [];
-  const already = webhooks.every((w) => JSON.stringify(w.namespaceSelector) === JSON.stringify(NEVER_MATCH) && JSON.stringify(w.objectSelector) === JSON.stringify(NEVER_MATCH));
+  const already = webhooks.every(
+    (w) =>
+      JSON.stringify(w.namespaceSelector) === JSON.stringify(NEVER_MATCH) &&
+      JSON.stringify(w.objectSelector) === JSON.stringify(NEVER_MATCH),
+  );
   if (already) return [];
   return [
     {
@@ -263,7 +315,11 @@ export function planDeactivateUnrevisionedInjector(snapshot: MeshSnapshot): Muta
       ref: Resources.mutatingwebhookconfigurations,
       object: {
         ...injector,
-        webhooks: webhooks.map((w) => ({ ...w, namespaceSelector: structuredClone(NEVER_MATCH), objectSelector: structuredClone(NEVER_MATCH) })),
+        webhooks: webhooks.map((w) => ({
+          ...w,
+          namespaceSelector: structuredClone(NEVER_MATCH),
+          objectSelector: structuredClone(NEVER_MATCH),
+        })),
       },
     },
   ];
@@ -280,9 +336,15 @@ export async function applyMutations(cluster: ClusterPort, mutations: readonly M
 export function assertDefaultTarget(snapshot: MeshSnapshot, revision: string): void {
   const target = snapshot.revisions.find((r) => r.name === revision);
   if (!target || !target.injector) {
-    throw new SafetyError('DEFAULT_TARGET_MISSING', `refusing to point the default tag at revision "${revision}": it is not installed`);
+    throw new SafetyError(
+      'DEFAULT_TARGET_MISSING',
+      `refusing to point the default tag at revision "${revision}": it is not installed`,
+    );
   }
   if (!target.ready) {
-    throw new SafetyError('DEFAULT_TARGET_UNREADY', `refusing to point the default tag at revision "${revision}": istiod-${revision} has no ready replica`);
+    throw new SafetyError(
+      'DEFAULT_TARGET_UNREADY',
+      `refusing to point the default tag at revision "${revision}": istiod-${revision} has no ready replica`,
+    );
   }
 }

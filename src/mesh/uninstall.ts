@@ -32,7 +32,11 @@ export const uninstallKinds: readonly ResourceRef[] = [
 ];
 
 /** Something that still points at a revision. */
-export type Reference = { kind: 'pod' | 'namespace' | 'tag' | 'gateway' | 'workload-template'; name: string; detail: string };
+export type Reference = {
+  kind: 'pod' | 'namespace' | 'tag' | 'gateway' | 'workload-template';
+  name: string;
+  detail: string;
+};
 
 /**
  * Everything that references `revision`: pods whose proxy runs it, namespaces labelled with it
@@ -48,16 +52,30 @@ export function findReferences(
   const references: Reference[] = [];
   const names = new Set([revision, ...snapshot.tags.filter((t) => t.revision === revision).map((t) => t.tag)]);
   for (const tag of snapshot.tags) {
-    if (tag.revision === revision) references.push({ kind: 'tag', name: tag.tag, detail: `revision tag ${tag.tag} (${tag.webhook}) points at ${revision}` });
+    if (tag.revision === revision)
+      references.push({
+        kind: 'tag',
+        name: tag.tag,
+        detail: `revision tag ${tag.tag} (${tag.webhook}) points at ${revision}`,
+      });
   }
   const defaultIsThis = snapshot.defaultRevision === revision;
   for (const ns of snapshot.namespaces) {
     const labels = ns.metadata.labels ?? {};
     const name = ns.metadata.name ?? '';
     if (labels[Label.injection] === 'enabled') {
-      if (defaultIsThis) references.push({ kind: 'namespace', name, detail: `namespace ${name} has istio-injection=enabled and the default tag points at ${revision}` });
-    } else if (labels[Label.injection] === undefined && names.has(labels[Label.rev] ?? "")) {
-      references.push({ kind: 'namespace', name, detail: `namespace ${name} is labelled istio.io/rev=${labels[Label.rev]}` });
+      if (defaultIsThis)
+        references.push({
+          kind: 'namespace',
+          name,
+          detail: `namespace ${name} has istio-injection=enabled and the default tag points at ${revision}`,
+        });
+    } else if (labels[Label.injection] === undefined && names.has(labels[Label.rev] ?? '')) {
+      references.push({
+        kind: 'namespace',
+        name,
+        detail: `namespace ${name} is labelled istio.io/rev=${labels[Label.rev]}`,
+      });
     }
   }
   for (const pod of pods) {
@@ -66,17 +84,30 @@ export function findReferences(
     if (phase === 'Succeeded' || phase === 'Failed') continue;
     if (pod.metadata.labels?.[Label.app] === 'istiod') continue; // the control plane's own pods go with it
     if (podRevision(pod) === revision) {
-      references.push({ kind: 'pod', name: `${pod.metadata.namespace}/${pod.metadata.name}`, detail: `pod ${pod.metadata.namespace}/${pod.metadata.name} runs a proxy of ${revision}` });
+      references.push({
+        kind: 'pod',
+        name: `${pod.metadata.namespace}/${pod.metadata.name}`,
+        detail: `pod ${pod.metadata.namespace}/${pod.metadata.name} runs a proxy of ${revision}`,
+      });
     }
   }
   for (const workload of workloads) {
-    const labels = (workload.spec as { template?: { metadata?: { labels?: Record<string, string> } } } | undefined)?.template?.metadata?.labels ?? {};
+    const labels =
+      (workload.spec as { template?: { metadata?: { labels?: Record<string, string> } } } | undefined)?.template
+        ?.metadata?.labels ?? {};
     if (labels[Label.app] === 'istiod') continue;
     const rev = labels[Label.rev];
     if (rev !== undefined && names.has(rev)) {
       const id = `${workload.kind}/${workload.metadata.namespace}/${workload.metadata.name}`;
-      const isGateway = /gateway/i.test(workload.metadata.name ?? '') || labels['istio'] === 'ingressgateway' || labels['istio'] === 'egressgateway';
-      references.push({ kind: isGateway ? 'gateway' : 'workload-template', name: id, detail: `${id} pod template has istio.io/rev=${rev}` });
+      const isGateway =
+        /gateway/i.test(workload.metadata.name ?? '') ||
+        labels['istio'] === 'ingressgateway' ||
+        labels['istio'] === 'egressgateway';
+      references.push({
+        kind: isGateway ? 'gateway' : 'workload-template',
+        name: id,
+        detail: `${id} pod template has istio.io/rev=${rev}`,
+      });
     }
   }
   return references;

@@ -89,31 +89,61 @@ export function rolloutState(kind: WorkloadKind, object: KubeObject): RolloutSta
   const name = object.metadata.name ?? '';
   const generation = object.metadata.generation ?? 0;
   const status = (object.status ?? {}) as Record<string, unknown> & { conditions?: Condition[] };
-  const spec = (object.spec ?? {}) as { replicas?: number; updateStrategy?: { type?: string; rollingUpdate?: { partition?: number } } };
+  const spec = (object.spec ?? {}) as {
+    replicas?: number;
+    updateStrategy?: { type?: string; rollingUpdate?: { partition?: number } };
+  };
   const num = (key: string) => (typeof status[key] === 'number' ? (status[key] as number) : 0);
   const observed = typeof status.observedGeneration === 'number' ? status.observedGeneration : 0;
-  if (observed < generation) return { done: false, failed: false, message: `waiting for the ${kind.toLowerCase()} spec update to be observed` };
+  if (observed < generation)
+    return { done: false, failed: false, message: `waiting for the ${kind.toLowerCase()} spec update to be observed` };
 
   switch (kind) {
     case 'Deployment': {
       const progressing = status.conditions?.find((c) => c.type === 'Progressing');
       if (progressing?.reason === 'ProgressDeadlineExceeded') {
-        return { done: false, failed: true, message: `deployment "${name}" exceeded its progress deadline${progressing.message ? `: ${progressing.message}` : ''}` };
+        return {
+          done: false,
+          failed: true,
+          message: `deployment "${name}" exceeded its progress deadline${progressing.message ? `: ${progressing.message}` : ''}`,
+        };
       }
       const replicas = spec.replicas ?? 1;
       const updated = num('updatedReplicas');
-      if (updated < replicas) return { done: false, failed: false, message: `${updated} out of ${replicas} new replicas have been updated` };
-      if (num('replicas') > updated) return { done: false, failed: false, message: `${num('replicas') - updated} old replicas are pending termination` };
-      if (num('availableReplicas') < updated) return { done: false, failed: false, message: `${num('availableReplicas')} of ${updated} updated replicas are available` };
+      if (updated < replicas)
+        return { done: false, failed: false, message: `${updated} out of ${replicas} new replicas have been updated` };
+      if (num('replicas') > updated)
+        return {
+          done: false,
+          failed: false,
+          message: `${num('replicas') - updated} old replicas are pending termination`,
+        };
+      if (num('availableReplicas') < updated)
+        return {
+          done: false,
+          failed: false,
+          message: `${num('availableReplicas')} of ${updated} updated replicas are available`,
+        };
       return { done: true };
     }
     case 'StatefulSet': {
       const replicas = spec.replicas ?? 1;
-      if (spec.updateStrategy?.type === 'OnDelete') return { done: false, failed: true, message: `statefulset "${name}" uses the OnDelete update strategy: pods must be deleted to restart` };
-      if (num('readyReplicas') < replicas) return { done: false, failed: false, message: `${num('readyReplicas')} of ${replicas} pods are ready` };
+      if (spec.updateStrategy?.type === 'OnDelete')
+        return {
+          done: false,
+          failed: true,
+          message: `statefulset "${name}" uses the OnDelete update strategy: pods must be deleted to restart`,
+        };
+      if (num('readyReplicas') < replicas)
+        return { done: false, failed: false, message: `${num('readyReplicas')} of ${replicas} pods are ready` };
       const partition = spec.updateStrategy?.rollingUpdate?.partition ?? 0;
       if (partition > 0) {
-        if (num('updatedReplicas') < replicas - partition) return { done: false, failed: false, message: `${num('updatedReplicas')} of ${replicas - partition} pods are updated` };
+        if (num('updatedReplicas') < replicas - partition)
+          return {
+            done: false,
+            failed: false,
+            message: `${num('updatedReplicas')} of ${replicas - partition} pods are updated`,
+          };
         return { done: true };
       }
       if (status.updateRevision !== status.currentRevision || num('updatedReplicas') < replicas) {
@@ -123,8 +153,18 @@ export function rolloutState(kind: WorkloadKind, object: KubeObject): RolloutSta
     }
     case 'DaemonSet': {
       const desired = num('desiredNumberScheduled');
-      if (num('updatedNumberScheduled') < desired) return { done: false, failed: false, message: `${num('updatedNumberScheduled')} of ${desired} updated pods are scheduled` };
-      if (num('numberAvailable') < desired) return { done: false, failed: false, message: `${num('numberAvailable')} of ${desired} updated pods are available` };
+      if (num('updatedNumberScheduled') < desired)
+        return {
+          done: false,
+          failed: false,
+          message: `${num('updatedNumberScheduled')} of ${desired} updated pods are scheduled`,
+        };
+      if (num('numberAvailable') < desired)
+        return {
+          done: false,
+          failed: false,
+          message: `${num('numberAvailable')} of ${desired} updated pods are available`,
+        };
       return { done: true };
     }
   }

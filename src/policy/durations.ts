@@ -33,7 +33,10 @@ export function tryParseDuration(text: string): DurationParse {
     const unit = match[2] as DurationUnit;
     const index = UNIT_ORDER.indexOf(unit);
     if (index <= lastIndex) {
-      return { ok: false, reason: `"${text}" is not a duration: units must go from largest to smallest, each once (e.g. 1h30m)` };
+      return {
+        ok: false,
+        reason: `"${text}" is not a duration: units must go from largest to smallest, each once (e.g. 1h30m)`,
+      };
     }
     lastIndex = index;
     total += Number(match[1]) * UNIT_MS[unit];

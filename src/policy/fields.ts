@@ -67,7 +67,9 @@ const TIME_OF_DAY = /^([01]\d|2[0-3]):([0-5]\d)$/;
 
 /** `HH:MM`, 24-hour clock. */
 export const checkTimeOfDay: FieldCheck = (value) =>
-  TIME_OF_DAY.test(value) ? undefined : `"${clip(value)}" is not a time of day: expected HH:MM (24-hour clock, e.g. 22:30)`;
+  TIME_OF_DAY.test(value)
+    ? undefined
+    : `"${clip(value)}" is not a time of day: expected HH:MM (24-hour clock, e.g. 22:30)`;
 
 /** Minutes since midnight of a valid `HH:MM`. */
 export function minuteOfDay(value: string): number {
@@ -114,7 +116,9 @@ export const checkHttpUrl: FieldCheck = (value) => {
 
 /** Slack user IDs (`U0123ABCD`, `W...` on Enterprise Grid); display names change, IDs do not. */
 export const checkSlackUserId: FieldCheck = (value) =>
-  /^[UW][A-Z0-9]{2,}$/.test(value) ? undefined : `"${clip(value)}" is not a Slack user ID (like U0123ABCD); names can change, IDs cannot`;
+  /^[UW][A-Z0-9]{2,}$/.test(value)
+    ? undefined
+    : `"${clip(value)}" is not a Slack user ID (like U0123ABCD); names can change, IDs cannot`;
 
 /** Slack user group IDs (`S0123ABCD`). */
 export const checkSlackGroupId: FieldCheck = (value) =>
@@ -122,7 +126,9 @@ export const checkSlackGroupId: FieldCheck = (value) =>
 
 /** A Slack user or group ID. */
 export const checkSlackMention: FieldCheck = (value) =>
-  /^[UWS][A-Z0-9]{2,}$/.test(value) ? undefined : `"${clip(value)}" is not a Slack user or user group ID (like U0123ABCD or S0123ABCD)`;
+  /^[UWS][A-Z0-9]{2,}$/.test(value)
+    ? undefined
+    : `"${clip(value)}" is not a Slack user or user group ID (like U0123ABCD or S0123ABCD)`;
 
 /** A Slack channel: `#name` or a channel ID (`C0123ABCD`). */
 export const checkSlackChannel: FieldCheck = (value) =>

@@ -96,9 +96,13 @@ function bound(issue: Extract<Issue, { code: 'too_small' | 'too_big' }>, word: '
   const inclusive = issue.inclusive !== false;
   switch (issue.origin) {
     case 'array':
-      return Number(value) === 1 && word === 'least' ? 'needs at least one item' : `needs at ${word} ${String(value)} items`;
+      return Number(value) === 1 && word === 'least'
+        ? 'needs at least one item'
+        : `needs at ${word} ${String(value)} items`;
     case 'string':
-      return Number(value) === 1 && word === 'least' ? 'must not be empty' : `must have at ${word} ${String(value)} characters`;
+      return Number(value) === 1 && word === 'least'
+        ? 'must not be empty'
+        : `must have at ${word} ${String(value)} characters`;
     default:
       if (!inclusive) return `must be ${word === 'least' ? 'greater' : 'less'} than ${String(value)}`;
       return `must be at ${word} ${String(value)}`;
@@ -113,8 +117,18 @@ export function problemsFromIssue(issue: Issue): PathedProblem[] {
       const allowed = allowedKeysAt(path);
       return issue.keys.map((key) => {
         const suggestion = suggestKey(key, allowed);
-        const hint = suggestion === undefined ? (allowed.length > 0 ? `; allowed: ${allowed.join(', ')}` : '') : `; did you mean "${suggestion}"?`;
-        return { path: [...path, key], message: `unknown field "${clip(key, 60)}"${hint}`, rule: 'schema', atKey: true };
+        const hint =
+          suggestion === undefined
+            ? allowed.length > 0
+              ? `; allowed: ${allowed.join(', ')}`
+              : ''
+            : `; did you mean "${suggestion}"?`;
+        return {
+          path: [...path, key],
+          message: `unknown field "${clip(key, 60)}"${hint}`,
+          rule: 'schema',
+          atKey: true,
+        };
       });
     }
     case 'invalid_type':

@@ -48,7 +48,14 @@ export function loadPolicyText(text: string, file: string): PolicyLoadResult {
   const size = text.length * 3 <= MAX_POLICY_BYTES ? text.length : new TextEncoder().encode(text).length;
   if (size > MAX_POLICY_BYTES) {
     return {
-      problems: [{ path: '', rule: 'size', message: `the file is ${size} bytes; policies are limited to ${MAX_POLICY_BYTES} bytes`, location: start(source) }],
+      problems: [
+        {
+          path: '',
+          rule: 'size',
+          message: `the file is ${size} bytes; policies are limited to ${MAX_POLICY_BYTES} bytes`,
+          location: start(source),
+        },
+      ],
       warnings: [],
     };
   }
@@ -67,38 +74,69 @@ export function loadPolicyText(text: string, file: string): PolicyLoadResult {
   const problems = sortByLocation(located.filter((entry) => entry.severity === 'error').map((entry) => entry.problem));
   const ruleWarnings = located.filter((entry) => entry.severity === 'warning').map((entry) => entry.problem);
   const allWarnings = sortByLocation([...warnings, ...ruleWarnings]);
-  return problems.length > 0 ? { problems, warnings: allWarnings } : { policy: result.data, problems: [], warnings: allWarnings };
+  return problems.length > 0
+    ? { problems, warnings: allWarnings }
+    : { policy: result.data, problems: [], warnings: allWarnings };
 }
 
 /** Like `loadPolicyText`, for callers that need a policy: throws a PolicyError with every problem. */
 export function requirePolicyText(text: string, file: string): { policy: Policy; warnings: PolicyProblem[] } {
   const result = loadPolicyText(text, file);
   if (result.policy === undefined) {
-    throw new PolicyError(result.problems.length > 0 ? result.problems : [{ path: '', rule: 'schema', message: 'invalid policy' }]);
+    throw new PolicyError(
+      result.problems.length > 0 ? result.problems : [{ path: '', rule: 'schema', message: 'invalid policy' }],
+    );
   }
   return { policy: result.policy, warnings: result.warnings };
 }
 
-type ParsedYaml = { doc: Document; value: unknown; warnings: PolicyProblem[] } | { problems: PolicyProblem[]; warnings: PolicyProblem[] };
+type ParsedYaml =
+  | { doc: Document; value: unknown; warnings: PolicyProblem[] }
+  | { problems: PolicyProblem[]; warnings: PolicyProblem[] };
 
 function parseYaml(source: Source): ParsedYaml {
   let docs: Document[];
   try {
-    docs = parseAllDocuments(source.text, { lineCounter: source.lineCounter, uniqueKeys: true, prettyErrors: false, strict: true }) as Document[];
+    docs = parseAllDocuments(source.text, {
+      lineCounter: source.lineCounter,
+      uniqueKeys: true,
+      prettyErrors: false,
+      strict: true,
+    }) as Document[];
   } catch (error) {
     // The parser recurses on nesting; a pathological document can exhaust the stack.
     return { problems: [yamlFailure(source, error)], warnings: [] };
   }
   if (!Array.isArray(docs) || docs.length === 0) {
-    return { problems: [{ path: '', rule: 'yaml', message: 'the file is empty: expected an UpgradePolicy document', location: start(source) }], warnings: [] };
+    return {
+      problems: [
+        {
+          path: '',
+          rule: 'yaml',
+          message: 'the file is empty: expected an UpgradePolicy document',
+          location: start(source),
+        },
+      ],
+      warnings: [],
+    };
   }
   const yamlProblems = dedupe(
     docs.flatMap((doc) =>
-      doc.errors.map((error): PolicyProblem => ({ path: '', rule: 'yaml', message: yamlMessage(error.message), location: at(source, error.pos[0]) })),
+      doc.errors.map((error): PolicyProblem => ({
+        path: '',
+        rule: 'yaml',
+        message: yamlMessage(error.message),
+        location: at(source, error.pos[0]),
+      })),
     ),
   );
   const warnings = docs.flatMap((doc) =>
-    doc.warnings.map((warning): PolicyProblem => ({ path: '', rule: 'yaml', message: `YAML: ${oneLine(warning.message)}`, location: at(source, warning.pos[0]) })),
+    doc.warnings.map((warning): PolicyProblem => ({
+      path: '',
+      rule: 'yaml',
+      message: `YAML: ${oneLine(warning.message)}`,
+      location: at(source, warning.pos[0]),
+    })),
   );
   if (docs.length > 1) {
     const second = docs[1]?.range?.[0] ?? 0;
@@ -112,7 +150,17 @@ function parseYaml(source: Source): ParsedYaml {
   if (yamlProblems.length > 0) return { problems: sortByLocation(yamlProblems), warnings };
   const doc = docs[0] as Document;
   if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
-    return { problems: [{ path: '', rule: 'yaml', message: 'the document is empty: expected an UpgradePolicy document', location: start(source) }], warnings };
+    return {
+      problems: [
+        {
+          path: '',
+          rule: 'yaml',
+          message: 'the document is empty: expected an UpgradePolicy document',
+          location: start(source),
+        },
+      ],
+      warnings,
+    };
   }
   try {
     return { doc, value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), warnings };
@@ -170,5 +218,7 @@ function locate(source: Source, doc: Document, problem: PathedProblem): PolicyPr
 }
 
 function sortByLocation(problems: PolicyProblem[]): PolicyProblem[] {
-  return [...problems].sort((a, b) => (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.col ?? 0) - (b.location?.col ?? 0));
+  return [...problems].sort(
+    (a, b) => (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.col ?? 0) - (b.location?.col ?? 0),
+  );
 }

@@ -23,7 +23,8 @@ export function locateNode(doc: Document, path: FieldPath): Located {
       keyNode = isScalar(pair.key) || isMap(pair.key) || isSeq(pair.key) ? pair.key : undefined;
       const value = resolveAlias(doc, pair.value as Node | null);
       // `key:` with no value still has a key to point at.
-      if (value === undefined || value.range === undefined || value.range === null) return { node: keyNode ?? node, keyNode, exact: true };
+      if (value === undefined || value.range === undefined || value.range === null)
+        return { node: keyNode ?? node, keyNode, exact: true };
       node = value;
     } else if (isSeq(node) && typeof segment === 'number') {
       const item = resolveAlias(doc, node.items[segment] as Node | null | undefined);
@@ -62,18 +63,31 @@ export function positionOf(lineCounter: LineCounter, offset: number): { line: nu
  * (plain or quoted on one line, or a literal block `|`). Undefined when escapes or folding make
  * the mapping uncertain: callers then point at the scalar itself.
  */
-export function scalarValueOffset(source: string, lineCounter: LineCounter, node: Node, offset: number): number | undefined {
-  if (!isScalar(node) || typeof node.value !== 'string' || node.range === undefined || node.range === null) return undefined;
+export function scalarValueOffset(
+  source: string,
+  lineCounter: LineCounter,
+  node: Node,
+  offset: number,
+): number | undefined {
+  if (!isScalar(node) || typeof node.value !== 'string' || node.range === undefined || node.range === null)
+    return undefined;
   const value = node.value;
   const [start, end] = node.range;
   const raw = source.slice(start, end);
   if (node.type === Scalar.PLAIN && raw === value) return start + offset;
-  if ((node.type === Scalar.QUOTE_DOUBLE || node.type === Scalar.QUOTE_SINGLE) && raw.slice(1, -1) === value) return start + 1 + offset;
+  if ((node.type === Scalar.QUOTE_DOUBLE || node.type === Scalar.QUOTE_SINGLE) && raw.slice(1, -1) === value)
+    return start + 1 + offset;
   if (node.type === Scalar.BLOCK_LITERAL) return literalBlockOffset(source, lineCounter, start, value, offset);
   return undefined;
 }
 
-function literalBlockOffset(source: string, lineCounter: LineCounter, start: number, value: string, offset: number): number | undefined {
+function literalBlockOffset(
+  source: string,
+  lineCounter: LineCounter,
+  start: number,
+  value: string,
+  offset: number,
+): number | undefined {
   const before = value.slice(0, offset);
   const lineInValue = before.split('\n').length - 1;
   const column = offset - (before.lastIndexOf('\n') + 1);

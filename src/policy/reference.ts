@@ -83,7 +83,10 @@ function typeOf(node: JsonSchemaNode): string {
   if (type === 'integer' || type === 'number') {
     const low = node.minimum !== undefined && node.minimum > -SAFE ? node.minimum : node.exclusiveMinimum;
     const high = node.maximum !== undefined && node.maximum < SAFE ? node.maximum : undefined;
-    const range = low === undefined && high === undefined ? '' : ` (${low ?? ''}..${high ?? ''}${node.exclusiveMinimum !== undefined ? ', exclusive min' : ''})`;
+    const range =
+      low === undefined && high === undefined
+        ? ''
+        : ` (${low ?? ''}..${high ?? ''}${node.exclusiveMinimum !== undefined ? ', exclusive min' : ''})`;
     return `${type}${range}`;
   }
   return type ?? 'any';
@@ -112,10 +115,13 @@ function renderSection(path: string, node: JsonSchemaNode, out: string[]): void 
   const required = new Set(node.required ?? []);
   const children: [string, JsonSchemaNode][] = [];
   for (const [name, child] of Object.entries(node.properties ?? {})) {
-    out.push(`| \`${name}\` | ${cell(typeOf(child))} | ${required.has(name) ? 'yes' : 'no'} | ${cell(defaultOf(child))} | ${cell(child.description ?? '')} |`);
+    out.push(
+      `| \`${name}\` | ${cell(typeOf(child))} | ${required.has(name) ? 'yes' : 'no'} | ${cell(defaultOf(child))} | ${cell(child.description ?? '')} |`,
+    );
     const nested = objectBehind(child);
     const childPath = path === '' ? name : `${path}.${name}`;
-    if (nested !== undefined) children.push([child.items?.properties !== undefined ? `${childPath}[]` : childPath, nested]);
+    if (nested !== undefined)
+      children.push([child.items?.properties !== undefined ? `${childPath}[]` : childPath, nested]);
   }
   out.push('');
   for (const [childPath, child] of children) renderSection(childPath, child, out);

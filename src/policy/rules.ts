@@ -24,7 +24,12 @@ const error = (path: RuleFinding['path'], message: string): RuleFinding => ({ pa
 const warning = (path: RuleFinding['path'], message: string): RuleFinding => ({ path, message, severity: 'warning' });
 
 /** Paths of the first occurrence of each value, and findings for every later duplicate. */
-function duplicates<T>(items: readonly T[], key: (item: T) => string, path: (index: number) => RuleFinding['path'], what: string): RuleFinding[] {
+function duplicates<T>(
+  items: readonly T[],
+  key: (item: T) => string,
+  path: (index: number) => RuleFinding['path'],
+  what: string,
+): RuleFinding[] {
   const seen = new Map<string, number>();
   const findings: RuleFinding[] = [];
   items.forEach((item, index) => {
@@ -38,18 +43,32 @@ function duplicates<T>(items: readonly T[], key: (item: T) => string, path: (ind
 
 function distinctRevisions(policy: Policy): RuleFinding[] {
   const { from, to } = policy.spec.revisions;
-  return from === to ? [error(['spec', 'revisions', 'to'], `"to" is the same revision as "from" (${from}): nothing to upgrade`)] : [];
+  return from === to
+    ? [error(['spec', 'revisions', 'to'], `"to" is the same revision as "from" (${from}): nothing to upgrade`)]
+    : [];
 }
 
 function targetRevision(policy: Policy): RuleFinding[] {
   const { to } = policy.spec.revisions;
-  if (to === 'auto') return [error(['spec', 'revisions', 'to'], '"auto" is only allowed for "from": name the revision to upgrade to')];
-  if (to === 'default') return [error(['spec', 'revisions', 'to'], '"default" names an unrevisioned control plane: a canary needs a revision name such as 1-25-1')];
+  if (to === 'auto')
+    return [error(['spec', 'revisions', 'to'], '"auto" is only allowed for "from": name the revision to upgrade to')];
+  if (to === 'default')
+    return [
+      error(
+        ['spec', 'revisions', 'to'],
+        '"default" names an unrevisioned control plane: a canary needs a revision name such as 1-25-1',
+      ),
+    ];
   return [];
 }
 
 function uniqueWaveNames(policy: Policy): RuleFinding[] {
-  return duplicates(policy.spec.waves, (wave) => wave.name, (index) => ['spec', 'waves', index, 'name'], 'wave name');
+  return duplicates(
+    policy.spec.waves,
+    (wave) => wave.name,
+    (index) => ['spec', 'waves', index, 'name'],
+    'wave name',
+  );
 }
 
 function disjointWaveNamespaces(policy: Policy): RuleFinding[] {
@@ -61,8 +80,12 @@ function disjointWaveNamespaces(policy: Policy): RuleFinding[] {
       const first = owner.get(namespace);
       const path = ['spec', 'waves', waveIndex, 'namespaces', 'names', nameIndex];
       if (first === undefined) owner.set(namespace, wave.name);
-      else if (first === wave.name) findings.push(error(path, `namespace "${namespace}" is listed twice in wave "${wave.name}"`));
-      else findings.push(error(path, `namespace "${namespace}" is already in wave "${first}": a namespace moves in one wave only`));
+      else if (first === wave.name)
+        findings.push(error(path, `namespace "${namespace}" is listed twice in wave "${wave.name}"`));
+      else
+        findings.push(
+          error(path, `namespace "${namespace}" is already in wave "${first}": a namespace moves in one wave only`),
+        );
     });
   });
   return findings;
@@ -96,10 +119,18 @@ function tagsStrategy(policy: Policy): RuleFinding[] {
       : [];
   }
   const findings: RuleFinding[] = [];
-  if (stableTag === undefined) findings.push(error(path, 'the tags strategy needs stableTag (the tag namespaces follow today, e.g. prod-stable)'));
-  if (canaryTag === undefined) findings.push(error(path, 'the tags strategy needs canaryTag (the tag pointing at the new revision, e.g. prod-canary)'));
-  if (stableTag !== undefined && stableTag === canaryTag) findings.push(error([...path, 'canaryTag'], 'canaryTag must differ from stableTag'));
-  if (canaryTag === 'default') findings.push(error([...path, 'canaryTag'], 'canaryTag cannot be "default": moving it would move every namespace at once'));
+  if (stableTag === undefined)
+    findings.push(error(path, 'the tags strategy needs stableTag (the tag namespaces follow today, e.g. prod-stable)'));
+  if (canaryTag === undefined)
+    findings.push(
+      error(path, 'the tags strategy needs canaryTag (the tag pointing at the new revision, e.g. prod-canary)'),
+    );
+  if (stableTag !== undefined && stableTag === canaryTag)
+    findings.push(error([...path, 'canaryTag'], 'canaryTag must differ from stableTag'));
+  if (canaryTag === 'default')
+    findings.push(
+      error([...path, 'canaryTag'], 'canaryTag cannot be "default": moving it would move every namespace at once'),
+    );
   return findings;
 }
 
@@ -109,20 +140,35 @@ function tagsAreNotRevisions(policy: Policy): RuleFinding[] {
   const named: [RuleFinding['path'], string | undefined][] = [
     [['spec', 'strategy', 'stableTag'], policy.spec.strategy.stableTag],
     [['spec', 'strategy', 'canaryTag'], policy.spec.strategy.canaryTag],
-    ...policy.spec.promote.tags.map((tag, index): [RuleFinding['path'], string] => [['spec', 'promote', 'tags', index], tag]),
+    ...policy.spec.promote.tags.map((tag, index): [RuleFinding['path'], string] => [
+      ['spec', 'promote', 'tags', index],
+      tag,
+    ]),
   ];
   // istioctl refuses a tag named like an existing revision: the webhooks would be ambiguous.
   return named
     .filter(([, tag]) => tag !== undefined && tag !== 'default' && revisions.has(tag))
-    .map(([path, tag]) => error(path, `tag "${tag}" has the name of a revision of this policy; tags and revisions need distinct names`));
+    .map(([path, tag]) =>
+      error(path, `tag "${tag}" has the name of a revision of this policy; tags and revisions need distinct names`),
+    );
 }
 
 function uniquePromoteTags(policy: Policy): RuleFinding[] {
-  return duplicates(policy.spec.promote.tags, (tag) => tag, (index) => ['spec', 'promote', 'tags', index], 'tag');
+  return duplicates(
+    policy.spec.promote.tags,
+    (tag) => tag,
+    (index) => ['spec', 'promote', 'tags', index],
+    'tag',
+  );
 }
 
 function uniqueCheckNames(policy: Policy): RuleFinding[] {
-  return duplicates(policy.spec.gates.checks, (check) => check.name, (index) => ['spec', 'gates', 'checks', index, 'name'], 'check name');
+  return duplicates(
+    policy.spec.gates.checks,
+    (check) => check.name,
+    (index) => ['spec', 'gates', 'checks', index, 'name'],
+    'check name',
+  );
 }
 
 function baselineRequired(policy: Policy): RuleFinding[] {
@@ -139,7 +185,10 @@ function baselineRequired(policy: Policy): RuleFinding[] {
     }
     if (check.baseline !== 'none' && relative.length === 0) {
       findings.push(
-        warning(['spec', 'gates', 'checks', index, 'baseline'], `baseline "${check.baseline}" is measured but unused: no maxIncrease or maxRatio threshold`),
+        warning(
+          ['spec', 'gates', 'checks', index, 'baseline'],
+          `baseline "${check.baseline}" is measured but unused: no maxIncrease or maxRatio threshold`,
+        ),
       );
     }
   });
@@ -150,7 +199,12 @@ function thresholdRange(policy: Policy): RuleFinding[] {
   return policy.spec.gates.checks.flatMap((check, index) => {
     const { min, max } = check.threshold;
     return min !== undefined && max !== undefined && min > max
-      ? [error(['spec', 'gates', 'checks', index, 'threshold', 'min'], `min (${min}) is greater than max (${max}): the check can never pass`)]
+      ? [
+          error(
+            ['spec', 'gates', 'checks', index, 'threshold', 'min'],
+            `min (${min}) is greater than max (${max}): the check can never pass`,
+          ),
+        ]
       : [];
   });
 }
@@ -166,18 +220,33 @@ function installModeFields(policy: Policy): RuleFinding[] {
   const install = policy.spec.install;
   const path = ['spec', 'install'];
   if (install.mode === 'external') {
-    const extra = [install.command !== undefined ? 'command' : undefined, install.args.length > 0 ? 'args' : undefined].filter((field) => field !== undefined);
-    return extra.map((field) => error([...path, field], `${field} is only used by the istioctl and helm install modes (mode is external)`));
+    const extra = [
+      install.command !== undefined ? 'command' : undefined,
+      install.args.length > 0 ? 'args' : undefined,
+    ].filter((field) => field !== undefined);
+    return extra.map((field) =>
+      error([...path, field], `${field} is only used by the istioctl and helm install modes (mode is external)`),
+    );
   }
   return install.args.length === 0
-    ? [error(path, `install mode ${install.mode} needs args (the argv passed to ${install.command ?? install.mode}, e.g. ["install", "-y", "--set", "revision=${policy.spec.revisions.to}"])`)]
+    ? [
+        error(
+          path,
+          `install mode ${install.mode} needs args (the argv passed to ${install.command ?? install.mode}, e.g. ["install", "-y", "--set", "revision=${policy.spec.revisions.to}"])`,
+        ),
+      ]
     : [];
 }
 
 function windowShape(policy: Policy): RuleFinding[] {
   return (policy.spec.schedule?.windows ?? []).flatMap((window, index) =>
     window.start === window.end
-      ? [error(['spec', 'schedule', 'windows', index, 'end'], 'a window needs different start and end times (for "any time", list no windows)')]
+      ? [
+          error(
+            ['spec', 'schedule', 'windows', index, 'end'],
+            'a window needs different start and end times (for "any time", list no windows)',
+          ),
+        ]
       : [],
   );
 }
@@ -185,7 +254,14 @@ function windowShape(policy: Policy): RuleFinding[] {
 function freezeOrder(policy: Policy): RuleFinding[] {
   // Normalized bounds are `YYYY-MM-DDTHH:MM` strings, so string order is time order.
   return (policy.spec.schedule?.freeze ?? []).flatMap((freeze, index) =>
-    freeze.from >= freeze.to ? [error(['spec', 'schedule', 'freeze', index, 'to'], `freeze ends (${freeze.to}) before it starts (${freeze.from})`)] : [],
+    freeze.from >= freeze.to
+      ? [
+          error(
+            ['spec', 'schedule', 'freeze', index, 'to'],
+            `freeze ends (${freeze.to}) before it starts (${freeze.from})`,
+          ),
+        ]
+      : [],
   );
 }
 
@@ -202,7 +278,12 @@ function wavesFitWindows(policy: Policy): RuleFinding[] {
   const warmup = policy.spec.gates.warmup;
   return policy.spec.waves.flatMap((wave, index) =>
     warmup + wave.bake > longest
-      ? [error(['spec', 'waves', index, 'bake'], `warm-up plus bake (${(warmup + wave.bake) / 60_000} min) is longer than the longest maintenance window (${longest / 60_000} min): the wave could never start`)]
+      ? [
+          error(
+            ['spec', 'waves', index, 'bake'],
+            `warm-up plus bake (${(warmup + wave.bake) / 60_000} min) is longer than the longest maintenance window (${longest / 60_000} min): the wave could never start`,
+          ),
+        ]
       : [],
   );
 }
@@ -212,10 +293,17 @@ function slackSettings(policy: Policy): RuleFinding[] {
   if (slack === undefined) return [];
   const path = ['spec', 'notify', 'slack'];
   const findings: RuleFinding[] = [];
-  if (slack.webhookUrl === undefined && slack.botToken === undefined) findings.push(error(path, 'Slack needs webhookUrl or botToken to post'));
+  if (slack.webhookUrl === undefined && slack.botToken === undefined)
+    findings.push(error(path, 'Slack needs webhookUrl or botToken to post'));
   if (slack.approvers !== undefined) {
-    if (slack.signingSecret === undefined) findings.push(error([...path, 'approvers'], 'Slack approvals need signingSecret: approval clicks are verified with it'));
-    if (slack.botToken === undefined) findings.push(error([...path, 'approvers'], 'Slack approvals need botToken to post and update approval messages'));
+    if (slack.signingSecret === undefined)
+      findings.push(
+        error([...path, 'approvers'], 'Slack approvals need signingSecret: approval clicks are verified with it'),
+      );
+    if (slack.botToken === undefined)
+      findings.push(
+        error([...path, 'approvers'], 'Slack approvals need botToken to post and update approval messages'),
+      );
     if (slack.approvers.users.length === 0 && slack.approvers.userGroup === undefined) {
       findings.push(error([...path, 'approvers'], 'approvers needs users or userGroup: otherwise nobody may approve'));
     }
@@ -229,17 +317,29 @@ function noCredentialHeaders(policy: Policy): RuleFinding[] {
   const headers = policy.spec.prometheus?.headers ?? {};
   return Object.keys(headers)
     .filter((name) => CREDENTIAL_HEADERS.has(name.toLowerCase()))
-    .map((name) => error(['spec', 'prometheus', 'headers', name], `header "${name}" carries credentials: use prometheus.auth with a secret reference ({env: NAME} or {file: /path})`));
+    .map((name) =>
+      error(
+        ['spec', 'prometheus', 'headers', name],
+        `header "${name}" carries credentials: use prometheus.auth with a secret reference ({env: NAME} or {file: /path})`,
+      ),
+    );
 }
 
 function prometheusForGates(policy: Policy): RuleFinding[] {
   const prometheus = policy.spec.prometheus;
   const findings: RuleFinding[] = [];
   if (prometheus === undefined && policy.spec.gates.checks.length > 0) {
-    findings.push(warning(['spec'], 'gate checks but no spec.prometheus: the Prometheus URL must come from --prometheus-url'));
+    findings.push(
+      warning(['spec'], 'gate checks but no spec.prometheus: the Prometheus URL must come from --prometheus-url'),
+    );
   }
   if (prometheus?.tls.insecureSkipVerify === true) {
-    findings.push(warning(['spec', 'prometheus', 'tls', 'insecureSkipVerify'], 'TLS verification is off: gate results could be forged'));
+    findings.push(
+      warning(
+        ['spec', 'prometheus', 'tls', 'insecureSkipVerify'],
+        'TLS verification is off: gate results could be forged',
+      ),
+    );
   }
   return findings;
 }
@@ -259,7 +359,11 @@ export const POLICY_RULES: readonly PolicyRule[] = [
   { rule: 'target-revision', summary: '`to` names a real revision (not auto or default)', check: targetRevision },
   { rule: 'unique-wave-names', summary: 'wave names are unique', check: uniqueWaveNames },
   { rule: 'disjoint-wave-namespaces', summary: 'a namespace is named by one wave only', check: disjointWaveNamespaces },
-  { rule: 'excluded-namespace-in-wave', summary: 'waves do not list excluded namespaces (warning)', check: excludedNamespaceInWave },
+  {
+    rule: 'excluded-namespace-in-wave',
+    summary: 'waves do not list excluded namespaces (warning)',
+    check: excludedNamespaceInWave,
+  },
   { rule: 'tags-strategy', summary: 'the tags strategy has distinct stableTag and canaryTag', check: tagsStrategy },
   { rule: 'tags-are-not-revisions', summary: 'tag names differ from revision names', check: tagsAreNotRevisions },
   { rule: 'unique-promote-tags', summary: 'promote.tags has no duplicates', check: uniquePromoteTags },
@@ -273,7 +377,11 @@ export const POLICY_RULES: readonly PolicyRule[] = [
   { rule: 'waves-fit-windows', summary: 'warm-up plus bake fits in a maintenance window', check: wavesFitWindows },
   { rule: 'slack-settings', summary: 'Slack has credentials to post, and to verify approvals', check: slackSettings },
   { rule: 'no-credential-headers', summary: 'no credentials in Prometheus headers', check: noCredentialHeaders },
-  { rule: 'prometheus-for-gates', summary: 'gates have a Prometheus; TLS verification on (warnings)', check: prometheusForGates },
+  {
+    rule: 'prometheus-for-gates',
+    summary: 'gates have a Prometheus; TLS verification on (warnings)',
+    check: prometheusForGates,
+  },
   { rule: 'unique-gateways', summary: 'gateways are listed once', check: uniqueGateways },
 ];
 

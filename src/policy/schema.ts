@@ -55,11 +55,15 @@ function durationText(positive: boolean) {
           ? `a duration needs a unit: write e.g. "${issue.input}s" or "${issue.input}m", not a bare number`
           : undefined,
     })
-    .regex(DURATION_PATTERN, { error: (issue) => `${describeInput(issue.input)} is not a duration: expected e.g. 90s, 15m, 1h30m or 500ms`, abort: true })
+    .regex(DURATION_PATTERN, {
+      error: (issue) => `${describeInput(issue.input)} is not a duration: expected e.g. 90s, 15m, 1h30m or 500ms`,
+      abort: true,
+    })
     .superRefine((value, ctx) => {
       const parsed = tryParseDuration(value);
       if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.reason, params: { rule: 'duration' } });
-      else if (positive && parsed.ms === 0) ctx.addIssue({ code: 'custom', message: 'must be longer than 0s', params: { rule: 'duration' } });
+      else if (positive && parsed.ms === 0)
+        ctx.addIssue({ code: 'custom', message: 'must be longer than 0s', params: { rule: 'duration' } });
     })
     .transform((value) => {
       const parsed = tryParseDuration(value);
@@ -76,7 +80,9 @@ function duration(description: string, options: { positive?: boolean } = {}) {
 
 /** A duration with a default, written in the policy syntax so the JSON Schema shows `10m`. */
 function durationOr(defaultText: string, description: string, options: { positive?: boolean } = {}) {
-  return durationText(options.positive === true).prefault(defaultText).describe(`${description} ${DURATION_HELP}`);
+  return durationText(options.positive === true)
+    .prefault(defaultText)
+    .describe(`${description} ${DURATION_HELP}`);
 }
 
 /** A value echoed in a message, kept short and typed (`"abc"`, `a number`). */
@@ -94,7 +100,9 @@ function exactlyOne<T extends object>(keys: readonly (keyof T & string)[], rule:
       ctx.addIssue({
         code: 'custom',
         message:
-          present.length === 0 ? `one of ${list} is required` : `only one of ${list} may be set (found ${present.map((key) => `\`${key}\``).join(' and ')})`,
+          present.length === 0
+            ? `one of ${list} is required`
+            : `only one of ${list} may be set (found ${present.map((key) => `\`${key}\``).join(' and ')})`,
         params: { rule },
       });
     }
@@ -110,8 +118,12 @@ const TagNameSchema = checked('tag-name', checkTagName);
 export const SecretRefSchema = z
   .strictObject(
     {
-      env: checked('secret-ref', checkEnvName).optional().describe('Read the secret from this environment variable of the runner.'),
-      file: checked('secret-ref', checkAbsolutePath).optional().describe('Read the secret from this file (e.g. a mounted Kubernetes Secret).'),
+      env: checked('secret-ref', checkEnvName)
+        .optional()
+        .describe('Read the secret from this environment variable of the runner.'),
+      file: checked('secret-ref', checkAbsolutePath)
+        .optional()
+        .describe('Read the secret from this file (e.g. a mounted Kubernetes Secret).'),
     },
     {
       error: (issue) =>
@@ -133,10 +145,19 @@ const LabelSelectorRequirementSchema = z
     const needsValues = requirement.operator === 'In' || requirement.operator === 'NotIn';
     const count = requirement.values?.length ?? 0;
     if (needsValues && count === 0) {
-      ctx.addIssue({ code: 'custom', message: `operator ${requirement.operator} needs at least one value`, params: { rule: 'label-selector' } });
+      ctx.addIssue({
+        code: 'custom',
+        message: `operator ${requirement.operator} needs at least one value`,
+        params: { rule: 'label-selector' },
+      });
     }
     if (!needsValues && requirement.values !== undefined) {
-      ctx.addIssue({ code: 'custom', message: `operator ${requirement.operator} takes no values`, path: ['values'], params: { rule: 'label-selector' } });
+      ctx.addIssue({
+        code: 'custom',
+        message: `operator ${requirement.operator} takes no values`,
+        path: ['values'],
+        params: { rule: 'label-selector' },
+      });
     }
   })
   .describe('One matchExpressions requirement, as in a Kubernetes LabelSelector.');
@@ -144,13 +165,17 @@ const LabelSelectorRequirementSchema = z
 /** A Kubernetes LabelSelector (all conditions must hold). */
 export const LabelSelectorSchema = z
   .strictObject({
-    matchLabels: z.record(z.string(), checked('label-selector', checkLabelValue)).optional().describe('Labels that must be present with these values.'),
+    matchLabels: z
+      .record(z.string(), checked('label-selector', checkLabelValue))
+      .optional()
+      .describe('Labels that must be present with these values.'),
     matchExpressions: z.array(LabelSelectorRequirementSchema).optional().describe('Set-based requirements.'),
   })
   .superRefine((selector, ctx) => {
     for (const key of Object.keys(selector.matchLabels ?? {})) {
       const message = checkLabelKey(key);
-      if (message !== undefined) ctx.addIssue({ code: 'custom', message, path: ['matchLabels', key], params: { rule: 'label-selector' } });
+      if (message !== undefined)
+        ctx.addIssue({ code: 'custom', message, path: ['matchLabels', key], params: { rule: 'label-selector' } });
     }
   })
   .describe('Kubernetes LabelSelector. An empty selector selects everything.');
@@ -166,8 +191,12 @@ export const ApprovalTimeoutActionSchema = z
 export const ApprovalSchema = z
   .strictObject({
     required: z.boolean().default(false).describe('Whether the run waits for an approval here.'),
-    timeout: duration('How long to wait for the approval; defaults to spec.approvals.timeout.', { positive: true }).optional(),
-    onTimeout: ApprovalTimeoutActionSchema.optional().describe('What expiry means; defaults to spec.approvals.onTimeout.'),
+    timeout: duration('How long to wait for the approval; defaults to spec.approvals.timeout.', {
+      positive: true,
+    }).optional(),
+    onTimeout: ApprovalTimeoutActionSchema.optional().describe(
+      'What expiry means; defaults to spec.approvals.onTimeout.',
+    ),
   })
   .describe('An approval point (Slack buttons or `revroll approve`).');
 
@@ -175,7 +204,13 @@ const WaveNamespacesSchema = z
   .strictObject({
     names: z.array(NamespaceNameSchema).min(1).optional().describe('These namespaces, by name.'),
     selector: LabelSelectorSchema.optional().describe('The remaining namespaces matching this selector.'),
-    percent: z.number().int().min(1).max(100).optional().describe('This percentage (1-100) of the namespaces that remain, rounded up.'),
+    percent: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .optional()
+      .describe('This percentage (1-100) of the namespaces that remain, rounded up.'),
     count: z.number().int().min(1).optional().describe('This many of the namespaces that remain.'),
   })
   .superRefine(exactlyOne(['names', 'selector', 'percent', 'count'], 'wave-selection'))
@@ -194,7 +229,13 @@ export const WaveSchema = z
   .strictObject({
     name: DnsLabelSchema.describe('Wave name, unique in the policy (used in step IDs and messages).'),
     namespaces: WaveNamespacesSchema,
-    maxParallelRestarts: z.number().int().min(1).max(1000).default(5).describe('How many workloads restart at the same time.'),
+    maxParallelRestarts: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(5)
+      .describe('How many workloads restart at the same time.'),
     bake: durationOr('10m', 'How long gates are evaluated after the warm-up before the wave passes.'),
     approval: ApprovalSchema.prefault({}).describe('Approval after the wave has baked, before the next wave.'),
   })
@@ -214,25 +255,41 @@ const WorkloadRefSchema = z
 /** Which workloads are restarted and how. */
 export const WorkloadsSchema = z
   .strictObject({
-    kinds: z.array(WorkloadKindSchema).min(1).default(['Deployment', 'StatefulSet', 'DaemonSet']).describe('Kinds of workloads restarted after a namespace moves.'),
+    kinds: z
+      .array(WorkloadKindSchema)
+      .min(1)
+      .default(['Deployment', 'StatefulSet', 'DaemonSet'])
+      .describe('Kinds of workloads restarted after a namespace moves.'),
     rolloutTimeout: durationOr('10m', 'How long one workload may take to roll out.', { positive: true }),
     exclude: z
       .strictObject({
         namespaces: z.array(NamespaceNameSchema).default([]).describe('Namespaces never moved.'),
-        workloads: z.array(WorkloadRefSchema).default([]).describe('Workloads never restarted (their namespace still moves).'),
+        workloads: z
+          .array(WorkloadRefSchema)
+          .default([])
+          .describe('Workloads never restarted (their namespace still moves).'),
       })
       .prefault({})
       .describe('What revroll never touches.'),
     stragglers: z
       .enum(['fail', 'ignore', 'restart'])
       .default('fail')
-      .describe('Pods of a moved namespace still on the old revision after rollouts (bare pods, Jobs): `fail` the wave, `ignore` them, or `restart` (delete) them.'),
+      .describe(
+        'Pods of a moved namespace still on the old revision after rollouts (bare pods, Jobs): `fail` the wave, `ignore` them, or `restart` (delete) them.',
+      ),
   })
   .describe('Workload restarts.');
 
 /** Built-in gate queries, so most policies need no PromQL. */
 export const GatePresetSchema = z
-  .enum(['proxy-5xx-ratio', 'proxy-p99-latency', 'istiod-xds-rejects', 'istiod-push-errors', 'proxy-convergence-p99', 'sidecar-injection-failures'])
+  .enum([
+    'proxy-5xx-ratio',
+    'proxy-p99-latency',
+    'istiod-xds-rejects',
+    'istiod-push-errors',
+    'proxy-convergence-p99',
+    'sidecar-injection-failures',
+  ])
   .describe(
     'Built-in query: `proxy-5xx-ratio` (share of 5xx answers, 0-1), `proxy-p99-latency` (ms), `istiod-xds-rejects` (NACKs/s), `istiod-push-errors` (push send errors/s), `proxy-convergence-p99` (s), `sidecar-injection-failures` (failures/s).',
   );
@@ -242,12 +299,20 @@ export const ThresholdSchema = z
   .strictObject({
     min: z.number().optional().describe('Fail when the value is below this.'),
     max: z.number().optional().describe('Fail when the value is above this.'),
-    maxIncrease: z.number().min(0).optional().describe('Fail when the value exceeds the baseline by more than this (absolute).'),
+    maxIncrease: z
+      .number()
+      .min(0)
+      .optional()
+      .describe('Fail when the value exceeds the baseline by more than this (absolute).'),
     maxRatio: z.number().gt(0).optional().describe('Fail when the value exceeds the baseline times this.'),
   })
   .superRefine((threshold, ctx) => {
     if (Object.values(threshold).every((value) => value === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'at least one of `min`, `max`, `maxIncrease`, `maxRatio` is required', params: { rule: 'threshold' } });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'at least one of `min`, `max`, `maxIncrease`, `maxRatio` is required',
+        params: { rule: 'threshold' },
+      });
     }
   })
   .describe('When the measured value fails the check. Every field set must hold.');
@@ -270,9 +335,15 @@ export const GateCheckSchema = z
     baseline: z
       .enum(['none', 'before', 'cohort'])
       .default('none')
-      .describe('What `maxIncrease`/`maxRatio` compare with: `before` (the same namespaces measured before they moved), `cohort` (proxies still on the old revision over the same window), `none`.'),
+      .describe(
+        'What `maxIncrease`/`maxRatio` compare with: `before` (the same namespaces measured before they moved), `cohort` (proxies still on the old revision over the same window), `none`.',
+      ),
     window: durationOr('5m', 'Query range.', { positive: true }),
-    minTraffic: z.number().min(0).optional().describe('Requests per second below which the check is NoData; defaults to spec.gates.minTraffic.'),
+    minTraffic: z
+      .number()
+      .min(0)
+      .optional()
+      .describe('Requests per second below which the check is NoData; defaults to spec.gates.minTraffic.'),
     shadow: z.boolean().default(false).describe('Evaluated and reported, never enforced.'),
   })
   .superRefine(exactlyOne(['preset', 'query'], 'check-source'))
@@ -288,7 +359,9 @@ export const GatesSchema = z
       .int()
       .min(1)
       .default(1)
-      .describe('A wave fails when the Fail evaluations of one enforced check reach this number (1: the first Fail fails the wave).'),
+      .describe(
+        'A wave fails when the Fail evaluations of one enforced check reach this number (1: the first Fail fails the wave).',
+      ),
     consecutiveErrorLimit: z
       .number()
       .int()
@@ -297,7 +370,11 @@ export const GatesSchema = z
       .describe('The wave follows `onError` when consecutive Error evaluations of one check reach this number.'),
     onNoData: z.enum(['hold', 'fail', 'pass']).default('hold').describe('What a NoData outcome counts as.'),
     onError: z.enum(['hold', 'rollback']).default('hold').describe('What to do when consecutiveErrorLimit is reached.'),
-    minTraffic: z.number().min(0).default(1).describe('Default requests-per-second floor below which ratio checks are NoData.'),
+    minTraffic: z
+      .number()
+      .min(0)
+      .default(1)
+      .describe('Default requests-per-second floor below which ratio checks are NoData.'),
     checks: z.array(GateCheckSchema).default([]).describe('The checks.'),
   })
   .transform((gates) => ({
@@ -312,7 +389,9 @@ export const GatewaySchema = z
     name: checked('dns-subdomain', checkDnsSubdomain).describe('Gateway Deployment name.'),
     namespace: NamespaceNameSchema.default('istio-system'),
     kind: z.enum(['Deployment']).default('Deployment').describe('Workload kind of the gateway.'),
-    selector: LabelSelectorSchema.optional().describe('Pods of the gateway, when they cannot be found from the Deployment.'),
+    selector: LabelSelectorSchema.optional().describe(
+      'Pods of the gateway, when they cannot be found from the Deployment.',
+    ),
     upgrade: z
       .enum(['withFirstWave', 'afterLastWave', 'onPromote'])
       .default('onPromote')
@@ -323,7 +402,10 @@ export const GatewaySchema = z
 const ApprovalsSchema = z
   .strictObject({
     beforeFirstWave: z.boolean().default(false).describe('Ask for an approval before the first wave.'),
-    onInconclusive: z.boolean().default(true).describe('Ask a human when gates hold (NoData or errors) instead of waiting silently.'),
+    onInconclusive: z
+      .boolean()
+      .default(true)
+      .describe('Ask a human when gates hold (NoData or errors) instead of waiting silently.'),
     timeout: durationOr('4h', 'Default approval timeout.', { positive: true }),
     onTimeout: ApprovalTimeoutActionSchema.default('hold'),
   })
@@ -333,7 +415,11 @@ const DayOfWeekSchema = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']
 
 const MaintenanceWindowSchema = z
   .strictObject({
-    days: z.array(DayOfWeekSchema).min(1).default(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']).describe('Days on which the window opens.'),
+    days: z
+      .array(DayOfWeekSchema)
+      .min(1)
+      .default(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'])
+      .describe('Days on which the window opens.'),
     start: checked('time-of-day', checkTimeOfDay).describe('Opening time, HH:MM in the schedule time zone.'),
     end: checked('time-of-day', checkTimeOfDay).describe('Closing time, HH:MM; earlier than start means the next day.'),
   })
@@ -342,18 +428,28 @@ const MaintenanceWindowSchema = z
 
 const FreezeSchema = z
   .strictObject({
-    from: checked('date', checkLocalDateTime).describe('Start: YYYY-MM-DD or YYYY-MM-DDTHH:MM in the schedule time zone.'),
+    from: checked('date', checkLocalDateTime).describe(
+      'Start: YYYY-MM-DD or YYYY-MM-DDTHH:MM in the schedule time zone.',
+    ),
     to: checked('date', checkLocalDateTime).describe('End: a date alone includes that whole day.'),
     reason: z.string().min(1).max(200).describe('Why (shown in status and Slack).'),
   })
-  .transform((freeze) => ({ ...freeze, from: localDateTimeBound(freeze.from, 'from'), to: localDateTimeBound(freeze.to, 'to') }))
+  .transform((freeze) => ({
+    ...freeze,
+    from: localDateTimeBound(freeze.from, 'from'),
+    to: localDateTimeBound(freeze.to, 'to'),
+  }))
   .describe('A period in which no wave starts. Loaded as `YYYY-MM-DDTHH:MM` bounds, `to` exclusive.');
 
 /** When the daemon runs the policy. */
 export const ScheduleSchema = z
   .strictObject({
-    cron: checked('cron', checkCron).describe('Five-field cron expression (minute hour day-of-month month day-of-week).'),
-    timeZone: checked('time-zone', checkTimeZone).default('UTC').describe('IANA time zone for cron, windows and freezes.'),
+    cron: checked('cron', checkCron).describe(
+      'Five-field cron expression (minute hour day-of-month month day-of-week).',
+    ),
+    timeZone: checked('time-zone', checkTimeZone)
+      .default('UTC')
+      .describe('IANA time zone for cron, windows and freezes.'),
     windows: z.array(MaintenanceWindowSchema).default([]).describe('Maintenance windows; none means any time.'),
     freeze: z.array(FreezeSchema).default([]).describe('Freeze periods.'),
   })
@@ -364,15 +460,25 @@ const SlackSchema = z
     channel: checked('slack-id', checkSlackChannel).describe('Channel: #name or a channel ID.'),
     webhookUrl: SecretRefSchema.optional().describe('Incoming webhook URL (a secret reference).'),
     botToken: SecretRefSchema.optional().describe('Bot token (a secret reference); needed for threads and approvals.'),
-    signingSecret: SecretRefSchema.optional().describe('Signing secret verifying approval clicks (a secret reference).'),
+    signingSecret: SecretRefSchema.optional().describe(
+      'Signing secret verifying approval clicks (a secret reference).',
+    ),
     approvers: z
       .strictObject({
-        users: z.array(checked('slack-id', checkSlackUserId)).default([]).describe('Slack user IDs allowed to approve.'),
-        userGroup: checked('slack-id', checkSlackGroupId).optional().describe('Slack user group whose members may approve.'),
+        users: z
+          .array(checked('slack-id', checkSlackUserId))
+          .default([])
+          .describe('Slack user IDs allowed to approve.'),
+        userGroup: checked('slack-id', checkSlackGroupId)
+          .optional()
+          .describe('Slack user group whose members may approve.'),
       })
       .optional()
       .describe('Who may approve from Slack.'),
-    mentionOnFailure: z.array(checked('slack-id', checkSlackMention)).default([]).describe('Users or groups mentioned when a run fails or rolls back.'),
+    mentionOnFailure: z
+      .array(checked('slack-id', checkSlackMention))
+      .default([])
+      .describe('Users or groups mentioned when a run fails or rolls back.'),
   })
   .describe('Slack notifications and approvals.');
 
@@ -435,7 +541,9 @@ export const PolicySpecSchema = z
         mode: z
           .enum(['external', 'istioctl', 'helm'])
           .default('external')
-          .describe('`external`: something else installs the revision, revroll waits for it to be ready; `istioctl`/`helm`: revroll runs the command.'),
+          .describe(
+            '`external`: something else installs the revision, revroll waits for it to be ready; `istioctl`/`helm`: revroll runs the command.',
+          ),
         readyTimeout: durationOr('10m', 'How long to wait for the new revision to be ready.', { positive: true }),
         command: z.string().min(1).optional().describe('Binary to run (default `istioctl` or `helm`).'),
         args: z.array(z.string()).optional().describe('Arguments, as an argv list (never a shell string).'),
@@ -450,13 +558,18 @@ export const PolicySpecSchema = z
       .describe('How the new revision gets installed.'),
     strategy: z
       .strictObject({
-        type: z.enum(['labels', 'tags']).default('labels').describe('`labels`: namespaces get istio.io/rev=<to>; `tags`: namespaces move from stableTag to canaryTag.'),
+        type: z
+          .enum(['labels', 'tags'])
+          .default('labels')
+          .describe('`labels`: namespaces get istio.io/rev=<to>; `tags`: namespaces move from stableTag to canaryTag.'),
         stableTag: TagNameSchema.optional().describe('Tag namespaces follow before the upgrade (tags strategy).'),
         canaryTag: TagNameSchema.optional().describe('Tag pointing at the new revision during waves (tags strategy).'),
         restoreOriginalLabels: z
           .boolean()
           .default(true)
-          .describe('After promotion, put namespaces back in their original label form once the tag they follow points at the new revision.'),
+          .describe(
+            'After promotion, put namespaces back in their original label form once the tag they follow points at the new revision.',
+          ),
       })
       .prefault({})
       .describe('How namespaces move.'),
@@ -467,7 +580,10 @@ export const PolicySpecSchema = z
     promote: z
       .strictObject({
         tags: z.array(TagNameSchema).default(['default']).describe('Tags moved to the new revision on promotion.'),
-        uninstallPrevious: z.boolean().default(false).describe('Uninstall the previous revision once nothing references it.'),
+        uninstallPrevious: z
+          .boolean()
+          .default(false)
+          .describe('Uninstall the previous revision once nothing references it.'),
         approval: ApprovalSchema.prefault({}),
       })
       .prefault({})
@@ -481,10 +597,7 @@ export const PolicySpecSchema = z
       .describe('Rollback.'),
     approvals: ApprovalsSchema.prefault({}),
     schedule: ScheduleSchema.optional(),
-    notify: z
-      .strictObject({ slack: SlackSchema.optional() })
-      .prefault({})
-      .describe('Notifications.'),
+    notify: z.strictObject({ slack: SlackSchema.optional() }).prefault({}).describe('Notifications.'),
     prometheus: PrometheusSchema.optional(),
   })
   .transform((spec) => ({

@@ -46,7 +46,13 @@ export type Mutation =
   | { op: 'strategic-patch'; ref: ResourceRef; namespace?: string; name: string; patch: Record<string, unknown> }
   /** Replace with optimistic concurrency: `object.metadata.resourceVersion` must be current. */
   | { op: 'replace'; ref: ResourceRef; namespace?: string; object: KubeObject }
-  | { op: 'delete'; ref: ResourceRef; namespace?: string; name: string; propagation?: 'Foreground' | 'Background' | 'Orphan' };
+  | {
+      op: 'delete';
+      ref: ResourceRef;
+      namespace?: string;
+      name: string;
+      propagation?: 'Foreground' | 'Background' | 'Orphan';
+    };
 
 /** What a watch reports. */
 export type WatchEvent = { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: KubeObject };
@@ -105,8 +111,20 @@ export const Resources = {
   },
   leases: { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', kind: 'Lease', namespaced: true },
   roles: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'roles', kind: 'Role', namespaced: true },
-  rolebindings: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'rolebindings', kind: 'RoleBinding', namespaced: true },
-  clusterroles: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles', kind: 'ClusterRole', namespaced: false },
+  rolebindings: {
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    resource: 'rolebindings',
+    kind: 'RoleBinding',
+    namespaced: true,
+  },
+  clusterroles: {
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    resource: 'clusterroles',
+    kind: 'ClusterRole',
+    namespaced: false,
+  },
   clusterrolebindings: {
     group: 'rbac.authorization.k8s.io',
     version: 'v1',
@@ -114,7 +132,13 @@ export const Resources = {
     kind: 'ClusterRoleBinding',
     namespaced: false,
   },
-  poddisruptionbudgets: { group: 'policy', version: 'v1', resource: 'poddisruptionbudgets', kind: 'PodDisruptionBudget', namespaced: true },
+  poddisruptionbudgets: {
+    group: 'policy',
+    version: 'v1',
+    resource: 'poddisruptionbudgets',
+    kind: 'PodDisruptionBudget',
+    namespaced: true,
+  },
   horizontalpodautoscalers: {
     group: 'autoscaling',
     version: 'v2',
@@ -122,5 +146,11 @@ export const Resources = {
     kind: 'HorizontalPodAutoscaler',
     namespaced: true,
   },
-  envoyfilters: { group: 'networking.istio.io', version: 'v1alpha3', resource: 'envoyfilters', kind: 'EnvoyFilter', namespaced: true },
+  envoyfilters: {
+    group: 'networking.istio.io',
+    version: 'v1alpha3',
+    resource: 'envoyfilters',
+    kind: 'EnvoyFilter',
+    namespaced: true,
+  },
 } as const satisfies Record<string, ResourceRef>;

@@ -9,7 +9,13 @@ import type { AxiosInstance } from 'axios';
 import type { z } from 'zod';
 import { formatApprovalDecided, formatNotice } from '../adapters/slack/blocks.ts';
 import { createSlackClient, type SlackClient } from '../adapters/slack/client.ts';
-import { APPROVE_ACTION_ID, ApprovalButtonValueSchema, BlockActionsPayloadSchema, REJECT_ACTION_ID, type BlockActionsPayload } from '../adapters/slack/schema.ts';
+import {
+  APPROVE_ACTION_ID,
+  ApprovalButtonValueSchema,
+  BlockActionsPayloadSchema,
+  REJECT_ACTION_ID,
+  type BlockActionsPayload,
+} from '../adapters/slack/schema.ts';
 import { verifySlackSignature, type SignatureFailure } from '../adapters/slack/signature.ts';
 import { resolveSecret, type SecretSources } from '../adapters/secrets.ts';
 import type { RetryPolicy } from '../adapters/retry.ts';
@@ -57,7 +63,8 @@ export type Refusal =
   /** The state could not be read or written, or is not a run state. */
   | 'store-unavailable';
 
-export type DecisionOutcome = { ok: true; record: DecisionRecord; message: string } | { ok: false; refusal: Refusal; message: string };
+export type DecisionOutcome =
+  { ok: true; record: DecisionRecord; message: string } | { ok: false; refusal: Refusal; message: string };
 
 /** What a decision says about itself; `runId`/`planHash`/`step`, when given, must match the run. */
 export type DecisionRequest = {
@@ -87,14 +94,23 @@ export async function applyDecision(store: StateStore, request: DecisionRequest,
     try {
       stored = await store.load(request.policy);
     } catch (error) {
-      return { ok: false, refusal: 'store-unavailable', message: `the state of policy ${request.policy} could not be read (${codeOf(error)})` };
+      return {
+        ok: false,
+        refusal: 'store-unavailable',
+        message: `the state of policy ${request.policy} could not be read (${codeOf(error)})`,
+      };
     }
-    if (!stored) return { ok: false, refusal: 'no-run', message: `policy ${request.policy} has no run waiting for a decision` };
+    if (!stored)
+      return { ok: false, refusal: 'no-run', message: `policy ${request.policy} has no run waiting for a decision` };
     let state: RunState;
     try {
       state = parseStoredState(stored.document, request.policy);
     } catch {
-      return { ok: false, refusal: 'store-unavailable', message: `the state of policy ${request.policy} is not a run state revroll can read` };
+      return {
+        ok: false,
+        refusal: 'store-unavailable',
+        message: `the state of policy ${request.policy} is not a run state revroll can read`,
+      };
     }
     const refused = check(state, request, now);
     if (refused) return refused;
@@ -111,13 +127,19 @@ export async function applyDecision(store: StateStore, request: DecisionRequest,
       now,
     );
     if (result.error !== undefined) return { ok: false, refusal: 'not-pending', message: result.error };
-    const decided = result.state.approvals.find((a, i) => a.decision !== undefined && state.approvals[i]?.decision === undefined);
+    const decided = result.state.approvals.find(
+      (a, i) => a.decision !== undefined && state.approvals[i]?.decision === undefined,
+    );
     if (!decided) return { ok: false, refusal: 'not-pending', message: `no approval is pending for ${request.policy}` };
     try {
       await store.save(request.policy, result.state as unknown as Record<string, unknown>, stored.version);
     } catch (error) {
       if (error instanceof StateConflictError) continue;
-      return { ok: false, refusal: 'store-unavailable', message: `the decision could not be saved to the state of policy ${request.policy} (${codeOf(error)})` };
+      return {
+        ok: false,
+        refusal: 'store-unavailable',
+        message: `the decision could not be saved to the state of policy ${request.policy} (${codeOf(error)})`,
+      };
     }
     const decision = request.approve ? 'approved' : 'rejected';
     const record: DecisionRecord = {
@@ -131,34 +153,81 @@ export async function applyDecision(store: StateStore, request: DecisionRequest,
       ...(request.channel !== undefined ? { channel: request.channel } : {}),
       decidedAt: now.toISOString(),
     };
-    return { ok: true, record, message: `${decision} step ${decided.step} of run ${state.runId} (policy ${request.policy}) as ${request.by}` };
+    return {
+      ok: true,
+      record,
+      message: `${decision} step ${decided.step} of run ${state.runId} (policy ${request.policy}) as ${request.by}`,
+    };
   }
-  return { ok: false, refusal: 'conflict', message: `the state of policy ${request.policy} kept changing while the decision was saved; try again` };
+  return {
+    ok: false,
+    refusal: 'conflict',
+    message: `the state of policy ${request.policy} kept changing while the decision was saved; try again`,
+  };
 }
 
 /** The refusals `recordDecision` cannot tell apart, with messages that say what to do. */
 function check(state: RunState, request: DecisionRequest, now: Date): DecisionOutcome | undefined {
   const policy = request.policy;
   if (request.runId !== undefined && request.runId !== state.runId) {
-    return { ok: false, refusal: 'wrong-run', message: `this decision is for run ${request.runId}, but the current run of policy ${policy} is ${state.runId}` };
+    return {
+      ok: false,
+      refusal: 'wrong-run',
+      message: `this decision is for run ${request.runId}, but the current run of policy ${policy} is ${state.runId}`,
+    };
   }
   if (request.planHash !== undefined && request.planHash !== state.planHash) {
-    return { ok: false, refusal: 'wrong-plan', message: `the plan of run ${state.runId} changed since the approval was requested (plan ${request.planHash}, now ${state.planHash}); decide on the new request` };
+    return {
+      ok: false,
+      refusal: 'wrong-plan',
+      message: `the plan of run ${state.runId} changed since the approval was requested (plan ${request.planHash}, now ${state.planHash}); decide on the new request`,
+    };
   }
-  if (terminalPhases.has(state.phase)) return { ok: false, refusal: 'finished', message: `run ${state.runId} of policy ${policy} is finished (${state.phase}); nothing is waiting for a decision` };
-  const candidates = request.step !== undefined ? state.approvals.filter((a) => a.step === request.step) : state.approvals;
+  if (terminalPhases.has(state.phase))
+    return {
+      ok: false,
+      refusal: 'finished',
+      message: `run ${state.runId} of policy ${policy} is finished (${state.phase}); nothing is waiting for a decision`,
+    };
+  const candidates =
+    request.step !== undefined ? state.approvals.filter((a) => a.step === request.step) : state.approvals;
   // Like recordDecision: the latest pending request; failing that, the latest one, to say why.
   const target = candidates.filter((a) => a.decision === undefined).at(-1) ?? candidates.at(-1);
   if (!target) {
-    return { ok: false, refusal: 'not-pending', message: request.step !== undefined ? `run ${state.runId} has no approval request for step ${request.step}` : `run ${state.runId} of policy ${policy} is not waiting for an approval` };
+    return {
+      ok: false,
+      refusal: 'not-pending',
+      message:
+        request.step !== undefined
+          ? `run ${state.runId} has no approval request for step ${request.step}`
+          : `run ${state.runId} of policy ${policy} is not waiting for an approval`,
+    };
   }
-  if (target.decision === 'expired') return { ok: false, refusal: 'expired', message: `the approval for step ${target.step} expired at ${target.expiresAt}` };
+  if (target.decision === 'expired')
+    return {
+      ok: false,
+      refusal: 'expired',
+      message: `the approval for step ${target.step} expired at ${target.expiresAt}`,
+    };
   if (target.decision !== undefined) {
-    return { ok: false, refusal: 'already-decided', message: `step ${target.step} was already ${target.decision}${target.by ? ` by ${target.by}` : ''}${target.decidedAt ? ` at ${target.decidedAt}` : ''}` };
+    return {
+      ok: false,
+      refusal: 'already-decided',
+      message: `step ${target.step} was already ${target.decision}${target.by ? ` by ${target.by}` : ''}${target.decidedAt ? ` at ${target.decidedAt}` : ''}`,
+    };
   }
-  if (Date.parse(target.expiresAt) <= now.getTime()) return { ok: false, refusal: 'expired', message: `the approval for step ${target.step} expired at ${target.expiresAt}` };
+  if (Date.parse(target.expiresAt) <= now.getTime())
+    return {
+      ok: false,
+      refusal: 'expired',
+      message: `the approval for step ${target.step} expired at ${target.expiresAt}`,
+    };
   if (request.requestExpiresAt !== undefined && request.requestExpiresAt !== target.expiresAt) {
-    return { ok: false, refusal: 'not-pending', message: `this button belongs to an earlier approval request for step ${target.step}; use the latest request` };
+    return {
+      ok: false,
+      refusal: 'not-pending',
+      message: `this button belongs to an earlier approval request for step ${target.step}; use the latest request`,
+    };
   }
   return undefined;
 }
@@ -177,7 +246,17 @@ export async function decideFromCli(input: {
   onDecision?: (record: DecisionRecord) => void | Promise<void>;
 }): Promise<{ ok: boolean; message: string; record?: DecisionRecord }> {
   const by = input.as?.trim() || osUser();
-  const outcome = await applyDecision(input.store, { policy: input.policy, approve: input.approve, by, via: 'cli', ...(input.step !== undefined ? { step: input.step } : {}) }, input.now);
+  const outcome = await applyDecision(
+    input.store,
+    {
+      policy: input.policy,
+      approve: input.approve,
+      by,
+      via: 'cli',
+      ...(input.step !== undefined ? { step: input.step } : {}),
+    },
+    input.now,
+  );
   if (!outcome.ok) return { ok: false, message: outcome.message };
   try {
     await input.onDecision?.(outcome.record);
@@ -237,7 +316,9 @@ const DEFAULT_GROUP_CACHE_MS = 60_000;
  * payload (400), policy (404), approver allowlist (403), binding to the run (409), then the
  * decision is saved, `onDecision` called, the message updated, and 200 returned.
  */
-export function createSlackActionHandler(options: SlackActionHandlerOptions): (request: SlackActionRequest) => Promise<SlackActionResponse> {
+export function createSlackActionHandler(
+  options: SlackActionHandlerOptions,
+): (request: SlackActionRequest) => Promise<SlackActionResponse> {
   const { logger } = options;
   const sources: SecretSources = { env: options.env, ...(options.readFile ? { readFile: options.readFile } : {}) };
   const groups = new Map<string, { members: ReadonlySet<string>; until: number }>();
@@ -255,15 +336,21 @@ export function createSlackActionHandler(options: SlackActionHandlerOptions): (r
   }
 
   /** Every distinct signing secret of the loaded policies, resolved; unreadable ones are logged and skipped. */
-  async function signingSecrets(policies: ReadonlyMap<string, SlackSettings | undefined>): Promise<Map<string, string>> {
+  async function signingSecrets(
+    policies: ReadonlyMap<string, SlackSettings | undefined>,
+  ): Promise<Map<string, string>> {
     const byRef = new Map<string, SecretRef>();
-    for (const settings of policies.values()) if (settings?.signingSecret) byRef.set(refKey(settings.signingSecret), settings.signingSecret);
+    for (const settings of policies.values())
+      if (settings?.signingSecret) byRef.set(refKey(settings.signingSecret), settings.signingSecret);
     const resolved = new Map<string, string>();
     for (const [key, ref] of byRef) {
       try {
         resolved.set(key, await resolveSecret(ref, sources));
       } catch (error) {
-        logger?.error({ code: codeOf(error), reason: error instanceof RevrollError ? error.message : 'unreadable' }, 'slack signing secret unavailable');
+        logger?.error(
+          { code: codeOf(error), reason: error instanceof RevrollError ? error.message : 'unreadable' },
+          'slack signing secret unavailable',
+        );
       }
     }
     return resolved;
@@ -285,7 +372,11 @@ export function createSlackActionHandler(options: SlackActionHandlerOptions): (r
   async function notice(client: SlackClient, payload: BlockActionsPayload, text: string): Promise<void> {
     if (!payload.response_url) return;
     try {
-      await client.respond(payload.response_url, { ...formatNotice(text), response_type: 'ephemeral', replace_original: false });
+      await client.respond(payload.response_url, {
+        ...formatNotice(text),
+        response_type: 'ephemeral',
+        replace_original: false,
+      });
     } catch (error) {
       logger?.warn({ code: codeOf(error) }, 'slack refusal notice failed');
     }
@@ -295,7 +386,8 @@ export function createSlackActionHandler(options: SlackActionHandlerOptions): (r
     const policies = options.policies();
     const secrets = await signingSecrets(policies);
     const secretKeys = [...secrets.keys()];
-    if (secretKeys.length === 0) return { status: 401, body: 'no Slack signing secret is configured, so no Slack request can be verified' };
+    if (secretKeys.length === 0)
+      return { status: 401, body: 'no Slack signing secret is configured, so no Slack request can be verified' };
     const verdict = verifySlackSignature({
       secrets: secretKeys.map((k) => secrets.get(k) ?? ''),
       timestamp: header(request.headers, 'x-slack-request-timestamp'),
@@ -315,7 +407,13 @@ export function createSlackActionHandler(options: SlackActionHandlerOptions): (r
     const log = logger?.child({ policy: value.policy, runId: value.runId, step: value.step, user: user.id });
 
     const settings = policies.get(value.policy);
-    if (!settings) return { status: 404, body: policies.has(value.policy) ? `policy ${value.policy} has no Slack settings, so it takes no Slack approvals` : `unknown policy ${value.policy}` };
+    if (!settings)
+      return {
+        status: 404,
+        body: policies.has(value.policy)
+          ? `policy ${value.policy} has no Slack settings, so it takes no Slack approvals`
+          : `unknown policy ${value.policy}`,
+      };
     // A request signed by another policy's Slack app must not decide for this one.
     if (!settings.signingSecret || secretKeys[verdict.secretIndex] !== refKey(settings.signingSecret)) {
       log?.warn({}, 'slack request refused: signed for another policy');
@@ -334,8 +432,15 @@ export function createSlackActionHandler(options: SlackActionHandlerOptions): (r
     try {
       allowed = await isAllowed(settings, user.id, client, request.now);
     } catch (error) {
-      log?.warn({ code: codeOf(error), slackError: (error as { slackError?: unknown }).slackError }, 'slack approver group lookup failed');
-      await notice(client, payload, `Could not check your membership of the approvers group; nothing was recorded. Try again, or use \`revroll ${approve ? 'approve' : 'reject'} ${value.policy}\`.`);
+      log?.warn(
+        { code: codeOf(error), slackError: (error as { slackError?: unknown }).slackError },
+        'slack approver group lookup failed',
+      );
+      await notice(
+        client,
+        payload,
+        `Could not check your membership of the approvers group; nothing was recorded. Try again, or use \`revroll ${approve ? 'approve' : 'reject'} ${value.policy}\`.`,
+      );
       return { status: 503, body: 'the approvers user group could not be read from Slack; nothing was recorded' };
     }
     if (!allowed) {
@@ -349,13 +454,26 @@ export function createSlackActionHandler(options: SlackActionHandlerOptions): (r
     const channel = payload.channel?.id ?? payload.container?.channel_id;
     const outcome = await applyDecision(
       options.store,
-      { policy: value.policy, runId: value.runId, planHash: value.planHash, step: value.step, approve, by, via: 'slack', ...(channel ? { channel } : {}), ...(value.expiresAt !== undefined ? { requestExpiresAt: value.expiresAt } : {}) },
+      {
+        policy: value.policy,
+        runId: value.runId,
+        planHash: value.planHash,
+        step: value.step,
+        approve,
+        by,
+        via: 'slack',
+        ...(channel ? { channel } : {}),
+        ...(value.expiresAt !== undefined ? { requestExpiresAt: value.expiresAt } : {}),
+      },
       request.now,
     );
     if (!outcome.ok) {
       log?.warn({ refusal: outcome.refusal }, 'slack decision refused');
       await notice(client, payload, `Nothing was recorded: ${outcome.message}.`);
-      return { status: outcome.refusal === 'store-unavailable' || outcome.refusal === 'conflict' ? 503 : 409, body: outcome.message };
+      return {
+        status: outcome.refusal === 'store-unavailable' || outcome.refusal === 'conflict' ? 503 : 409,
+        body: outcome.message,
+      };
     }
     log?.info({ decision: outcome.record.decision, by }, 'approval decided from slack');
     try {
@@ -369,8 +487,23 @@ export function createSlackActionHandler(options: SlackActionHandlerOptions): (r
 }
 
 /** Replaces the buttons with who decided and when: in place with the bot token, else through the response URL. */
-async function updateMessage(client: SlackClient, payload: BlockActionsPayload, record: DecisionRecord, hasToken: boolean, now: Date, log: Logger | undefined): Promise<void> {
-  const message = formatApprovalDecided({ policy: record.policy, runId: record.runId, step: record.step, decision: record.decision, by: record.by, at: now, via: 'slack' });
+async function updateMessage(
+  client: SlackClient,
+  payload: BlockActionsPayload,
+  record: DecisionRecord,
+  hasToken: boolean,
+  now: Date,
+  log: Logger | undefined,
+): Promise<void> {
+  const message = formatApprovalDecided({
+    policy: record.policy,
+    runId: record.runId,
+    step: record.step,
+    decision: record.decision,
+    by: record.by,
+    at: now,
+    via: 'slack',
+  });
   const channel = payload.container?.channel_id ?? payload.channel?.id;
   const ts = payload.container?.message_ts ?? payload.message?.ts;
   try {
@@ -378,7 +511,10 @@ async function updateMessage(client: SlackClient, payload: BlockActionsPayload, 
     else if (payload.response_url) await client.respond(payload.response_url, { ...message, replace_original: true });
   } catch (error) {
     // The decision is saved; a stale message only shows buttons that now answer 409.
-    log?.warn({ code: codeOf(error), slackError: (error as { slackError?: unknown }).slackError }, 'slack approval message update failed');
+    log?.warn(
+      { code: codeOf(error), slackError: (error as { slackError?: unknown }).slackError },
+      'slack approval message update failed',
+    );
   }
 }
 
@@ -388,7 +524,9 @@ const SIGNATURE_MESSAGES: Record<SignatureFailure, string> = {
   'bad-signature': 'the request signature does not match',
 };
 
-type ParsedAction = { ok: true; payload: BlockActionsPayload; approve: boolean; value: z.output<typeof ApprovalButtonValueSchema> } | { ok: false; message: string };
+type ParsedAction =
+  | { ok: true; payload: BlockActionsPayload; approve: boolean; value: z.output<typeof ApprovalButtonValueSchema> }
+  | { ok: false; message: string };
 
 /** The form-encoded `payload` field, its JSON, the approval button clicked and its bound value. */
 function parsePayload(rawBody: string): ParsedAction {
@@ -401,8 +539,14 @@ function parsePayload(rawBody: string): ParsedAction {
     return { ok: false, message: 'the payload is not JSON' };
   }
   const payload = BlockActionsPayloadSchema.safeParse(json);
-  if (!payload.success) return { ok: false, message: `the payload is not a block_actions interaction revroll understands (${firstIssue(payload.error)})` };
-  const action = payload.data.actions.find((a) => a.action_id === APPROVE_ACTION_ID || a.action_id === REJECT_ACTION_ID);
+  if (!payload.success)
+    return {
+      ok: false,
+      message: `the payload is not a block_actions interaction revroll understands (${firstIssue(payload.error)})`,
+    };
+  const action = payload.data.actions.find(
+    (a) => a.action_id === APPROVE_ACTION_ID || a.action_id === REJECT_ACTION_ID,
+  );
   if (!action) return { ok: false, message: 'the payload has no revroll approval action' };
   let value: unknown;
   try {
@@ -411,7 +555,8 @@ function parsePayload(rawBody: string): ParsedAction {
     return { ok: false, message: 'the approval button value is not JSON' };
   }
   const bound = ApprovalButtonValueSchema.safeParse(value);
-  if (!bound.success) return { ok: false, message: `the approval button value is not valid (${firstIssue(bound.error)})` };
+  if (!bound.success)
+    return { ok: false, message: `the approval button value is not valid (${firstIssue(bound.error)})` };
   return { ok: true, payload: payload.data, approve: action.action_id === APPROVE_ACTION_ID, value: bound.data };
 }
 

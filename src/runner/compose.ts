@@ -31,7 +31,11 @@ export const realClock: Clock = {
 };
 
 export function connectCluster(options: ConnectOptions): KubernetesCluster {
-  const loaded = loadKubeConfig({ ...(options.kubeconfig ? { file: options.kubeconfig } : {}), ...(options.context ? { context: options.context } : {}), env: options.env });
+  const loaded = loadKubeConfig({
+    ...(options.kubeconfig ? { file: options.kubeconfig } : {}),
+    ...(options.context ? { context: options.context } : {}),
+    env: options.env,
+  });
   return createKubernetesCluster({ config: loaded.config });
 }
 
@@ -39,7 +43,10 @@ export function connectCluster(options: ConnectOptions): KubernetesCluster {
 export async function requireStateNamespace(cluster: KubernetesCluster, namespace: string): Promise<void> {
   try {
     const ns = await cluster.get(Resources.namespaces, undefined, namespace);
-    if (!ns) throw new UsageError(`the state namespace ${namespace} does not exist on ${cluster.server}: create it (kubectl create namespace ${namespace}) or pass --state-namespace`);
+    if (!ns)
+      throw new UsageError(
+        `the state namespace ${namespace} does not exist on ${cluster.server}: create it (kubectl create namespace ${namespace}) or pass --state-namespace`,
+      );
   } catch (error) {
     if (error instanceof KubernetesError && error.status === 403) return; // may read its own namespace only; the save will tell
     throw error;
@@ -79,7 +86,14 @@ export function composeRunner(policy: Policy, options: ComposeOptions): RunnerDe
   const notifier =
     options.notifier ??
     (slack
-      ? createSlackNotifier({ settings: slack, env: options.env, now: () => clock.now(), logger: logger.child({ component: 'slack' }), threads, ...(options.onNotifyFailure ? { onFailure: options.onNotifyFailure } : {}) })
+      ? createSlackNotifier({
+          settings: slack,
+          env: options.env,
+          now: () => clock.now(),
+          logger: logger.child({ component: 'slack' }),
+          threads,
+          ...(options.onNotifyFailure ? { onFailure: options.onNotifyFailure } : {}),
+        })
       : createLogNotifier(logger));
   return {
     cluster,
@@ -88,7 +102,8 @@ export function composeRunner(policy: Policy, options: ComposeOptions): RunnerDe
     events: createEventRecorder(cluster, {
       now: () => clock.now(),
       fallbackNamespace: stateNamespace,
-      onError: (error) => logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'event not recorded'),
+      onError: (error) =>
+        logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'event not recorded'),
     }),
     notifier,
     threads,

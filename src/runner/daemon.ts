@@ -30,7 +30,15 @@ import { loadPolicyText, MAX_ALIAS_COUNT, MAX_POLICY_BYTES } from '../policy/loa
 import type { Policy, SlackSettings } from '../policy/types.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { RunnerMetrics } from '../telemetry/metrics.ts';
-import { parseStoredState, policyHash, runPolicy, type Clock, type RunnerDeps, type RunOutcome, type RunResult } from './run-policy.ts';
+import {
+  parseStoredState,
+  policyHash,
+  runPolicy,
+  type Clock,
+  type RunnerDeps,
+  type RunOutcome,
+  type RunResult,
+} from './run-policy.ts';
 import { engineWindow, nextCronFire, nextFit, openSince, scheduleStatus } from './schedule.ts';
 
 export type DaemonOptions = {
@@ -151,7 +159,10 @@ type Slot = {
   wakeAt?: Date;
   lastPhase?: RunPhase;
   lastEvaluations?: number;
-  view: Pick<RunView, 'runId' | 'phase' | 'step' | 'hold' | 'lastOutcome' | 'lastMessage' | 'lastRunAt' | 'nextScheduledAt' | 'waiting'>;
+  view: Pick<
+    RunView,
+    'runId' | 'phase' | 'step' | 'hold' | 'lastOutcome' | 'lastMessage' | 'lastRunAt' | 'nextScheduledAt' | 'waiting'
+  >;
   done?: Promise<void>;
 };
 
@@ -186,14 +197,30 @@ export function createDaemon(options: DaemonOptions): Daemon {
       const info = await stat(file);
       if (!info.isFile()) return undefined; // a directory named *.yaml, a dangling link mid-swap
       if (info.size > MAX_POLICY_BYTES) {
-        const problem: PolicyProblem = { path: '', rule: 'size', message: `the file is ${info.size} bytes; policies are limited to ${MAX_POLICY_BYTES} bytes`, location: { file, line: 1, col: 1 } };
-        return { file, hash: `size:${info.size}:${info.mtimeMs}`, problems: [problem], warnings: [], ...lastGoodOf(previous) };
+        const problem: PolicyProblem = {
+          path: '',
+          rule: 'size',
+          message: `the file is ${info.size} bytes; policies are limited to ${MAX_POLICY_BYTES} bytes`,
+          location: { file, line: 1, col: 1 },
+        };
+        return {
+          file,
+          hash: `size:${info.size}:${info.mtimeMs}`,
+          problems: [problem],
+          warnings: [],
+          ...lastGoodOf(previous),
+        };
       }
       bytes = await readFile(file);
     } catch (error) {
       // Vanished between readdir and read (a ConfigMap symlink swap): the next scan sees the new state.
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      const problem: PolicyProblem = { path: '', rule: 'read', message: `cannot read policy file: ${(error as Error).message}`, location: { file, line: 1, col: 1 } };
+      const problem: PolicyProblem = {
+        path: '',
+        rule: 'read',
+        message: `cannot read policy file: ${(error as Error).message}`,
+        location: { file, line: 1, col: 1 },
+      };
       return { file, hash: 'unreadable', problems: [problem], warnings: [], ...lastGoodOf(previous) };
     }
     const hash = createHash('sha256').update(bytes).digest('hex');
@@ -201,7 +228,14 @@ export function createDaemon(options: DaemonOptions): Daemon {
     const loaded = loadPolicyText(bytes.toString('utf8'), file);
     if (loaded.policy) return { file, hash, policy: loaded.policy, problems: [], warnings: loaded.warnings };
     const name = nameOf(bytes.toString('utf8'));
-    return { file, hash, problems: loaded.problems, warnings: loaded.warnings, ...(name ? { name } : {}), ...lastGoodOf(previous) };
+    return {
+      file,
+      hash,
+      problems: loaded.problems,
+      warnings: loaded.warnings,
+      ...(name ? { name } : {}),
+      ...lastGoodOf(previous),
+    };
   }
 
   function lastGoodOf(previous: FileEntry | undefined): { lastGood?: Policy } {
@@ -227,9 +261,15 @@ export function createDaemon(options: DaemonOptions): Daemon {
       if (entry === previous) continue;
       files.set(file, entry);
       if (entry.policy) {
-        logger.info({ file, policy: entry.policy.metadata.name, warnings: entry.warnings.map(formatProblem) }, previous ? 'policy reloaded' : 'policy loaded');
+        logger.info(
+          { file, policy: entry.policy.metadata.name, warnings: entry.warnings.map(formatProblem) },
+          previous ? 'policy reloaded' : 'policy loaded',
+        );
       } else {
-        logger.error({ file, problems: entry.problems.map(formatProblem), keeps: entry.lastGood?.metadata.name }, 'invalid policy');
+        logger.error(
+          { file, problems: entry.problems.map(formatProblem), keeps: entry.lastGood?.metadata.name },
+          'invalid policy',
+        );
       }
     }
     for (const file of [...files.keys()]) {
@@ -352,7 +392,8 @@ export function createDaemon(options: DaemonOptions): Daemon {
     if (!schedule) return now;
     // One millisecond before the opening: a fire exactly at the opening instant counts.
     const since = openSince(schedule, now);
-    if (schedule.windows.length === 0) return new Date(Math.max(since ? since.getTime() - 1 : 0, now.getTime() - graceMs));
+    if (schedule.windows.length === 0)
+      return new Date(Math.max(since ? since.getTime() - 1 : 0, now.getTime() - graceMs));
     return since ? new Date(since.getTime() - 1) : now;
   }
 
@@ -416,7 +457,13 @@ export function createDaemon(options: DaemonOptions): Daemon {
   /** What the loop does now: run the policy, or wait (until when, and why). */
   async function decideNext(slot: Slot): Promise<Next> {
     const now = clock.now();
-    if (slot.retryAt && now < slot.retryAt) return { kind: 'wait', until: slot.retryAt, poll: false, why: slot.view.lastOutcome === 'locked' ? 'another runner holds the policy' : 'backing off after an error' };
+    if (slot.retryAt && now < slot.retryAt)
+      return {
+        kind: 'wait',
+        until: slot.retryAt,
+        poll: false,
+        why: slot.view.lastOutcome === 'locked' ? 'another runner holds the policy' : 'backing off after an error',
+      };
     slot.retryAt = undefined;
     const stored = await store.load(slot.name);
     const state = stored ? parseStoredState(stored.document, slot.name) : undefined;
@@ -501,7 +548,14 @@ export function createDaemon(options: DaemonOptions): Daemon {
     slot.view.lastOutcome = result.outcome;
     slot.view.lastMessage = result.message;
     const log = result.state ? slot.log.child({ runId: result.state.runId }) : slot.log;
-    log.info({ outcome: result.outcome, message: result.message, problems: result.problems?.map((p) => `${p.path}: ${p.message}`) }, 'runner returned');
+    log.info(
+      {
+        outcome: result.outcome,
+        message: result.message,
+        problems: result.problems?.map((p) => `${p.path}: ${p.message}`),
+      },
+      'runner returned',
+    );
     if (result.state) observeState(slot, result.state);
     switch (result.outcome) {
       case 'locked':
@@ -515,7 +569,8 @@ export function createDaemon(options: DaemonOptions): Daemon {
         break;
       case 'failed':
         // With an active run left (the policy changed under it), do not spin: back off.
-        if (result.state && !terminalPhases.has(result.state.phase)) failed(slot, new Error(result.message), 'the run cannot continue');
+        if (result.state && !terminalPhases.has(result.state.phase))
+          failed(slot, new Error(result.message), 'the run cannot continue');
         break;
       case 'rolled-back':
       case 'interrupted':
@@ -547,7 +602,10 @@ export function createDaemon(options: DaemonOptions): Daemon {
       const stored = await store.load(slot.name);
       if (!stored) return;
       const latest = parseStoredState(stored.document, slot.name);
-      const external = result.state && (JSON.stringify(latest.approvals) !== JSON.stringify(result.state.approvals) || Boolean(latest.abortRequested) !== Boolean(result.state.abortRequested));
+      const external =
+        result.state &&
+        (JSON.stringify(latest.approvals) !== JSON.stringify(result.state.approvals) ||
+          Boolean(latest.abortRequested) !== Boolean(result.state.abortRequested));
       slot.seenVersion = external ? `${stored.version}-unseen` : stored.version;
     } catch (error) {
       slot.log.warn({ err: (error as Error).message }, 'run state unreadable after the run');
@@ -569,7 +627,8 @@ export function createDaemon(options: DaemonOptions): Daemon {
     slot.view.hold = state.hold;
     metrics.phase(slot.name, state.phase);
     metrics.pendingApprovals(slot.name, state.approvals.filter((a) => a.decision === undefined).length);
-    if (state.phase === 'RollingBack' && slot.lastPhase !== undefined && slot.lastPhase !== 'RollingBack') metrics.rollbackStarted(slot.name);
+    if (state.phase === 'RollingBack' && slot.lastPhase !== undefined && slot.lastPhase !== 'RollingBack')
+      metrics.rollbackStarted(slot.name);
     slot.lastPhase = state.phase;
   }
 
@@ -579,13 +638,15 @@ export function createDaemon(options: DaemonOptions): Daemon {
       const match = /^wave\/(.+)\/bake$/.exec(record.id);
       if (!match || record.status !== 'done' || !record.finishedAt) continue;
       const first = state.records.find((r) => r.id.startsWith(`wave/${match[1]}/`) && r.startedAt);
-      if (first?.startedAt) metrics.waveDuration(slot.name, (Date.parse(record.finishedAt) - Date.parse(first.startedAt)) / 1000);
+      if (first?.startedAt)
+        metrics.waveDuration(slot.name, (Date.parse(record.finishedAt) - Date.parse(first.startedAt)) / 1000);
     }
     const gates = state.gates;
     if (gates && gates.evaluations !== slot.lastEvaluations) {
       const latest = gates.recent.at(-1);
       if (slot.lastEvaluations !== undefined && latest) {
-        for (const result of latest.results) metrics.gateEvaluation(slot.name, result.check, result.outcome, result.value);
+        for (const result of latest.results)
+          metrics.gateEvaluation(slot.name, result.check, result.outcome, result.value);
       }
       slot.lastEvaluations = gates.evaluations;
     }
@@ -604,7 +665,10 @@ export function createDaemon(options: DaemonOptions): Daemon {
       const slot = name && !duplicate ? slots.get(name) : undefined;
       if (slot) listed.add(slot.name);
       const problems = entry.problems.map(formatProblem);
-      if (duplicate) problems.push(`${entry.file}:1:1 metadata.name: policy ${name} is already defined in ${duplicate}; this file is ignored`);
+      if (duplicate)
+        problems.push(
+          `${entry.file}:1:1 metadata.name: policy ${name} is already defined in ${duplicate}; this file is ignored`,
+        );
       views.push({
         ...(name ? { name } : {}),
         file: entry.file,
@@ -619,7 +683,17 @@ export function createDaemon(options: DaemonOptions): Daemon {
     }
     for (const slot of slots.values()) {
       if (listed.has(slot.name)) continue;
-      views.push({ name: slot.name, file: slot.file, valid: true, problems: [], warnings: [], removed: true, scheduled: false, running: slot.run !== undefined, ...definedOnly(slot.view) });
+      views.push({
+        name: slot.name,
+        file: slot.file,
+        valid: true,
+        problems: [],
+        warnings: [],
+        removed: true,
+        scheduled: false,
+        running: slot.run !== undefined,
+        ...definedOnly(slot.view),
+      });
     }
     return views;
   }
@@ -631,7 +705,9 @@ export function createDaemon(options: DaemonOptions): Daemon {
         try {
           // The folder, not the files: ConfigMap mounts change by swapping the `..data` symlink.
           watcher = watch(options.policiesDir, { persistent: false }, () => scheduleRescan());
-          watcher.on('error', (error) => logger.warn({ err: error.message }, 'policy folder watch failed; relying on rescans'));
+          watcher.on('error', (error) =>
+            logger.warn({ err: error.message }, 'policy folder watch failed; relying on rescans'),
+          );
         } catch (error) {
           logger.warn({ err: (error as Error).message }, 'policy folder watch failed; relying on rescans');
         }
@@ -663,7 +739,9 @@ export function createDaemon(options: DaemonOptions): Daemon {
       wake(slot);
     },
     slackSettings() {
-      return new Map([...slots.values()].filter((s) => !s.removed).map((s) => [s.name, s.policy.spec.notify.slack] as const));
+      return new Map(
+        [...slots.values()].filter((s) => !s.removed).map((s) => [s.name, s.policy.spec.notify.slack] as const),
+      );
     },
     loops: () => liveLoops,
   };

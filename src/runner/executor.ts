@@ -11,7 +11,14 @@ import { Annotation, Label, istiodName, podRevision } from '../mesh/labels.ts';
 import { observeMesh, type MeshSnapshot } from '../mesh/revisions.ts';
 import { applyMutations, assertDefaultTarget, planRemoveTag, planSetTag } from '../mesh/tags.ts';
 import { findReferences, planUninstall, uninstallKinds, uninstallSelector } from '../mesh/uninstall.ts';
-import { planRestart, rolloutState, toWorkload, workloadRefs, type Workload, type WorkloadKind } from '../mesh/workloads.ts';
+import {
+  planRestart,
+  rolloutState,
+  toWorkload,
+  workloadRefs,
+  type Workload,
+  type WorkloadKind,
+} from '../mesh/workloads.ts';
 import { Resources, type ClusterPort, type KubeObject, type PermissionCheck } from '../ports/cluster.ts';
 import type { EventRecorder } from '../ports/events.ts';
 import type { MetricsSource } from '../ports/metrics.ts';
@@ -22,7 +29,11 @@ import { mapLimit } from '../adapters/retry.ts';
 import { KubernetesError } from '../adapters/kubernetes/cluster.ts';
 
 /** Runs an installer command (argv, no shell). */
-export type CommandRunner = (command: string, args: readonly string[], options: { timeoutMs: number }) => Promise<{ ok: boolean; output: string; error?: string; durationMs: number }>;
+export type CommandRunner = (
+  command: string,
+  args: readonly string[],
+  options: { timeoutMs: number },
+) => Promise<{ ok: boolean; output: string; error?: string; durationMs: number }>;
 
 export type ExecutorDeps = {
   cluster: ClusterPort;
@@ -68,14 +79,23 @@ export function requiredPermissions(policy: Policy, stateNamespace: string): Per
     for (const verb of ['list', 'watch', 'patch']) checks.push({ verb, group: ref.group, resource: ref.resource });
   }
   for (const gateway of policy.spec.gateways) {
-    checks.push({ verb: 'get', group: 'apps', resource: 'deployments', namespace: gateway.namespace }, { verb: 'patch', group: 'apps', resource: 'deployments', namespace: gateway.namespace });
+    checks.push(
+      { verb: 'get', group: 'apps', resource: 'deployments', namespace: gateway.namespace },
+      { verb: 'patch', group: 'apps', resource: 'deployments', namespace: gateway.namespace },
+    );
   }
   // A rollback removes tags revroll created (the canary tag, or a promoted tag that did not exist).
   checks.push({ verb: 'delete', group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations' });
   if (policy.spec.workloads.stragglers === 'restart') checks.push({ verb: 'delete', group: '', resource: 'pods' });
   if (policy.spec.promote.uninstallPrevious || policy.spec.rollback.uninstallCanary) {
     for (const ref of uninstallKinds) {
-      for (const verb of ['list', 'delete']) checks.push({ verb, group: ref.group, resource: ref.resource, ...(ref.namespaced ? { namespace: istioNs } : {}) });
+      for (const verb of ['list', 'delete'])
+        checks.push({
+          verb,
+          group: ref.group,
+          resource: ref.resource,
+          ...(ref.namespaced ? { namespace: istioNs } : {}),
+        });
     }
   }
   return checks;
@@ -88,7 +108,10 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
 
   const mesh = () => observeMesh(cluster, istioNs);
 
-  async function listIn(ref: (typeof workloadRefs)[WorkloadKind] | typeof Resources.pods, namespaces: readonly string[]): Promise<KubeObject[]> {
+  async function listIn(
+    ref: (typeof workloadRefs)[WorkloadKind] | typeof Resources.pods,
+    namespaces: readonly string[],
+  ): Promise<KubeObject[]> {
     if (namespaces.length <= PER_NAMESPACE_LIMIT) {
       const lists = await Promise.all(namespaces.map((namespace) => cluster.list(ref, { namespace })));
       return lists.flat();
@@ -112,7 +135,8 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
 
   function revisionReady(snapshot: MeshSnapshot, revision: string): string | undefined {
     const found = snapshot.revisions.find((r) => r.name === revision);
-    if (!found || !found.deployment) return `revision ${revision} is not installed (no ${istiodName(revision)} Deployment in ${istioNs})`;
+    if (!found || !found.deployment)
+      return `revision ${revision} is not installed (no ${istiodName(revision)} Deployment in ${istioNs})`;
     if (!found.injector) return `revision ${revision} has no injector MutatingWebhookConfiguration`;
     if (!found.ready) return `${istiodName(revision)} has no ready replica`;
     return undefined;
@@ -129,9 +153,11 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
     }
     if (spec.strategy.type === 'tags') {
       const stable = spec.strategy.stableTag ?? '';
-      if (!snapshot.tags.some((t) => t.tag === stable)) problems.push(`revision tag ${stable} (spec.strategy.stableTag) does not exist`);
+      if (!snapshot.tags.some((t) => t.tag === stable))
+        problems.push(`revision tag ${stable} (spec.strategy.stableTag) does not exist`);
     }
-    if (spec.gates.checks.length > 0 && !deps.metrics) problems.push('the policy has gates but no Prometheus is configured (spec.prometheus.url or --prometheus-url)');
+    if (spec.gates.checks.length > 0 && !deps.metrics)
+      problems.push('the policy has gates but no Prometheus is configured (spec.prometheus.url or --prometheus-url)');
     const byName = new Map(snapshot.namespaces.map((n) => [n.metadata.name ?? '', n]));
     for (const name of Object.keys(state.namespaces)) {
       const ns = byName.get(name);
@@ -141,16 +167,22 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
       }
       const labels = ns.metadata.labels ?? {};
       if (labels[Label.injection] === 'enabled' && labels[Label.rev] !== undefined) {
-        problems.push(`namespace ${name} has conflicting labels istio-injection=enabled and istio.io/rev=${labels[Label.rev]} (istio-injection wins); resolve them before the upgrade`);
+        problems.push(
+          `namespace ${name} has conflicting labels istio-injection=enabled and istio.io/rev=${labels[Label.rev]} (istio-injection wins); resolve them before the upgrade`,
+        );
       }
     }
     for (const gateway of state.gateways) {
       const deployment = await cluster.get(Resources.deployments, gateway.namespace, gateway.name);
       if (!deployment) problems.push(`gateway Deployment ${gateway.namespace}/${gateway.name} does not exist`);
-      else if (!gatewayInfo(deployment).injected) problems.push(`gateway ${gateway.namespace}/${gateway.name} is not an injected gateway`);
+      else if (!gatewayInfo(deployment).injected)
+        problems.push(`gateway ${gateway.namespace}/${gateway.name} is not an injected gateway`);
     }
     const denied = await cluster.denied(requiredPermissions(policy, deps.stateNamespace));
-    for (const d of denied) problems.push(`permission missing: ${d.verb} ${d.group === '' ? d.resource : `${d.resource}.${d.group}`}${d.namespace ? ` in namespace ${d.namespace}` : ' (cluster-wide)'}`);
+    for (const d of denied)
+      problems.push(
+        `permission missing: ${d.verb} ${d.group === '' ? d.resource : `${d.resource}.${d.group}`}${d.namespace ? ` in namespace ${d.namespace}` : ' (cluster-wide)'}`,
+      );
     return { type: 'precheck', problems };
   }
 
@@ -158,7 +190,10 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
     const ok = await cluster.waitFor(
       Resources.deployments,
       { namespace: istioNs, labelSelector: `app=istiod,${Label.rev}=${revision}` },
-      (objects) => [...objects.values()].some((d) => ((d.status as { availableReplicas?: number } | undefined)?.availableReplicas ?? 0) > 0),
+      (objects) =>
+        [...objects.values()].some(
+          (d) => ((d.status as { availableReplicas?: number } | undefined)?.availableReplicas ?? 0) > 0,
+        ),
       timeoutMs,
     );
     if (!ok) return `${istiodName(revision)} was not ready within ${Math.round(timeoutMs / 1000)}s`;
@@ -172,7 +207,12 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
       const command = spec.install.command ?? spec.install.mode;
       const result = await deps.runCommand(command, spec.install.args, { timeoutMs: spec.install.timeout });
       deps.onOutput?.(`$ ${command} ${spec.install.args.join(' ')}\n${result.output}`);
-      if (!result.ok) return { type: 'install', ok: false, message: `${result.error ?? `${command} failed`}${result.output ? `; output ends: ${lastLine(result.output)}` : ''}` };
+      if (!result.ok)
+        return {
+          type: 'install',
+          ok: false,
+          message: `${result.error ?? `${command} failed`}${result.output ? `; output ends: ${lastLine(result.output)}` : ''}`,
+        };
     }
     const problem = await waitRevisionReady(state.to, spec.install.readyTimeout);
     if (problem) return { type: 'install', ok: false, message: problem };
@@ -196,14 +236,26 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
       if (revision === null) {
         if (!snapshot.tags.some((t) => t.tag === tag)) continue;
         await applyMutations(cluster, planRemoveTag(snapshot, tag));
-        await events.record({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', name: `istio-revision-tag-${tag}` }, 'RevrollTagRemoved', `revision tag ${tag} removed`);
+        await events.record(
+          {
+            apiVersion: 'admissionregistration.k8s.io/v1',
+            kind: 'MutatingWebhookConfiguration',
+            name: `istio-revision-tag-${tag}`,
+          },
+          'RevrollTagRemoved',
+          `revision tag ${tag} removed`,
+        );
         continue;
       }
       if (tag === 'default') assertDefaultTarget(snapshot, revision);
       const current = snapshot.tags.find((t) => t.tag === tag);
       await applyMutations(cluster, planSetTag(snapshot, { tag, revision, overwrite: true }));
       await events.record(
-        { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', name: `istio-revision-tag-${tag}` },
+        {
+          apiVersion: 'admissionregistration.k8s.io/v1',
+          kind: 'MutatingWebhookConfiguration',
+          name: `istio-revision-tag-${tag}`,
+        },
         'RevrollTagMoved',
         `revision tag ${tag} now points at ${revision}${current ? ` (was ${current.revision})` : ''}`,
       );
@@ -211,31 +263,59 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
     return { type: 'done', ok: true, message: tags.map((t) => `${t.tag} -> ${t.revision ?? '(removed)'}`).join(', ') };
   }
 
-  async function labelNamespaces(namespaces: { name: string; labels: { injection: string | null; rev: string | null } }[]): Promise<Observation> {
+  async function labelNamespaces(
+    namespaces: { name: string; labels: { injection: string | null; rev: string | null } }[],
+  ): Promise<Observation> {
     await mapLimit(namespaces, 8, async ({ name, labels }) => {
-      await cluster.mutate({ op: 'merge-patch', ref: Resources.namespaces, name, patch: { metadata: { labels: { [Label.injection]: labels.injection, [Label.rev]: labels.rev } } } });
-      const parts = [labels.injection === null ? 'istio-injection-' : `istio-injection=${labels.injection}`, labels.rev === null ? 'istio.io/rev-' : `istio.io/rev=${labels.rev}`];
-      await events.record({ apiVersion: 'v1', kind: 'Namespace', name }, 'RevrollMigrated', `namespace labels set: ${parts.join(' ')}`);
+      await cluster.mutate({
+        op: 'merge-patch',
+        ref: Resources.namespaces,
+        name,
+        patch: { metadata: { labels: { [Label.injection]: labels.injection, [Label.rev]: labels.rev } } },
+      });
+      const parts = [
+        labels.injection === null ? 'istio-injection-' : `istio-injection=${labels.injection}`,
+        labels.rev === null ? 'istio.io/rev-' : `istio.io/rev=${labels.rev}`,
+      ];
+      await events.record(
+        { apiVersion: 'v1', kind: 'Namespace', name },
+        'RevrollMigrated',
+        `namespace labels set: ${parts.join(' ')}`,
+      );
     });
     return { type: 'done', ok: true, message: `labelled ${namespaces.length} namespace(s)` };
   }
 
-  async function moveGateways(gateways: { namespace: string; name: string; rev: string | null }[]): Promise<Observation> {
+  async function moveGateways(
+    gateways: { namespace: string; name: string; rev: string | null }[],
+  ): Promise<Observation> {
     for (const g of gateways) {
       await cluster.mutate(planGatewayRevision(g, g.rev));
-      await events.record({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: g.namespace, name: g.name }, 'RevrollGatewayMoved', `gateway pod template istio.io/rev=${g.rev ?? '(removed)'}`);
+      await events.record(
+        { apiVersion: 'apps/v1', kind: 'Deployment', namespace: g.namespace, name: g.name },
+        'RevrollGatewayMoved',
+        `gateway pod template istio.io/rev=${g.rev ?? '(removed)'}`,
+      );
     }
     const wait = await waitRollouts(
       gateways.map((g) => ({ kind: 'Deployment' as const, namespace: g.namespace, name: g.name })),
       spec.workloads.rolloutTimeout,
     );
-    if (!wait.ok) return { type: 'done', ok: false, message: `gateway rollout did not finish: ${[...wait.failed, ...wait.pending].join(', ')}` };
+    if (!wait.ok)
+      return {
+        type: 'done',
+        ok: false,
+        message: `gateway rollout did not finish: ${[...wait.failed, ...wait.pending].join(', ')}`,
+      };
     return { type: 'done', ok: true, message: `moved ${gateways.length} gateway(s)` };
   }
 
   async function restart(action: Extract<Action, { type: 'restart-workloads' }>): Promise<Observation> {
     const all = await workloadsIn(action.namespaces);
-    const targets = all.filter(({ workload }) => workload.restartedFor !== action.key && (action.only === undefined || workload.restartedFor === action.only));
+    const targets = all.filter(
+      ({ workload }) =>
+        workload.restartedFor !== action.key && (action.only === undefined || workload.restartedFor === action.only),
+    );
     const now = deps.now();
     await mapLimit(targets, action.maxParallel, async ({ workload }) => {
       await cluster.mutate(planRestart(workload, action.key, now));
@@ -246,7 +326,11 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
       );
     });
     const already = all.length - targets.length;
-    return { type: 'done', ok: true, message: `restarted ${targets.length} workload(s)${already > 0 ? `, ${already} already done or not moved` : ''}` };
+    return {
+      type: 'done',
+      ok: true,
+      message: `restarted ${targets.length} workload(s)${already > 0 ? `, ${already} already done or not moved` : ''}`,
+    };
   }
 
   /** Waits for the workloads' rollouts with one watch per kind (per namespace for small waves). */
@@ -264,7 +348,13 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
     await Promise.all(
       [...byKind].flatMap(([kind, keys]) => {
         const namespaces = [...new Set([...keys].map((k) => k.split('/')[0] as string))];
-        const scopes = namespaces.length <= PER_NAMESPACE_LIMIT ? namespaces.map((namespace) => ({ namespace, keys: [...keys].filter((k) => k.startsWith(`${namespace}/`)) })) : [{ namespace: undefined, keys: [...keys] }];
+        const scopes =
+          namespaces.length <= PER_NAMESPACE_LIMIT
+            ? namespaces.map((namespace) => ({
+                namespace,
+                keys: [...keys].filter((k) => k.startsWith(`${namespace}/`)),
+              }))
+            : [{ namespace: undefined, keys: [...keys] }];
         return scopes.map(async (scope) => {
           let last: ReadonlyMap<string, KubeObject> = new Map();
           let failure: string | undefined;
@@ -277,27 +367,29 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
           // only its own object: re-checking (and copying) every tracked workload on every event
           // made a wave O(workloads x events), minutes of CPU at thousands of Deployments.
           const waiting = new Set<string>();
-          const done = await cluster.waitFor(
-            workloadRefs[kind],
-            scope.namespace ? { namespace: scope.namespace } : {},
-            (objects, event) => {
-              // The watch's own map: nothing changes it once the wait is over, so no copy is needed.
-              last = objects;
-              if (!event) {
-                waiting.clear();
-                for (const key of scope.keys) if (!settled(objects.get(key))) waiting.add(key);
-              } else {
-                const key = `${event.object.metadata.namespace ?? ''}/${event.object.metadata.name ?? ''}`;
-                if (waiting.has(key) && settled(objects.get(key))) waiting.delete(key);
-              }
-              return waiting.size === 0;
-            },
-            Math.max(1, Math.round(timeoutMs - (performance.now() - started))),
-            deadline,
-          ).catch((error: unknown) => {
-            failure = error instanceof Error ? error.message : String(error);
-            return false;
-          });
+          const done = await cluster
+            .waitFor(
+              workloadRefs[kind],
+              scope.namespace ? { namespace: scope.namespace } : {},
+              (objects, event) => {
+                // The watch's own map: nothing changes it once the wait is over, so no copy is needed.
+                last = objects;
+                if (!event) {
+                  waiting.clear();
+                  for (const key of scope.keys) if (!settled(objects.get(key))) waiting.add(key);
+                } else {
+                  const key = `${event.object.metadata.namespace ?? ''}/${event.object.metadata.name ?? ''}`;
+                  if (waiting.has(key) && settled(objects.get(key))) waiting.delete(key);
+                }
+                return waiting.size === 0;
+              },
+              Math.max(1, Math.round(timeoutMs - (performance.now() - started))),
+              deadline,
+            )
+            .catch((error: unknown) => {
+              failure = error instanceof Error ? error.message : String(error);
+              return false;
+            });
           for (const key of scope.keys) {
             const object = last.get(key);
             if (failure !== undefined) {
@@ -313,7 +405,12 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
         });
       }),
     );
-    return { ok: pending.length === 0 && failed.length === 0, pending, failed, elapsedMs: Math.round(performance.now() - started) };
+    return {
+      ok: pending.length === 0 && failed.length === 0,
+      pending,
+      failed,
+      elapsedMs: Math.round(performance.now() - started),
+    };
   }
 
   async function waitForRestarted(action: Extract<Action, { type: 'wait-rollouts' }>): Promise<Observation> {
@@ -332,9 +429,17 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
       for (const s of stragglers) {
         try {
           await cluster.mutate({ op: 'delete', ref: Resources.pods, namespace: s.namespace, name: s.pod });
-          await events.record({ apiVersion: 'v1', kind: 'Pod', namespace: s.namespace, name: s.pod }, 'RevrollStragglerDeleted', `deleted: ${s.reason}`, 'Warning');
+          await events.record(
+            { apiVersion: 'v1', kind: 'Pod', namespace: s.namespace, name: s.pod },
+            'RevrollStragglerDeleted',
+            `deleted: ${s.reason}`,
+            'Warning',
+          );
         } catch (error) {
-          left.push({ ...s, reason: `${s.reason}; delete failed: ${error instanceof Error ? error.message : String(error)}` });
+          left.push({
+            ...s,
+            reason: `${s.reason}; delete failed: ${error instanceof Error ? error.message : String(error)}`,
+          });
         }
       }
       stragglers = left;
@@ -381,9 +486,20 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
     };
     const results: GateResult[] = await Promise.all(
       checks.map(async (check) => {
-        if (!metrics) return { check: check.name, outcome: 'Error' as const, message: 'no Prometheus configured', ...(check.shadow ? { shadow: true } : {}) };
-        const measurement = await metrics.measure(check, { ...base, subject: 'wave', ...(expected ? { expectedPods: expected } : {}) });
-        if (action.mode === 'baseline') return judge({ ...check, threshold: { max: Number.POSITIVE_INFINITY } }, measurement, undefined);
+        if (!metrics)
+          return {
+            check: check.name,
+            outcome: 'Error' as const,
+            message: 'no Prometheus configured',
+            ...(check.shadow ? { shadow: true } : {}),
+          };
+        const measurement = await metrics.measure(check, {
+          ...base,
+          subject: 'wave',
+          ...(expected ? { expectedPods: expected } : {}),
+        });
+        if (action.mode === 'baseline')
+          return judge({ ...check, threshold: { max: Number.POSITIVE_INFINITY } }, measurement, undefined);
         let baseline: number | null | undefined;
         if (check.baseline === 'before') baseline = state.gates?.baseline[check.name] ?? null;
         if (check.baseline === 'cohort') {
@@ -401,10 +517,18 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
     if (!snapshot.revisions.some((r) => r.name === revision && r.injector)) {
       return { type: 'uninstall', ok: false, refused: [], message: `revision ${revision} is not installed` };
     }
-    const [pods, ...workloadLists] = await Promise.all([cluster.list(Resources.pods), ...(['Deployment', 'StatefulSet', 'DaemonSet'] as const).map((k) => cluster.list(workloadRefs[k]))]);
+    const [pods, ...workloadLists] = await Promise.all([
+      cluster.list(Resources.pods),
+      ...(['Deployment', 'StatefulSet', 'DaemonSet'] as const).map((k) => cluster.list(workloadRefs[k])),
+    ]);
     const references = findReferences(snapshot, revision, pods, workloadLists.flat());
     if (references.length > 0) {
-      return { type: 'uninstall', ok: false, refused: references.map((r) => r.detail), message: `${references.length} reference(s) to ${revision} remain` };
+      return {
+        type: 'uninstall',
+        ok: false,
+        refused: references.map((r) => r.detail),
+        message: `${references.length} reference(s) to ${revision} remain`,
+      };
     }
     const selector = uninstallSelector(revision);
     const objects: { ref: (typeof uninstallKinds)[number]; object: KubeObject }[] = [];
@@ -417,7 +541,11 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
       for (const object of listed) objects.push({ ref, object });
     }
     await applyMutations(cluster, planUninstall(objects));
-    await events.record({ apiVersion: 'v1', kind: 'Namespace', name: istioNs }, 'RevrollUninstalled', `revision ${revision} uninstalled: ${objects.length} object(s) deleted`);
+    await events.record(
+      { apiVersion: 'v1', kind: 'Namespace', name: istioNs },
+      'RevrollUninstalled',
+      `revision ${revision} uninstalled: ${objects.length} object(s) deleted`,
+    );
     return { type: 'uninstall', ok: true, refused: [], message: `uninstalled ${revision} (${objects.length} objects)` };
   }
 
@@ -427,8 +555,16 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
     const notes: string[] = [];
     if (problem) notes.push(problem);
     const defaultTag = state.tags.find((t) => t.tag === 'default');
-    if (defaultTag && snapshot.defaultRevision !== (defaultTag.original ?? revision)) notes.push(`default tag points at ${snapshot.defaultRevision ?? 'nothing'}`);
-    return { type: 'health', ok: notes.length === 0, message: notes.length === 0 ? `${revision} healthy, default tag on ${snapshot.defaultRevision ?? 'none'}` : notes.join('; ') };
+    if (defaultTag && snapshot.defaultRevision !== (defaultTag.original ?? revision))
+      notes.push(`default tag points at ${snapshot.defaultRevision ?? 'nothing'}`);
+    return {
+      type: 'health',
+      ok: notes.length === 0,
+      message:
+        notes.length === 0
+          ? `${revision} healthy, default tag on ${snapshot.defaultRevision ?? 'none'}`
+          : notes.join('; '),
+    };
   }
 
   return {
@@ -485,5 +621,6 @@ function lastLine(text: string): string {
 
 /** The revroll restart annotation on a workload's template (exported for tests and status). */
 export function restartedFor(object: KubeObject): string | undefined {
-  return (object.spec as { template?: { metadata?: { annotations?: Record<string, string> } } } | undefined)?.template?.metadata?.annotations?.[Annotation.restartedFor];
+  return (object.spec as { template?: { metadata?: { annotations?: Record<string, string> } } } | undefined)?.template
+    ?.metadata?.annotations?.[Annotation.restartedFor];
 }

@@ -75,7 +75,9 @@ export async function snapshotCluster(cluster: ClusterPort, policy: Policy): Pro
   const [mesh, pods, ...lists] = await Promise.all([
     observeMesh(cluster, istioNs),
     cluster.list(Resources.pods),
-    ...policy.spec.workloads.kinds.map((kind) => cluster.list(workloadRefs[kind]).then((items) => items.map((o) => toWorkload(kind, o)))),
+    ...policy.spec.workloads.kinds.map((kind) =>
+      cluster.list(workloadRefs[kind]).then((items) => items.map((o) => toWorkload(kind, o))),
+    ),
   ]);
   const workloads: Workload[] = (lists as Workload[][]).flat();
   const podCounts: Record<string, number> = {};
@@ -110,7 +112,14 @@ const StoredRunSchema = z.looseObject({
   steps: z.array(z.looseObject({ id: z.string(), kind: z.string() })),
   records: z.array(z.looseObject({ id: z.string(), status: z.string() })),
   approvals: z.array(
-    z.looseObject({ step: z.string(), point: z.string(), expiresAt: z.string(), decision: z.string().optional(), by: z.string().optional(), decidedAt: z.string().optional() }),
+    z.looseObject({
+      step: z.string(),
+      point: z.string(),
+      expiresAt: z.string(),
+      decision: z.string().optional(),
+      by: z.string().optional(),
+      decidedAt: z.string().optional(),
+    }),
   ),
 });
 
@@ -118,7 +127,10 @@ const StoredRunSchema = z.looseObject({
 export function parseStoredState(document: Record<string, unknown>, policy: string): StoredRun {
   const parsed = StoredRunSchema.safeParse(document);
   if (!parsed.success || parsed.data.policy !== policy) {
-    throw new RevrollError('STATE_INVALID', `the stored run state of ${policy} is not one this version of revroll understands (version ${String(document.version)})`);
+    throw new RevrollError(
+      'STATE_INVALID',
+      `the stored run state of ${policy} is not one this version of revroll understands (version ${String(document.version)})`,
+    );
   }
   return document as StoredRun;
 }
@@ -130,7 +142,9 @@ export function mergeExternal(ours: StoredRun, theirs: StoredRun): StoredRun {
   if (theirs.slackThread && !merged.slackThread) merged.slackThread = theirs.slackThread;
   for (const approval of merged.approvals) {
     if (approval.decision !== undefined) continue;
-    const decided = theirs.approvals.find((a) => a.step === approval.step && a.requestedAt === approval.requestedAt && a.decision !== undefined);
+    const decided = theirs.approvals.find(
+      (a) => a.step === approval.step && a.requestedAt === approval.requestedAt && a.decision !== undefined,
+    );
     if (decided) Object.assign(approval, decided);
   }
   return merged;
@@ -157,26 +171,37 @@ export async function runPolicy(policy: Policy, deps: RunnerDeps, options: RunOp
   }
   const lost = new AbortController();
   const stop = options.signal ? AbortSignal.any([options.signal, lost.signal]) : lost.signal;
-  const renew = setInterval(() => {
-    deps.lock.renew(name, deps.holder, ttl).then(
-      (held) => {
-        if (!held) {
-          log.error('lease lost; stopping without further action');
-          lost.abort(new RevrollError('LEASE_LOST', `the lease of ${name} was taken by another runner`));
-        }
-      },
-      (error: unknown) => log.warn({ err: error }, 'lease renewal failed'),
-    );
-  }, Math.max(1000, Math.floor(ttl / 3)));
+  const renew = setInterval(
+    () => {
+      deps.lock.renew(name, deps.holder, ttl).then(
+        (held) => {
+          if (!held) {
+            log.error('lease lost; stopping without further action');
+            lost.abort(new RevrollError('LEASE_LOST', `the lease of ${name} was taken by another runner`));
+          }
+        },
+        (error: unknown) => log.warn({ err: error }, 'lease renewal failed'),
+      );
+    },
+    Math.max(1000, Math.floor(ttl / 3)),
+  );
   try {
     return await loop(policy, deps, options, stop, log);
   } finally {
     clearInterval(renew);
-    await deps.lock.release(name, deps.holder).catch((error: unknown) => log.warn({ err: error }, 'lease release failed'));
+    await deps.lock
+      .release(name, deps.holder)
+      .catch((error: unknown) => log.warn({ err: error }, 'lease release failed'));
   }
 }
 
-async function loop(policy: Policy, deps: RunnerDeps, options: RunOptions, stop: AbortSignal, log: Logger): Promise<RunResult> {
+async function loop(
+  policy: Policy,
+  deps: RunnerDeps,
+  options: RunOptions,
+  stop: AbortSignal,
+  log: Logger,
+): Promise<RunResult> {
   const name = policy.metadata.name;
   const hash = policyHash(policy);
   const stored = await deps.store.load(name);
@@ -224,7 +249,13 @@ async function loop(policy: Policy, deps: RunnerDeps, options: RunOptions, stop:
 
   let observation: Observation | undefined;
   for (;;) {
-    if (stop.aborted) return { outcome: 'interrupted', message: `stopped at ${state.steps[state.cursor]?.id ?? 'the end'}; the run resumes from there`, state, ...(plan ? { plan } : {}) };
+    if (stop.aborted)
+      return {
+        outcome: 'interrupted',
+        message: `stopped at ${state.steps[state.cursor]?.id ?? 'the end'}; the run resumes from there`,
+        state,
+        ...(plan ? { plan } : {}),
+      };
     const now = deps.clock.now();
     const decision = decide(policy, state, observation, { now, ...(options.schedule?.(now) ?? {}) });
     observation = undefined;
@@ -234,7 +265,8 @@ async function loop(policy: Policy, deps: RunnerDeps, options: RunOptions, stop:
     await notifyAll(deps, log, transitions(previous, state));
     await recordGateEvaluation(deps, previous, state);
     const thread = await deps.threads?.get(state.runId);
-    if (thread && (thread.ts !== state.slackThread?.ts || thread.channel !== state.slackThread?.channel)) state.slackThread = thread;
+    if (thread && (thread.ts !== state.slackThread?.ts || thread.channel !== state.slackThread?.channel))
+      state.slackThread = thread;
     previous = state;
 
     if (terminalPhases.has(state.phase)) {
@@ -245,11 +277,18 @@ async function loop(policy: Policy, deps: RunnerDeps, options: RunOptions, stop:
       const stepLog = log.child({ runId: state.runId, step: state.steps[state.cursor]?.id });
       stepLog.debug({ action: decision.action.type }, 'executing');
       observation = await executor.execute(state, decision.action);
-      if (observation.type === 'done' && !observation.ok) stepLog.warn({ reason: observation.message }, 'action failed');
+      if (observation.type === 'done' && !observation.ok)
+        stepLog.warn({ reason: observation.message }, 'action failed');
       continue;
     }
     if (state.hold) {
-      return { outcome: 'held', message: state.hold.reason, state, ...(decision.wakeAt ? { wakeAt: decision.wakeAt } : {}), ...(plan ? { plan } : {}) };
+      return {
+        outcome: 'held',
+        message: state.hold.reason,
+        state,
+        ...(decision.wakeAt ? { wakeAt: decision.wakeAt } : {}),
+        ...(plan ? { plan } : {}),
+      };
     }
     // A timer (warm-up, bake interval): sleep, then re-read the state for aborts and approvals.
     const wait = Math.max(0, (decision.wakeAt?.getTime() ?? now.getTime() + 1000) - deps.clock.now().getTime());
@@ -266,7 +305,12 @@ async function loop(policy: Policy, deps: RunnerDeps, options: RunOptions, stop:
   }
 }
 
-async function saveState(store: StateStore, policy: string, state: StoredRun, version: string | undefined): Promise<string> {
+async function saveState(
+  store: StateStore,
+  policy: string,
+  state: StoredRun,
+  version: string | undefined,
+): Promise<string> {
   return store.save(policy, state as unknown as Record<string, unknown>, version);
 }
 
@@ -275,7 +319,12 @@ async function saveState(store: StateStore, policy: string, state: StoredRun, ve
  * document changed since it was read: take its new version unless it is another active run.
  * Nothing is merged from it: decisions of a finished run must not leak into the new one.
  */
-async function saveNewRun(store: StateStore, policy: string, state: StoredRun, version: string | undefined): Promise<string> {
+async function saveNewRun(
+  store: StateStore,
+  policy: string,
+  state: StoredRun,
+  version: string | undefined,
+): Promise<string> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await saveState(store, policy, state, version);
@@ -286,7 +335,10 @@ async function saveNewRun(store: StateStore, policy: string, state: StoredRun, v
         const stored = parseStoredState(latest.document, policy);
         if (stored.runId === state.runId) return latest.version;
         if (!terminalPhases.has(stored.phase)) {
-          throw new RevrollError('RUN_ACTIVE', `run ${stored.runId} of ${policy} became active while this run was starting; not acting`);
+          throw new RevrollError(
+            'RUN_ACTIVE',
+            `run ${stored.runId} of ${policy} became active while this run was starting; not acting`,
+          );
         }
       }
       version = latest?.version;
@@ -295,7 +347,13 @@ async function saveNewRun(store: StateStore, policy: string, state: StoredRun, v
 }
 
 /** Saves, merging decisions written by others (abort, approvals) when the write conflicts. */
-async function persist(store: StateStore, policy: string, state: StoredRun, version: string | undefined, log: Logger): Promise<{ state: StoredRun; version: string }> {
+async function persist(
+  store: StateStore,
+  policy: string,
+  state: StoredRun,
+  version: string | undefined,
+  log: Logger,
+): Promise<{ state: StoredRun; version: string }> {
   let current = state;
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
@@ -309,7 +367,10 @@ async function persist(store: StateStore, policy: string, state: StoredRun, vers
       version = latest.version;
     }
   }
-  throw new RevrollError('STATE_CONFLICT', `could not save the run state of ${policy}: it keeps changing under the runner`);
+  throw new RevrollError(
+    'STATE_CONFLICT',
+    `could not save the run state of ${policy}: it keeps changing under the runner`,
+  );
 }
 
 /**
@@ -322,7 +383,10 @@ async function recordGateEvaluation(deps: RunnerDeps, previous: RunState | undef
   const last = gates.recent.at(-1);
   if (!last || gates.evaluations === 0) return;
   const text = last.results
-    .map((r) => `${r.check}=${r.outcome}${r.value === undefined || r.value === null ? '' : `(${formatNumber(r.value)}${r.baseline !== undefined && r.baseline !== null ? ` vs ${formatNumber(r.baseline)}` : ''})`}${r.shadow ? '[shadow]' : ''}`)
+    .map(
+      (r) =>
+        `${r.check}=${r.outcome}${r.value === undefined || r.value === null ? '' : `(${formatNumber(r.value)}${r.baseline !== undefined && r.baseline !== null ? ` vs ${formatNumber(r.baseline)}` : ''})`}${r.shadow ? '[shadow]' : ''}`,
+    )
     .join(' ');
   const failing = last.results.some((r) => !r.shadow && r.outcome !== 'Pass');
   await deps.events.record(
@@ -336,6 +400,8 @@ async function recordGateEvaluation(deps: RunnerDeps, previous: RunState | undef
 async function notifyAll(deps: RunnerDeps, log: Logger, events: ReturnType<typeof transitions>): Promise<void> {
   for (const event of events) {
     log.info({ event: event.kind, step: event.step, detail: event.message }, 'run event');
-    await deps.notifier.notify(event).catch((error: unknown) => log.warn({ err: error, event: event.kind }, 'notification failed'));
+    await deps.notifier
+      .notify(event)
+      .catch((error: unknown) => log.warn({ err: error, event: event.kind }, 'notification failed'));
   }
 }

@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { Schedule } from '../policy/types.ts';
-import { engineWindow, localDateTime, nextCronFire, nextFit, nextOpening, openSince, scheduleStatus, waveFits, zonedInstant } from './schedule.ts';
+import {
+  engineWindow,
+  localDateTime,
+  nextCronFire,
+  nextFit,
+  nextOpening,
+  openSince,
+  scheduleStatus,
+  waveFits,
+  zonedInstant,
+} from './schedule.ts';
 
 const BERLIN = 'Europe/Berlin';
 const allDays = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
@@ -43,7 +53,10 @@ describe('src/runner/schedule', () => {
     // Saturday 2026-03-07 01:00 Berlin is inside Friday's window.
     expect(scheduleStatus(s, at('2026-03-07T00:00:00Z'))).toEqual({ open: true, closesAt: at('2026-03-07T01:00:00Z') });
     // Saturday 23:00: closed until next Friday 22:00.
-    expect(scheduleStatus(s, at('2026-03-07T22:00:00Z'))).toMatchObject({ open: false, opensAt: at('2026-03-13T21:00:00Z') });
+    expect(scheduleStatus(s, at('2026-03-07T22:00:00Z'))).toMatchObject({
+      open: false,
+      opensAt: at('2026-03-13T21:00:00Z'),
+    });
   });
 
   it('merges touching windows so a wave may run through both', () => {
@@ -53,7 +66,10 @@ describe('src/runner/schedule', () => {
   });
 
   it('no windows means open at any time, until a freeze', () => {
-    const s = schedule({ windows: [], freeze: [{ from: '2026-03-10T00:00', to: '2026-03-11T00:00', reason: 'release day' }] });
+    const s = schedule({
+      windows: [],
+      freeze: [{ from: '2026-03-10T00:00', to: '2026-03-11T00:00', reason: 'release day' }],
+    });
     expect(scheduleStatus(s, at('2026-03-02T12:00:00Z'))).toEqual({ open: true, closesAt: at('2026-03-09T23:00:00Z') });
     const frozen = scheduleStatus(s, at('2026-03-10T12:00:00Z'));
     expect(frozen).toMatchObject({ open: false, opensAt: at('2026-03-10T23:00:00Z') });
@@ -89,6 +105,8 @@ describe('src/runner/schedule', () => {
     expect(nextCronFire(s, at('2026-03-02T01:00:00Z')).toISOString()).toBe('2026-03-03T01:00:00.000Z');
     // After the switch to summer time, 02:00 Berlin is 00:00 UTC.
     expect(nextCronFire(s, at('2026-04-01T12:00:00Z')).toISOString()).toBe('2026-04-02T00:00:00.000Z');
-    expect(nextCronFire({ cron: '30 9 * * mon', timeZone: 'America/New_York' }, at('2026-03-02T00:00:00Z')).toISOString()).toBe('2026-03-02T14:30:00.000Z');
+    expect(
+      nextCronFire({ cron: '30 9 * * mon', timeZone: 'America/New_York' }, at('2026-03-02T00:00:00Z')).toISOString(),
+    ).toBe('2026-03-02T14:30:00.000Z');
   });
 });

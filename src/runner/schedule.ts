@@ -19,7 +19,11 @@ type Span = { from: number; to: number };
 
 export type ScheduleStatus =
   | { open: true; /** End of the open period; undefined = never closes. */ closesAt?: Date }
-  | { open: false; /** Why waves may not start now (for holds, logs and the runs API). */ reason: string; /** Next opening, if any within a year. */ opensAt?: Date };
+  | {
+      open: false;
+      /** Why waves may not start now (for holds, logs and the runs API). */ reason: string;
+      /** Next opening, if any within a year. */ opensAt?: Date;
+    };
 
 /** How far ahead openings are searched (freezes can be long; windows may be on one weekday only). */
 const HORIZON_DAYS = 400;
@@ -30,19 +34,38 @@ const formatters = new Map<string, Intl.DateTimeFormat>();
 function formatter(timeZone: string): Intl.DateTimeFormat {
   let f = formatters.get(timeZone);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
     formatters.set(timeZone, f);
   }
   return f;
 }
 
 /** Wall-clock fields of an instant in a zone. */
-export function localParts(instant: number, timeZone: string): { year: number; month: number; day: number; hour: number; minute: number; second: number } {
+export function localParts(
+  instant: number,
+  timeZone: string,
+): { year: number; month: number; day: number; hour: number; minute: number; second: number } {
   const fields: Record<string, number> = {};
   for (const part of formatter(timeZone).formatToParts(new Date(instant))) {
     if (part.type !== 'literal') fields[part.type] = Number(part.value);
   }
-  return { year: fields.year ?? 1970, month: fields.month ?? 1, day: fields.day ?? 1, hour: fields.hour ?? 0, minute: fields.minute ?? 0, second: fields.second ?? 0 };
+  return {
+    year: fields.year ?? 1970,
+    month: fields.month ?? 1,
+    day: fields.day ?? 1,
+    hour: fields.hour ?? 0,
+    minute: fields.minute ?? 0,
+    second: fields.second ?? 0,
+  };
 }
 
 /** `YYYY-MM-DDTHH:MM` wall-clock time of an instant in a zone (the format freezes are written in). */
@@ -97,7 +120,10 @@ function* windowSpans(schedule: Schedule, from: number): Generator<Span> {
       if (!(window.days as readonly string[]).includes(weekday)) continue;
       // End at or before start crosses midnight: the window closes on the next day.
       const crosses = window.endMinute <= window.startMinute;
-      today.push({ from: zonedInstant(y, m, d, window.startMinute, schedule.timeZone), to: zonedInstant(y, m, d + (crosses ? 1 : 0), window.endMinute, schedule.timeZone) });
+      today.push({
+        from: zonedInstant(y, m, d, window.startMinute, schedule.timeZone),
+        to: zonedInstant(y, m, d + (crosses ? 1 : 0), window.endMinute, schedule.timeZone),
+      });
     }
     today.sort((a, b) => a.from - b.from);
     for (const span of today) {
@@ -141,7 +167,9 @@ function toDate(ms: number): Date | undefined {
 /** The freeze covering `now`, if any. */
 export function activeFreeze(schedule: Schedule, now: Date): Schedule['freeze'][number] | undefined {
   const t = now.getTime();
-  return schedule.freeze.find((f) => freezeInstant(f.from, schedule.timeZone) <= t && t < freezeInstant(f.to, schedule.timeZone));
+  return schedule.freeze.find(
+    (f) => freezeInstant(f.from, schedule.timeZone) <= t && t < freezeInstant(f.to, schedule.timeZone),
+  );
 }
 
 /** Whether waves may start now, and until when (or why not, and when next). */
@@ -199,7 +227,10 @@ export function waveFits(schedule: Schedule, now: Date, neededMs: number): boole
 }
 
 /** What the engine needs at `now` (RunOptions.schedule): no schedule means always open. */
-export function engineWindow(schedule: Schedule | undefined, now: Date): Pick<DecideContext, 'windowClosesAt' | 'windowClosed'> {
+export function engineWindow(
+  schedule: Schedule | undefined,
+  now: Date,
+): Pick<DecideContext, 'windowClosesAt' | 'windowClosed'> {
   if (!schedule) return {};
   const status = scheduleStatus(schedule, now);
   if (!status.open) return { windowClosed: { reason: status.reason } };

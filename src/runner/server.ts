@@ -9,7 +9,11 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../telemetry/logger.ts';
 
 /** What the Slack actions endpoint receives: the raw body, byte for byte (the signature covers it). */
-export type SlackActionsHandler = (request: { headers: Readonly<Record<string, string | readonly string[] | undefined>>; rawBody: string; now: Date }) => Promise<{ status: number; body: string }>;
+export type SlackActionsHandler = (request: {
+  headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  rawBody: string;
+  now: Date;
+}) => Promise<{ status: number; body: string }>;
 
 /** Readiness: ok when the cluster answers (a cheap API call, cached by the server). */
 export type ReadinessCheck = () => Promise<{ ok: boolean; message: string }>;
@@ -66,7 +70,10 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   function ready(): Promise<{ ok: boolean; message: string }> {
     const t = Date.now();
     if (readiness && t - readiness.at < readyCacheMs) return readiness.answer;
-    const answer = withTimeout(options.ready(), readyTimeoutMs).catch((error: unknown) => ({ ok: false, message: error instanceof Error ? error.message : String(error) }));
+    const answer = withTimeout(options.ready(), readyTimeoutMs).catch((error: unknown) => ({
+      ok: false,
+      message: error instanceof Error ? error.message : String(error),
+    }));
     readiness = { at: t, answer };
     return answer;
   }
@@ -123,32 +130,50 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     const route = routes.get(path.length > 1 ? path.replace(/\/+$/, '') : path);
     if (!route) throw new HttpError(404, `no route ${path}`);
     const method = req.method ?? 'GET';
-    if (!route.methods.includes(method)) throw new HttpError(405, `${method} is not allowed on ${path}`, { allow: route.methods.join(', ') });
+    if (!route.methods.includes(method))
+      throw new HttpError(405, `${method} is not allowed on ${path}`, { allow: route.methods.join(', ') });
     await route.handle(req, res);
   }
 
-  const server = createServer({ headersTimeout: options.headersTimeoutMs ?? 10_000, requestTimeout: options.requestTimeoutMs ?? 30_000, keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000, maxHeaderSize: 16 * 1024 }, (req, res) => {
-    dispatch(req, res).catch((error: unknown) => {
-      const status = error instanceof HttpError ? error.status : 500;
-      if (status >= 500) logger.error({ err: error instanceof Error ? error.message : String(error), path: req.url?.slice(0, 200) }, 'http handler failed');
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      for (const [key, value] of Object.entries(error instanceof HttpError ? error.headers : {})) res.setHeader(key, value);
-      // A body we refused to read: close the connection instead of draining it.
-      if (status === 413) res.setHeader('connection', 'close');
-      send(res, status, { error: status === 500 ? 'internal error' : (error as Error).message });
-      if (status === 413) res.on('finish', () => req.destroy());
-    });
-  });
+  const server = createServer(
+    {
+      headersTimeout: options.headersTimeoutMs ?? 10_000,
+      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
+      maxHeaderSize: 16 * 1024,
+    },
+    (req, res) => {
+      dispatch(req, res).catch((error: unknown) => {
+        const status = error instanceof HttpError ? error.status : 500;
+        if (status >= 500)
+          logger.error(
+            { err: error instanceof Error ? error.message : String(error), path: req.url?.slice(0, 200) },
+            'http handler failed',
+          );
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        for (const [key, value] of Object.entries(error instanceof HttpError ? error.headers : {}))
+          res.setHeader(key, value);
+        // A body we refused to read: close the connection instead of draining it.
+        if (status === 413) res.setHeader('connection', 'close');
+        send(res, status, { error: status === 500 ? 'internal error' : (error as Error).message });
+        if (status === 413) res.on('finish', () => req.destroy());
+      });
+    },
+  );
   server.on('clientError', (error, socket) => {
     // Malformed HTTP, oversized headers, timeouts: answer if the socket still takes it.
     if (socket.writable && !(socket as { _httpMessage?: unknown })._httpMessage) {
       const code = (error as NodeJS.ErrnoException).code;
       const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      const body = JSON.stringify({ error: status === 431 ? 'headers too large' : status === 408 ? 'request timeout' : 'bad request' });
-      socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      const body = JSON.stringify({
+        error: status === 431 ? 'headers too large' : status === 408 ? 'request timeout' : 'bad request',
+      });
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
     } else {
       socket.destroy();
     }
@@ -187,14 +212,19 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   res.end(res.req.method === 'HEAD' ? undefined : text);
 }
 
 /** Reads the body as text, refusing more than `limit` bytes (by header at once, or while reading). */
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) return Promise.reject(new HttpError(413, `request body larger than ${limit} bytes`));
+  if (Number.isFinite(declared) && declared > limit)
+    return Promise.reject(new HttpError(413, `request body larger than ${limit} bytes`));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -15,7 +15,18 @@ export type LoggerOptions = {
   destination?: NodeJS.WritableStream;
 };
 
-const REDACT = ['token', 'botToken', 'webhookUrl', 'signingSecret', 'password', 'authorization', '*.token', '*.password', '*.authorization', 'headers.authorization'];
+const REDACT = [
+  'token',
+  'botToken',
+  'webhookUrl',
+  'signingSecret',
+  'password',
+  'authorization',
+  '*.token',
+  '*.password',
+  '*.authorization',
+  'headers.authorization',
+];
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? 'info';
@@ -23,10 +34,16 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     return pino({
       level,
       redact: { paths: REDACT, censor: '[redacted]' },
-      transport: { target: 'pino-pretty', options: { destination: 2, colorize: true, translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } },
+      transport: {
+        target: 'pino-pretty',
+        options: { destination: 2, colorize: true, translateTime: 'HH:MM:ss', ignore: 'pid,hostname' },
+      },
     });
   }
-  return pino({ level, redact: { paths: REDACT, censor: '[redacted]' }, base: { app: 'revroll' } }, (options.destination ?? process.stderr) as never);
+  return pino(
+    { level, redact: { paths: REDACT, censor: '[redacted]' }, base: { app: 'revroll' } },
+    (options.destination ?? process.stderr) as never,
+  );
 }
 
 /** A logger that drops everything (tests that do not look at logs). */

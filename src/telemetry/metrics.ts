@@ -47,7 +47,12 @@ export function createRunnerMetrics(options: RunnerMetricsOptions = {}): RunnerM
   const registry = new Registry();
   if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'revroll_' });
   const before = options.beforeCollect;
-  const runs = new Counter({ name: 'revroll_runs_total', help: 'Runner invocations by outcome (a run spanning nights counts once per invocation).', labelNames: ['policy', 'outcome'], registers: [registry] });
+  const runs = new Counter({
+    name: 'revroll_runs_total',
+    help: 'Runner invocations by outcome (a run spanning nights counts once per invocation).',
+    labelNames: ['policy', 'outcome'],
+    registers: [registry],
+  });
   const phase = new Gauge({
     name: 'revroll_run_phase',
     help: 'Phase of the policy run (1 for the current phase, 0 for the others).',
@@ -63,15 +68,59 @@ export function createRunnerMetrics(options: RunnerMetricsOptions = {}): RunnerM
     buckets: [60, 300, 900, 1800, 3600, 7200, 14_400, 28_800],
     registers: [registry],
   });
-  const gateEvaluations = new Counter({ name: 'revroll_gate_evaluations_total', help: 'Gate evaluations by outcome (Pass, Fail, NoData, Error).', labelNames: ['policy', 'check', 'outcome'], registers: [registry] });
-  const gateValue = new Gauge({ name: 'revroll_gate_last_value', help: 'Last measured value of a gate check.', labelNames: ['policy', 'check'], registers: [registry] });
-  const approvals = new Gauge({ name: 'revroll_pending_approvals', help: 'Approvals requested and not decided yet.', labelNames: ['policy'], registers: [registry] });
-  const rollbacks = new Counter({ name: 'revroll_rollbacks_total', help: 'Rollbacks started.', labelNames: ['policy'], registers: [registry] });
-  const kubernetesErrors = new Counter({ name: 'revroll_kubernetes_request_errors_total', help: 'Failed Kubernetes API requests (status 0: unreachable).', labelNames: ['verb', 'resource', 'status'], registers: [registry] });
-  const prometheusErrors = new Counter({ name: 'revroll_prometheus_request_errors_total', help: 'Failed Prometheus queries.', labelNames: ['policy'], registers: [registry] });
-  const notifyErrors = new Counter({ name: 'revroll_notification_failures_total', help: 'Notifications that could not be delivered.', labelNames: ['policy'], registers: [registry] });
-  const lastPromotion = new Gauge({ name: 'revroll_last_promotion_timestamp_seconds', help: 'Unix time of the last successful promotion.', labelNames: ['policy'], registers: [registry] });
-  const invalid = new Gauge({ name: 'revroll_invalid_policies', help: 'Policy files in the folder that do not load.', registers: [registry] });
+  const gateEvaluations = new Counter({
+    name: 'revroll_gate_evaluations_total',
+    help: 'Gate evaluations by outcome (Pass, Fail, NoData, Error).',
+    labelNames: ['policy', 'check', 'outcome'],
+    registers: [registry],
+  });
+  const gateValue = new Gauge({
+    name: 'revroll_gate_last_value',
+    help: 'Last measured value of a gate check.',
+    labelNames: ['policy', 'check'],
+    registers: [registry],
+  });
+  const approvals = new Gauge({
+    name: 'revroll_pending_approvals',
+    help: 'Approvals requested and not decided yet.',
+    labelNames: ['policy'],
+    registers: [registry],
+  });
+  const rollbacks = new Counter({
+    name: 'revroll_rollbacks_total',
+    help: 'Rollbacks started.',
+    labelNames: ['policy'],
+    registers: [registry],
+  });
+  const kubernetesErrors = new Counter({
+    name: 'revroll_kubernetes_request_errors_total',
+    help: 'Failed Kubernetes API requests (status 0: unreachable).',
+    labelNames: ['verb', 'resource', 'status'],
+    registers: [registry],
+  });
+  const prometheusErrors = new Counter({
+    name: 'revroll_prometheus_request_errors_total',
+    help: 'Failed Prometheus queries.',
+    labelNames: ['policy'],
+    registers: [registry],
+  });
+  const notifyErrors = new Counter({
+    name: 'revroll_notification_failures_total',
+    help: 'Notifications that could not be delivered.',
+    labelNames: ['policy'],
+    registers: [registry],
+  });
+  const lastPromotion = new Gauge({
+    name: 'revroll_last_promotion_timestamp_seconds',
+    help: 'Unix time of the last successful promotion.',
+    labelNames: ['policy'],
+    registers: [registry],
+  });
+  const invalid = new Gauge({
+    name: 'revroll_invalid_policies',
+    help: 'Policy files in the folder that do not load.',
+    registers: [registry],
+  });
   invalid.set(0);
 
   // Label values set per policy, so a removed policy's series can be dropped whole.
@@ -107,7 +156,8 @@ export function createRunnerMetrics(options: RunnerMetricsOptions = {}): RunnerM
     promoted: (policy, at) => lastPromotion.set({ policy }, Math.floor(at.getTime() / 1000)),
     invalidPolicies: (count) => invalid.set(count),
     forget(policy) {
-      for (const metric of [waveSeconds, approvals, rollbacks, prometheusErrors, notifyErrors, lastPromotion]) metric.remove({ policy });
+      for (const metric of [waveSeconds, approvals, rollbacks, prometheusErrors, notifyErrors, lastPromotion])
+        metric.remove({ policy });
       for (const outcome of outcomesSeen.get(policy) ?? []) runs.remove({ policy, outcome });
       for (const p of PHASES) phase.remove({ policy, phase: p });
       for (const [check, outcomes] of checksSeen.get(policy) ?? []) {

@@ -36,6 +36,8 @@ describe('revroll sandbox', () => {
 
   it('rejects an unknown scenario as invalid input', async () => {
     const io: CliIo = { out: () => {}, err: () => {}, isTty: false, env: {}, cwd: tmpdir() };
-    await expect(sandboxCommand({ scenario: 'nope' }, io, AbortSignal.abort())).rejects.toThrow(/scenario "nope" is neither a built-in/);
+    await expect(sandboxCommand({ scenario: 'nope' }, io, AbortSignal.abort())).rejects.toThrow(
+      /scenario "nope" is neither a built-in/,
+    );
   });
 });

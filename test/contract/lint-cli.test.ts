@@ -52,7 +52,9 @@ describe('revroll lint', () => {
       'broken.yaml: invalid (1 problem)\n',
       'missing.yaml:1:1 cannot read policy file: no such file\n',
     ]);
-    expect(out).toEqual([`${join(root, 'policies/demo.yaml')}: ok (UpgradePolicy demo: 1-24-3 -> 1-25-1, 3 waves, 2 gates, labels strategy)\n`]);
+    expect(out).toEqual([
+      `${join(root, 'policies/demo.yaml')}: ok (UpgradePolicy demo: 1-24-3 -> 1-25-1, 3 waves, 2 gates, labels strategy)\n`,
+    ]);
   });
 
   it('reports rule problems once the schema is satisfied', async () => {
@@ -60,18 +62,29 @@ describe('revroll lint', () => {
     writeFileSync(join(dir, 'same.yaml'), BROKEN.replace('bake: 10', 'bake: 10s'));
     const { io, err } = capture(dir);
     expect(await runCli(['lint', 'same.yaml'], io)).toBe(2);
-    expect(err[0]).toBe('same.yaml:8:9 spec.revisions.to: "to" is the same revision as "from" (1-24-3): nothing to upgrade\n');
+    expect(err[0]).toBe(
+      'same.yaml:8:9 spec.revisions.to: "to" is the same revision as "from" (1-24-3): nothing to upgrade\n',
+    );
   });
 
   it('works as a real subprocess through src/cli/main.ts', async () => {
     const run = promisify(execFile);
-    const { stdout, stderr } = await run(process.execPath, ['src/cli/main.ts', 'lint', 'policies/demo.yaml', 'policies/minimal.yaml'], { cwd: root });
+    const { stdout, stderr } = await run(
+      process.execPath,
+      ['src/cli/main.ts', 'lint', 'policies/demo.yaml', 'policies/minimal.yaml'],
+      { cwd: root },
+    );
     expect(stderr).toBe('');
     expect(stdout).toBe(
       'policies/demo.yaml: ok (UpgradePolicy demo: 1-24-3 -> 1-25-1, 3 waves, 2 gates, labels strategy)\n' +
         'policies/minimal.yaml: ok (UpgradePolicy minimal: auto -> 1-25-1, 1 wave, 1 gate, labels strategy)\n',
     );
-    const failed = await run(process.execPath, ['src/cli/main.ts', 'lint', 'no-such-policy.yaml'], { cwd: root }).catch((error: { code: number; stderr: string }) => error);
-    expect(failed).toMatchObject({ code: 2, stderr: 'no-such-policy.yaml:1:1 cannot read policy file: no such file\n' });
+    const failed = await run(process.execPath, ['src/cli/main.ts', 'lint', 'no-such-policy.yaml'], { cwd: root }).catch(
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failed).toMatchObject({
+      code: 2,
+      stderr: 'no-such-policy.yaml:1:1 cannot read policy file: no such file\n',
+    });
   });
 });

@@ -98,7 +98,11 @@ export function createVirtualClock(start: Date, actors: () => number): VirtualCl
       pause = undefined;
     },
     async paused(timeoutMs = 30_000) {
-      await waitFor(() => pause !== undefined && now >= pause && sleepers.size >= actors(), 'the virtual clock to reach its pause', timeoutMs);
+      await waitFor(
+        () => pause !== undefined && now >= pause && sleepers.size >= actors(),
+        'the virtual clock to reach its pause',
+        timeoutMs,
+      );
     },
     close() {
       clearInterval(tick);
@@ -107,7 +111,11 @@ export function createVirtualClock(start: Date, actors: () => number): VirtualCl
 }
 
 /** Polls `condition` in real time. */
-export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await condition()) return;
@@ -160,7 +168,8 @@ export async function createHarness(): Promise<Harness> {
   writeFileSync(kubeconfigFile, sandbox.kubeconfig);
   const cluster = clientFor(kubeconfigFile);
   // The built-in scenarios carry the state namespace; create it only where one does not.
-  if (!(await cluster.get(Resources.namespaces, undefined, STATE_NAMESPACE))) await cluster.mutate({ op: 'create', ref: Resources.namespaces, object: { metadata: { name: STATE_NAMESPACE } } });
+  if (!(await cluster.get(Resources.namespaces, undefined, STATE_NAMESPACE)))
+    await cluster.mutate({ op: 'create', ref: Resources.namespaces, object: { metadata: { name: STATE_NAMESPACE } } });
   const store = createConfigMapStateStore(cluster, STATE_NAMESPACE);
   return {
     sandbox,
@@ -200,7 +209,10 @@ export type TestDaemon = {
 };
 
 /** A daemon with real adapters over the sandbox, a virtual clock, and intervals suited to fake time. */
-export function startTestDaemon(h: Harness, options: { holder: string; policiesDir: string; clock: Clock }): TestDaemon {
+export function startTestDaemon(
+  h: Harness,
+  options: { holder: string; policiesDir: string; clock: Clock },
+): TestDaemon {
   const real = clientFor(h.kubeconfigFile);
   let cut = false;
   // A dead process makes no requests: once cut, every call fails as an unreachable server would.
@@ -208,7 +220,10 @@ export function startTestDaemon(h: Harness, options: { holder: string; policiesD
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver) as unknown;
       if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => (cut ? Promise.reject(new Error(`${options.holder} is dead`)) : (value as (...a: unknown[]) => unknown).apply(target, args));
+      return (...args: unknown[]) =>
+        cut
+          ? Promise.reject(new Error(`${options.holder} is dead`))
+          : (value as (...a: unknown[]) => unknown).apply(target, args);
     },
   }) as KubernetesCluster;
   const port: ClusterPort = cluster;
@@ -221,7 +236,10 @@ export function startTestDaemon(h: Harness, options: { holder: string; policiesD
     metrics,
     store: createConfigMapStateStore(port, STATE_NAMESPACE),
     lock: createLeaseLock(port, STATE_NAMESPACE, () => options.clock.now()),
-    runnerDeps: (policy) => ({ ...composeRunner(policy, { cluster, stateNamespace: STATE_NAMESPACE, logger, env: {}, clock: options.clock }), holder: options.holder }),
+    runnerDeps: (policy) => ({
+      ...composeRunner(policy, { cluster, stateNamespace: STATE_NAMESPACE, logger, env: {}, clock: options.clock }),
+      holder: options.holder,
+    }),
     leaseTtlMs: LEASE_TTL_MS,
     statePollMs: 30 * 60_000,
     runPollMs: 10 * 60_000,
@@ -243,9 +261,15 @@ export function startTestDaemon(h: Harness, options: { holder: string; policiesD
 }
 
 /** A policy for the demo scenario: no gates (warm-up 1 s), the given waves and schedule. */
-export function policyYaml(name: string, options: { waves: { name: string; names?: string[]; bake: string }[]; schedule: string; extra?: string }): string {
+export function policyYaml(
+  name: string,
+  options: { waves: { name: string; names?: string[]; bake: string }[]; schedule: string; extra?: string },
+): string {
   const waves = options.waves
-    .map((w) => `    - name: ${w.name}\n      namespaces:\n${w.names ? `        names: [${w.names.join(', ')}]` : '        percent: 100'}\n      bake: ${w.bake}`)
+    .map(
+      (w) =>
+        `    - name: ${w.name}\n      namespaces:\n${w.names ? `        names: [${w.names.join(', ')}]` : '        percent: 100'}\n      bake: ${w.bake}`,
+    )
     .join('\n');
   return `apiVersion: revroll.dev/v1alpha1
 kind: UpgradePolicy
@@ -277,5 +301,12 @@ ${freeze}`;
 /** Local wall-clock time in Berlin, `YYYY-MM-DD HH:MM`, for readable assertions. */
 export function berlin(iso: string | undefined): string {
   if (!iso) return '(never)';
-  return new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Berlin', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }).format(new Date(iso));
+  return new Intl.DateTimeFormat('sv-SE', {
+    timeZone: 'Europe/Berlin',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+  }).format(new Date(iso));
 }

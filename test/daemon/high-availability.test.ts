@@ -7,7 +7,16 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunState } from '../../src/engine/state.ts';
-import { berlin, berlinNights, createHarness, createVirtualClock, policyYaml, startTestDaemon, waitFor, type TestDaemon } from './harness.ts';
+import {
+  berlin,
+  berlinNights,
+  createHarness,
+  createVirtualClock,
+  policyYaml,
+  startTestDaemon,
+  waitFor,
+  type TestDaemon,
+} from './harness.ts';
 
 const START = new Date('2026-03-01T23:30:00Z');
 
@@ -18,7 +27,9 @@ afterEach(async () => {
 
 /** Writes to namespaces and workloads a daemon's client made: what "acting on the cluster" means. */
 function mutations(d: TestDaemon): number {
-  return d.cluster.requests.filter((r) => (r.verb === 'patch' || r.verb === 'update') && (r.resource === 'namespaces' || r.resource === 'deployments')).length;
+  return d.cluster.requests.filter(
+    (r) => (r.verb === 'patch' || r.verb === 'update') && (r.resource === 'namespaces' || r.resource === 'deployments'),
+  ).length;
 }
 
 describe('revroll serve high availability', () => {
@@ -43,7 +54,10 @@ describe('revroll serve high availability', () => {
     const a = startTestDaemon(h, { holder: 'daemon-a', policiesDir, clock });
     const b = startTestDaemon(h, { holder: 'daemon-b', policiesDir, clock });
     daemons = [a, b];
-    cleanups.push(() => a.daemon.stop(), () => b.daemon.stop());
+    cleanups.push(
+      () => a.daemon.stop(),
+      () => b.daemon.stop(),
+    );
     // Hold time at START until both daemons have loaded the folder: otherwise the first one to
     // start is briefly the only actor, and the clock may run its loop ahead (even into the run)
     // before the second daemon exists.
@@ -71,10 +85,14 @@ describe('revroll serve high availability', () => {
     clock.resume();
 
     let state: RunState | undefined;
-    await waitFor(async () => {
-      state = await h.state('nightly');
-      return state?.phase === 'Promoted' || state?.phase === 'Failed';
-    }, 'the survivor to finish the run', 45_000);
+    await waitFor(
+      async () => {
+        state = await h.state('nightly');
+        return state?.phase === 'Promoted' || state?.phase === 'Failed';
+      },
+      'the survivor to finish the run',
+      45_000,
+    );
     expect(state?.phase, state?.outcome).toBe('Promoted');
     expect(mutations(active)).toBe(before);
     expect(mutations(standby)).toBeGreaterThan(0);

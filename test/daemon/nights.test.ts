@@ -9,7 +9,19 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RunState } from '../../src/engine/state.ts';
 import { createConfigMapStateStore } from '../../src/adapters/kubernetes/state.ts';
 import { decideFromCli } from '../../src/runner/approvals.ts';
-import { STATE_NAMESPACE, berlin, berlinNights, createHarness, createVirtualClock, finished, policyYaml, startTestDaemon, type Harness, type TestDaemon, type VirtualClock } from './harness.ts';
+import {
+  STATE_NAMESPACE,
+  berlin,
+  berlinNights,
+  createHarness,
+  createVirtualClock,
+  finished,
+  policyYaml,
+  startTestDaemon,
+  type Harness,
+  type TestDaemon,
+  type VirtualClock,
+} from './harness.ts';
 
 /** Monday 2026-03-02, 00:30 in Berlin (UTC+1). */
 const START = new Date('2026-03-01T23:30:00Z');
@@ -38,7 +50,8 @@ async function setUp(yaml: string): Promise<{ h: Harness; clock: VirtualClock; d
 /** When each wave's first step started, Berlin time. */
 function waveStarts(state: RunState): Record<string, string> {
   const starts: Record<string, string> = {};
-  for (const wave of state.waves) starts[wave] = berlin(state.records.find((r) => r.id === `wave/${wave}/migrate`)?.startedAt);
+  for (const wave of state.waves)
+    starts[wave] = berlin(state.records.find((r) => r.id === `wave/${wave}/migrate`)?.startedAt);
   return starts;
 }
 
@@ -63,7 +76,11 @@ describe('revroll serve over nights (virtual time)', () => {
     );
     const state = await promoted(h, d);
     // One wave per night: 70 min of bake leaves no room for a second wave before 04:00.
-    expect(waveStarts(state)).toEqual({ first: '2026-03-02 02:00', second: '2026-03-03 02:00', rest: '2026-03-04 02:00' });
+    expect(waveStarts(state)).toEqual({
+      first: '2026-03-02 02:00',
+      second: '2026-03-03 02:00',
+      rest: '2026-03-04 02:00',
+    });
     expect(berlin(state.updatedAt) < '2026-03-04 04:00').toBe(true);
     expect(await h.namespaceLabels('catalog')).toMatchObject({ 'istio-injection': 'enabled' });
     const text = await d.metrics.render();
@@ -71,7 +88,9 @@ describe('revroll serve over nights (virtual time)', () => {
     expect(text).toMatch(/revroll_runs_total\{policy="nightly",outcome="promoted"\} 1/);
     expect(text).toMatch(/revroll_last_promotion_timestamp_seconds\{policy="nightly"\} \d+/);
     expect(text).toMatch(/revroll_wave_duration_seconds_count\{policy="nightly"\} 3/);
-    expect(d.daemon.runs()).toMatchObject([{ name: 'nightly', valid: true, phase: 'Promoted', lastOutcome: 'promoted' }]);
+    expect(d.daemon.runs()).toMatchObject([
+      { name: 'nightly', valid: true, phase: 'Promoted', lastOutcome: 'promoted' },
+    ]);
   });
 
   it('holds at the wave boundary when the window closes mid-run and continues the next night', async () => {
@@ -119,7 +138,13 @@ describe('revroll serve over nights (virtual time)', () => {
     expect(d.daemon.runs()[0]).toMatchObject({ phase: 'Held', lastOutcome: 'held', waiting: 'held: approval' });
     expect(await d.metrics.render()).toMatch(/revroll_pending_approvals\{policy="nightly"\} 1/);
     // Decided elsewhere (another replica's Slack endpoint, or the CLI): only the state changes.
-    const decided = await decideFromCli({ store: createConfigMapStateStore(h.cluster, STATE_NAMESPACE), policy: 'nightly', approve: true, as: 'alice', now: clock.now() });
+    const decided = await decideFromCli({
+      store: createConfigMapStateStore(h.cluster, STATE_NAMESPACE),
+      policy: 'nightly',
+      approve: true,
+      as: 'alice',
+      now: clock.now(),
+    });
     expect(decided.ok, decided.message).toBe(true);
     clock.resume();
     const state = await promoted(h, d);
@@ -135,12 +160,16 @@ describe('revroll serve over nights (virtual time)', () => {
           { name: 'first', names: ['catalog', 'reviews'], bake: '70m' },
           { name: 'rest', bake: '70m' },
         ],
-        schedule: berlinNights(`    freeze:\n      - from: "2026-03-03"\n        to: "2026-03-03"\n        reason: quarter close\n`),
+        schedule: berlinNights(
+          `    freeze:\n      - from: "2026-03-03"\n        to: "2026-03-03"\n        reason: quarter close\n`,
+        ),
       }),
     );
     const state = await promoted(h, d);
     expect(waveStarts(state)).toEqual({ first: '2026-03-02 02:00', rest: '2026-03-04 02:00' });
-    const onFreezeDay = state.records.filter((r) => berlin(r.startedAt).startsWith('2026-03-03') || berlin(r.finishedAt).startsWith('2026-03-03'));
+    const onFreezeDay = state.records.filter(
+      (r) => berlin(r.startedAt).startsWith('2026-03-03') || berlin(r.finishedAt).startsWith('2026-03-03'),
+    );
     expect(onFreezeDay).toEqual([]);
   });
 });

@@ -8,7 +8,16 @@
 import { mkdirSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { berlinNights, createHarness, createVirtualClock, finished, policyYaml, startTestDaemon, waitFor, type TestDaemon } from './harness.ts';
+import {
+  berlinNights,
+  createHarness,
+  createVirtualClock,
+  finished,
+  policyYaml,
+  startTestDaemon,
+  waitFor,
+  type TestDaemon,
+} from './harness.ts';
 
 const START = new Date('2026-03-01T23:30:00Z');
 
@@ -50,9 +59,18 @@ describe('revroll serve policy folder', () => {
     cleanups.push(() => h.close());
     const dir = join(h.dir, 'policies');
     mkdirSync(dir);
-    const nightly = policyYaml('nightly', { waves: [{ name: 'first', names: ['catalog', 'reviews'], bake: '30m' }, { name: 'rest', bake: '30m' }], schedule: berlinNights() });
+    const nightly = policyYaml('nightly', {
+      waves: [
+        { name: 'first', names: ['catalog', 'reviews'], bake: '30m' },
+        { name: 'rest', bake: '30m' },
+      ],
+      schedule: berlinNights(),
+    });
     // Never due in March: only loaded, so its removal can be observed without a run.
-    const yearly = policyYaml('yearly', { waves: [{ name: 'all', bake: '30m' }], schedule: '    cron: "0 12 1 1 *"\n    timeZone: Europe/Berlin\n' });
+    const yearly = policyYaml('yearly', {
+      waves: [{ name: 'all', bake: '30m' }],
+      schedule: '    cron: "0 12 1 1 *"\n    timeZone: Europe/Berlin\n',
+    });
     publish(dir, '1', { 'nightly.yaml': nightly, 'yearly.yaml': yearly });
     link(dir, 'nightly.yaml');
     link(dir, 'yearly.yaml');
@@ -81,7 +99,11 @@ describe('revroll serve policy folder', () => {
     unlinkSync(join(dir, 'yearly.yaml'));
 
     // fs.watch sees the swap (no explicit rescan here).
-    await waitFor(() => d.daemon.runs().some((r) => r.file.endsWith('broken.yaml')) && d.daemon.loops() === 1, 'the daemon to reload the folder', 10_000);
+    await waitFor(
+      () => d.daemon.runs().some((r) => r.file.endsWith('broken.yaml')) && d.daemon.loops() === 1,
+      'the daemon to reload the folder',
+      10_000,
+    );
     const broken = d.daemon.runs().find((r) => r.file.endsWith('broken.yaml'));
     expect(broken).toMatchObject({ name: 'broken', valid: false, scheduled: false, running: false });
     expect(broken?.problems.join('\n')).toMatch(/broken\.yaml:12:\d+ spec\.waves\[0\]\.namespaces\.percent: /);
@@ -93,6 +115,11 @@ describe('revroll serve policy folder', () => {
     // wait for the invocation to be over, then the daemon's own view must say promoted.
     const done = await finished(h, d.daemon, 'nightly');
     expect(done.phase, done.outcome).toBe('Promoted');
-    expect(d.daemon.runs().find((r) => r.name === 'nightly')).toMatchObject({ valid: true, running: false, phase: 'Promoted', lastOutcome: 'promoted' });
+    expect(d.daemon.runs().find((r) => r.name === 'nightly')).toMatchObject({
+      valid: true,
+      running: false,
+      phase: 'Promoted',
+      lastOutcome: 'promoted',
+    });
   });
 });

@@ -12,7 +12,13 @@ afterEach(async () => {
 async function start(overrides: Partial<HttpServerOptions> = {}): Promise<string> {
   const metrics = createRunnerMetrics();
   metrics.runFinished('nightly', 'promoted');
-  const server = createHttpServer({ logger: silentLogger(), metrics, ready: async () => ({ ok: true, message: 'reachable' }), runs: () => ({ policies: [{ name: 'nightly', valid: true }] }), ...overrides });
+  const server = createHttpServer({
+    logger: silentLogger(),
+    metrics,
+    ready: async () => ({ ok: true, message: 'reachable' }),
+    runs: () => ({ policies: [{ name: 'nightly', valid: true }] }),
+    ...overrides,
+  });
   servers.push({ close: () => server.close(100) });
   const { url } = await server.listen('127.0.0.1', 0);
   return url;
@@ -46,7 +52,9 @@ describe('src/runner/server', () => {
     const url = await start({
       ready: async () => {
         calls += 1;
-        return calls === 1 ? { ok: false, message: 'cannot reach the Kubernetes API' } : { ok: true, message: 'reachable' };
+        return calls === 1
+          ? { ok: false, message: 'cannot reach the Kubernetes API' }
+          : { ok: true, message: 'reachable' };
       },
       readyCacheMs: 60_000,
     });
@@ -83,14 +91,21 @@ describe('src/runner/server', () => {
       },
     });
     const body = 'payload=%7B%22type%22%3A%22block_actions%22%7D&x=%C3%A9';
-    const ok = await fetch(`${url}/slack/actions`, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-signature': 'v0=abc' } });
+    const ok = await fetch(`${url}/slack/actions`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-signature': 'v0=abc' },
+    });
     expect(ok.status).toBe(200);
     expect(seen).toEqual([{ rawBody: body, signature: 'v0=abc' }]);
 
     const big = 'a'.repeat(64 * 1024 + 1);
     expect((await fetch(`${url}/slack/actions`, { method: 'POST', body: big })).status).toBe(413);
     // Without a Content-Length (chunked), the limit applies while reading.
-    const chunked = await raw(url, `POST /slack/actions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${(70 * 1024).toString(16)}\r\n${'b'.repeat(70 * 1024)}\r\n0\r\n\r\n`);
+    const chunked = await raw(
+      url,
+      `POST /slack/actions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${(70 * 1024).toString(16)}\r\n${'b'.repeat(70 * 1024)}\r\n0\r\n\r\n`,
+    );
     expect(chunked).toMatch(/^HTTP\/1\.1 413/);
     expect(seen).toHaveLength(1);
   });

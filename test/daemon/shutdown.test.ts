@@ -21,11 +21,15 @@ afterEach(async () => {
 type Daemon = { child: ChildProcess; url: Promise<string>; exit: Promise<number | null>; logs: () => string };
 
 function startDaemon(h: Harness, policiesDir: string): Daemon {
-  const child = spawn(process.execPath, [...ENTRY, '--policies', policiesDir, '--listen', '127.0.0.1:0', '--kubeconfig', h.kubeconfigFile], {
-    cwd: process.cwd(),
-    env: { ...process.env, KUBECONFIG: '', NO_COLOR: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...ENTRY, '--policies', policiesDir, '--listen', '127.0.0.1:0', '--kubeconfig', h.kubeconfigFile],
+    {
+      cwd: process.cwd(),
+      env: { ...process.env, KUBECONFIG: '', NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
   let resolveUrl: (url: string) => void = () => undefined;
   const url = new Promise<string>((resolve) => (resolveUrl = resolve));
@@ -51,13 +55,24 @@ describe('revroll serve shutdown', () => {
     // Every minute, at any time: the fire of the current minute is caught up at start.
     writeFileSync(
       join(policiesDir, 'nightly.yaml'),
-      policyYaml('nightly', { waves: [{ name: 'first', names: ['catalog', 'reviews'], bake: '4s' }, { name: 'rest', bake: '2s' }], schedule: '    cron: "* * * * *"\n' }),
+      policyYaml('nightly', {
+        waves: [
+          { name: 'first', names: ['catalog', 'reviews'], bake: '4s' },
+          { name: 'rest', bake: '2s' },
+        ],
+        schedule: '    cron: "* * * * *"\n',
+      }),
     );
 
     const first = startDaemon(h, policiesDir);
     const url = await first.url;
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
-    await waitFor(async () => (await h.state('nightly'))?.records.some((r) => r.id === 'wave/first/bake' && r.status === 'running') ?? false, 'the first wave to bake', 30_000).catch((error: unknown) => {
+    await waitFor(
+      async () =>
+        (await h.state('nightly'))?.records.some((r) => r.id === 'wave/first/bake' && r.status === 'running') ?? false,
+      'the first wave to bake',
+      30_000,
+    ).catch((error: unknown) => {
       throw new Error(`${(error as Error).message}; daemon log:\n${first.logs()}`);
     });
     expect(await h.leaseHolder('nightly')).toBeDefined();
@@ -75,10 +90,16 @@ describe('revroll serve shutdown', () => {
 
     const second = startDaemon(h, policiesDir);
     await second.url;
-    await waitFor(async () => (await h.state('nightly'))?.phase === 'Promoted', 'the second process to promote', 45_000);
+    await waitFor(
+      async () => (await h.state('nightly'))?.phase === 'Promoted',
+      'the second process to promote',
+      45_000,
+    );
     const done = (await h.state('nightly')) as RunState;
     expect(done.runId).toBe(saved.runId);
-    const runs = (await (await fetch(`${await second.url}/api/runs`)).json()) as { policies: { name: string; phase: string }[] };
+    const runs = (await (await fetch(`${await second.url}/api/runs`)).json()) as {
+      policies: { name: string; phase: string }[];
+    };
     expect(runs.policies).toMatchObject([{ name: 'nightly', phase: 'Promoted' }]);
     second.child.kill('SIGTERM');
     expect(await second.exit).toBe(0);

@@ -20,7 +20,9 @@ describe('test/helpers/http-mock', () => {
     mockHttp('http://svc.test').get('/a').reply(200);
     await axios.get('http://svc.test/a');
     await axios.post('http://svc.test/b').catch(() => undefined);
-    expect(() => assertHttpMocksDone()).toThrow(/requests that matched no interceptor:\n {2}POST http:\/\/svc\.test\/b/);
+    expect(() => assertHttpMocksDone()).toThrow(
+      /requests that matched no interceptor:\n {2}POST http:\/\/svc\.test\/b/,
+    );
   });
 
   it('blocks real network to hosts without interceptors', async () => {

@@ -36,10 +36,38 @@ export function smallScenario(overrides: Partial<ScenarioInput> = {}): ScenarioI
     },
     namespaces: [
       { name: STATE_NS },
-      { name: 'alpha', labels: { 'istio-injection': 'enabled', team: 'a' }, workloads: [{ name: 'web', replicas: 2 }, { name: 'api', replicas: 1 }] },
-      { name: 'bravo', labels: { 'istio.io/rev': '1-24-3', team: 'b' }, workloads: [{ name: 'web', replicas: 2 }, { kind: 'StatefulSet', name: 'db', replicas: 2 }] },
-      { name: 'charlie', labels: { 'istio-injection': 'enabled' }, workloads: [{ name: 'web', replicas: 1 }, { name: 'batch', replicas: 1, podLabels: { 'sidecar.istio.io/inject': 'false' } }] },
-      { name: 'delta', labels: { 'istio.io/rev': 'prod-stable' }, workloads: [{ name: 'web', replicas: 2 }, { kind: 'DaemonSet', name: 'agent' }] },
+      {
+        name: 'alpha',
+        labels: { 'istio-injection': 'enabled', team: 'a' },
+        workloads: [
+          { name: 'web', replicas: 2 },
+          { name: 'api', replicas: 1 },
+        ],
+      },
+      {
+        name: 'bravo',
+        labels: { 'istio.io/rev': '1-24-3', team: 'b' },
+        workloads: [
+          { name: 'web', replicas: 2 },
+          { kind: 'StatefulSet', name: 'db', replicas: 2 },
+        ],
+      },
+      {
+        name: 'charlie',
+        labels: { 'istio-injection': 'enabled' },
+        workloads: [
+          { name: 'web', replicas: 1 },
+          { name: 'batch', replicas: 1, podLabels: { 'sidecar.istio.io/inject': 'false' } },
+        ],
+      },
+      {
+        name: 'delta',
+        labels: { 'istio.io/rev': 'prod-stable' },
+        workloads: [
+          { name: 'web', replicas: 2 },
+          { kind: 'DaemonSet', name: 'agent' },
+        ],
+      },
       { name: 'echo', labels: { 'istio.io/rev': 'prod-stable' }, workloads: [{ name: 'web', replicas: 1 }] },
       { name: 'legacy', labels: { 'istio-injection': 'disabled' }, workloads: [{ name: 'old', replicas: 1 }] },
     ],
@@ -58,7 +86,11 @@ export type Harness = {
   podRevisions(namespace: string): Promise<string[]>;
   defaultRevision(): Promise<string | undefined>;
   tags(): Promise<Record<string, string>>;
-  workload(kind: 'deployments' | 'statefulsets' | 'daemonsets', namespace: string, name: string): Promise<KubeObject | undefined>;
+  workload(
+    kind: 'deployments' | 'statefulsets' | 'daemonsets',
+    namespace: string,
+    name: string,
+  ): Promise<KubeObject | undefined>;
   close(): Promise<void>;
 };
 
@@ -70,14 +102,18 @@ export async function createHarness(scenario: ScenarioInput = smallScenario()): 
   writeFileSync(kubeconfigFile, sandbox.kubeconfig);
   const config = new KubeConfig();
   config.loadFromString(sandbox.kubeconfig);
-  const cluster = createKubernetesCluster({ config, retry: { maxAttempts: 10, baseDelayMs: 20, maxDelayMs: 200, budgetMs: 20_000 } });
+  const cluster = createKubernetesCluster({
+    config,
+    retry: { maxAttempts: 10, baseDelayMs: 20, maxDelayMs: 200, budgetMs: 20_000 },
+  });
   return {
     sandbox,
     cluster,
     kubeconfigFile,
     policy(text) {
       const result = loadPolicyText(text, 'test-policy.yaml');
-      if (!result.policy) throw new Error(`test policy invalid: ${result.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+      if (!result.policy)
+        throw new Error(`test policy invalid: ${result.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
       return result.policy;
     },
     run(policy, options = {}) {
@@ -89,7 +125,10 @@ export async function createHarness(scenario: ScenarioInput = smallScenario()): 
     },
     async podRevisions(namespace) {
       const pods = await cluster.list(Resources.pods, { namespace });
-      return pods.map((p) => podRevision(p)).filter((r): r is string => r !== undefined).sort();
+      return pods
+        .map((p) => podRevision(p))
+        .filter((r): r is string => r !== undefined)
+        .sort();
     },
     async defaultRevision() {
       return (await observeMesh(cluster, 'istio-system')).defaultRevision;

@@ -4,7 +4,9 @@ import { formatProblem } from '../../src/errors.ts';
 import { loadPolicyText } from '../../src/policy/load.ts';
 
 const dir = new URL('../../policies/', import.meta.url);
-const files = readdirSync(dir).filter((name) => name.endsWith('.yaml')).sort();
+const files = readdirSync(dir)
+  .filter((name) => name.endsWith('.yaml'))
+  .sort();
 
 describe('policies/', () => {
   it('holds the documented examples', () => {
@@ -22,7 +24,8 @@ describe('policies/', () => {
 
   it('demo.yaml fits the sandbox demo scenario', () => {
     const { policy } = loadPolicyText(readFileSync(new URL('demo.yaml', dir), 'utf8'), 'demo.yaml');
-    const names = policy?.spec.waves.flatMap((wave) => (wave.namespaces.kind === 'names' ? wave.namespaces.names : [])) ?? [];
+    const names =
+      policy?.spec.waves.flatMap((wave) => (wave.namespaces.kind === 'names' ? wave.namespaces.names : [])) ?? [];
     expect(names).toHaveLength(12);
     expect(policy?.spec.waves[0]?.namespaces).toEqual({ kind: 'names', names: ['catalog', 'reviews', 'ratings'] });
     expect(policy?.spec.waves.map((wave) => wave.bake)).toEqual([20_000, 20_000, 20_000]);
@@ -31,12 +34,18 @@ describe('policies/', () => {
       ['proxy-5xx-ratio', 30_000],
       ['proxy-p99-latency', 30_000],
     ]);
-    expect(policy?.spec.gateways).toEqual([{ name: 'istio-ingressgateway', namespace: 'istio-system', kind: 'Deployment', upgrade: 'onPromote' }]);
+    expect(policy?.spec.gateways).toEqual([
+      { name: 'istio-ingressgateway', namespace: 'istio-system', kind: 'Deployment', upgrade: 'onPromote' },
+    ]);
   });
 
   it('nightly.yaml exercises schedules, Slack references and a custom query', () => {
     const { policy } = loadPolicyText(readFileSync(new URL('nightly.yaml', dir), 'utf8'), 'nightly.yaml');
-    expect(policy?.spec.schedule?.freeze[0]).toEqual({ from: '2025-12-19T00:00', to: '2026-01-05T00:00', reason: 'year-end change freeze' });
+    expect(policy?.spec.schedule?.freeze[0]).toEqual({
+      from: '2025-12-19T00:00',
+      to: '2026-01-05T00:00',
+      reason: 'year-end change freeze',
+    });
     expect(policy?.spec.notify.slack?.botToken).toEqual({ env: 'SLACK_BOT_TOKEN' });
     expect(policy?.spec.gates.checks.some((check) => check.query?.includes('{{namespaces}}'))).toBe(true);
     expect(policy?.spec.waves[2]?.approval).toEqual({ required: true, timeout: 7_200_000, onTimeout: 'rollback' });

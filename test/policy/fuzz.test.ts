@@ -35,7 +35,22 @@ const load = (text: string) => loadPolicyText(text, 'fuzz.yaml');
 
 /** Values a mutation can put anywhere: wrong types, extremes, junk text, nesting. */
 const junkValue: fc.Arbitrary<unknown> = fc.oneof(
-  fc.constantFrom(null, true, 0, -1, 1e308, -1e308, Number.MAX_SAFE_INTEGER + 2, 0.5, '', '0', 'auto', '1h', '10m', 'default'),
+  fc.constantFrom(
+    null,
+    true,
+    0,
+    -1,
+    1e308,
+    -1e308,
+    Number.MAX_SAFE_INTEGER + 2,
+    0.5,
+    '',
+    '0',
+    'auto',
+    '1h',
+    '10m',
+    'default',
+  ),
   fc.string({ unit: 'grapheme', maxLength: 40 }),
   fc.string({ unit: 'binary', maxLength: 40 }),
   fc.integer({ min: 1, max: 200_000 }).map((length) => 'x'.repeat(length)),
@@ -54,7 +69,10 @@ const mutation: fc.Arbitrary<Mutation> = fc.record({
   kind: fc.constantFrom('delete', 'set', 'rename'),
   pick: fc.nat(),
   value: junkValue,
-  name: fc.oneof(fc.constantFrom('nmae', 'wave', 'Bake', 'spec', '__proto__', 'constructor'), fc.string({ maxLength: 12 })),
+  name: fc.oneof(
+    fc.constantFrom('nmae', 'wave', 'Bake', 'spec', '__proto__', 'constructor'),
+    fc.string({ maxLength: 12 }),
+  ),
 });
 
 /** Every container in a parsed document, with its keys, so a mutation can pick one. */
@@ -76,7 +94,12 @@ function mutate(document: unknown, mutations: readonly Mutation[]): unknown {
     if (change.kind === 'delete') delete target[key];
     else if (change.kind === 'set') target[key] = change.value;
     else {
-      Object.defineProperty(target, change.name, { value: target[key], enumerable: true, configurable: true, writable: true });
+      Object.defineProperty(target, change.name, {
+        value: target[key],
+        enumerable: true,
+        configurable: true,
+        writable: true,
+      });
       delete target[key];
     }
   }
@@ -87,7 +110,10 @@ function mutate(document: unknown, mutations: readonly Mutation[]): unknown {
 const textEdit = fc.record({
   kind: fc.constantFrom('duplicate-line', 'delete-line', 'insert', 'truncate', 'indent'),
   at: fc.nat(),
-  junk: fc.oneof(fc.string({ unit: 'binary', maxLength: 20 }), fc.constantFrom('&a', '*a', '*nope', '!!binary', '{', '[', '"', '\t', ': :', '---', '%YAML 1.1', '<<: *a')),
+  junk: fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 20 }),
+    fc.constantFrom('&a', '*a', '*nope', '!!binary', '{', '[', '"', '\t', ': :', '---', '%YAML 1.1', '<<: *a'),
+  ),
 });
 
 function editText(text: string, edits: readonly { kind: string; at: number; junk: string }[]): string {
@@ -97,7 +123,8 @@ function editText(text: string, edits: readonly { kind: string; at: number; junk
     const line = lines[index] ?? '';
     if (edit.kind === 'duplicate-line') lines.splice(index, 0, line);
     else if (edit.kind === 'delete-line') lines.splice(index, 1);
-    else if (edit.kind === 'insert') lines[index] = line.slice(0, edit.at % (line.length + 1)) + edit.junk + line.slice(edit.at % (line.length + 1));
+    else if (edit.kind === 'insert')
+      lines[index] = line.slice(0, edit.at % (line.length + 1)) + edit.junk + line.slice(edit.at % (line.length + 1));
     else if (edit.kind === 'truncate') lines = lines.slice(0, index);
     else lines[index] = `  ${line}`;
     if (lines.length === 0) lines = [''];
@@ -108,34 +135,53 @@ function editText(text: string, edits: readonly { kind: string; at: number; junk
 describe('policy loader fuzz', () => {
   it('structured mutations of the examples end in a policy or located problems (600 runs)', () => {
     fc.assert(
-      fc.property(fc.nat({ max: examples.length - 1 }), fc.array(mutation, { minLength: 1, maxLength: 4 }), (index, mutations) => {
-        const document = mutate(parse(examples[index] ?? ''), mutations);
-        assertWellFormed(load(stringify(document, { aliasDuplicateObjects: false })));
-      }),
+      fc.property(
+        fc.nat({ max: examples.length - 1 }),
+        fc.array(mutation, { minLength: 1, maxLength: 4 }),
+        (index, mutations) => {
+          const document = mutate(parse(examples[index] ?? ''), mutations);
+          assertWellFormed(load(stringify(document, { aliasDuplicateObjects: false })));
+        },
+      ),
       { seed: SEED, numRuns: 600 },
     );
   });
 
   it('text damage to the examples ends in a policy or located problems (400 runs)', () => {
     fc.assert(
-      fc.property(fc.nat({ max: examples.length - 1 }), fc.array(textEdit, { minLength: 1, maxLength: 3 }), (index, edits) => {
-        assertWellFormed(load(editText(examples[index] ?? '', edits)));
-      }),
+      fc.property(
+        fc.nat({ max: examples.length - 1 }),
+        fc.array(textEdit, { minLength: 1, maxLength: 3 }),
+        (index, edits) => {
+          assertWellFormed(load(editText(examples[index] ?? '', edits)));
+        },
+      ),
       { seed: SEED, numRuns: 400 },
     );
   });
 
   it('random unicode and binary input ends in problems (300 runs)', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string({ unit: 'binary', maxLength: 200 }), fc.string({ unit: 'grapheme', maxLength: 200 })), (text) => {
-        assertWellFormed(load(text));
-      }),
+      fc.property(
+        fc.oneof(fc.string({ unit: 'binary', maxLength: 200 }), fc.string({ unit: 'grapheme', maxLength: 200 })),
+        (text) => {
+          assertWellFormed(load(text));
+        },
+      ),
       { seed: SEED, numRuns: 300 },
     );
   });
 
   it.each([
-    ['a billion-laughs alias bomb', ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]', ...'bcdefghi'.split('').map((name, level) => `${name}: &${name} [${Array(9).fill(`*${'abcdefgh'[level]}`).join(',')}]`)].join('\n')],
+    [
+      'a billion-laughs alias bomb',
+      [
+        'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+        ...'bcdefghi'
+          .split('')
+          .map((name, level) => `${name}: &${name} [${Array(9).fill(`*${'abcdefgh'[level]}`).join(',')}]`),
+      ].join('\n'),
+    ],
     ['deeply nested flow sequences', `${'['.repeat(20_000)}${']'.repeat(20_000)}`],
     ['deeply nested block mappings', Array.from({ length: 3_000 }, (_, depth) => `${' '.repeat(depth)}k:`).join('\n')],
     ['a 10 MB string', `spec: "${'x'.repeat(10 * 1024 * 1024)}"`],

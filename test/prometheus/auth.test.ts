@@ -4,7 +4,12 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer as createHttpServer, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingHttpHeaders,
+  type RequestListener,
+  type Server,
+} from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -45,8 +50,23 @@ let httpsUrl: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'revroll-auth-'));
   await promisify(execFile)('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'ca.pem'),
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-keyout',
+    join(dir, 'key.pem'),
+    '-out',
+    join(dir, 'ca.pem'),
   ]);
   await writeFile(join(dir, 'token'), `${TOKEN}\n`);
   await writeFile(join(dir, 'password'), PASSWORD);
@@ -60,7 +80,13 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const base = (url: string, over: Partial<PrometheusSettings> = {}): PrometheusSettings => ({ url, timeout: 2_000, tls: { insecureSkipVerify: false }, headers: {}, ...over });
+const base = (url: string, over: Partial<PrometheusSettings> = {}): PrometheusSettings => ({
+  url,
+  timeout: 2_000,
+  tls: { insecureSkipVerify: false },
+  headers: {},
+  ...over,
+});
 
 async function lastRequest(settings: PrometheusSettings, env: Record<string, string> = {}) {
   seen = [];
@@ -73,7 +99,11 @@ async function lastRequest(settings: PrometheusSettings, env: Record<string, str
 async function failure(settings: PrometheusSettings, env: Record<string, string> = {}): Promise<PrometheusError> {
   seen = [];
   try {
-    await createPrometheusClient({ settings, env, retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1, budgetMs: 1 } }).query('vector(42)', at);
+    await createPrometheusClient({
+      settings,
+      env,
+      retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1, budgetMs: 1 },
+    }).query('vector(42)', at);
   } catch (error) {
     if (error instanceof PrometheusError) return error;
     throw error;
@@ -83,7 +113,10 @@ async function failure(settings: PrometheusSettings, env: Record<string, string>
 
 describe('Prometheus credentials and TLS (real HTTP)', () => {
   it('sends a bearer token from an environment variable, the user agent, extra headers, and a form body', async () => {
-    const request = await lastRequest(base(httpUrl, { auth: { bearer: { token: { env: 'PROM_TOKEN' } } }, headers: { 'X-Scope-OrgID': 'mesh' } }), { PROM_TOKEN: TOKEN });
+    const request = await lastRequest(
+      base(httpUrl, { auth: { bearer: { token: { env: 'PROM_TOKEN' } } }, headers: { 'X-Scope-OrgID': 'mesh' } }),
+      { PROM_TOKEN: TOKEN },
+    );
     expect(request.headers.authorization).toBe(`Bearer ${TOKEN}`);
     expect(request.headers['user-agent']).toMatch(/^revroll\/\d+\.\d+\.\d+/);
     expect(request.headers['x-scope-orgid']).toBe('mesh');
@@ -97,14 +130,18 @@ describe('Prometheus credentials and TLS (real HTTP)', () => {
   });
 
   it('sends basic credentials with the password from a file', async () => {
-    const request = await lastRequest(base(httpUrl, { auth: { basic: { username: 'gates', password: { file: join(dir, 'password') } } } }));
+    const request = await lastRequest(
+      base(httpUrl, { auth: { basic: { username: 'gates', password: { file: join(dir, 'password') } } } }),
+    );
     expect(request.headers.authorization).toBe(`Basic ${Buffer.from(`gates:${PASSWORD}`).toString('base64')}`);
   });
 
   it('sends nothing when a secret is missing, and names the variable or the file', async () => {
     const env = await failure(base(httpUrl, { auth: { bearer: { token: { env: 'PROM_TOKEN' } } } }));
     expect(env.message).toContain('environment variable PROM_TOKEN is not set');
-    const file = await failure(base(httpUrl, { auth: { basic: { username: 'u', password: { file: join(dir, 'missing') } } } }));
+    const file = await failure(
+      base(httpUrl, { auth: { basic: { username: 'u', password: { file: join(dir, 'missing') } } } }),
+    );
     expect(file.message).toContain(`secret file ${join(dir, 'missing')} does not exist`);
     expect(seen).toEqual([]);
     for (const error of [env, file]) {
@@ -114,12 +151,19 @@ describe('Prometheus credentials and TLS (real HTTP)', () => {
   });
 
   it('refuses a self-signed certificate unless its CA is given or verification is skipped', async () => {
-    const refused = await failure(base(httpsUrl, { auth: { bearer: { token: { env: 'PROM_TOKEN' } } } }), { PROM_TOKEN: TOKEN });
+    const refused = await failure(base(httpsUrl, { auth: { bearer: { token: { env: 'PROM_TOKEN' } } } }), {
+      PROM_TOKEN: TOKEN,
+    });
     expect(refused.classification).toBe('unreachable');
     expect(refused.reason).toMatch(/^TLS verification failed: .*self.signed/i);
     expect(refused.message).not.toContain(TOKEN);
-    expect((await lastRequest(base(httpsUrl, { tls: { caFile: join(dir, 'ca.pem'), insecureSkipVerify: false } }))).headers.host).toContain('127.0.0.1');
-    expect((await lastRequest(base(httpsUrl, { tls: { insecureSkipVerify: true } }))).headers.host).toContain('127.0.0.1');
+    expect(
+      (await lastRequest(base(httpsUrl, { tls: { caFile: join(dir, 'ca.pem'), insecureSkipVerify: false } }))).headers
+        .host,
+    ).toContain('127.0.0.1');
+    expect((await lastRequest(base(httpsUrl, { tls: { insecureSkipVerify: true } }))).headers.host).toContain(
+      '127.0.0.1',
+    );
   });
 
   it('names an unreadable CA file', async () => {
@@ -128,9 +172,20 @@ describe('Prometheus credentials and TLS (real HTTP)', () => {
   });
 
   it('measure turns a missing secret into an error measurement', async () => {
-    const metrics = createPrometheusMetrics({ settings: base(httpUrl, { auth: { bearer: { token: { env: 'NOPE' } } } }), env: {} });
+    const metrics = createPrometheusMetrics({
+      settings: base(httpUrl, { auth: { bearer: { token: { env: 'NOPE' } } } }),
+      env: {},
+    });
     const m = await metrics.measure(
-      { name: 'g', query: 'vector(1)', threshold: { max: 1 }, baseline: 'none', window: 60_000, minTraffic: 0, shadow: false },
+      {
+        name: 'g',
+        query: 'vector(1)',
+        threshold: { max: 1 },
+        baseline: 'none',
+        window: 60_000,
+        minTraffic: 0,
+        shadow: false,
+      },
       { subject: 'wave', namespaces: ['a'], fromRevision: 'a', toRevision: 'b', at },
     );
     expect(m).toEqual({ kind: 'error', reason: expect.stringContaining('environment variable NOPE is not set') });

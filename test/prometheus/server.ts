@@ -24,9 +24,17 @@ const PROMETHEUS = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus';
 const PROMTOOL = process.env.PROMTOOL_BIN ?? '/usr/bin/promtool';
 
 /** One series: name, labels and samples as [unix seconds, value], in time order. */
-export type Series = { name: string; labels: Readonly<Record<string, string>>; samples: readonly (readonly [number, number])[] };
+export type Series = {
+  name: string;
+  labels: Readonly<Record<string, string>>;
+  samples: readonly (readonly [number, number])[];
+};
 
-export function series(name: string, labels: Readonly<Record<string, string>>, samples: readonly (readonly [number, number])[]): Series {
+export function series(
+  name: string,
+  labels: Readonly<Record<string, string>>,
+  samples: readonly (readonly [number, number])[],
+): Series {
   return { name, labels, samples };
 }
 
@@ -94,7 +102,15 @@ export async function startPrometheus(data: readonly Series[]): Promise<TestProm
   await writeFile(input, openMetrics(data));
   await writeFile(config, 'global:\n  scrape_interval: 15s\nscrape_configs: []\n');
   try {
-    await run(PROMTOOL, ['tsdb', 'create-blocks-from', 'openmetrics', '-q', '--max-block-duration=24h', input, dataDir]);
+    await run(PROMTOOL, [
+      'tsdb',
+      'create-blocks-from',
+      'openmetrics',
+      '-q',
+      '--max-block-duration=24h',
+      input,
+      dataDir,
+    ]);
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw new Error(`promtool backfill failed: ${(error as { stderr?: string }).stderr ?? String(error)}`);
@@ -128,13 +144,17 @@ export async function startPrometheus(data: readonly Series[]): Promise<TestProm
 function listeningUrl(child: ChildProcess): Promise<string> {
   return new Promise((resolve, reject) => {
     let log = '';
-    const timer = setTimeout(() => fail(new Error(`Prometheus did not report its address within 10 s:\n${log}`)), 10_000);
+    const timer = setTimeout(
+      () => fail(new Error(`Prometheus did not report its address within 10 s:\n${log}`)),
+      10_000,
+    );
     const onData = (chunk: Buffer) => {
       log += chunk.toString('utf8');
       const match = /msg="Listening on" address=(\S+)/.exec(log);
       if (match?.[1] !== undefined) done(`http://${match[1]}`);
     };
-    const onExit = (code: number | null) => fail(new Error(`Prometheus exited (code ${code}) before listening:\n${log}`));
+    const onExit = (code: number | null) =>
+      fail(new Error(`Prometheus exited (code ${code}) before listening:\n${log}`));
     const cleanup = () => {
       clearTimeout(timer);
       child.stderr?.off('data', onData);

@@ -60,7 +60,9 @@ describe('revroll plan', () => {
     h.sandbox.api.resetRequests();
     const io = capture(dirname(file));
     const code = await runCli(['plan', file, '--kubeconfig', h.kubeconfigFile], io);
-    expect(io.stderr()).toMatch(/^\S+policy\.yaml:9:10 spec\.gates: no enforced gate checks: waves pass on convergence alone \(warning\)\n$/);
+    expect(io.stderr()).toMatch(
+      /^\S+policy\.yaml:9:10 spec\.gates: no enforced gate checks: waves pass on convergence alone \(warning\)\n$/,
+    );
     expect(code).toBe(0);
     const out = io.stdout();
     expect(out).toMatch(/Policy cli-run: 1-24-3 -> 1-25-1 \(labels strategy\)/);
@@ -81,7 +83,9 @@ describe('revroll plan', () => {
     const io = capture(dirname(file));
     const code = await runCli(['plan', file, '--kubeconfig', h.kubeconfigFile], io);
     expect(code).toBe(1);
-    expect(io.stderr()).toMatch(/spec.waves\[0\].namespaces.names\[0\]: namespace legacy does not inject from revision 1-24-3 \(istio-injection=disabled\)/);
+    expect(io.stderr()).toMatch(
+      /spec.waves\[0\].namespaces.names\[0\]: namespace legacy does not inject from revision 1-24-3 \(istio-injection=disabled\)/,
+    );
   });
 
   it('exits 2 with file:line:col for an invalid policy', async () => {
@@ -99,23 +103,36 @@ describe('revroll run', () => {
     const file = writePolicy(h);
     h.sandbox.api.resetRequests();
     const io = capture(dirname(file));
-    const code = await runCli(['run', file, '--dry-run', '--kubeconfig', h.kubeconfigFile, '--state-namespace', STATE_NS], io);
+    const code = await runCli(
+      ['run', file, '--dry-run', '--kubeconfig', h.kubeconfigFile, '--state-namespace', STATE_NS],
+      io,
+    );
     expect(io.stderr()).not.toMatch(/error|problem/);
     expect(code).toBe(0);
     expect(io.stdout()).toMatch(/Precheck: ok\. Dry run: nothing was changed\./);
     // SelfSubjectAccessReviews are creates that change nothing; nothing else may be a write.
-    const writes = h.sandbox.api.requests.filter((r) => MUTATING.has(r.verb) && r.resource !== 'selfsubjectaccessreviews');
+    const writes = h.sandbox.api.requests.filter(
+      (r) => MUTATING.has(r.verb) && r.resource !== 'selfsubjectaccessreviews',
+    );
     expect(writes).toEqual([]);
   });
 
   it('--dry-run lists every missing permission found by the precheck, with exit 1', async () => {
     h = await createHarness();
-    h.sandbox.api.denied.push({ verb: 'patch', group: '', resource: 'namespaces' }, { verb: 'update', group: 'coordination.k8s.io', resource: 'leases' });
+    h.sandbox.api.denied.push(
+      { verb: 'patch', group: '', resource: 'namespaces' },
+      { verb: 'update', group: 'coordination.k8s.io', resource: 'leases' },
+    );
     const file = writePolicy(h);
     const io = capture(dirname(file));
-    const code = await runCli(['run', file, '--dry-run', '--kubeconfig', h.kubeconfigFile, '--state-namespace', STATE_NS], io);
+    const code = await runCli(
+      ['run', file, '--dry-run', '--kubeconfig', h.kubeconfigFile, '--state-namespace', STATE_NS],
+      io,
+    );
     expect(code).toBe(1);
-    expect(io.stdout()).toMatch(/Precheck failed:\n {2}- permission missing: patch namespaces \(cluster-wide\)\n {2}- permission missing: update leases.coordination.k8s.io in namespace revroll-system/);
+    expect(io.stdout()).toMatch(
+      /Precheck failed:\n {2}- permission missing: patch namespaces \(cluster-wide\)\n {2}- permission missing: update leases.coordination.k8s.io in namespace revroll-system/,
+    );
   });
 
   it('holds with exit 4 at an approval, continues after `revroll approve`, and promotes with exit 0', async () => {
@@ -141,7 +158,10 @@ describe('revroll run', () => {
 
     const json = capture(dirname(file));
     expect(await runCli(['status', 'cli-run', '-o', 'json', ...flags], json)).toBe(0);
-    const state = JSON.parse(json.stdout()) as { phase: string; approvals: { by?: string; via?: string; decision?: string }[] };
+    const state = JSON.parse(json.stdout()) as {
+      phase: string;
+      approvals: { by?: string; via?: string; decision?: string }[];
+    };
     expect(state.phase).toBe('Promoted');
     expect(state.approvals[0]).toMatchObject({ decision: 'approved', by: 'alice', via: 'cli' });
   });

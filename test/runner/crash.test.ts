@@ -36,10 +36,14 @@ type Outcome = { code: number | null; signal: NodeJS.Signals | null; stdout: str
 function runProcess(h: Harness, policyFile: string, killAfter?: number): Promise<Outcome> {
   return new Promise((resolve) => {
     const start = h.sandbox.api.requests.length;
-    const child = spawn(process.execPath, [MAIN, 'run', policyFile, '--kubeconfig', h.kubeconfigFile, '--state-namespace', STATE_NS], {
-      env: { ...process.env, REVROLL_LEASE_TTL_SECONDS: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [MAIN, 'run', policyFile, '--kubeconfig', h.kubeconfigFile, '--state-namespace', STATE_NS],
+      {
+        env: { ...process.env, REVROLL_LEASE_TTL_SECONDS: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -63,7 +67,11 @@ async function fingerprint(h: Harness) {
   const revisions: Record<string, string[]> = {};
   for (const ns of ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'legacy']) {
     const labels = await h.namespaceLabels(ns);
-    namespaces[ns] = { 'istio-injection': labels['istio-injection'], 'istio.io/rev': labels['istio.io/rev'], team: labels.team };
+    namespaces[ns] = {
+      'istio-injection': labels['istio-injection'],
+      'istio.io/rev': labels['istio.io/rev'],
+      team: labels.team,
+    };
     revisions[ns] = [...new Set(await h.podRevisions(ns))];
   }
   const generations: Record<string, number | undefined> = {};
@@ -79,7 +87,8 @@ async function fingerprint(h: Harness) {
     revisions,
     generations,
     tags: await h.tags(),
-    gatewayRev: (gateway?.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels['istio.io/rev'],
+    gatewayRev: (gateway?.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata
+      .labels['istio.io/rev'],
   };
 }
 

@@ -25,7 +25,12 @@ async function withPrometheus(canaryErrorRate: number): Promise<{ h: Harness; ur
       ...base.istio,
       revisions: [
         { name: '1-24-3', version: '1.24.3', replicas: 1, health: { errorRate: 0 } },
-        { name: '1-25-1', version: '1.25.1', replicas: 1, health: { errorRate: canaryErrorRate, latencyMs: { p50: 9, p99: canaryErrorRate > 0 ? 400 : 60 } } },
+        {
+          name: '1-25-1',
+          version: '1.25.1',
+          replicas: 1,
+          health: { errorRate: canaryErrorRate, latencyMs: { p50: 9, p99: canaryErrorRate > 0 ? 400 : 60 } },
+        },
       ],
     },
   });
@@ -73,7 +78,9 @@ describe('gates on a real Prometheus', () => {
     // The second wave never started.
     expect(records.find((r) => r.id === 'wave/second/migrate')?.status).toBe('skipped');
     const detectionMs = Date.parse(bake?.finishedAt ?? '') - Date.parse(warmupDone ?? '');
-    console.log(`detection: ${detectionMs} ms from the end of warm-up to the rollback decision (interval 2000 ms, scrape ${SCRAPE_MS} ms)`);
+    console.log(
+      `detection: ${detectionMs} ms from the end of warm-up to the rollback decision (interval 2000 ms, scrape ${SCRAPE_MS} ms)`,
+    );
     expect(detectionMs).toBeLessThanOrEqual(2000 + 2 * SCRAPE_MS + 1000);
     // The failing evaluation carries the measured values.
     const failed = result.state?.gates?.recent.at(-1)?.results.find((r) => r.check === 'errors');

@@ -16,7 +16,11 @@ let prometheus: PrometheusInstance;
 beforeAll(async () => {
   h = await createHarness();
   prometheus = await startPrometheus({ targets: [h.sandbox.metricsUrl], scrapeIntervalMs: 1000 });
-  for (let i = 0; i < 100 && (await prometheus.query('sum(rate(istio_requests_total{namespace="alpha"}[5s]))')).length === 0; i++) {
+  for (
+    let i = 0;
+    i < 100 && (await prometheus.query('sum(rate(istio_requests_total{namespace="alpha"}[5s]))')).length === 0;
+    i++
+  ) {
     await new Promise((r) => setTimeout(r, 200));
   }
 });
@@ -49,9 +53,15 @@ spec:
 describe('revroll plan with Prometheus', () => {
   it('shows the value of every gate now', async () => {
     const file = join(dirname(h.kubeconfigFile), 'good.yaml');
-    writeFileSync(file, policy('sum(rate(istio_requests_total{reporter="destination",namespace=~"{{namespaces}}"}[{{window}}]))'));
+    writeFileSync(
+      file,
+      policy('sum(rate(istio_requests_total{reporter="destination",namespace=~"{{namespaces}}"}[{{window}}]))'),
+    );
     const c = capture(dirname(file));
-    const code = await runCli(['plan', file, '--kubeconfig', h.kubeconfigFile, '--prometheus-url', prometheus.url], c.io);
+    const code = await runCli(
+      ['plan', file, '--kubeconfig', h.kubeconfigFile, '--prometheus-url', prometheus.url],
+      c.io,
+    );
     expect(c.stderr()).not.toMatch(/problem|error/i);
     expect(code).toBe(0);
     expect(c.stdout()).toMatch(/Gates evaluated now:/);
@@ -67,7 +77,10 @@ describe('revroll plan with Prometheus', () => {
     const lint = capture(dirname(file));
     expect(await runCli(['lint', file], lint.io)).toBe(0);
     const c = capture(dirname(file));
-    const code = await runCli(['plan', file, '--kubeconfig', h.kubeconfigFile, '--prometheus-url', prometheus.url], c.io);
+    const code = await runCli(
+      ['plan', file, '--kubeconfig', h.kubeconfigFile, '--prometheus-url', prometheus.url],
+      c.io,
+    );
     expect(code).toBe(1);
     expect(c.stdout()).toMatch(/custom\s+REJECTED by Prometheus: .*range vector/);
   });

@@ -42,7 +42,10 @@ describe('runner: labels strategy', () => {
     expect(allOn(await h.podRevisions('delta'), '1-24-3')).toBe(true);
     expect(await h.namespaceLabels('legacy')).toMatchObject({ 'istio-injection': 'disabled' });
     const batch = await h.workload('deployments', 'charlie', 'batch');
-    expect((batch?.spec as { template: { metadata: { annotations?: Record<string, string> } } }).template.metadata.annotations?.[Annotation.restartedFor]).toBeUndefined();
+    expect(
+      (batch?.spec as { template: { metadata: { annotations?: Record<string, string> } } }).template.metadata
+        .annotations?.[Annotation.restartedFor],
+    ).toBeUndefined();
     // Every moved workload restarted exactly once: generation 2.
     expect((await h.workload('deployments', 'alpha', 'web'))?.metadata.generation).toBe(2);
     expect((await h.workload('statefulsets', 'bravo', 'db'))?.metadata.generation).toBe(2);
@@ -62,9 +65,30 @@ describe('runner: labels strategy', () => {
   });
 
   it('uninstalls the previous revision once nothing references it', async () => {
-    h = await createHarness(smallScenario({ istio: { revisions: [{ name: '1-24-3', version: '1.24.3' }, { name: '1-25-1', version: '1.25.1' }], tags: { default: '1-24-3' }, gateways: [] } }));
-    await h.cluster.mutate({ op: 'merge-patch', ref: Resources.namespaces, name: 'delta', patch: { metadata: { labels: { 'istio.io/rev': '1-24-3' } } } });
-    await h.cluster.mutate({ op: 'merge-patch', ref: Resources.namespaces, name: 'echo', patch: { metadata: { labels: { 'istio.io/rev': '1-24-3' } } } });
+    h = await createHarness(
+      smallScenario({
+        istio: {
+          revisions: [
+            { name: '1-24-3', version: '1.24.3' },
+            { name: '1-25-1', version: '1.25.1' },
+          ],
+          tags: { default: '1-24-3' },
+          gateways: [],
+        },
+      }),
+    );
+    await h.cluster.mutate({
+      op: 'merge-patch',
+      ref: Resources.namespaces,
+      name: 'delta',
+      patch: { metadata: { labels: { 'istio.io/rev': '1-24-3' } } },
+    });
+    await h.cluster.mutate({
+      op: 'merge-patch',
+      ref: Resources.namespaces,
+      name: 'echo',
+      patch: { metadata: { labels: { 'istio.io/rev': '1-24-3' } } },
+    });
     const policy = h.policy(`apiVersion: revroll.dev/v1alpha1
 kind: UpgradePolicy
 metadata: {name: all}
@@ -79,7 +103,9 @@ spec:
     expect(result.outcome).toBe('promoted');
     expect(result.state?.records.find((r) => r.id === 'promote/uninstall-previous')?.status).toBe('done');
     expect(await h.cluster.get(Resources.deployments, 'istio-system', 'istiod-1-24-3')).toBeUndefined();
-    expect(await h.cluster.get(Resources.mutatingwebhookconfigurations, undefined, 'istio-sidecar-injector-1-24-3')).toBeUndefined();
+    expect(
+      await h.cluster.get(Resources.mutatingwebhookconfigurations, undefined, 'istio-sidecar-injector-1-24-3'),
+    ).toBeUndefined();
     expect(await h.cluster.get(Resources.deployments, 'istio-system', 'istiod-1-25-1')).toBeDefined();
   });
 });
@@ -122,7 +148,8 @@ describe('runner: rollback', () => {
     const before = await h.namespaceLabels('alpha');
     const result = await h.run(h.policy(labelsPolicy().replace('rolloutTimeout: 20s', 'rolloutTimeout: 2s')), {
       onProgress: (_state, changed) => {
-        if (changed.some((r) => r.id === 'wave/first/migrate' && r.status === 'done')) h?.sandbox.faults.crashIstiod('1-25-1');
+        if (changed.some((r) => r.id === 'wave/first/migrate' && r.status === 'done'))
+          h?.sandbox.faults.crashIstiod('1-25-1');
       },
     });
     expect(result.outcome).toBe('rolled-back');
@@ -164,10 +191,16 @@ spec:
     expect(await h.namespaceLabels('alpha')).toEqual(labelsBefore.alpha);
     expect(await h.namespaceLabels('bravo')).toEqual(labelsBefore.bravo);
     const gateway = await h.workload('deployments', 'istio-system', 'istio-ingressgateway');
-    expect((gateway?.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels['istio.io/rev']).toBe('1-24-3');
+    expect(
+      (gateway?.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels[
+        'istio.io/rev'
+      ],
+    ).toBe('1-24-3');
     expect(allOn(await h.podRevisions('alpha'), '1-24-3')).toBe(true);
     // Gateways went back first (safety invariant 3).
-    const rollbackOrder = (result.state?.records ?? []).filter((r) => r.id.startsWith('rollback/') && r.status === 'done').map((r) => r.id);
+    const rollbackOrder = (result.state?.records ?? [])
+      .filter((r) => r.id.startsWith('rollback/') && r.status === 'done')
+      .map((r) => r.id);
     expect(rollbackOrder[0]).toBe('rollback/gateways');
     expect(rollbackOrder.indexOf('rollback/labels')).toBeLessThan(rollbackOrder.indexOf('rollback/restart'));
   });
@@ -189,7 +222,11 @@ describe('runner: install', () => {
   it('runs the configured install command (argv, no shell) and captures its failure', async () => {
     h = await createHarness();
     const result = await h.run(
-      h.policy(labelsPolicy(`  install: {mode: istioctl, command: ${process.execPath}, args: ["-e", "console.log('installing'); process.exit(3)"], timeout: 10s}\n`)),
+      h.policy(
+        labelsPolicy(
+          `  install: {mode: istioctl, command: ${process.execPath}, args: ["-e", "console.log('installing'); process.exit(3)"], timeout: 10s}\n`,
+        ),
+      ),
     );
     expect(result.outcome).toBe('failed');
     expect(result.message).toMatch(/exited with code 3/);

@@ -31,7 +31,8 @@ export function actions(template: string, file: string): Action[] {
   for (;;) {
     const open = template.indexOf('{{', at);
     const strayClose = template.indexOf('}}', at);
-    if (strayClose !== -1 && (open === -1 || strayClose < open)) throw new Error(`${file}:${lineOf(template, strayClose)}: "}}" without "{{"`);
+    if (strayClose !== -1 && (open === -1 || strayClose < open))
+      throw new Error(`${file}:${lineOf(template, strayClose)}: "}}" without "{{"`);
     if (open === -1) return found;
     const close = template.indexOf('}}', open + 2);
     if (close === -1) throw new Error(`${file}:${lineOf(template, open)}: "{{" is never closed`);
@@ -68,7 +69,8 @@ export function checkBlocks(template: string, file: string): void {
       if (!stack.pop()) throw new Error(`${file}:${action.line}: "end" without an open block`);
     } else {
       const top = stack[stack.length - 1];
-      if (!top || !['if', 'with', 'range'].includes(top.keyword)) throw new Error(`${file}:${action.line}: "${keyword}" outside if/with/range`);
+      if (!top || !['if', 'with', 'range'].includes(top.keyword))
+        throw new Error(`${file}:${action.line}: "${keyword}" outside if/with/range`);
     }
   }
   const open = stack.pop();
@@ -98,7 +100,8 @@ export function skeleton(template: string, file: string, choose: Choose): string
         const expression = action.slice(keyword.length).trim();
         if (OPENS.has(keyword)) {
           const parentActive = active();
-          const chosen = keyword === 'define' || keyword === 'block' ? false : parentActive && choose(keyword, expression);
+          const chosen =
+            keyword === 'define' || keyword === 'block' ? false : parentActive && choose(keyword, expression);
           stack.push({ active: chosen, taken: chosen, parentActive });
         } else if (keyword === 'end') {
           stack.pop();
@@ -111,7 +114,8 @@ export function skeleton(template: string, file: string, choose: Choose): string
       }
       return;
     }
-    if (lineActions.some((a) => controlOf(a))) throw new Error(`${where}: a control action must stand alone on its line`);
+    if (lineActions.some((a) => controlOf(a)))
+      throw new Error(`${where}: a control action must stand alone on its line`);
     if (active()) out.push(line.replace(/\{\{.*?\}\}/g, PLACEHOLDER));
   });
   return out.join('\n');
@@ -121,10 +125,15 @@ export function skeleton(template: string, file: string, choose: Choose): string
 export function valuesChooser(values: Record<string, unknown>, file: string): Choose {
   return (keyword, expression) => {
     const path = /^\.Values((?:\.\w+)+)$/.exec(expression)?.[1];
-    if ((keyword !== 'if' && keyword !== 'else if') || !path) throw new Error(`${file}: only "if .Values.x.y" conditions are supported here, not "${keyword} ${expression}"`);
+    if ((keyword !== 'if' && keyword !== 'else if') || !path)
+      throw new Error(`${file}: only "if .Values.x.y" conditions are supported here, not "${keyword} ${expression}"`);
     let value: unknown = values;
     for (const key of path.slice(1).split('.')) value = (value as Record<string, unknown> | undefined)?.[key];
     if (value === undefined) throw new Error(`${file}: .Values${path} is not set`);
-    return Boolean(value) && !(Array.isArray(value) && value.length === 0) && !(typeof value === 'object' && value !== null && Object.keys(value).length === 0);
+    return (
+      Boolean(value) &&
+      !(Array.isArray(value) && value.length === 0) &&
+      !(typeof value === 'object' && value !== null && Object.keys(value).length === 0)
+    );
   };
 }

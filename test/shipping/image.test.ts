@@ -50,27 +50,39 @@ describe('Dockerfile', () => {
   const text = readFileSync(join(root, 'Dockerfile'), 'utf8');
   const stages = parseDockerfile(text);
   const runtime = stages[stages.length - 1] as Stage;
-  const of = (stage: Stage, keyword: string) => stage.instructions.filter((i) => i.keyword === keyword).map((i) => i.args);
+  const of = (stage: Stage, keyword: string) =>
+    stage.instructions.filter((i) => i.keyword === keyword).map((i) => i.args);
   const byName = (name: string) => stages.find((s) => s.name === name);
 
   it('builds in one stage and installs production dependencies in another, both on Node 24', () => {
     expect(text).toMatch(/^ARG NODE_IMAGE=node:24-bookworm-slim$/m);
     expect(stages.map((s) => s.from).every((from) => from === '${NODE_IMAGE}')).toBe(true);
     const build = byName('build');
-    expect(build && of(build, 'RUN')).toEqual(expect.arrayContaining([expect.stringMatching(/npm ci\b/), 'npm run build']));
+    expect(build && of(build, 'RUN')).toEqual(
+      expect.arrayContaining([expect.stringMatching(/npm ci\b/), 'npm run build']),
+    );
     const deps = byName('deps');
     expect(deps && of(deps, 'RUN')).toEqual([expect.stringMatching(/npm ci --omit=dev --ignore-scripts/)]);
   });
 
   it('copies into the runtime only the compiled CLI, package.json and production node_modules', () => {
-    expect(of(runtime, 'COPY')).toEqual(['--from=deps /app/node_modules ./node_modules', '--from=build /src/dist ./dist', 'package.json ./']);
+    expect(of(runtime, 'COPY')).toEqual([
+      '--from=deps /app/node_modules ./node_modules',
+      '--from=build /src/dist ./dist',
+      'package.json ./',
+    ]);
     expect(of(runtime, 'ADD')).toEqual([]);
   });
 
   it('runs `revroll serve` under tini, as a numeric non-root user, with HOME on the writable /tmp', () => {
     expect(of(runtime, 'USER')).toEqual(['65532:65532']);
     expect(of(runtime, 'RUN').join(' ')).toMatch(/apt-get install -y --no-install-recommends tini/);
-    expect(JSON.parse(of(runtime, 'ENTRYPOINT')[0] ?? 'null')).toEqual(['/usr/bin/tini', '--', 'node', '/app/dist/cli/main.js']);
+    expect(JSON.parse(of(runtime, 'ENTRYPOINT')[0] ?? 'null')).toEqual([
+      '/usr/bin/tini',
+      '--',
+      'node',
+      '/app/dist/cli/main.js',
+    ]);
     expect(JSON.parse(of(runtime, 'CMD')[0] ?? 'null')).toEqual(['serve', '--policies', '/etc/revroll/policies']);
     expect(of(runtime, 'ENV').join(' ')).toMatch(/HOME=\/tmp/);
     expect(of(runtime, 'EXPOSE')).toEqual(['8080']);
@@ -78,17 +90,31 @@ describe('Dockerfile', () => {
 
   it('carries the OCI labels', () => {
     const labels = of(runtime, 'LABEL').join(' ');
-    for (const key of ['title', 'description', 'licenses', 'version', 'revision', 'created']) expect(labels).toContain(`org.opencontainers.image.${key}=`);
+    for (const key of ['title', 'description', 'licenses', 'version', 'revision', 'created'])
+      expect(labels).toContain(`org.opencontainers.image.${key}=`);
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { license: string; version: string };
     expect(labels).toContain(`org.opencontainers.image.licenses="${pkg.license}"`);
     expect(of(runtime, 'ARG')).toContain(`VERSION=${pkg.version}`);
   });
 
   it('keeps local state and everything the build does not need out of the context', () => {
-    const ignored = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-    expect(ignored).toEqual(expect.arrayContaining(['.git', 'node_modules', 'dist', 'test', 'bench', 'coverage', 'charts']));
+    const ignored = readFileSync(join(root, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
+    expect(ignored).toEqual(
+      expect.arrayContaining(['.git', 'node_modules', 'dist', 'test', 'bench', 'coverage', 'charts']),
+    );
     // ...but not what the build stage copies.
-    for (const needed of ['src', 'scripts', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']) expect(ignored).not.toContain(needed);
+    for (const needed of [
+      'src',
+      'scripts',
+      'package.json',
+      'package-lock.json',
+      'tsconfig.json',
+      'tsconfig.build.json',
+    ])
+      expect(ignored).not.toContain(needed);
   });
 });
 
@@ -97,7 +123,11 @@ describe('the built CLI with production dependencies only', () => {
 
   beforeAll(() => {
     // The Dockerfile's build step, as it runs it.
-    execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'pipe', env: { ...process.env, PATH: `${join(root, 'node_modules/.bin')}:${process.env.PATH ?? ''}` } });
+    execFileSync('npm', ['run', 'build', '--silent'], {
+      cwd: root,
+      stdio: 'pipe',
+      env: { ...process.env, PATH: `${join(root, 'node_modules/.bin')}:${process.env.PATH ?? ''}` },
+    });
     app = mkdtempSync(join(tmpdir(), 'revroll-image-'));
     cpSync(join(root, 'dist'), join(app, 'dist'), { recursive: true });
     for (const file of ['package.json', 'package-lock.json']) cpSync(join(root, file), join(app, file));
@@ -111,13 +141,21 @@ describe('the built CLI with production dependencies only', () => {
 
   /** Runs the CLI from the folder, with a clean environment (no NODE_PATH, HOME elsewhere). */
   const revroll = (...args: string[]) =>
-    execFileSync(node24, ['dist/cli/main.js', ...args], { cwd: app, encoding: 'utf8', env: { PATH: '/usr/bin:/bin', HOME: join(app, 'home') } });
+    execFileSync(node24, ['dist/cli/main.js', ...args], {
+      cwd: app,
+      encoding: 'utf8',
+      env: { PATH: '/usr/bin:/bin', HOME: join(app, 'home') },
+    });
 
   it('holds no development-only dependency', () => {
     // Some devDependencies are also needed at run time by a production dependency (e.g.
     // @types/node via @kubernetes/client-node); the lockfile marks the others `dev`.
-    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
-    const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      devDependencies: Record<string, string>;
+    };
+    const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { dev?: boolean }>;
+    };
     const devOnly = Object.keys(pkg.devDependencies).filter((name) => lock.packages[`node_modules/${name}`]?.dev);
     expect(devOnly).toEqual(expect.arrayContaining(['typescript', 'vitest', 'eslint']));
     for (const name of devOnly) expect(existsSync(join(app, 'node_modules', name)), name).toBe(false);
@@ -147,7 +185,9 @@ describe('the built CLI with production dependencies only', () => {
 
 /** Copies the lockfile's non-dev packages from `from`/node_modules to `to`/node_modules (nested node_modules copied as their own entries). */
 function copyProductionModules(from: string, to: string): void {
-  const lock = JSON.parse(readFileSync(join(from, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; optional?: boolean; link?: boolean }> };
+  const lock = JSON.parse(readFileSync(join(from, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { dev?: boolean; optional?: boolean; link?: boolean }>;
+  };
   for (const [path, entry] of Object.entries(lock.packages)) {
     // Workspace packages (the sandbox) are development tools, not part of the image.
     if (!path.startsWith('node_modules/') || entry.dev || entry.link) continue;
@@ -157,6 +197,9 @@ function copyProductionModules(from: string, to: string): void {
       throw new Error(`${path} is a production dependency in package-lock.json but is not installed: run npm ci`);
     }
     const nested = `${source}${sep}node_modules`;
-    cpSync(source, join(to, path), { recursive: true, filter: (src) => src !== nested && !src.startsWith(`${nested}${sep}`) });
+    cpSync(source, join(to, path), {
+      recursive: true,
+      filter: (src) => src !== nested && !src.startsWith(`${nested}${sep}`),
+    });
   }
 }

@@ -17,14 +17,22 @@ import { collectRevrollRequests, STATE_NS, type ObservedRequest, type ScenarioRe
 
 const templates = new URL('../../charts/revroll/templates/', import.meta.url);
 
-type Rule = { apiGroups?: string[]; resources?: string[]; verbs?: string[]; resourceNames?: string[]; nonResourceURLs?: string[] };
+type Rule = {
+  apiGroups?: string[];
+  resources?: string[];
+  verbs?: string[];
+  resourceNames?: string[];
+  nonResourceURLs?: string[];
+};
 type Grants = { cluster: Set<string>; state: Set<string>; rules: Rule[] };
 
 const key = (verb: string, group: string, resource: string) => `${verb} ${group === '' ? 'core' : group}/${resource}`;
 
 function rulesOf(file: string, kind: string, values: Record<string, unknown>): Rule[] {
   const text = readFileSync(new URL(file, templates), 'utf8');
-  const docs = parseAllDocuments(skeleton(text, file, valuesChooser(values, file))).map((d) => d.toJS() as { kind?: string; rules?: Rule[] } | null);
+  const docs = parseAllDocuments(skeleton(text, file, valuesChooser(values, file))).map(
+    (d) => d.toJS() as { kind?: string; rules?: Rule[] } | null,
+  );
   const objects = docs.filter((d) => d !== null);
   expect(objects.map((d) => d.kind)).toEqual([kind]);
   return objects[0]?.rules ?? [];
@@ -33,7 +41,9 @@ function rulesOf(file: string, kind: string, values: Record<string, unknown>): R
 function expand(rules: Rule[]): Set<string> {
   const out = new Set<string>();
   for (const rule of rules) {
-    for (const group of rule.apiGroups ?? []) for (const resource of rule.resources ?? []) for (const verb of rule.verbs ?? []) out.add(key(verb, group, resource));
+    for (const group of rule.apiGroups ?? [])
+      for (const resource of rule.resources ?? [])
+        for (const verb of rule.verbs ?? []) out.add(key(verb, group, resource));
   }
   return out;
 }
@@ -52,7 +62,8 @@ function granted(grants: Grants, r: ObservedRequest): boolean {
   return grants.cluster.has(k) || (r.namespace === STATE_NS && grants.state.has(k));
 }
 
-const describeRequest = (r: ObservedRequest) => `${key(r.verb, r.group, r.resource)}${r.namespace ? ` in ${r.namespace === STATE_NS ? 'the state namespace' : r.namespace}` : ' (cluster-wide)'}`;
+const describeRequest = (r: ObservedRequest) =>
+  `${key(r.verb, r.group, r.resource)}${r.namespace ? ` in ${r.namespace === STATE_NS ? 'the state namespace' : r.namespace}` : ' (cluster-wide)'}`;
 
 /** Grants no request of `requests` needed: ClusterRole grants a request outside the Role's reach needed, Role grants one in the state namespace. */
 function unused(grants: Grants, requests: ObservedRequest[]): string[] {
@@ -63,7 +74,10 @@ function unused(grants: Grants, requests: ObservedRequest[]): string[] {
     if (r.namespace === STATE_NS && grants.state.has(k)) usedState.add(k);
     else usedCluster.add(k);
   }
-  return [...[...grants.cluster].filter((k) => !usedCluster.has(k)).map((k) => `ClusterRole: ${k}`), ...[...grants.state].filter((k) => !usedState.has(k)).map((k) => `Role: ${k}`)];
+  return [
+    ...[...grants.cluster].filter((k) => !usedCluster.has(k)).map((k) => `ClusterRole: ${k}`),
+    ...[...grants.state].filter((k) => !usedState.has(k)).map((k) => `Role: ${k}`),
+  ];
 }
 
 function missing(grants: Grants, requests: ObservedRequest[]): string[] {
@@ -83,8 +97,10 @@ beforeAll(async () => {
 describe('charts/revroll RBAC', () => {
   it('the scenarios exercised the paths that need rights (else the proof would be hollow)', () => {
     const seen = new Set(all.map((r) => key(r.verb, r.group, r.resource)));
-    for (const ref of uninstallKinds) expect(seen, `uninstall never deleted ${ref.resource}`).toContain(key('delete', ref.group, ref.resource));
-    for (const resource of ['deployments', 'statefulsets', 'daemonsets']) expect(seen).toContain(key('watch', 'apps', resource));
+    for (const ref of uninstallKinds)
+      expect(seen, `uninstall never deleted ${ref.resource}`).toContain(key('delete', ref.group, ref.resource));
+    for (const resource of ['deployments', 'statefulsets', 'daemonsets'])
+      expect(seen).toContain(key('watch', 'apps', resource));
     expect(seen).toContain(key('create', 'authorization.k8s.io', 'selfsubjectaccessreviews'));
     expect(seen).toContain(key('delete', '', 'pods'));
     expect(seen).toContain(key('create', 'admissionregistration.k8s.io', 'validatingwebhookconfigurations'));
@@ -118,7 +134,9 @@ describe('charts/revroll RBAC', () => {
     }
     // Nor in any value position the skeleton might not reach (comments aside).
     for (const file of ['clusterrole.yaml', 'role.yaml']) {
-      const code = readFileSync(new URL(file, templates), 'utf8').split('\n').filter((line) => !line.trim().startsWith('#'));
+      const code = readFileSync(new URL(file, templates), 'utf8')
+        .split('\n')
+        .filter((line) => !line.trim().startsWith('#'));
       expect(code.filter((line) => line.includes('*'))).toEqual([]);
     }
   });
@@ -140,7 +158,19 @@ spec:
     ).policy;
     if (!everything) throw new Error('the test policy is invalid');
     const checks = (uninstall: boolean) =>
-      requiredPermissions(uninstall ? everything : { ...everything, spec: { ...everything.spec, promote: { ...everything.spec.promote, uninstallPrevious: false }, rollback: { ...everything.spec.rollback, uninstallCanary: false } } }, STATE_NS);
+      requiredPermissions(
+        uninstall
+          ? everything
+          : {
+              ...everything,
+              spec: {
+                ...everything.spec,
+                promote: { ...everything.spec.promote, uninstallPrevious: false },
+                rollback: { ...everything.spec.rollback, uninstallCanary: false },
+              },
+            },
+        STATE_NS,
+      );
     expect(missing(chartGrants(true), checks(true))).toEqual([]);
     expect(missing(chartGrants(false), checks(false))).toEqual([]);
   });

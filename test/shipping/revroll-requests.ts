@@ -124,19 +124,32 @@ async function addStraggler(s: Session, namespace: string): Promise<void> {
     op: 'create',
     ref: Resources.pods,
     namespace,
-    object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'debug', labels: { app: 'debug' } }, spec: { containers: [{ name: 'main', image: 'busybox' }] } },
+    object: {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'debug', labels: { app: 'debug' } },
+      spec: { containers: [{ name: 'main', image: 'busybox' }] },
+    },
   });
   await s.sandbox.waitForIdle();
 }
 
 /** A step's status from `run -o json` (the state under `state`) or `status <policy> -o json` (the state itself). */
 function stepStatus(json: string, id: string): string | undefined {
-  const report = JSON.parse(json) as { records?: { id: string; status: string }[]; state?: { records?: { id: string; status: string }[] } };
+  const report = JSON.parse(json) as {
+    records?: { id: string; status: string }[];
+    state?: { records?: { id: string; status: string }[] };
+  };
   const records = report.records ?? report.state?.records ?? [];
   return records.find((r) => r.id === id)?.status;
 }
 
-async function withSession(name: string, uninstalls: boolean, scenario: ScenarioInput, body: (s: Session) => Promise<void>): Promise<ScenarioRequests> {
+async function withSession(
+  name: string,
+  uninstalls: boolean,
+  scenario: ScenarioInput,
+  body: (s: Session) => Promise<void>,
+): Promise<ScenarioRequests> {
   const s = await openSession(scenario);
   try {
     await body(s);
@@ -153,15 +166,23 @@ async function withSession(name: string, uninstalls: boolean, scenario: Scenario
  * `run` promoted.
  */
 function tagsWithApproval(): Promise<ScenarioRequests> {
-  return withSession('tags strategy with approval', false, smallScenario({ startLatencyMs: START_LATENCY_MS }), async (s) => {
-    await addStraggler(s, 'delta');
-    // A mesh installed without the default validator: moving `default` creates it, as istioctl does.
-    await s.observer.mutate({ op: 'delete', ref: Resources.validatingwebhookconfigurations, name: 'istiod-default-validator' });
-    const file = s.policyFile(
-      'tags',
-      policy(
+  return withSession(
+    'tags strategy with approval',
+    false,
+    smallScenario({ startLatencyMs: START_LATENCY_MS }),
+    async (s) => {
+      await addStraggler(s, 'delta');
+      // A mesh installed without the default validator: moving `default` creates it, as istioctl does.
+      await s.observer.mutate({
+        op: 'delete',
+        ref: Resources.validatingwebhookconfigurations,
+        name: 'istiod-default-validator',
+      });
+      const file = s.policyFile(
         'tags',
-        `  revisions: {from: 1-24-3, to: 1-25-1}
+        policy(
+          'tags',
+          `  revisions: {from: 1-24-3, to: 1-25-1}
   strategy: {type: tags, stableTag: prod-stable, canaryTag: prod-canary}
   waves:
     - {name: first, namespaces: {names: [delta]}, bake: 100ms}
@@ -171,17 +192,18 @@ function tagsWithApproval(): Promise<ScenarioRequests> {
   workloads: {stragglers: restart, rolloutTimeout: 20s}
   promote: {tags: [default]}
 `,
-      ),
-    );
-    await s.cli('plan', ['plan', file], OK);
-    await s.cli('run --dry-run', ['run', file, '--dry-run'], OK);
-    await s.cli('run (held)', ['run', file], HELD);
-    await s.cli('status', ['status'], OK);
-    await s.cli('status <policy>', ['status', 'tags'], OK);
-    await s.cli('approve', ['approve', 'tags', '--as', 'alice'], OK);
-    const done = await s.cli('run (promoted)', ['run', file, '-o', 'json'], OK);
-    if (stepStatus(done.out, 'promote/tags') !== 'done') throw new Error(`the tags were not promoted\n${done.out}`);
-  });
+        ),
+      );
+      await s.cli('plan', ['plan', file], OK);
+      await s.cli('run --dry-run', ['run', file, '--dry-run'], OK);
+      await s.cli('run (held)', ['run', file], HELD);
+      await s.cli('status', ['status'], OK);
+      await s.cli('status <policy>', ['status', 'tags'], OK);
+      await s.cli('approve', ['approve', 'tags', '--as', 'alice'], OK);
+      const done = await s.cli('run (promoted)', ['run', file, '-o', 'json'], OK);
+      if (stepStatus(done.out, 'promote/tags') !== 'done') throw new Error(`the tags were not promoted\n${done.out}`);
+    },
+  );
 }
 
 /**
@@ -190,12 +212,16 @@ function tagsWithApproval(): Promise<ScenarioRequests> {
  * created and brings the gateway back.
  */
 function abortWhileServing(): Promise<ScenarioRequests> {
-  return withSession('tags strategy aborted, serve', false, smallScenario({ startLatencyMs: START_LATENCY_MS }), async (s) => {
-    const policiesDir = join(s.dir, 'policies');
-    mkdirSync(policiesDir);
-    const text = policy(
-      'aborted',
-      `  revisions: {from: 1-24-3, to: 1-25-1}
+  return withSession(
+    'tags strategy aborted, serve',
+    false,
+    smallScenario({ startLatencyMs: START_LATENCY_MS }),
+    async (s) => {
+      const policiesDir = join(s.dir, 'policies');
+      mkdirSync(policiesDir);
+      const text = policy(
+        'aborted',
+        `  revisions: {from: 1-24-3, to: 1-25-1}
   strategy: {type: tags, stableTag: prod-stable, canaryTag: prod-canary}
   waves:
     - {name: first, namespaces: {names: [delta]}, bake: 100ms}
@@ -204,16 +230,18 @@ function abortWhileServing(): Promise<ScenarioRequests> {
   gateways: [{name: istio-ingressgateway, upgrade: withFirstWave}]
   workloads: {rolloutTimeout: 20s}
 `,
-    );
-    const file = s.policyFile('aborted', text);
-    writeFileSync(join(policiesDir, 'aborted.yaml'), text);
-    await s.cli('run (held)', ['run', file], HELD);
-    await serveBriefly(s, policiesDir);
-    const abort = await s.cli('abort', ['abort', 'aborted', '--policy-file', file, '--as', 'bob'], ROLLED_BACK);
-    if (!/rolled-back/.test(abort.err)) throw new Error(`the abort did not roll back\n${abort.out}\n${abort.err}`);
-    const status = await s.cli('status', ['status', 'aborted', '-o', 'json'], OK);
-    if (stepStatus(status.out, 'rollback/tags') !== 'done') throw new Error(`the canary tag was not removed\n${status.out}`);
-  });
+      );
+      const file = s.policyFile('aborted', text);
+      writeFileSync(join(policiesDir, 'aborted.yaml'), text);
+      await s.cli('run (held)', ['run', file], HELD);
+      await serveBriefly(s, policiesDir);
+      const abort = await s.cli('abort', ['abort', 'aborted', '--policy-file', file, '--as', 'bob'], ROLLED_BACK);
+      if (!/rolled-back/.test(abort.err)) throw new Error(`the abort did not roll back\n${abort.out}\n${abort.err}`);
+      const status = await s.cli('status', ['status', 'aborted', '-o', 'json'], OK);
+      if (stepStatus(status.out, 'rollback/tags') !== 'done')
+        throw new Error(`the canary tag was not removed\n${status.out}`);
+    },
+  );
 }
 
 /**
@@ -222,23 +250,28 @@ function abortWhileServing(): Promise<ScenarioRequests> {
  * `rbac.uninstall`.
  */
 function labelsPromotion(): Promise<ScenarioRequests> {
-  return withSession('labels strategy promoted', false, smallScenario({ startLatencyMs: START_LATENCY_MS }), async (s) => {
-    const file = s.policyFile(
-      'labels',
-      policy(
+  return withSession(
+    'labels strategy promoted',
+    false,
+    smallScenario({ startLatencyMs: START_LATENCY_MS }),
+    async (s) => {
+      const file = s.policyFile(
         'labels',
-        `  revisions: {from: auto, to: 1-25-1}
+        policy(
+          'labels',
+          `  revisions: {from: auto, to: 1-25-1}
   waves:
     - {name: first, namespaces: {names: [alpha]}, bake: 100ms}
     - {name: second, namespaces: {names: [bravo, charlie]}, bake: 100ms}
   gates: {warmup: 100ms}
   workloads: {rolloutTimeout: 20s}
 `,
-      ),
-    );
-    const run = await s.cli('run', ['run', file, '-o', 'json'], OK);
-    if (stepStatus(run.out, 'promote/tags') !== 'done') throw new Error(`the default tag was not moved\n${run.out}`);
-  });
+        ),
+      );
+      const run = await s.cli('run', ['run', file, '-o', 'json'], OK);
+      if (stepStatus(run.out, 'promote/tags') !== 'done') throw new Error(`the default tag was not moved\n${run.out}`);
+    },
+  );
 }
 
 /**
@@ -248,10 +281,25 @@ function labelsPromotion(): Promise<ScenarioRequests> {
  */
 function promoteAndUninstall(): Promise<ScenarioRequests> {
   // Only the default tag and no gateway: once every namespace moves, 1-24-3 is unreferenced.
-  const scenario = smallScenario({ startLatencyMs: START_LATENCY_MS, istio: { revisions: [{ name: '1-24-3', version: '1.24.3' }, { name: '1-25-1', version: '1.25.1' }], tags: { default: '1-24-3' }, gateways: [] } });
+  const scenario = smallScenario({
+    startLatencyMs: START_LATENCY_MS,
+    istio: {
+      revisions: [
+        { name: '1-24-3', version: '1.24.3' },
+        { name: '1-25-1', version: '1.25.1' },
+      ],
+      tags: { default: '1-24-3' },
+      gateways: [],
+    },
+  });
   return withSession('labels strategy, uninstall previous', true, scenario, async (s) => {
     for (const ns of ['delta', 'echo']) {
-      await s.observer.mutate({ op: 'merge-patch', ref: Resources.namespaces, name: ns, patch: { metadata: { labels: { 'istio.io/rev': '1-24-3' } } } });
+      await s.observer.mutate({
+        op: 'merge-patch',
+        ref: Resources.namespaces,
+        name: ns,
+        patch: { metadata: { labels: { 'istio.io/rev': '1-24-3' } } },
+      });
     }
     await addRevisionObjects(s, '1-24-3');
     const file = s.policyFile(
@@ -269,18 +317,23 @@ function promoteAndUninstall(): Promise<ScenarioRequests> {
     );
     await s.cli('run --dry-run', ['run', file, '--dry-run'], OK);
     const run = await s.cli('run', ['run', file, '-o', 'json'], OK);
-    if (stepStatus(run.out, 'promote/uninstall-previous') !== 'done') throw new Error(`the previous revision was not uninstalled\n${run.out}`);
+    if (stepStatus(run.out, 'promote/uninstall-previous') !== 'done')
+      throw new Error(`the previous revision was not uninstalled\n${run.out}`);
   });
 }
 
 /** An aborted run whose policy uninstalls the canary after the rollback. */
 function abortAndUninstallCanary(): Promise<ScenarioRequests> {
-  return withSession('labels strategy aborted, uninstall canary', true, smallScenario({ startLatencyMs: START_LATENCY_MS }), async (s) => {
-    const file = s.policyFile(
-      'canary',
-      policy(
+  return withSession(
+    'labels strategy aborted, uninstall canary',
+    true,
+    smallScenario({ startLatencyMs: START_LATENCY_MS }),
+    async (s) => {
+      const file = s.policyFile(
         'canary',
-        `  revisions: {from: auto, to: 1-25-1}
+        policy(
+          'canary',
+          `  revisions: {from: auto, to: 1-25-1}
   waves:
     - {name: first, namespaces: {names: [alpha]}, bake: 100ms}
     - {name: second, namespaces: {names: [bravo]}, bake: 100ms, approval: {required: true, timeout: 1h}}
@@ -288,13 +341,15 @@ function abortAndUninstallCanary(): Promise<ScenarioRequests> {
   workloads: {rolloutTimeout: 20s}
   rollback: {uninstallCanary: true}
 `,
-      ),
-    );
-    await s.cli('run (held)', ['run', file], HELD);
-    await s.cli('abort', ['abort', 'canary', '--policy-file', file], ROLLED_BACK);
-    const status = await s.cli('status', ['status', 'canary', '-o', 'json'], OK);
-    if (stepStatus(status.out, 'rollback/uninstall-canary') !== 'done') throw new Error(`the canary was not uninstalled\n${status.out}`);
-  });
+        ),
+      );
+      await s.cli('run (held)', ['run', file], HELD);
+      await s.cli('abort', ['abort', 'canary', '--policy-file', file], ROLLED_BACK);
+      const status = await s.cli('status', ['status', 'canary', '-o', 'json'], OK);
+      if (stepStatus(status.out, 'rollback/uninstall-canary') !== 'done')
+        throw new Error(`the canary was not uninstalled\n${status.out}`);
+    },
+  );
 }
 
 /**
@@ -306,16 +361,33 @@ const revisionObjectSpecs: Record<string, (revision: string) => Record<string, u
   daemonsets: () => ({
     spec: {
       selector: { matchLabels: { k8s_app: 'istio-cni-node' } },
-      template: { metadata: { labels: { k8s_app: 'istio-cni-node' } }, spec: { containers: [{ name: 'install-cni', image: 'istio/install-cni' }] } },
+      template: {
+        metadata: { labels: { k8s_app: 'istio-cni-node' } },
+        spec: { containers: [{ name: 'install-cni', image: 'istio/install-cni' }] },
+      },
     },
   }),
   secrets: () => ({ type: 'Opaque', data: {} }),
   roles: () => ({ rules: [] }),
-  rolebindings: (revision) => ({ roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `istiod-${revision}` }, subjects: [{ kind: 'ServiceAccount', name: `istiod-${revision}`, namespace: 'istio-system' }] }),
+  rolebindings: (revision) => ({
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `istiod-${revision}` },
+    subjects: [{ kind: 'ServiceAccount', name: `istiod-${revision}`, namespace: 'istio-system' }],
+  }),
   clusterroles: () => ({ rules: [] }),
-  clusterrolebindings: (revision) => ({ roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `istiod-${revision}` }, subjects: [{ kind: 'ServiceAccount', name: `istiod-${revision}`, namespace: 'istio-system' }] }),
-  poddisruptionbudgets: (revision) => ({ spec: { minAvailable: 1, selector: { matchLabels: { app: 'istiod', [Label.rev]: revision } } } }),
-  horizontalpodautoscalers: (revision) => ({ spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: `istiod-${revision}` }, minReplicas: 1, maxReplicas: 5 } }),
+  clusterrolebindings: (revision) => ({
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `istiod-${revision}` },
+    subjects: [{ kind: 'ServiceAccount', name: `istiod-${revision}`, namespace: 'istio-system' }],
+  }),
+  poddisruptionbudgets: (revision) => ({
+    spec: { minAvailable: 1, selector: { matchLabels: { app: 'istiod', [Label.rev]: revision } } },
+  }),
+  horizontalpodautoscalers: (revision) => ({
+    spec: {
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: `istiod-${revision}` },
+      minReplicas: 1,
+      maxReplicas: 5,
+    },
+  }),
   envoyfilters: () => ({ spec: { configPatches: [] } }),
 };
 
@@ -328,20 +400,40 @@ const envoyFilterCrd: KubeObject = {
     group: 'networking.istio.io',
     scope: 'Namespaced',
     names: { plural: 'envoyfilters', singular: 'envoyfilter', kind: 'EnvoyFilter', listKind: 'EnvoyFilterList' },
-    versions: [{ name: 'v1alpha3', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+    versions: [
+      {
+        name: 'v1alpha3',
+        served: true,
+        storage: true,
+        schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+      },
+    ],
   },
 };
 
-const crdRef: ResourceRef = { group: 'apiextensions.k8s.io', version: 'v1', resource: 'customresourcedefinitions', kind: 'CustomResourceDefinition', namespaced: false };
+const crdRef: ResourceRef = {
+  group: 'apiextensions.k8s.io',
+  version: 'v1',
+  resource: 'customresourcedefinitions',
+  kind: 'CustomResourceDefinition',
+  namespaced: false,
+};
 
 /** Creates the revision's objects of every uninstall kind the sandbox did not install. */
 async function addRevisionObjects(s: Session, revision: string): Promise<void> {
-  if (!(await s.observer.get(crdRef, undefined, envoyFilterCrd.metadata.name ?? ''))) await s.observer.mutate({ op: 'create', ref: crdRef, object: envoyFilterCrd });
+  if (!(await s.observer.get(crdRef, undefined, envoyFilterCrd.metadata.name ?? '')))
+    await s.observer.mutate({ op: 'create', ref: crdRef, object: envoyFilterCrd });
   for (const ref of uninstallKinds) {
     if ((await s.observer.list(ref, { labelSelector: uninstallSelector(revision) })).length > 0) continue;
     const spec = revisionObjectSpecs[ref.resource];
-    if (!spec) throw new Error(`no fixture for ${ref.resource}: add one to revisionObjectSpecs so its uninstall is exercised`);
-    await s.observer.mutate({ op: 'create', ref, ...(ref.namespaced ? { namespace: 'istio-system' } : {}), object: revisionObject(ref, revision, spec(revision)) });
+    if (!spec)
+      throw new Error(`no fixture for ${ref.resource}: add one to revisionObjectSpecs so its uninstall is exercised`);
+    await s.observer.mutate({
+      op: 'create',
+      ref,
+      ...(ref.namespaced ? { namespace: 'istio-system' } : {}),
+      object: revisionObject(ref, revision, spec(revision)),
+    });
   }
   await s.sandbox.waitForIdle();
 }
@@ -350,7 +442,10 @@ function revisionObject(ref: ResourceRef, revision: string, body: Record<string,
   return {
     apiVersion: ref.group === '' ? ref.version : `${ref.group}/${ref.version}`,
     kind: ref.kind,
-    metadata: { name: `istiod-${revision}`, labels: { app: 'istiod', [Label.rev]: revision, [Label.operatorComponent]: 'Pilot' } },
+    metadata: {
+      name: `istiod-${revision}`,
+      labels: { app: 'istiod', [Label.rev]: revision, [Label.operatorComponent]: 'Pilot' },
+    },
     ...body,
   };
 }
@@ -362,8 +457,22 @@ function revisionObject(ref: ResourceRef, revision: string, body: Record<string,
 async function serveBriefly(s: Session, policiesDir: string): Promise<void> {
   const child = spawn(
     process.execPath,
-    [CLI_MAIN, 'serve', '--policies', policiesDir, '--listen', '127.0.0.1:0', '--kubeconfig', s.kubeconfig, '--state-namespace', STATE_NS],
-    { env: { PATH: process.env.PATH ?? '', HOME: s.dir, POD_NAME: 'revroll-test-0' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    [
+      CLI_MAIN,
+      'serve',
+      '--policies',
+      policiesDir,
+      '--listen',
+      '127.0.0.1:0',
+      '--kubeconfig',
+      s.kubeconfig,
+      '--state-namespace',
+      STATE_NS,
+    ],
+    {
+      env: { PATH: process.env.PATH ?? '', HOME: s.dir, POD_NAME: 'revroll-test-0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -418,6 +527,13 @@ function safeJson(line: string): Record<string, unknown> | undefined {
 /** Every scenario, one after the other (each on its own sandbox; the machine is small). */
 export async function collectRevrollRequests(): Promise<ScenarioRequests[]> {
   const results: ScenarioRequests[] = [];
-  for (const scenario of [labelsPromotion, tagsWithApproval, abortWhileServing, promoteAndUninstall, abortAndUninstallCanary]) results.push(await scenario());
+  for (const scenario of [
+    labelsPromotion,
+    tagsWithApproval,
+    abortWhileServing,
+    promoteAndUninstall,
+    abortAndUninstallCanary,
+  ])
+    results.push(await scenario());
   return results;
 }

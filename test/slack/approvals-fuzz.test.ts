@@ -14,7 +14,9 @@ import { createInMemoryStateStoreDouble } from './in-memory-state-store.ts';
 setupHttpMocks();
 
 function setup() {
-  const store = createInMemoryStateStoreDouble({ [POLICY]: heldRun({ phase: 'RolledBack' }) as unknown as Record<string, unknown> });
+  const store = createInMemoryStateStoreDouble({
+    [POLICY]: heldRun({ phase: 'RolledBack' }) as unknown as Record<string, unknown>,
+  });
   const handle = createSlackActionHandler({ store, policies: () => new Map([[POLICY, slackSettings()]]), env: ENV });
   return { store, handle };
 }
@@ -53,12 +55,18 @@ describe('POST /slack/actions fuzzed (src/runner/approvals)', () => {
   it('refuses signed button values of any shape', async () => {
     const { store, handle } = setup();
     await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.string(), fc.jsonValue().map((v) => JSON.stringify(v))), async (value) => {
-        const payload = clickPayload({ value });
-        delete payload.response_url;
-        const response = await handle(signedRequest(payload));
-        expect(REFUSALS).toContain(response.status);
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          fc.string(),
+          fc.jsonValue().map((v) => JSON.stringify(v)),
+        ),
+        async (value) => {
+          const payload = clickPayload({ value });
+          delete payload.response_url;
+          const response = await handle(signedRequest(payload));
+          expect(REFUSALS).toContain(response.status);
+        },
+      ),
       { numRuns: 300 },
     );
     expect(store.writes).toBe(0);

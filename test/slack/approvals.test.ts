@@ -1,11 +1,31 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { userInfo } from 'node:os';
-import { createSlackActionHandler, decideFromCli, type DecisionRecord, type SlackActionRequest } from '../../src/runner/approvals.ts';
+import {
+  createSlackActionHandler,
+  decideFromCli,
+  type DecisionRecord,
+  type SlackActionRequest,
+} from '../../src/runner/approvals.ts';
 import type { RunState } from '../../src/engine/state.ts';
 import type { SlackSettings } from '../../src/policy/types.ts';
 import { mockHttp, setupHttpMocks } from '../helpers/http-mock.ts';
 import { captureLogger } from './capture-logger.ts';
-import { APPROVER, BOT_TOKEN, BUTTON, clickPayload, ENV, GROUP, heldRun, NOW, PLAN_HASH, POLICY, RUN_ID, signedRequest, slackSettings, STEP } from './fixtures.ts';
+import {
+  APPROVER,
+  BOT_TOKEN,
+  BUTTON,
+  clickPayload,
+  ENV,
+  GROUP,
+  heldRun,
+  NOW,
+  PLAN_HASH,
+  POLICY,
+  RUN_ID,
+  signedRequest,
+  slackSettings,
+  STEP,
+} from './fixtures.ts';
 import { createInMemoryStateStoreDouble, type InMemoryStateStoreDouble } from './in-memory-state-store.ts';
 
 setupHttpMocks();
@@ -13,15 +33,29 @@ setupHttpMocks();
 const fast = { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2, budgetMs: 1_000 };
 const RESPONSE_PATH = '/actions/T000/111/SECRETRESPONSE';
 
-type Harness = { store: InMemoryStateStoreDouble; handle: (r: SlackActionRequest) => Promise<{ status: number; body: string }>; decisions: DecisionRecord[]; lines: () => string[] };
+type Harness = {
+  store: InMemoryStateStoreDouble;
+  handle: (r: SlackActionRequest) => Promise<{ status: number; body: string }>;
+  decisions: DecisionRecord[];
+  lines: () => string[];
+};
 
-function harness(options: { settings?: Partial<SlackSettings>; state?: RunState | null; policies?: Map<string, SlackSettings> } = {}): Harness {
+function harness(
+  options: { settings?: Partial<SlackSettings>; state?: RunState | null; policies?: Map<string, SlackSettings> } = {},
+): Harness {
   const state = options.state === undefined ? heldRun() : options.state;
   const store = createInMemoryStateStoreDouble(state ? { [POLICY]: state as unknown as Record<string, unknown> } : {});
   const decisions: DecisionRecord[] = [];
   const { logger, lines } = captureLogger();
   const policies = options.policies ?? new Map([[POLICY, slackSettings(options.settings)]]);
-  const handle = createSlackActionHandler({ store, policies: () => policies, env: ENV, logger, onDecision: (r) => void decisions.push(r), retry: fast });
+  const handle = createSlackActionHandler({
+    store,
+    policies: () => policies,
+    env: ENV,
+    logger,
+    onDecision: (r) => void decisions.push(r),
+    retry: fast,
+  });
   return { store, handle, decisions, lines };
 }
 
@@ -42,7 +76,11 @@ function expectMessageUpdate(): { body?: Record<string, unknown> } {
 /** The ephemeral "nothing was recorded" reply to the person who clicked. */
 function expectRefusalNotice(fragment: string): void {
   mockHttp('https://hooks.slack.com')
-    .post(RESPONSE_PATH, (body: Record<string, unknown>) => body.response_type === 'ephemeral' && body.replace_original === false && String(body.text).includes(fragment))
+    .post(
+      RESPONSE_PATH,
+      (body: Record<string, unknown>) =>
+        body.response_type === 'ephemeral' && body.replace_original === false && String(body.text).includes(fragment),
+    )
     .reply(200, 'ok');
 }
 
@@ -57,10 +95,32 @@ describe('POST /slack/actions (src/runner/approvals)', () => {
     const h = harness();
     const update = expectMessageUpdate();
     const response = await h.handle(signedRequest(clickPayload()));
-    expect(response).toEqual({ status: 200, body: `approved step ${STEP} of run ${RUN_ID} (policy ${POLICY}) as alice (${APPROVER})` });
+    expect(response).toEqual({
+      status: 200,
+      body: `approved step ${STEP} of run ${RUN_ID} (policy ${POLICY}) as alice (${APPROVER})`,
+    });
     const approval = (h.store.peek(POLICY)?.document as unknown as RunState).approvals[0];
-    expect(approval).toMatchObject({ step: STEP, decision: 'approved', by: `alice (${APPROVER})`, via: 'slack', channel: 'C0UPGRADES', decidedAt: NOW.toISOString() });
-    expect(h.decisions).toEqual([{ policy: POLICY, runId: RUN_ID, step: STEP, point: 'wave', decision: 'approved', by: `alice (${APPROVER})`, via: 'slack', channel: 'C0UPGRADES', decidedAt: NOW.toISOString() }]);
+    expect(approval).toMatchObject({
+      step: STEP,
+      decision: 'approved',
+      by: `alice (${APPROVER})`,
+      via: 'slack',
+      channel: 'C0UPGRADES',
+      decidedAt: NOW.toISOString(),
+    });
+    expect(h.decisions).toEqual([
+      {
+        policy: POLICY,
+        runId: RUN_ID,
+        step: STEP,
+        point: 'wave',
+        decision: 'approved',
+        by: `alice (${APPROVER})`,
+        via: 'slack',
+        channel: 'C0UPGRADES',
+        decidedAt: NOW.toISOString(),
+      },
+    ]);
     expect(update.body).toMatchObject({ channel: 'C0UPGRADES', ts: '1741572000.000200' });
     expect(JSON.stringify(update.body?.blocks)).toContain(`Approved by <@${APPROVER}>`);
     expect(JSON.stringify(update.body?.blocks)).not.toContain('revroll.approve');
@@ -82,7 +142,10 @@ describe('POST /slack/actions (src/runner/approvals)', () => {
     const after = h.store.peek(POLICY);
     expectRefusalNotice('already approved');
     const replay = await h.handle(request);
-    expect(replay).toEqual({ status: 409, body: `step ${STEP} was already approved by alice (${APPROVER}) at ${NOW.toISOString()}` });
+    expect(replay).toEqual({
+      status: 409,
+      body: `step ${STEP} was already approved by alice (${APPROVER}) at ${NOW.toISOString()}`,
+    });
     expect(h.store.peek(POLICY)).toEqual(after);
     expect(h.store.writes).toBe(1);
     expect(h.decisions).toHaveLength(1);
@@ -92,17 +155,60 @@ describe('POST /slack/actions (src/runner/approvals)', () => {
   const json = JSON.stringify(payload);
   it.each([
     ['a forged signature', 401, () => signedRequest(payload, { secret: 'not-the-signing-secret' }), 'does not match'],
-    ['an unsigned request', 401, () => ({ ...signedRequest(payload), headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 'missing or malformed'],
-    ['a timestamp 6 minutes old', 401, () => signedRequest(payload, { at: new Date(NOW.getTime() - 360_000) }), 'more than 5 minutes'],
-    ['a body changed after signing', 401, () => ({ ...signedRequest(payload), rawBody: new URLSearchParams({ payload: json.replace('revroll.approve', 'revroll.reject') }).toString() }), 'does not match'],
+    [
+      'an unsigned request',
+      401,
+      () => ({ ...signedRequest(payload), headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
+      'missing or malformed',
+    ],
+    [
+      'a timestamp 6 minutes old',
+      401,
+      () => signedRequest(payload, { at: new Date(NOW.getTime() - 360_000) }),
+      'more than 5 minutes',
+    ],
+    [
+      'a body changed after signing',
+      401,
+      () => ({
+        ...signedRequest(payload),
+        rawBody: new URLSearchParams({ payload: json.replace('revroll.approve', 'revroll.reject') }).toString(),
+      }),
+      'does not match',
+    ],
     ['a body without payload', 400, () => signedRequest('token=x'), 'no payload field'],
     ['a payload that is not JSON', 400, () => signedRequest('payload=%7Bnot-json'), 'not JSON'],
-    ['another interaction type', 400, () => signedRequest({ ...payload, type: 'view_submission' }), 'not a block_actions interaction'],
-    ['a foreign button', 400, () => signedRequest({ ...payload, actions: [{ action_id: 'other.app', value: '{}' }] }), 'no revroll approval action'],
+    [
+      'another interaction type',
+      400,
+      () => signedRequest({ ...payload, type: 'view_submission' }),
+      'not a block_actions interaction',
+    ],
+    [
+      'a foreign button',
+      400,
+      () => signedRequest({ ...payload, actions: [{ action_id: 'other.app', value: '{}' }] }),
+      'no revroll approval action',
+    ],
     ['a button value that is not JSON', 400, () => signedRequest(clickPayload({ value: 'approve' })), 'not JSON'],
-    ['a button value with extra keys', 400, () => signedRequest(clickPayload({ value: JSON.stringify({ ...BUTTON, admin: true }) })), 'not valid'],
-    ['a response URL off hooks.slack.com', 400, () => signedRequest(clickPayload({ responseUrl: 'https://attacker.example/hook' })), 'response_url'],
-    ['an unknown policy', 404, () => signedRequest(clickPayload({ value: { ...BUTTON, policy: 'other-policy' } })), 'unknown policy other-policy'],
+    [
+      'a button value with extra keys',
+      400,
+      () => signedRequest(clickPayload({ value: JSON.stringify({ ...BUTTON, admin: true }) })),
+      'not valid',
+    ],
+    [
+      'a response URL off hooks.slack.com',
+      400,
+      () => signedRequest(clickPayload({ responseUrl: 'https://attacker.example/hook' })),
+      'response_url',
+    ],
+    [
+      'an unknown policy',
+      404,
+      () => signedRequest(clickPayload({ value: { ...BUTTON, policy: 'other-policy' } })),
+      'unknown policy other-policy',
+    ],
   ] as const)('answers %s with %i and changes nothing', async (_name, status, request, fragment) => {
     const h = harness();
     const before = h.store.peek(POLICY);
@@ -113,9 +219,21 @@ describe('POST /slack/actions (src/runner/approvals)', () => {
   });
 
   it.each([
-    ['a click from an older run', { ...BUTTON, runId: 'run-20260309-0200' }, `this decision is for run run-20260309-0200, but the current run of policy ${POLICY} is ${RUN_ID}`],
-    ['a click on a changed plan', { ...BUTTON, planHash: 'ffff0000' }, `the plan of run ${RUN_ID} changed since the approval was requested (plan ffff0000, now ${PLAN_HASH}); decide on the new request`],
-    ['a click for a step that is not pending', { ...BUTTON, step: 'promote/approval' }, `run ${RUN_ID} has no approval request for step promote/approval`],
+    [
+      'a click from an older run',
+      { ...BUTTON, runId: 'run-20260309-0200' },
+      `this decision is for run run-20260309-0200, but the current run of policy ${POLICY} is ${RUN_ID}`,
+    ],
+    [
+      'a click on a changed plan',
+      { ...BUTTON, planHash: 'ffff0000' },
+      `the plan of run ${RUN_ID} changed since the approval was requested (plan ffff0000, now ${PLAN_HASH}); decide on the new request`,
+    ],
+    [
+      'a click for a step that is not pending',
+      { ...BUTTON, step: 'promote/approval' },
+      `run ${RUN_ID} has no approval request for step promote/approval`,
+    ],
   ])('refuses %s with 409 and changes nothing', async (_name, value, message) => {
     const h = harness();
     const before = h.store.peek(POLICY);
@@ -128,11 +246,18 @@ describe('POST /slack/actions (src/runner/approvals)', () => {
   it('refuses a replayed click on a later request for the same step', async () => {
     const first = heldRun().approvals[0]!;
     const later = { ...first, requestedAt: '2026-03-10T01:58:00.000Z', expiresAt: '2026-03-10T02:58:00.000Z' };
-    const h = harness({ state: heldRun({ approvals: [{ ...first, decision: 'rejected', by: 'bob', decidedAt: '2026-03-10T01:57:00.000Z' }, later] }) });
+    const h = harness({
+      state: heldRun({
+        approvals: [{ ...first, decision: 'rejected', by: 'bob', decidedAt: '2026-03-10T01:57:00.000Z' }, later],
+      }),
+    });
     const before = h.store.peek(POLICY);
     expectRefusalNotice('earlier approval request');
     const response = await h.handle(signedRequest(clickPayload()));
-    expect(response).toEqual({ status: 409, body: `this button belongs to an earlier approval request for step ${STEP}; use the latest request` });
+    expect(response).toEqual({
+      status: 409,
+      body: `this button belongs to an earlier approval request for step ${STEP}; use the latest request`,
+    });
     expectUnchanged(h, before);
   });
 
@@ -142,12 +267,19 @@ describe('POST /slack/actions (src/runner/approvals)', () => {
     expectRefusalNotice('expired');
     const later = new Date('2026-03-10T03:00:00.000Z');
     const response = await h.handle(signedRequest(clickPayload(), { at: later, now: later }));
-    expect(response).toEqual({ status: 409, body: `the approval for step ${STEP} expired at 2026-03-10T02:55:00.000Z` });
+    expect(response).toEqual({
+      status: 409,
+      body: `the approval for step ${STEP} expired at 2026-03-10T02:55:00.000Z`,
+    });
     expectUnchanged(h, before);
   });
 
   it('refuses an approval the engine already marked expired', async () => {
-    const h = harness({ state: heldRun({ approvals: [{ ...heldRun().approvals[0]!, decision: 'expired', decidedAt: '2026-03-10T02:55:00.000Z' }] }) });
+    const h = harness({
+      state: heldRun({
+        approvals: [{ ...heldRun().approvals[0]!, decision: 'expired', decidedAt: '2026-03-10T02:55:00.000Z' }],
+      }),
+    });
     const before = h.store.peek(POLICY);
     expectRefusalNotice('expired');
     expect((await h.handle(signedRequest(clickPayload()))).status).toBe(409);
@@ -155,7 +287,12 @@ describe('POST /slack/actions (src/runner/approvals)', () => {
   });
 
   it.each([
-    ['a finished run', heldRun({ phase: 'RolledBack' }), 409, `run ${RUN_ID} of policy ${POLICY} is finished (RolledBack)`],
+    [
+      'a finished run',
+      heldRun({ phase: 'RolledBack' }),
+      409,
+      `run ${RUN_ID} of policy ${POLICY} is finished (RolledBack)`,
+    ],
     ['a policy without run state', null, 409, `policy ${POLICY} has no run waiting for a decision`],
   ])('refuses a click on %s', async (_name, state, status, fragment) => {
     const h = harness({ state });
@@ -179,7 +316,11 @@ describe('POST /slack/actions (src/runner/approvals)', () => {
 
   it('allows members of the approvers user group, looking the group up once while cached', async () => {
     const h = harness({ settings: { approvers: { users: [], userGroup: GROUP } } });
-    slackApi().get('/api/usergroups.users.list').query({ usergroup: GROUP }).once().reply(200, { ok: true, users: ['U0MEMBER'] });
+    slackApi()
+      .get('/api/usergroups.users.list')
+      .query({ usergroup: GROUP })
+      .once()
+      .reply(200, { ok: true, users: ['U0MEMBER'] });
     expectRefusalNotice('not an approver');
     expect((await h.handle(signedRequest(clickPayload({ user: 'U0OUTSIDER' })))).status).toBe(403);
     expectMessageUpdate();
@@ -190,7 +331,10 @@ describe('POST /slack/actions (src/runner/approvals)', () => {
   it('answers 503 when the user group cannot be read, and changes nothing', async () => {
     const h = harness({ settings: { approvers: { users: [], userGroup: GROUP } } });
     const before = h.store.peek(POLICY);
-    slackApi().get('/api/usergroups.users.list').query({ usergroup: GROUP }).reply(200, { ok: false, error: 'missing_scope' });
+    slackApi()
+      .get('/api/usergroups.users.list')
+      .query({ usergroup: GROUP })
+      .reply(200, { ok: false, error: 'missing_scope' });
     expectRefusalNotice('Could not check');
     expect((await h.handle(signedRequest(clickPayload()))).status).toBe(503);
     expectUnchanged(h, before);
@@ -222,7 +366,11 @@ describe('POST /slack/actions (src/runner/approvals)', () => {
   it('updates the message through the response URL when there is no bot token', async () => {
     const h = harness({ settings: { botToken: undefined, webhookUrl: { env: 'SLACK_WEBHOOK_URL' } } });
     mockHttp('https://hooks.slack.com')
-      .post(RESPONSE_PATH, (body: Record<string, unknown>) => body.replace_original === true && JSON.stringify(body.blocks).includes(`Approved by <@${APPROVER}>`))
+      .post(
+        RESPONSE_PATH,
+        (body: Record<string, unknown>) =>
+          body.replace_original === true && JSON.stringify(body.blocks).includes(`Approved by <@${APPROVER}>`),
+      )
       .reply(200, 'ok');
     expect((await h.handle(signedRequest(clickPayload()))).status).toBe(200);
   });
@@ -233,9 +381,17 @@ describe('POST /slack/actions (src/runner/approvals)', () => {
       ['team-b', slackSettings({ signingSecret: { env: 'TEAM_B_SECRET' } })],
     ]);
     const store = createInMemoryStateStoreDouble({ [POLICY]: heldRun() as unknown as Record<string, unknown> });
-    const handle = createSlackActionHandler({ store, policies: () => policies, env: { ...ENV, TEAM_B_SECRET: 'team-b-signing-secret' }, retry: fast });
+    const handle = createSlackActionHandler({
+      store,
+      policies: () => policies,
+      env: { ...ENV, TEAM_B_SECRET: 'team-b-signing-secret' },
+      retry: fast,
+    });
     const response = await handle(signedRequest(clickPayload(), { secret: 'team-b-signing-secret' }));
-    expect(response).toEqual({ status: 401, body: `the request is not signed with the signing secret of policy ${POLICY}` });
+    expect(response).toEqual({
+      status: 401,
+      body: `the request is not signed with the signing secret of policy ${POLICY}`,
+    });
     expect(store.writes).toBe(0);
   });
 
@@ -254,16 +410,35 @@ describe('revroll approve|reject (decideFromCli)', () => {
 
   it('approves the pending step as the --as name, via cli', async () => {
     const decisions: DecisionRecord[] = [];
-    const result = await decideFromCli({ store, policy: POLICY, approve: true, as: 'bob', now: NOW, onDecision: (r) => void decisions.push(r) });
-    expect(result).toMatchObject({ ok: true, message: `approved step ${STEP} of run ${RUN_ID} (policy ${POLICY}) as bob` });
-    expect((store.peek(POLICY)?.document as unknown as RunState).approvals[0]).toMatchObject({ decision: 'approved', by: 'bob', via: 'cli', decidedAt: NOW.toISOString() });
+    const result = await decideFromCli({
+      store,
+      policy: POLICY,
+      approve: true,
+      as: 'bob',
+      now: NOW,
+      onDecision: (r) => void decisions.push(r),
+    });
+    expect(result).toMatchObject({
+      ok: true,
+      message: `approved step ${STEP} of run ${RUN_ID} (policy ${POLICY}) as bob`,
+    });
+    expect((store.peek(POLICY)?.document as unknown as RunState).approvals[0]).toMatchObject({
+      decision: 'approved',
+      by: 'bob',
+      via: 'cli',
+      decidedAt: NOW.toISOString(),
+    });
     expect(decisions).toHaveLength(1);
   });
 
   it('rejects a named step as the OS user by default', async () => {
     const result = await decideFromCli({ store, policy: POLICY, approve: false, step: STEP, now: NOW });
     expect(result.ok).toBe(true);
-    expect((store.peek(POLICY)?.document as unknown as RunState).approvals[0]).toMatchObject({ decision: 'rejected', by: userInfo().username, via: 'cli' });
+    expect((store.peek(POLICY)?.document as unknown as RunState).approvals[0]).toMatchObject({
+      decision: 'rejected',
+      by: userInfo().username,
+      via: 'cli',
+    });
   });
 
   it('retries on a version conflict', async () => {

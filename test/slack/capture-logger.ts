@@ -10,5 +10,12 @@ export function captureLogger(): { logger: Logger; lines: () => string[] } {
       done();
     },
   });
-  return { logger: pino({ level: 'debug' }, stream), lines: () => chunks.join('').split('\n').filter((l) => l !== '') };
+  return {
+    logger: pino({ level: 'debug' }, stream),
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter((l) => l !== ''),
+  };
 }

@@ -63,7 +63,11 @@ ${extra}`;
 // ---- Slack, faked ---------------------------------------------------------------------------
 
 type SlackCall = { method: 'chat.postMessage' | 'chat.update'; body: Record<string, unknown>; ts: string };
-type Block = { type: string; text?: { text: string }; elements?: { action_id: string; value: string; text: unknown }[] };
+type Block = {
+  type: string;
+  text?: { text: string };
+  elements?: { action_id: string; value: string; text: unknown }[];
+};
 
 /**
  * Slack's Web API for the bot token: every call recorded, posted messages get increasing ts. The
@@ -93,11 +97,18 @@ const headerOf = (call: SlackCall | undefined) => blocksOf(call)[0]?.text?.text;
 
 /** The approval request the daemon posted for `step` (the message carrying the buttons). */
 function approvalMessage(calls: SlackCall[], step: string): SlackCall | undefined {
-  return calls.find((c) => c.method === 'chat.postMessage' && buttonsOf(c).some((b) => (JSON.parse(b.value) as { step?: string }).step === step));
+  return calls.find(
+    (c) =>
+      c.method === 'chat.postMessage' &&
+      buttonsOf(c).some((b) => (JSON.parse(b.value) as { step?: string }).step === step),
+  );
 }
 
 /** Slack's interaction request for a click on one of the message's buttons, signed now. */
-function click(message: SlackCall, actionId: 'revroll.approve' | 'revroll.reject'): { body: string; headers: Record<string, string> } {
+function click(
+  message: SlackCall,
+  actionId: 'revroll.approve' | 'revroll.reject',
+): { body: string; headers: Record<string, string> } {
   const button = buttonsOf(message).find((b) => b.action_id === actionId);
   if (!button) throw new Error(`the approval message has no ${actionId} button`);
   const payload = {
@@ -111,14 +122,33 @@ function click(message: SlackCall, actionId: 'revroll.approve' | 'revroll.reject
     channel: { id: CHANNEL_ID, name: 'mesh-upgrades' },
     message: { type: 'message', ts: message.ts, text: message.body.text },
     response_url: RESPONSE_URL,
-    actions: [{ action_id: button.action_id, block_id: 'revroll.approval', text: button.text, value: button.value, type: 'button', action_ts: (Date.now() / 1000).toFixed(6) }],
+    actions: [
+      {
+        action_id: button.action_id,
+        block_id: 'revroll.approval',
+        text: button.text,
+        value: button.value,
+        type: 'button',
+        action_ts: (Date.now() / 1000).toFixed(6),
+      },
+    ],
   };
   const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
   const timestamp = String(Math.floor(Date.now() / 1000));
-  return { body, headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': timestamp, 'x-slack-signature': signSlackRequest(SIGNING_SECRET, timestamp, body) } };
+  return {
+    body,
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-slack-request-timestamp': timestamp,
+      'x-slack-signature': signSlackRequest(SIGNING_SECRET, timestamp, body),
+    },
+  };
 }
 
-async function post(url: string, request: { body: string; headers: Record<string, string> }): Promise<{ status: number; text: string }> {
+async function post(
+  url: string,
+  request: { body: string; headers: Record<string, string> },
+): Promise<{ status: number; text: string }> {
   const answer = await fetch(`${url}/slack/actions`, { method: 'POST', body: request.body, headers: request.headers });
   return { status: answer.status, text: await answer.text() };
 }
@@ -139,7 +169,10 @@ const exits: unknown[] = [];
 
 beforeAll(() => {
   const write = process.stderr.write.bind(process.stderr);
-  stderrSpy = vi.spyOn(process.stderr, 'write').mockImplementation(((chunk: string | Uint8Array, ...rest: unknown[]) => {
+  stderrSpy = vi.spyOn(process.stderr, 'write').mockImplementation(((
+    chunk: string | Uint8Array,
+    ...rest: unknown[]
+  ) => {
     const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
     if (text.includes('"app":"revroll"')) {
       logs.push(...text.split('\n').filter((line) => line.length > 0));
@@ -179,16 +212,23 @@ async function serve(h: Harness, policy: string, yaml: string): Promise<Served> 
   logs = [];
   const before = new Set(process.listeners('SIGTERM'));
   const io = { out: () => undefined, err: () => undefined, isTty: false, env: { ...ENV }, cwd: dir };
-  const exit = serveCommand({ policies: 'policies', listen: '127.0.0.1:0', kubeconfig: h.kubeconfigFile, stateNamespace: STATE_NS }, io);
+  const exit = serveCommand(
+    { policies: 'policies', listen: '127.0.0.1:0', kubeconfig: h.kubeconfigFile, stateNamespace: STATE_NS },
+    io,
+  );
   let failed: unknown;
   exit.catch((error: unknown) => (failed = error));
   let url: string | undefined;
-  await waitFor(() => {
-    if (failed) throw failed;
-    const line = logs.find((l) => l.includes('"msg":"revroll serve listening"'));
-    url = line ? (JSON.parse(line) as { url: string }).url : undefined;
-    return url !== undefined;
-  }, 'revroll serve to listen', 20_000);
+  await waitFor(
+    () => {
+      if (failed) throw failed;
+      const line = logs.find((l) => l.includes('"msg":"revroll serve listening"'));
+      url = line ? (JSON.parse(line) as { url: string }).url : undefined;
+      return url !== undefined;
+    },
+    'revroll serve to listen',
+    20_000,
+  );
   // serve waits for SIGTERM; its own listener is delivered the signal, no other one of the worker.
   const listener = process.listeners('SIGTERM').find((l) => !before.has(l));
   if (!listener) throw new Error('revroll serve registered no SIGTERM listener');
@@ -229,7 +269,11 @@ async function stateOf(h: Harness, policy: string): Promise<{ state: RunState; v
 async function decisionEvents(h: Harness, policy: string): Promise<{ reason: string; message: string }[]> {
   const events = await h.cluster.list(Resources.events, { namespace: STATE_NS });
   return events
-    .filter((e) => (e as { involvedObject?: { kind?: string; name?: string } }).involvedObject?.name === stateConfigMapName(policy))
+    .filter(
+      (e) =>
+        (e as { involvedObject?: { kind?: string; name?: string } }).involvedObject?.name ===
+        stateConfigMapName(policy),
+    )
     .filter((e) => (e as { involvedObject?: { kind?: string } }).involvedObject?.kind === 'ConfigMap')
     .map((e) => e as unknown as { reason: string; message: string })
     .filter((e) => e.reason === 'RevrollApproved' || e.reason === 'RevrollRejected')
@@ -239,28 +283,42 @@ async function decisionEvents(h: Harness, policy: string): Promise<{ reason: str
 /** The policy's run is held at `step` for an approval, and the invocation that held it has returned. */
 async function heldAt(d: Served, step: string): Promise<RunView> {
   let view: RunView | undefined;
-  await waitFor(async () => {
-    view = (await d.runs()).find((r) => r.name === d.policy);
-    if (view?.phase === 'Failed' || view?.phase === 'RolledBack' || view?.phase === 'Promoted') throw new Error(`the run ended (${view.phase}: ${view.lastMessage ?? ''}) instead of holding at ${step}`);
-    return view?.phase === 'Held' && view.step === step && view.running === false;
-  }, `the run to hold at ${step}`, 30_000);
+  await waitFor(
+    async () => {
+      view = (await d.runs()).find((r) => r.name === d.policy);
+      if (view?.phase === 'Failed' || view?.phase === 'RolledBack' || view?.phase === 'Promoted')
+        throw new Error(`the run ended (${view.phase}: ${view.lastMessage ?? ''}) instead of holding at ${step}`);
+      return view?.phase === 'Held' && view.step === step && view.running === false;
+    },
+    `the run to hold at ${step}`,
+    30_000,
+  );
   return view as RunView;
 }
 
 /** The run reached `phase` and the daemon's invocation that got it there has returned. */
 async function finishedAs(d: Served, h: Harness, phase: 'Promoted' | 'RolledBack'): Promise<RunState> {
   let state: RunState | undefined;
-  await waitFor(async () => {
-    state = (await stateOf(h, d.policy)).state;
-    if (state.phase === 'Failed' || (state.phase !== phase && (state.phase === 'Promoted' || state.phase === 'RolledBack'))) throw new Error(`the run ended ${state.phase}: ${state.outcome ?? ''}`);
-    if (state.phase !== phase) return false;
-    return (await d.runs()).find((r) => r.name === d.policy)?.running === false;
-  }, `the run to end ${phase}`, 30_000);
+  await waitFor(
+    async () => {
+      state = (await stateOf(h, d.policy)).state;
+      if (
+        state.phase === 'Failed' ||
+        (state.phase !== phase && (state.phase === 'Promoted' || state.phase === 'RolledBack'))
+      )
+        throw new Error(`the run ended ${state.phase}: ${state.outcome ?? ''}`);
+      if (state.phase !== phase) return false;
+      return (await d.runs()).find((r) => r.name === d.policy)?.running === false;
+    },
+    `the run to end ${phase}`,
+    30_000,
+  );
   return state as RunState;
 }
 
 function noSecretsIn(lines: string[]): void {
-  for (const secret of [BOT_TOKEN, SIGNING_SECRET, 'SECRETRESPONSE']) expect(lines.filter((l) => l.includes(secret))).toEqual([]);
+  for (const secret of [BOT_TOKEN, SIGNING_SECRET, 'SECRETRESPONSE'])
+    expect(lines.filter((l) => l.includes(secret))).toEqual([]);
 }
 
 describe('Slack approvals end to end (revroll serve against the sandbox)', () => {
@@ -277,13 +335,23 @@ describe('Slack approvals end to end (revroll serve against the sandbox)', () =>
     const request = approvalMessage(slack, 'wave/first/approval');
     expect(request, JSON.stringify(slack.map((c) => [c.method, headerOf(c)]))).toBeDefined();
     const { state: waiting } = await stateOf(h, d.policy);
-    expect([waiting.phase, waiting.hold?.kind, waiting.steps[waiting.cursor]?.id]).toEqual(['Held', 'approval', 'wave/first/approval']);
+    expect([waiting.phase, waiting.hold?.kind, waiting.steps[waiting.cursor]?.id]).toEqual([
+      'Held',
+      'approval',
+      'wave/first/approval',
+    ]);
     expect(waiting.approvals).toMatchObject([{ step: 'wave/first/approval', point: 'wave' }]);
     expect(waiting.approvals[0]?.decision).toBeUndefined();
     // Posted in the run's thread and broadcast to the channel, buttons bound to run, step and plan.
     expect(request?.body).toMatchObject({ channel: CHANNEL_ID, reply_broadcast: true });
     expect(request?.body.thread_ts).toBe(slack.find((c) => c.method === 'chat.postMessage')?.ts);
-    expect(JSON.parse(buttonsOf(request)[0]?.value ?? '{}')).toEqual({ policy: d.policy, runId: waiting.runId, step: 'wave/first/approval', planHash: waiting.planHash, expiresAt: waiting.approvals[0]?.expiresAt });
+    expect(JSON.parse(buttonsOf(request)[0]?.value ?? '{}')).toEqual({
+      policy: d.policy,
+      runId: waiting.runId,
+      step: 'wave/first/approval',
+      planHash: waiting.planHash,
+      expiresAt: waiting.approvals[0]?.expiresAt,
+    });
 
     const clickedAt = new Date();
     const answer = await post(d.url, click(request as SlackCall, 'revroll.approve'));
@@ -293,7 +361,12 @@ describe('Slack approvals end to end (revroll serve against the sandbox)', () =>
     const done = await finishedAs(d, h, 'Promoted');
     expect(done.runId).toBe(waiting.runId);
     const decision = done.approvals.find((a) => a.step === 'wave/first/approval');
-    expect(decision).toMatchObject({ decision: 'approved', by: `alice (${APPROVER})`, via: 'slack', channel: CHANNEL_ID });
+    expect(decision).toMatchObject({
+      decision: 'approved',
+      by: `alice (${APPROVER})`,
+      via: 'slack',
+      channel: CHANNEL_ID,
+    });
     const decidedAt = Date.parse(decision?.decidedAt ?? '');
     expect(decidedAt >= clickedAt.getTime() - 1_000 && decidedAt <= answeredAt.getTime()).toBe(true);
     // The second wave started only after the decision.
@@ -303,14 +376,22 @@ describe('Slack approvals end to end (revroll serve against the sandbox)', () =>
     expect(allOn(await h.podRevisions('charlie'), '1-25-1')).toBe(true);
     expect(await h.defaultRevision()).toBe('1-25-1');
     // The decision is an Event on the run's state ConfigMap.
-    expect(await decisionEvents(h, d.policy)).toEqual([{ reason: 'RevrollApproved', message: `wave/first/approval approved by alice (${APPROVER}) (slack in ${CHANNEL_ID})` }]);
+    expect(await decisionEvents(h, d.policy)).toEqual([
+      {
+        reason: 'RevrollApproved',
+        message: `wave/first/approval approved by alice (${APPROVER}) (slack in ${CHANNEL_ID})`,
+      },
+    ]);
     // In Slack: the clicked message lost its buttons and says who approved; the thread ends with the promotion.
     const replaced = slack.filter((c) => c.method === 'chat.update' && c.ts === request?.ts);
     expect(replaced.length).toBeGreaterThan(0);
     for (const update of replaced) expect(buttonsOf(update)).toEqual([]);
     expect(JSON.stringify(replaced.at(-1)?.body)).toContain(APPROVER);
     expect(headerOf(slack.filter((c) => c.method === 'chat.postMessage').at(-1))).toContain('promoted');
-    expect((await d.runs()).find((r) => r.name === d.policy)).toMatchObject({ phase: 'Promoted', lastOutcome: 'promoted' });
+    expect((await d.runs()).find((r) => r.name === d.policy)).toMatchObject({
+      phase: 'Promoted',
+      lastOutcome: 'promoted',
+    });
 
     expect(await d.stop()).toBe(ExitCode.ok);
     noSecretsIn(logs);
@@ -319,7 +400,11 @@ describe('Slack approvals end to end (revroll serve against the sandbox)', () =>
   it('rolls the wave back on a signed Reject click: labels restored, state RolledBack', async () => {
     const slack = fakeSlackApi();
     const h = await started();
-    const labelsBefore = { alpha: await h.namespaceLabels('alpha'), bravo: await h.namespaceLabels('bravo'), charlie: await h.namespaceLabels('charlie') };
+    const labelsBefore = {
+      alpha: await h.namespaceLabels('alpha'),
+      bravo: await h.namespaceLabels('bravo'),
+      charlie: await h.namespaceLabels('charlie'),
+    };
     const d = await serve(h, 'slack-reject', policyYaml('slack-reject'));
 
     await heldAt(d, 'wave/first/approval');
@@ -330,7 +415,12 @@ describe('Slack approvals end to end (revroll serve against the sandbox)', () =>
     expect(answer.status, answer.text).toBe(200);
 
     const done = await finishedAs(d, h, 'RolledBack');
-    expect(done.approvals.find((a) => a.step === 'wave/first/approval')).toMatchObject({ decision: 'rejected', by: `alice (${APPROVER})`, via: 'slack', channel: CHANNEL_ID });
+    expect(done.approvals.find((a) => a.step === 'wave/first/approval')).toMatchObject({
+      decision: 'rejected',
+      by: `alice (${APPROVER})`,
+      via: 'slack',
+      channel: CHANNEL_ID,
+    });
     // Namespaces back in their original label form, workloads back on the old revision; the second wave never moved.
     expect(await h.namespaceLabels('alpha')).toEqual(labelsBefore.alpha);
     expect(await h.namespaceLabels('bravo')).toEqual(labelsBefore.bravo);
@@ -339,7 +429,12 @@ describe('Slack approvals end to end (revroll serve against the sandbox)', () =>
     expect(allOn(await h.podRevisions('bravo'), '1-24-3')).toBe(true);
     expect(done.records.find((r) => r.id === 'wave/rest/migrate')?.startedAt).toBeUndefined();
     expect(await h.defaultRevision()).toBe('1-24-3');
-    expect(await decisionEvents(h, d.policy)).toEqual([{ reason: 'RevrollRejected', message: `wave/first/approval rejected by alice (${APPROVER}) (slack in ${CHANNEL_ID})` }]);
+    expect(await decisionEvents(h, d.policy)).toEqual([
+      {
+        reason: 'RevrollRejected',
+        message: `wave/first/approval rejected by alice (${APPROVER}) (slack in ${CHANNEL_ID})`,
+      },
+    ]);
 
     expect(await d.stop()).toBe(ExitCode.ok);
     noSecretsIn(logs);
@@ -389,7 +484,11 @@ describe('Slack approvals end to end (revroll serve against the sandbox)', () =>
     expect(notices).toHaveLength(1);
     expect(notices[0]).toMatchObject({ response_type: 'ephemeral', replace_original: false });
     expect(JSON.stringify(notices[0])).toContain('Nothing was recorded');
-    expect((await d.runs()).find((r) => r.name === d.policy)).toMatchObject({ phase: 'Held', step: 'approval/promote', running: false });
+    expect((await d.runs()).find((r) => r.name === d.policy)).toMatchObject({
+      phase: 'Held',
+      step: 'approval/promote',
+      running: false,
+    });
 
     expect(await d.stop()).toBe(ExitCode.ok);
     noSecretsIn(logs);

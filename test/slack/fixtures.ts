@@ -54,7 +54,15 @@ export function heldRun(overrides: Partial<RunState> = {}): RunState {
     namespaces: { shop: { wave: 0, rev: '1-23-4' } },
     gateways: [],
     tags: [],
-    approvals: [{ step: STEP, point: 'wave', requestedAt: '2026-03-10T01:55:00.000Z', expiresAt: '2026-03-10T02:55:00.000Z', notified: true }],
+    approvals: [
+      {
+        step: STEP,
+        point: 'wave',
+        requestedAt: '2026-03-10T01:55:00.000Z',
+        expiresAt: '2026-03-10T02:55:00.000Z',
+        notified: true,
+      },
+    ],
     hold: { kind: 'approval', reason: 'waiting for approval of wave canary', since: '2026-03-10T01:55:00.000Z' },
     ...overrides,
   };
@@ -67,10 +75,18 @@ export function sign(body: string, timestamp: string, secret = SIGNING_SECRET): 
 
 export type ButtonValue = { policy: string; runId: string; step: string; planHash: string; expiresAt?: string };
 
-export const BUTTON: ButtonValue = { policy: POLICY, runId: RUN_ID, step: STEP, planHash: PLAN_HASH, expiresAt: '2026-03-10T02:55:00.000Z' };
+export const BUTTON: ButtonValue = {
+  policy: POLICY,
+  runId: RUN_ID,
+  step: STEP,
+  planHash: PLAN_HASH,
+  expiresAt: '2026-03-10T02:55:00.000Z',
+};
 
 /** A `block_actions` payload as Slack sends it for a click on one of our buttons. */
-export function clickPayload(options: { approve?: boolean; user?: string; value?: ButtonValue | string; responseUrl?: string } = {}): Record<string, unknown> {
+export function clickPayload(
+  options: { approve?: boolean; user?: string; value?: ButtonValue | string; responseUrl?: string } = {},
+): Record<string, unknown> {
   const value = typeof options.value === 'string' ? options.value : JSON.stringify(options.value ?? BUTTON);
   return {
     type: 'block_actions',
@@ -97,11 +113,19 @@ export function clickPayload(options: { approve?: boolean; user?: string; value?
 }
 
 /** The HTTP request Slack would send for `payload`, signed at `at` (default: NOW). */
-export function signedRequest(payload: Record<string, unknown> | string, options: { at?: Date; now?: Date; secret?: string } = {}) {
-  const rawBody = typeof payload === 'string' ? payload : new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+export function signedRequest(
+  payload: Record<string, unknown> | string,
+  options: { at?: Date; now?: Date; secret?: string } = {},
+) {
+  const rawBody =
+    typeof payload === 'string' ? payload : new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
   const timestamp = String(Math.floor((options.at ?? NOW).getTime() / 1000));
   return {
-    headers: { 'x-slack-request-timestamp': timestamp, 'x-slack-signature': sign(rawBody, timestamp, options.secret), 'content-type': 'application/x-www-form-urlencoded' },
+    headers: {
+      'x-slack-request-timestamp': timestamp,
+      'x-slack-signature': sign(rawBody, timestamp, options.secret),
+      'content-type': 'application/x-www-form-urlencoded',
+    },
     rawBody,
     now: options.now ?? NOW,
   };

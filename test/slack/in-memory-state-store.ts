@@ -15,14 +15,17 @@ export type InMemoryStateStoreDouble = StateStore & {
   readonly writes: number;
 };
 
-export function createInMemoryStateStoreDouble(initial: Record<string, Record<string, unknown>> = {}): InMemoryStateStoreDouble {
+export function createInMemoryStateStoreDouble(
+  initial: Record<string, Record<string, unknown>> = {},
+): InMemoryStateStoreDouble {
   const documents = new Map<string, Stored>();
   let counter = 0;
   let writes = 0;
   let interferences = 0;
   let interference: ((document: Record<string, unknown>) => void) | undefined;
   const nextVersion = () => String(++counter);
-  for (const [policy, document] of Object.entries(initial)) documents.set(policy, { document: structuredClone(document), version: nextVersion() });
+  for (const [policy, document] of Object.entries(initial))
+    documents.set(policy, { document: structuredClone(document), version: nextVersion() });
 
   return {
     get writes() {

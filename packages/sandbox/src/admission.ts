@@ -25,7 +25,13 @@ type Webhook = {
   objectSelector?: LabelSelector;
   failurePolicy?: string;
 };
-type CompiledWebhook = { configuration: string; webhook: Webhook; namespace: Requirement[]; object: Requirement[]; podCreate: boolean };
+type CompiledWebhook = {
+  configuration: string;
+  webhook: Webhook;
+  namespace: Requirement[];
+  object: Requirement[];
+  podCreate: boolean;
+};
 type Container = { name: string; image?: string; env?: { name: string; value?: string }[]; [k: string]: unknown };
 
 export type InjectionOutcome = 'injected' | 'skipped' | 'failed';
@@ -79,30 +85,52 @@ export function installAdmission(options: {
     const namespace = service.metadata.namespace ?? '';
     const byName = store.tryGet(types.deployments, namespace, service.metadata.name ?? '');
     if (byName) return byName;
-    return store.list(types.deployments, { namespace }).items.find((d) => d.metadata.labels?.app === 'istiod' && d.metadata.labels['istio.io/rev'] === revision);
+    return store
+      .list(types.deployments, { namespace })
+      .items.find((d) => d.metadata.labels?.app === 'istiod' && d.metadata.labels['istio.io/rev'] === revision);
   }
 
   function versionOf(deployment: KubeObject | undefined): string | undefined {
     if (!deployment) return undefined;
     const label = deployment.metadata.labels?.['operator.istio.io/version'];
     if (label) return label;
-    const image = ((deployment.spec as { template?: { spec?: { containers?: Container[] } } }).template?.spec?.containers ?? [])[0]?.image;
+    const image = ((deployment.spec as { template?: { spec?: { containers?: Container[] } } }).template?.spec
+      ?.containers ?? [])[0]?.image;
     return image?.split(':').at(-1);
   }
 
-  function callWebhook(hook: CompiledWebhook, namespace: string, podName: string): { revision: string; version: string; service: KubeObject } {
+  function callWebhook(
+    hook: CompiledWebhook,
+    namespace: string,
+    podName: string,
+  ): { revision: string; version: string; service: KubeObject } {
     const ref = hook.webhook.clientConfig?.service;
     const fail = (why: string): never => {
-      options.onInjection?.({ namespace, pod: podName, outcome: 'failed', webhook: hook.webhook.name, configuration: hook.configuration, reason: why });
-      const target = ref ? `https://${ref.name}.${ref.namespace}.svc:${ref.port ?? 443}${ref.path ?? '/'}?timeout=10s` : (hook.webhook.clientConfig?.url ?? '');
-      throw new StoreError('InternalError', 500, `Internal error occurred: failed calling webhook "${hook.webhook.name}": failed to call webhook: Post "${target}": ${why}`);
+      options.onInjection?.({
+        namespace,
+        pod: podName,
+        outcome: 'failed',
+        webhook: hook.webhook.name,
+        configuration: hook.configuration,
+        reason: why,
+      });
+      const target = ref
+        ? `https://${ref.name}.${ref.namespace}.svc:${ref.port ?? 443}${ref.path ?? '/'}?timeout=10s`
+        : (hook.webhook.clientConfig?.url ?? '');
+      throw new StoreError(
+        'InternalError',
+        500,
+        `Internal error occurred: failed calling webhook "${hook.webhook.name}": failed to call webhook: Post "${target}": ${why}`,
+      );
     };
     if (!ref) return fail('no service reference in clientConfig (URL webhooks are not simulated)');
     const service = store.tryGet(types.services, ref.namespace, ref.name);
     if (!service) return fail(`service "${ref.name}" not found`);
     const selector = (service.spec as { selector?: Record<string, string> } | undefined)?.selector ?? {};
     const requirements = labelSelectorRequirements({ matchLabels: selector });
-    const ready = Object.keys(selector).length > 0 && podsInNamespace(ref.namespace).some((pod) => matches(requirements, pod.metadata.labels) && isReady(pod));
+    const ready =
+      Object.keys(selector).length > 0 &&
+      podsInNamespace(ref.namespace).some((pod) => matches(requirements, pod.metadata.labels) && isReady(pod));
     if (!ready) return fail(`no endpoints available for service "${ref.name}"`);
     const revision = service.metadata.labels?.['istio.io/rev'] ?? selector['istio.io/rev'] ?? 'default';
     const version = versionOf(deploymentFor(service, revision));
@@ -130,20 +158,45 @@ export function installAdmission(options: {
       if (injectedBy) {
         // The real API server calls this webhook too; istiod sees the status annotation and skips.
         if (injectedBy.revision !== revision) {
-          warnings.push(`pod ${namespace}/${podName}: webhooks of revisions "${injectedBy.revision}" (${injectedBy.webhook}) and "${revision}" (${hook.webhook.name}) both match; the first one injected`);
+          warnings.push(
+            `pod ${namespace}/${podName}: webhooks of revisions "${injectedBy.revision}" (${injectedBy.webhook}) and "${revision}" (${hook.webhook.name}) both match; the first one injected`,
+          );
           if (warnings.length > 100) warnings.shift();
         }
-        options.onInjection?.({ namespace, pod: podName, outcome: 'skipped', revision, webhook: hook.webhook.name, configuration: hook.configuration, reason: 'already injected' });
+        options.onInjection?.({
+          namespace,
+          pod: podName,
+          outcome: 'skipped',
+          revision,
+          webhook: hook.webhook.name,
+          configuration: hook.configuration,
+          reason: 'already injected',
+        });
         continue;
       }
       const skip = skipReason(pod);
       if (skip) {
-        options.onInjection?.({ namespace, pod: podName, outcome: 'skipped', revision, webhook: hook.webhook.name, configuration: hook.configuration, reason: skip });
+        options.onInjection?.({
+          namespace,
+          pod: podName,
+          outcome: 'skipped',
+          revision,
+          webhook: hook.webhook.name,
+          configuration: hook.configuration,
+          reason: skip,
+        });
         continue;
       }
       pod = injectPod(pod, { revision, version, service });
       injectedBy = { revision, webhook: hook.webhook.name };
-      options.onInjection?.({ namespace, pod: podName, outcome: 'injected', revision, webhook: hook.webhook.name, configuration: hook.configuration });
+      options.onInjection?.({
+        namespace,
+        pod: podName,
+        outcome: 'injected',
+        revision,
+        webhook: hook.webhook.name,
+        configuration: hook.configuration,
+      });
     }
     return pod;
   });
@@ -159,12 +212,21 @@ export function installAdmission(options: {
 
 function ruleMatchesPodCreate(rule: Rule): boolean {
   const has = (list: string[] | undefined, value: string) => (list ?? []).some((v) => v === '*' || v === value);
-  return has(rule.operations, 'CREATE') && has(rule.apiGroups, '') && has(rule.apiVersions, 'v1') && (rule.resources ?? []).some((r) => r === '*' || r === 'pods' || r === '*/*');
+  return (
+    has(rule.operations, 'CREATE') &&
+    has(rule.apiGroups, '') &&
+    has(rule.apiVersions, 'v1') &&
+    (rule.resources ?? []).some((r) => r === '*' || r === 'pods' || r === '*/*')
+  );
 }
 
 function isReady(pod: KubeObject): boolean {
   const status = pod.status as { phase?: string; conditions?: { type: string; status: string }[] } | undefined;
-  return !pod.metadata.deletionTimestamp && status?.phase === 'Running' && (status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false);
+  return (
+    !pod.metadata.deletionTimestamp &&
+    status?.phase === 'Running' &&
+    (status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false)
+  );
 }
 
 /** Why istiod's injectRequired would say no for a pod the webhook was called for. */
@@ -178,14 +240,31 @@ function skipReason(pod: KubeObject): string | undefined {
   return undefined;
 }
 
-const SIDECAR_VOLUMES = ['workload-socket', 'credential-socket', 'workload-certs', 'istio-envoy', 'istio-data', 'istio-podinfo', 'istio-token', 'istiod-ca-cert', 'istio-ca-crl'];
+const SIDECAR_VOLUMES = [
+  'workload-socket',
+  'credential-socket',
+  'workload-certs',
+  'istio-envoy',
+  'istio-data',
+  'istio-podinfo',
+  'istio-token',
+  'istiod-ca-cert',
+  'istio-ca-crl',
+];
 
 /** Writes what Istio's injection template writes (reference §3; gateway template §4). */
-export function injectPod(input: KubeObject, target: { revision: string; version: string; service: KubeObject }): KubeObject {
+export function injectPod(
+  input: KubeObject,
+  target: { revision: string; version: string; service: KubeObject },
+): KubeObject {
   const pod = structuredClone(input);
   const labels = { ...(pod.metadata.labels ?? {}) };
   const annotations = { ...(pod.metadata.annotations ?? {}) };
-  const spec = (pod.spec ?? {}) as { containers?: Container[]; initContainers?: Container[]; volumes?: { name: string }[] };
+  const spec = (pod.spec ?? {}) as {
+    containers?: Container[];
+    initContainers?: Container[];
+    volumes?: { name: string }[];
+  };
   const namespace = pod.metadata.namespace ?? '';
   const serviceNamespace = target.service.metadata.namespace ?? 'istio-system';
   const discovery = `${target.service.metadata.name}.${serviceNamespace}.svc:15012`;
@@ -198,9 +277,15 @@ export function injectPod(input: KubeObject, target: { revision: string; version
   const env = [
     { name: 'PILOT_CERT_PROVIDER', value: 'istiod' },
     { name: 'CA_ADDR', value: discovery },
-    { name: 'PROXY_CONFIG', value: discovery === 'istiod.istio-system.svc:15012' ? '{}\n' : `{"discoveryAddress":"${discovery}"}\n` },
+    {
+      name: 'PROXY_CONFIG',
+      value: discovery === 'istiod.istio-system.svc:15012' ? '{}\n' : `{"discoveryAddress":"${discovery}"}\n`,
+    },
     { name: 'ISTIO_META_WORKLOAD_NAME', value: workload },
-    { name: 'ISTIO_META_OWNER', value: `kubernetes://apis/apps/v1/namespaces/${namespace}/${(owner?.kind ?? 'Deployment').toLowerCase()}s/${workload}` },
+    {
+      name: 'ISTIO_META_OWNER',
+      value: `kubernetes://apis/apps/v1/namespaces/${namespace}/${(owner?.kind ?? 'Deployment').toLowerCase()}s/${workload}`,
+    },
     { name: 'ISTIO_META_CLUSTER_ID', value: 'Kubernetes' },
     { name: 'ISTIO_META_MESH_ID', value: 'cluster.local' },
     { name: 'TRUST_DOMAIN', value: 'cluster.local' },
@@ -208,7 +293,13 @@ export function injectPod(input: KubeObject, target: { revision: string; version
   const proxyBase = {
     name: 'istio-proxy',
     image,
-    args: ['proxy', gateway ? 'router' : 'sidecar', '--domain', '$(POD_NAMESPACE).svc.cluster.local', '--proxyLogLevel=warning'],
+    args: [
+      'proxy',
+      gateway ? 'router' : 'sidecar',
+      '--domain',
+      '$(POD_NAMESPACE).svc.cluster.local',
+      '--proxyLogLevel=warning',
+    ],
     env,
     ports: [{ containerPort: 15090, name: 'http-envoy-prom', protocol: 'TCP' }],
     readinessProbe: { httpGet: { path: '/healthz/ready', port: 15021 }, periodSeconds: 15, failureThreshold: 4 },
@@ -224,7 +315,13 @@ export function injectPod(input: KubeObject, target: { revision: string; version
     if (index >= 0) containers[index] = merged;
     else containers.push(merged);
     spec.containers = containers;
-    status = { initContainers: null, containers: ['istio-proxy'], volumes: SIDECAR_VOLUMES.slice(0, 8), imagePullSecrets: null, revision: target.revision };
+    status = {
+      initContainers: null,
+      containers: ['istio-proxy'],
+      volumes: SIDECAR_VOLUMES.slice(0, 8),
+      imagePullSecrets: null,
+      revision: target.revision,
+    };
   } else {
     labels['security.istio.io/tlsMode'] = 'istio';
     const appContainer = spec.containers?.[0]?.name;
@@ -234,12 +331,43 @@ export function injectPod(input: KubeObject, target: { revision: string; version
     }
     spec.initContainers = [
       ...(spec.initContainers ?? []),
-      { name: 'istio-init', image, args: ['istio-iptables', '-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020'] },
+      {
+        name: 'istio-init',
+        image,
+        args: [
+          'istio-iptables',
+          '-p',
+          '15001',
+          '-z',
+          '15006',
+          '-u',
+          '1337',
+          '-m',
+          'REDIRECT',
+          '-i',
+          '*',
+          '-x',
+          '',
+          '-b',
+          '*',
+          '-d',
+          '15090,15021,15020',
+        ],
+      },
       { ...proxyBase, restartPolicy: 'Always' },
     ];
-    status = { initContainers: ['istio-init', 'istio-proxy'], containers: null, volumes: SIDECAR_VOLUMES, imagePullSecrets: null, revision: target.revision };
+    status = {
+      initContainers: ['istio-init', 'istio-proxy'],
+      containers: null,
+      volumes: SIDECAR_VOLUMES,
+      imagePullSecrets: null,
+      revision: target.revision,
+    };
   }
-  spec.volumes = [...(spec.volumes ?? []), ...SIDECAR_VOLUMES.filter((v) => gateway ? v !== 'istio-ca-crl' : true).map((name) => ({ name, emptyDir: {} }))];
+  spec.volumes = [
+    ...(spec.volumes ?? []),
+    ...SIDECAR_VOLUMES.filter((v) => (gateway ? v !== 'istio-ca-crl' : true)).map((name) => ({ name, emptyDir: {} })),
+  ];
   annotations['istio.io/rev'] = target.revision;
   annotations['sidecar.istio.io/status'] = JSON.stringify(status);
   annotations['prometheus.io/scrape'] = 'true';

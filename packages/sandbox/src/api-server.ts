@@ -9,7 +9,14 @@ import type { AddressInfo } from 'node:net';
 import type { Store } from './store.ts';
 import { parseRoute, verbOf, isWatchParam, type ResourceRoute } from './api/routing.ts';
 import { resolveServed } from './api/served.ts';
-import { aggregatedContentType, aggregatedDiscovery, apiGroupInfo, apiGroupList, apiResourceList, apiVersions } from './api/discovery.ts';
+import {
+  aggregatedContentType,
+  aggregatedDiscovery,
+  apiGroupInfo,
+  apiGroupList,
+  apiResourceList,
+  apiVersions,
+} from './api/discovery.ts';
 import { openApiDocument, openApiIndex } from './api/openapi.ts';
 import { internalError, resourceNotFound, toApiError } from './api/status.ts';
 import { sendError, sendJson, sendPageNotFound, sendText } from './api/respond.ts';
@@ -111,7 +118,13 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sandbox.invalid');
     for (const extra of extras) if (await extra(req, res)) return;
-    const record: RecordedRequest = { verb: (req.method ?? 'GET').toLowerCase(), group: '', resource: '', status: 0, path: url.pathname };
+    const record: RecordedRequest = {
+      verb: (req.method ?? 'GET').toLowerCase(),
+      group: '',
+      resource: '',
+      status: 0,
+      path: url.pathname,
+    };
     if (req.headers['user-agent']) record.userAgent = req.headers['user-agent'];
     try {
       await delay(faults.latencyMs);
@@ -129,7 +142,8 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   async function dispatch(req: IncomingMessage, res: ServerResponse, url: URL, record: RecordedRequest): Promise<void> {
     const path = url.pathname.replace(/\/+$/, '') || '/';
     if (path === '/version') return sendJson(res, 200, VERSION);
-    if (path === '/healthz' || path === '/readyz' || path === '/livez' || /^\/(healthz|readyz|livez)\//.test(path)) return sendText(res, 200, 'ok');
+    if (path === '/healthz' || path === '/readyz' || path === '/livez' || /^\/(healthz|readyz|livez)\//.test(path))
+      return sendText(res, 200, 'ok');
     if (path === '/openapi/v3') return sendJson(res, 200, openApiIndex(ctx.store));
     if (path.startsWith('/openapi/v3/')) {
       const doc = openApiDocument(ctx.store, path.slice('/openapi/v3/'.length));
@@ -139,7 +153,8 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     switch (route.kind) {
       case 'root': {
         const aggregated = aggregatedContentType(req.headers.accept);
-        if (aggregated) return sendJson(res, 200, aggregatedDiscovery(ctx.store, route.legacy, aggregated), {}, aggregated);
+        if (aggregated)
+          return sendJson(res, 200, aggregatedDiscovery(ctx.store, route.legacy, aggregated), {}, aggregated);
         return sendJson(res, 200, route.legacy ? apiVersions(address) : apiGroupList(ctx.store));
       }
       case 'group': {
@@ -157,7 +172,13 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     }
   }
 
-  async function dispatchResource(req: IncomingMessage, res: ServerResponse, url: URL, route: ResourceRoute, record: RecordedRequest): Promise<void> {
+  async function dispatchResource(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    route: ResourceRoute,
+    record: RecordedRequest,
+  ): Promise<void> {
     const verb = verbOf(req.method ?? 'GET', route, isWatchParam(url.searchParams.get('watch')));
     Object.assign(record, { verb, group: route.group, resource: route.plural });
     if (route.subresource !== undefined) record.subresource = route.subresource;
@@ -168,7 +189,13 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       if (!apiResourceList(ctx.store, route.group, route.version)) return sendPageNotFound(res);
       throw resourceNotFound();
     }
-    const fault = injectedFault(faults, { verb, resourceKey: served.key, group: served.group, plural: served.plural, ...(route.name ? { name: route.name } : {}) });
+    const fault = injectedFault(faults, {
+      verb,
+      resourceKey: served.key,
+      group: served.group,
+      plural: served.plural,
+      ...(route.name ? { name: route.name } : {}),
+    });
     if (fault) throw fault;
     await handleResource(ctx, { req, res, route, served, query: url.searchParams, verb });
   }

@@ -75,7 +75,9 @@ export type FaultHooks = {
   apiFaults?: ApiFaults;
 };
 
-export function createFaults(initial: { revisions?: Record<string, HealthPatch>; crashedRevisions?: string[]; metricsOutage?: boolean } = {}) {
+export function createFaults(
+  initial: { revisions?: Record<string, HealthPatch>; crashedRevisions?: string[]; metricsOutage?: boolean } = {},
+) {
   const revisions = new Map<string, HealthProfile>();
   const crashed = new Set(initial.crashedRevisions ?? []);
   let metricsOutage = initial.metricsOutage ?? false;
@@ -95,7 +97,8 @@ export function createFaults(initial: { revisions?: Record<string, HealthPatch>;
   const control: FaultControl & { attach(next: FaultHooks): void } = {
     attach(next) {
       hooks = next;
-      if (next.apiFaults && detachedApi.errorRate + (detachedApi.latencyMs ?? 0) > 0) Object.assign(next.apiFaults, detachedApi);
+      if (next.apiFaults && detachedApi.errorRate + (detachedApi.latencyMs ?? 0) > 0)
+        Object.assign(next.apiFaults, detachedApi);
       next.setMetricsOutage?.(metricsOutage);
     },
     health: (revision) => revisions.get(revision) ?? HEALTHY,
@@ -179,7 +182,10 @@ export function faultRoutes(faults: FaultControl, summary: () => unknown) {
     }
     const result = faultRequestSchema.safeParse(parsed);
     if (!result.success) {
-      send(400, { error: 'invalid fault request', issues: result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
+      send(400, {
+        error: 'invalid fault request',
+        issues: result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+      });
       return true;
     }
     send(200, faults.apply(result.data));

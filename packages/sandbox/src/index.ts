@@ -83,7 +83,10 @@ const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-l
 const DEFAULT_TRAFFIC: WorkloadTraffic = { rps: 5, errorRate: 0 };
 
 export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
-  const scenario = typeof options.scenario === 'string' ? loadScenario(options.scenario, options.cwd) : parseScenario(options.scenario);
+  const scenario =
+    typeof options.scenario === 'string'
+      ? loadScenario(options.scenario, options.cwd)
+      : parseScenario(options.scenario);
   const startLatencyMs = options.startLatencyMs ?? scenario.startLatencyMs;
   const clock = createClock({ speed: options.speed ?? 1 });
   const store = createStore({ now: clock.now });
@@ -103,7 +106,8 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
   });
   const controllers = createControllers({ store, clock, nodes, startLatencyMs, readiness: faults.podMayBeReady });
   const traffic = new Map<string, WorkloadTraffic>();
-  for (const ns of scenario.namespaces) for (const w of ns.workloads) traffic.set(`${ns.name}/${w.name}`, { rps: w.rps, errorRate: w.errorRate });
+  for (const ns of scenario.namespaces)
+    for (const w of ns.workloads) traffic.set(`${ns.name}/${w.name}`, { rps: w.rps, errorRate: w.errorRate });
   for (const g of scenario.istio.gateways) traffic.set(`${g.namespace}/${g.name}`, { rps: g.rps, errorRate: 0 });
 
   // Pending waits are rejected on close, so no poll timer outlives the sandbox.
@@ -136,17 +140,31 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
       traffic: (namespace, workload) => traffic.get(`${namespace}/${workload}`) ?? DEFAULT_TRAFFIC,
     });
     closers.push(() => telemetry.close());
-    const admission = installAdmission({ store, types: controllers.types, podsInNamespace: controllers.podsInNamespace, onInjection: (r) => telemetry.recordInjection(r) });
+    const admission = installAdmission({
+      store,
+      types: controllers.types,
+      podsInNamespace: controllers.podsInNamespace,
+      onInjection: (r) => telemetry.recordInjection(r),
+    });
 
     applyCluster(store, scenario, controllers, nodes);
     // Workloads come after istiod is Ready, as on a real cluster where the mesh is installed
     // first; otherwise every first pod would bounce off the webhook.
-    await waitFor(() => istiodReady(store, controllers, scenario, faults), 10_000 + startLatencyMs * 20, 'istiod Deployments to become Ready', { pending: pendingWaits });
+    await waitFor(
+      () => istiodReady(store, controllers, scenario, faults),
+      10_000 + startLatencyMs * 20,
+      'istiod Deployments to become Ready',
+      { pending: pendingWaits },
+    );
     applyWorkloads(store, scenario, controllers);
 
     const api = await createApiServer({ store, host: '127.0.0.1', port: options.port ?? 0 });
     closers.push(() => api.close());
-    faults.attach({ apiFaults: api.faults, refreshReadiness: () => controllers.refreshReadiness(ISTIO_NAMESPACE), setMetricsOutage: (o) => telemetry.setOutage(o) });
+    faults.attach({
+      apiFaults: api.faults,
+      refreshReadiness: () => controllers.refreshReadiness(ISTIO_NAMESPACE),
+      setMetricsOutage: (o) => telemetry.setOutage(o),
+    });
     if (scenario.faults.api) faults.setApiFaults(scenario.faults.api);
 
     const summary = (): SandboxSummary => summarize(store, scenario, controllers, admission, faults);
@@ -165,11 +183,16 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
       admission,
       telemetry,
       waitForIdle: ({ timeoutMs = 30_000 } = {}) =>
-        waitFor(() => controllers.quiescent() && controllers.unsettled().length === 0, timeoutMs, 'rollouts to settle', {
-          details: () => controllers.unsettled(),
-          controllers,
-          pending: pendingWaits,
-        }),
+        waitFor(
+          () => controllers.quiescent() && controllers.unsettled().length === 0,
+          timeoutMs,
+          'rollouts to settle',
+          {
+            details: () => controllers.unsettled(),
+            controllers,
+            pending: pendingWaits,
+          },
+        ),
       summary,
       close,
     };
@@ -180,7 +203,12 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
 }
 
 /** Namespaces, nodes and the Istio control planes of a scenario, written through the store. */
-export function applyCluster(store: Store, scenario: Scenario, controllers: Controllers, nodes: readonly string[]): void {
+export function applyCluster(
+  store: Store,
+  scenario: Scenario,
+  controllers: Controllers,
+  nodes: readonly string[],
+): void {
   const { types } = controllers;
   for (const name of SYSTEM_NAMESPACES) ensureNamespace(store, controllers, name, {});
   for (const ns of scenario.namespaces) ensureNamespace(store, controllers, ns.name, ns.labels);
@@ -190,14 +218,24 @@ export function applyCluster(store: Store, scenario: Scenario, controllers: Cont
       store.create(types.nodes, undefined, {
         apiVersion: 'v1',
         kind: 'Node',
-        metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'node-role.kubernetes.io/worker': '' } },
+        metadata: {
+          name,
+          labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'node-role.kubernetes.io/worker': '' },
+        },
         spec: {},
-        status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }], nodeInfo: { kubeletVersion: 'v1.32.0' } },
+        status: {
+          conditions: [
+            { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' },
+          ],
+          nodeInfo: { kubeletVersion: 'v1.32.0' },
+        },
       });
     }
   }
-  if (scenario.istio.defaultInstall) installRevision(store, { revision: 'default', version: scenario.istio.defaultInstall.version });
-  for (const revision of scenario.istio.revisions) installRevision(store, { revision: revision.name, version: revision.version, replicas: revision.replicas });
+  if (scenario.istio.defaultInstall)
+    installRevision(store, { revision: 'default', version: scenario.istio.defaultInstall.version });
+  for (const revision of scenario.istio.revisions)
+    installRevision(store, { revision: revision.name, version: revision.version, replicas: revision.replicas });
   for (const [tag, revision] of Object.entries(scenario.istio.tags)) setTag(store, { tag, revision, overwrite: true });
   for (const gateway of scenario.istio.gateways) installGateway(store, gateway);
 }
@@ -221,7 +259,11 @@ export function applyWorkloads(store: Store, scenario: Scenario, controllers: Co
 
 function workloadType(controllers: Controllers, workload: ScenarioWorkload) {
   const { types } = controllers;
-  return workload.kind === 'StatefulSet' ? types.statefulsets : workload.kind === 'DaemonSet' ? types.daemonsets : types.deployments;
+  return workload.kind === 'StatefulSet'
+    ? types.statefulsets
+    : workload.kind === 'DaemonSet'
+      ? types.daemonsets
+      : types.deployments;
 }
 
 function workloadObject(workload: ScenarioWorkload): KubeObject {
@@ -230,30 +272,57 @@ function workloadObject(workload: ScenarioWorkload): KubeObject {
     metadata: { labels: { ...labels, ...workload.podLabels } },
     spec: {
       ...(workload.hostNetwork ? { hostNetwork: true } : {}),
-      containers: [{ name: workload.name, image: workload.image, ports: [{ containerPort: 8080, name: 'http', protocol: 'TCP' }] }],
+      containers: [
+        { name: workload.name, image: workload.image, ports: [{ containerPort: 8080, name: 'http', protocol: 'TCP' }] },
+      ],
     },
   };
   const spec: Record<string, unknown> = { selector: { matchLabels: { app: workload.name } }, template };
   if (workload.kind !== 'DaemonSet') spec.replicas = workload.replicas;
-  if (workload.kind === 'StatefulSet') Object.assign(spec, { serviceName: workload.name, podManagementPolicy: 'OrderedReady', updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 0 } } });
-  if (workload.kind === 'Deployment') Object.assign(spec, { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } }, progressDeadlineSeconds: 600, revisionHistoryLimit: 10 });
-  if (workload.kind === 'DaemonSet') spec.updateStrategy = { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } };
+  if (workload.kind === 'StatefulSet')
+    Object.assign(spec, {
+      serviceName: workload.name,
+      podManagementPolicy: 'OrderedReady',
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 0 } },
+    });
+  if (workload.kind === 'Deployment')
+    Object.assign(spec, {
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } },
+      progressDeadlineSeconds: 600,
+      revisionHistoryLimit: 10,
+    });
+  if (workload.kind === 'DaemonSet')
+    spec.updateStrategy = { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } };
   return { apiVersion: 'apps/v1', kind: workload.kind, metadata: { name: workload.name, labels }, spec };
 }
 
 function ensureNamespace(store: Store, controllers: Controllers, name: string, labels: Record<string, string>): void {
   const existing = store.tryGet(controllers.types.namespaces, undefined, name);
   if (!existing) {
-    store.create(controllers.types.namespaces, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'kubernetes.io/metadata.name': name, ...labels } } });
+    store.create(controllers.types.namespaces, undefined, {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name, labels: { 'kubernetes.io/metadata.name': name, ...labels } },
+    });
   } else if (Object.keys(labels).length > 0) {
-    store.update(controllers.types.namespaces, undefined, { ...existing, metadata: { ...existing.metadata, labels: { ...existing.metadata.labels, ...labels } } });
+    store.update(controllers.types.namespaces, undefined, {
+      ...existing,
+      metadata: { ...existing.metadata, labels: { ...existing.metadata.labels, ...labels } },
+    });
   }
 }
 
 function istiodReady(store: Store, controllers: Controllers, scenario: Scenario, faults: FaultControl): boolean {
-  const names = [...scenario.istio.revisions.map((r) => r.name), ...(scenario.istio.defaultInstall ? ['default'] : [])].filter((r) => !faults.isCrashed(r));
+  const names = [
+    ...scenario.istio.revisions.map((r) => r.name),
+    ...(scenario.istio.defaultInstall ? ['default'] : []),
+  ].filter((r) => !faults.isCrashed(r));
   return names.every((revision) => {
-    const deployment = store.tryGet(controllers.types.deployments, ISTIO_NAMESPACE, revision === 'default' ? 'istiod' : `istiod-${revision}`);
+    const deployment = store.tryGet(
+      controllers.types.deployments,
+      ISTIO_NAMESPACE,
+      revision === 'default' ? 'istiod' : `istiod-${revision}`,
+    );
     return ((deployment?.status as { readyReplicas?: number } | undefined)?.readyReplicas ?? 0) > 0;
   });
 }
@@ -292,7 +361,13 @@ function waitFor(
   });
 }
 
-function summarize(store: Store, scenario: Scenario, controllers: Controllers, admission: Admission, faults: FaultControl): SandboxSummary {
+function summarize(
+  store: Store,
+  scenario: Scenario,
+  controllers: Controllers,
+  admission: Admission,
+  faults: FaultControl,
+): SandboxSummary {
   const { types } = controllers;
   const revisions = store
     .list(types.deployments, { namespace: ISTIO_NAMESPACE })

@@ -32,7 +32,13 @@ function ownerLabels(revision: string, version: string, component: string, names
   };
 }
 
-function injectionWebhook(name: string, service: string, namespace: string, namespaceSelector: LabelSelector, objectSelector: LabelSelector): Record<string, unknown> {
+function injectionWebhook(
+  name: string,
+  service: string,
+  namespace: string,
+  namespaceSelector: LabelSelector,
+  objectSelector: LabelSelector,
+): Record<string, unknown> {
   return {
     name,
     admissionReviewVersions: ['v1beta1', 'v1'],
@@ -75,7 +81,13 @@ function revWebhooks(value: string, service: string, namespace: string): Record<
 /** The `namespace.*` and `object.*` webhooks only the default revision / default tag has. */
 function defaultWebhooks(service: string, namespace: string): Record<string, unknown>[] {
   return [
-    injectionWebhook('namespace.sidecar-injector.istio.io', service, namespace, exprs(['istio-injection', 'In', ['enabled']]), exprs(['sidecar.istio.io/inject', 'NotIn', ['false']])),
+    injectionWebhook(
+      'namespace.sidecar-injector.istio.io',
+      service,
+      namespace,
+      exprs(['istio-injection', 'In', ['enabled']]),
+      exprs(['sidecar.istio.io/inject', 'NotIn', ['false']]),
+    ),
     injectionWebhook(
       'object.sidecar-injector.istio.io',
       service,
@@ -90,7 +102,10 @@ function upsert(store: Store, type: ResourceType, object: KubeObject): KubeObjec
   const namespace = type.namespaced ? object.metadata.namespace : undefined;
   const existing = store.tryGet(type, namespace, object.metadata.name ?? '');
   if (!existing) return store.create(type, namespace, object);
-  return store.update(type, namespace, { ...object, metadata: { ...existing.metadata, labels: object.metadata.labels, annotations: object.metadata.annotations } });
+  return store.update(type, namespace, {
+    ...object,
+    metadata: { ...existing.metadata, labels: object.metadata.labels, annotations: object.metadata.annotations },
+  });
 }
 
 function ensureNamespace(store: Store, types: SimTypes, name: string): void {
@@ -110,7 +125,9 @@ export function installRevision(store: Store, install: RevisionInstall): void {
   const owner = ownerLabels(revision, version, 'Pilot', namespace);
   ensureNamespace(store, types, namespace);
 
-  const selector: Record<string, string> = unrevisioned ? { app: 'istiod', istio: 'pilot' } : { app: 'istiod', 'istio.io/rev': revision };
+  const selector: Record<string, string> = unrevisioned
+    ? { app: 'istiod', istio: 'pilot' }
+    : { app: 'istiod', 'istio.io/rev': revision };
   const podLabels = {
     app: 'istiod',
     'istio.io/rev': revision,
@@ -120,7 +137,11 @@ export function installRevision(store: Store, install: RevisionInstall): void {
     'operator.istio.io/component': 'Pilot',
   };
 
-  upsert(store, types.serviceaccounts, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: istiod, namespace, labels: { app: 'istiod', ...owner } } });
+  upsert(store, types.serviceaccounts, {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name: istiod, namespace, labels: { app: 'istiod', ...owner } },
+  });
   upsert(store, types.configmaps, {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -135,8 +156,12 @@ export function installRevision(store: Store, install: RevisionInstall): void {
     kind: 'ConfigMap',
     metadata: { name: `istio-sidecar-injector${suffix}`, namespace, labels: { app: 'sidecar-injector', ...owner } },
     data: {
-      values: JSON.stringify({ revision: unrevisioned ? '' : revision, global: { hub: 'docker.io/istio', tag: version, istioNamespace: namespace } }),
-      config: 'defaultTemplates: [sidecar]\npolicy: enabled\nalwaysInjectSelector: []\nneverInjectSelector: []\ninjectedAnnotations: {}\ntemplates: {sidecar: "", gateway: ""}',
+      values: JSON.stringify({
+        revision: unrevisioned ? '' : revision,
+        global: { hub: 'docker.io/istio', tag: version, istioNamespace: namespace },
+      }),
+      config:
+        'defaultTemplates: [sidecar]\npolicy: enabled\nalwaysInjectSelector: []\nneverInjectSelector: []\ninjectedAnnotations: {}\ntemplates: {sidecar: "", gateway: ""}',
     },
   });
   upsert(store, types.deployments, {
@@ -150,7 +175,11 @@ export function installRevision(store: Store, install: RevisionInstall): void {
       template: {
         metadata: {
           labels: podLabels,
-          annotations: { 'prometheus.io/port': '15014', 'prometheus.io/scrape': 'true', 'sidecar.istio.io/inject': 'false' },
+          annotations: {
+            'prometheus.io/port': '15014',
+            'prometheus.io/scrape': 'true',
+            'sidecar.istio.io/inject': 'false',
+          },
         },
         spec: {
           serviceAccountName: istiod,
@@ -158,7 +187,15 @@ export function installRevision(store: Store, install: RevisionInstall): void {
             {
               name: 'discovery',
               image: `docker.io/istio/pilot:${version}`,
-              args: ['discovery', '--monitoringAddr=:15014', '--log_output_level=default:info', '--domain', 'cluster.local', '--keepaliveMaxServerConnectionAge', '30m'],
+              args: [
+                'discovery',
+                '--monitoringAddr=:15014',
+                '--log_output_level=default:info',
+                '--domain',
+                'cluster.local',
+                '--keepaliveMaxServerConnectionAge',
+                '30m',
+              ],
               env: [
                 { name: 'REVISION', value: revision },
                 { name: 'PILOT_CERT_PROVIDER', value: 'istiod' },
@@ -194,15 +231,24 @@ export function installRevision(store: Store, install: RevisionInstall): void {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
     metadata: {
-      name: namespace === ISTIO_NAMESPACE ? `istio-sidecar-injector${suffix}` : `istio-sidecar-injector${suffix}-${namespace}`,
+      name:
+        namespace === ISTIO_NAMESPACE
+          ? `istio-sidecar-injector${suffix}`
+          : `istio-sidecar-injector${suffix}-${namespace}`,
       labels: { app: 'sidecar-injector', ...owner },
     },
-    webhooks: [...revWebhooks(revision, istiod, namespace), ...(unrevisioned ? defaultWebhooks(istiod, namespace) : [])],
+    webhooks: [
+      ...revWebhooks(revision, istiod, namespace),
+      ...(unrevisioned ? defaultWebhooks(istiod, namespace) : []),
+    ],
   });
   upsert(store, types.validatingwebhookconfigurations, {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingWebhookConfiguration',
-    metadata: { name: unrevisioned ? `istio-validator-${namespace}` : `istio-validator-${revision}-${namespace}`, labels: { app: 'istiod', istio: 'istiod', ...owner } },
+    metadata: {
+      name: unrevisioned ? `istio-validator-${namespace}` : `istio-validator-${revision}-${namespace}`,
+      labels: { app: 'istiod', istio: 'istiod', ...owner },
+    },
     webhooks: [
       {
         name: 'rev.validation.istio.io',
@@ -228,7 +274,9 @@ export function installRevision(store: Store, install: RevisionInstall): void {
 function canonicalInjector(store: Store, types: SimTypes, revision: string): KubeObject {
   const found = store
     .list(types.mutatingwebhookconfigurations)
-    .items.filter((m) => m.metadata.labels?.['istio.io/rev'] === revision && m.metadata.labels['istio.io/tag'] === undefined);
+    .items.filter(
+      (m) => m.metadata.labels?.['istio.io/rev'] === revision && m.metadata.labels['istio.io/tag'] === undefined,
+    );
   if (found.length === 0) throw new Error(`cannot find MutatingWebhookConfiguration with revision "${revision}"`);
   if (found.length > 1) throw new Error(`found multiple canonical webhooks for revision "${revision}"`);
   return found[0] as KubeObject;
@@ -239,12 +287,19 @@ function canonicalInjector(store: Store, types: SimTypes, revision: string): Kub
  * from the revision's canonical webhook; for `default` also the `namespace.*`/`object.*`
  * webhooks, `istiod-default-validator`, and deactivates the unrevisioned injector.
  */
-export function setTag(store: Store, options: { tag: string; revision: string; overwrite?: boolean; namespace?: string }): void {
+export function setTag(
+  store: Store,
+  options: { tag: string; revision: string; overwrite?: boolean; namespace?: string },
+): void {
   const types = simTypes(store);
   const namespace = options.namespace ?? ISTIO_NAMESPACE;
   const { tag, revision } = options;
   const mwcs = store.list(types.mutatingwebhookconfigurations).items;
-  if (tag !== 'default' && !options.overwrite && mwcs.some((m) => m.metadata.labels?.['istio.io/rev'] === tag && m.metadata.labels['istio.io/tag'] === undefined)) {
+  if (
+    tag !== 'default' &&
+    !options.overwrite &&
+    mwcs.some((m) => m.metadata.labels?.['istio.io/rev'] === tag && m.metadata.labels['istio.io/tag'] === undefined)
+  ) {
     throw new Error(`cannot create revision tag "${tag}": found existing control plane revision with same name`);
   }
   const canonical = canonicalInjector(store, types, revision);
@@ -253,7 +308,8 @@ export function setTag(store: Store, options: { tag: string; revision: string; o
   if (existing && !options.overwrite) {
     throw new Error(`revision tag "${tag}" already exists, and --overwrite is false`);
   }
-  const source = ((canonical.webhooks as { clientConfig?: { service?: { name: string; namespace: string } } }[] | undefined) ?? [])[0];
+  const source = ((canonical.webhooks as
+    { clientConfig?: { service?: { name: string; namespace: string } } }[] | undefined) ?? [])[0];
   const service = source?.clientConfig?.service?.name ?? `istiod-${revision}`;
   const serviceNamespace = source?.clientConfig?.service?.namespace ?? namespace;
   // Labels: the canonical webhook's (minus `app`), then the tag's; operator labels stripped
@@ -262,26 +318,47 @@ export function setTag(store: Store, options: { tag: string; revision: string; o
   for (const [key, value] of Object.entries(canonical.metadata.labels ?? {})) {
     if (key !== 'app' && !key.includes('operator.istio.io')) labels[key] = value;
   }
-  Object.assign(labels, { 'istio.io/tag': tag, 'istio.io/rev': revision, app: 'sidecar-injector', 'app.kubernetes.io/name': 'istiod', 'app.kubernetes.io/part-of': 'istio' });
-  if (existing && existing.metadata.name !== name) store.delete(types.mutatingwebhookconfigurations, undefined, existing.metadata.name ?? '');
+  Object.assign(labels, {
+    'istio.io/tag': tag,
+    'istio.io/rev': revision,
+    app: 'sidecar-injector',
+    'app.kubernetes.io/name': 'istiod',
+    'app.kubernetes.io/part-of': 'istio',
+  });
+  if (existing && existing.metadata.name !== name)
+    store.delete(types.mutatingwebhookconfigurations, undefined, existing.metadata.name ?? '');
   upsert(store, types.mutatingwebhookconfigurations, {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
-    metadata: { name, labels, ...(canonical.metadata.annotations ? { annotations: { ...canonical.metadata.annotations } } : {}) },
-    webhooks: [...revWebhooks(tag, service, serviceNamespace), ...(tag === 'default' ? defaultWebhooks(service, serviceNamespace) : [])],
+    metadata: {
+      name,
+      labels,
+      ...(canonical.metadata.annotations ? { annotations: { ...canonical.metadata.annotations } } : {}),
+    },
+    webhooks: [
+      ...revWebhooks(tag, service, serviceNamespace),
+      ...(tag === 'default' ? defaultWebhooks(service, serviceNamespace) : []),
+    ],
   });
   if (tag !== 'default') return;
 
   // Deactivate (not delete) the unrevisioned injector, so one can switch back to it later.
   const old = store
     .list(types.mutatingwebhookconfigurations)
-    .items.filter((m) => m.metadata.labels?.['istio.io/rev'] === 'default' && m.metadata.labels['istio.io/tag'] === undefined);
-  if (old.length > 1) throw new Error('found multiple unrevisioned injectors (istio.io/rev=default without istio.io/tag)');
+    .items.filter(
+      (m) => m.metadata.labels?.['istio.io/rev'] === 'default' && m.metadata.labels['istio.io/tag'] === undefined,
+    );
+  if (old.length > 1)
+    throw new Error('found multiple unrevisioned injectors (istio.io/rev=default without istio.io/tag)');
   const injector = old[0];
   if (injector) {
     store.update(types.mutatingwebhookconfigurations, undefined, {
       ...injector,
-      webhooks: ((injector.webhooks as Record<string, unknown>[] | undefined) ?? []).map((w) => ({ ...w, namespaceSelector: NEVER_MATCH, objectSelector: NEVER_MATCH })),
+      webhooks: ((injector.webhooks as Record<string, unknown>[] | undefined) ?? []).map((w) => ({
+        ...w,
+        namespaceSelector: NEVER_MATCH,
+        objectSelector: NEVER_MATCH,
+      })),
     });
   }
   const validator = store.tryGet(types.validatingwebhookconfigurations, undefined, 'istiod-default-validator');
@@ -289,7 +366,10 @@ export function setTag(store: Store, options: { tag: string; revision: string; o
   upsert(store, types.validatingwebhookconfigurations, {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingWebhookConfiguration',
-    metadata: { name: 'istiod-default-validator', labels: { app: 'istiod', 'istio.io/rev': revision, 'istio.io/tag': 'default' } },
+    metadata: {
+      name: 'istiod-default-validator',
+      labels: { app: 'istiod', 'istio.io/rev': revision, 'istio.io/tag': 'default' },
+    },
     webhooks: [
       {
         name: 'validation.istio.io',
@@ -332,10 +412,24 @@ export function uninstallRevision(store: Store, revision: string): number {
   const types = simTypes(store);
   const requirements = labelSelectorRequirements({
     matchLabels: { 'istio.io/rev': revision },
-    matchExpressions: [{ key: 'operator.istio.io/component', operator: 'In', values: ['Pilot', 'IngressGateways', 'EgressGateways', 'Cni', 'Ztunnel'] }],
+    matchExpressions: [
+      {
+        key: 'operator.istio.io/component',
+        operator: 'In',
+        values: ['Pilot', 'IngressGateways', 'EgressGateways', 'Cni', 'Ztunnel'],
+      },
+    ],
   });
   let deleted = 0;
-  for (const type of [types.deployments, types.daemonsets, types.services, types.configmaps, types.serviceaccounts, types.mutatingwebhookconfigurations, types.validatingwebhookconfigurations]) {
+  for (const type of [
+    types.deployments,
+    types.daemonsets,
+    types.services,
+    types.configmaps,
+    types.serviceaccounts,
+    types.mutatingwebhookconfigurations,
+    types.validatingwebhookconfigurations,
+  ]) {
     for (const object of store.list(type).items) {
       if (!matches(requirements, object.metadata.labels)) continue;
       store.delete(type, type.namespaced ? object.metadata.namespace : undefined, object.metadata.name ?? '');
@@ -350,14 +444,21 @@ export function uninstallRevision(store: Store, revision: string): number {
  * template labels `sidecar.istio.io/inject: "true"` and `istio.io/rev: <rev>`, annotation
  * `inject.istio.io/templates: gateway`, container image `auto` that injection replaces.
  */
-export function installGateway(store: Store, options: { name?: string; namespace?: string; revision: string; replicas?: number }): void {
+export function installGateway(
+  store: Store,
+  options: { name?: string; namespace?: string; revision: string; replicas?: number },
+): void {
   const types = simTypes(store);
   const name = options.name ?? 'istio-ingressgateway';
   const namespace = options.namespace ?? ISTIO_NAMESPACE;
   ensureNamespace(store, types, namespace);
   const selector = { app: name, istio: 'ingressgateway' };
   const labels = { ...selector, 'istio.io/rev': options.revision, 'operator.istio.io/component': 'IngressGateways' };
-  upsert(store, types.serviceaccounts, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace, labels } });
+  upsert(store, types.serviceaccounts, {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name, namespace, labels },
+  });
   upsert(store, types.deployments, {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -372,7 +473,17 @@ export function installGateway(store: Store, options: { name?: string; namespace
         },
         spec: {
           serviceAccountName: name,
-          containers: [{ name: 'istio-proxy', image: 'auto', ports: [{ containerPort: 8080 }, { containerPort: 8443 }, { containerPort: 15090, name: 'http-envoy-prom' }] }],
+          containers: [
+            {
+              name: 'istio-proxy',
+              image: 'auto',
+              ports: [
+                { containerPort: 8080 },
+                { containerPort: 8443 },
+                { containerPort: 15090, name: 'http-envoy-prom' },
+              ],
+            },
+          ],
         },
       },
     },

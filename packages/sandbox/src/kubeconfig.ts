@@ -11,7 +11,9 @@ export function kubeconfigYaml(serverUrl: string, contextName = 'revroll-sandbox
     kind: 'Config',
     clusters: [{ name: contextName, cluster: { server: serverUrl, 'insecure-skip-tls-verify': true } }],
     users: [{ name: `${contextName}-user`, user: { token: 'revroll-sandbox-token' } }],
-    contexts: [{ name: contextName, context: { cluster: contextName, user: `${contextName}-user`, namespace: 'default' } }],
+    contexts: [
+      { name: contextName, context: { cluster: contextName, user: `${contextName}-user`, namespace: 'default' } },
+    ],
     'current-context': contextName,
     preferences: {},
   });

@@ -91,7 +91,13 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
   const url = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(
     binary,
-    [`--config.file=${configFile}`, `--storage.tsdb.path=${dataDir}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn', '--web.enable-lifecycle'],
+    [
+      `--config.file=${configFile}`,
+      `--storage.tsdb.path=${dataDir}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+      '--web.enable-lifecycle',
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
@@ -146,8 +152,13 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
     async query(expr, time) {
       const body = new URLSearchParams({ query: expr, ...(time !== undefined ? { time: String(time) } : {}) });
       const response = await fetch(`${url}/api/v1/query`, { method: 'POST', body });
-      const json = (await response.json()) as { status: string; error?: string; data?: { result: { metric: Record<string, string>; value: [number, string] }[] } };
-      if (json.status !== 'success') throw new Error(`prometheus query failed: ${json.error ?? response.status}: ${expr}`);
+      const json = (await response.json()) as {
+        status: string;
+        error?: string;
+        data?: { result: { metric: Record<string, string>; value: [number, string] }[] };
+      };
+      if (json.status !== 'success')
+        throw new Error(`prometheus query failed: ${json.error ?? response.status}: ${expr}`);
       return json.data?.result ?? [];
     },
     stop,

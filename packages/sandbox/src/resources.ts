@@ -19,7 +19,13 @@ function core(kind: string, plural: string, extra: Partial<Spec> = {}): Resource
   return define({ group: '', version: 'v1', kind, plural, namespaced: true, ...extra });
 }
 
-function grouped(group: string, version: string, kind: string, plural: string, extra: Partial<Spec> = {}): ResourceType {
+function grouped(
+  group: string,
+  version: string,
+  kind: string,
+  plural: string,
+  extra: Partial<Spec> = {},
+): ResourceType {
   return define({ group, version, kind, plural, namespaced: true, ...extra });
 }
 
@@ -33,23 +39,61 @@ export const builtinResources: ResourceType[] = [
   core('Event', 'events', { shortNames: ['ev'] }),
   core('ServiceAccount', 'serviceaccounts', { shortNames: ['sa'] }),
   core('Endpoints', 'endpoints', { shortNames: ['ep'], singular: 'endpoints' }),
-  grouped('apps', 'v1', 'Deployment', 'deployments', { shortNames: ['deploy'], categories: all, subresources: status, hasSpec: true }),
-  grouped('apps', 'v1', 'StatefulSet', 'statefulsets', { shortNames: ['sts'], categories: all, subresources: status, hasSpec: true }),
-  grouped('apps', 'v1', 'DaemonSet', 'daemonsets', { shortNames: ['ds'], categories: all, subresources: status, hasSpec: true }),
-  grouped('apps', 'v1', 'ReplicaSet', 'replicasets', { shortNames: ['rs'], categories: all, subresources: status, hasSpec: true }),
+  grouped('apps', 'v1', 'Deployment', 'deployments', {
+    shortNames: ['deploy'],
+    categories: all,
+    subresources: status,
+    hasSpec: true,
+  }),
+  grouped('apps', 'v1', 'StatefulSet', 'statefulsets', {
+    shortNames: ['sts'],
+    categories: all,
+    subresources: status,
+    hasSpec: true,
+  }),
+  grouped('apps', 'v1', 'DaemonSet', 'daemonsets', {
+    shortNames: ['ds'],
+    categories: all,
+    subresources: status,
+    hasSpec: true,
+  }),
+  grouped('apps', 'v1', 'ReplicaSet', 'replicasets', {
+    shortNames: ['rs'],
+    categories: all,
+    subresources: status,
+    hasSpec: true,
+  }),
   grouped('apps', 'v1', 'ControllerRevision', 'controllerrevisions'),
   grouped('batch', 'v1', 'Job', 'jobs', { categories: all, subresources: status, hasSpec: true }),
-  grouped('batch', 'v1', 'CronJob', 'cronjobs', { shortNames: ['cj'], categories: all, subresources: status, hasSpec: true }),
-  grouped('admissionregistration.k8s.io', 'v1', 'MutatingWebhookConfiguration', 'mutatingwebhookconfigurations', { namespaced: false }),
-  grouped('admissionregistration.k8s.io', 'v1', 'ValidatingWebhookConfiguration', 'validatingwebhookconfigurations', { namespaced: false }),
+  grouped('batch', 'v1', 'CronJob', 'cronjobs', {
+    shortNames: ['cj'],
+    categories: all,
+    subresources: status,
+    hasSpec: true,
+  }),
+  grouped('admissionregistration.k8s.io', 'v1', 'MutatingWebhookConfiguration', 'mutatingwebhookconfigurations', {
+    namespaced: false,
+  }),
+  grouped('admissionregistration.k8s.io', 'v1', 'ValidatingWebhookConfiguration', 'validatingwebhookconfigurations', {
+    namespaced: false,
+  }),
   grouped('coordination.k8s.io', 'v1', 'Lease', 'leases'),
   grouped('discovery.k8s.io', 'v1', 'EndpointSlice', 'endpointslices'),
   grouped('rbac.authorization.k8s.io', 'v1', 'Role', 'roles'),
   grouped('rbac.authorization.k8s.io', 'v1', 'RoleBinding', 'rolebindings'),
   grouped('rbac.authorization.k8s.io', 'v1', 'ClusterRole', 'clusterroles', { namespaced: false }),
   grouped('rbac.authorization.k8s.io', 'v1', 'ClusterRoleBinding', 'clusterrolebindings', { namespaced: false }),
-  grouped('policy', 'v1', 'PodDisruptionBudget', 'poddisruptionbudgets', { shortNames: ['pdb'], subresources: status, hasSpec: true }),
-  grouped('autoscaling', 'v2', 'HorizontalPodAutoscaler', 'horizontalpodautoscalers', { shortNames: ['hpa'], categories: all, subresources: status, hasSpec: true }),
+  grouped('policy', 'v1', 'PodDisruptionBudget', 'poddisruptionbudgets', {
+    shortNames: ['pdb'],
+    subresources: status,
+    hasSpec: true,
+  }),
+  grouped('autoscaling', 'v2', 'HorizontalPodAutoscaler', 'horizontalpodautoscalers', {
+    shortNames: ['hpa'],
+    categories: all,
+    subresources: status,
+    hasSpec: true,
+  }),
   grouped('apiextensions.k8s.io', 'v1', 'CustomResourceDefinition', 'customresourcedefinitions', {
     namespaced: false,
     shortNames: ['crd', 'crds'],
@@ -76,7 +120,16 @@ export function createSystemNamespaces(store: Store): void {
   if (!namespaces) throw new Error('registerBuiltins(store) must run first');
   for (const name of SYSTEM_NAMESPACES) {
     if (!store.tryGet(namespaces, undefined, name)) {
-      store.create(namespaces, undefined, { metadata: { name, labels: { 'kubernetes.io/metadata.name': name } }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } }, { skipHooks: true });
+      store.create(
+        namespaces,
+        undefined,
+        {
+          metadata: { name, labels: { 'kubernetes.io/metadata.name': name } },
+          spec: { finalizers: ['kubernetes'] },
+          status: { phase: 'Active' },
+        },
+        { skipHooks: true },
+      );
     }
   }
 }

@@ -21,14 +21,18 @@ const rate = z.number().min(0).max(1);
 
 export const healthSchema = z
   .object({
-    errorRate: rate.default(0).describe('fraction of requests the proxies of this revision fail with 503 (response_flags UF)'),
+    errorRate: rate
+      .default(0)
+      .describe('fraction of requests the proxies of this revision fail with 503 (response_flags UF)'),
     latencyMs: z
       .object({ p50: z.number().positive().default(8), p99: z.number().positive().default(60) })
       .strict()
       .default({ p50: 8, p99: 60 })
       .describe('request latency through the proxies of this revision'),
     xdsRejectRate: rate.default(0).describe('fraction of xDS pushes the proxies reject (pilot_total_xds_rejects)'),
-    pushErrorRate: rate.default(0).describe('fraction of xDS pushes that fail to send (pilot_xds_pushes{type=~".*_senderr"})'),
+    pushErrorRate: rate
+      .default(0)
+      .describe('fraction of xDS pushes that fail to send (pilot_xds_pushes{type=~".*_senderr"})'),
   })
   .strict();
 
@@ -83,7 +87,11 @@ export const scenarioSchema = z
     istio: z
       .object({
         defaultInstall: z
-          .object({ version: z.string(), ready: z.boolean().default(true), health: healthSchema.default(healthSchema.parse({})) })
+          .object({
+            version: z.string(),
+            ready: z.boolean().default(true),
+            health: healthSchema.default(healthSchema.parse({})),
+          })
           .strict()
           .optional()
           .describe('an unrevisioned control plane (istiod + istio-sidecar-injector), revision "default"'),
@@ -98,7 +106,10 @@ export const scenarioSchema = z
       .object({
         tickMs: z.number().positive().default(250),
         durationBuckets: z.array(z.number().positive()).optional().describe("default: Istio's 19 buckets"),
-        labels: z.enum(['full', 'minimal']).default('full').describe('label detail of the proxy metrics (minimal for very large scenarios)'),
+        labels: z
+          .enum(['full', 'minimal'])
+          .default('full')
+          .describe('label detail of the proxy metrics (minimal for very large scenarios)'),
       })
       .strict()
       .default({ tickMs: 250, labels: 'full' }),
@@ -124,15 +135,26 @@ export const scenarioSchema = z
     const revisions = new Set(scenario.istio.revisions.map((r) => r.name));
     if (scenario.istio.defaultInstall) revisions.add('default');
     for (const [tag, revision] of Object.entries(scenario.istio.tags)) {
-      if (!revisions.has(revision)) ctx.addIssue({ code: 'custom', path: ['istio', 'tags', tag], message: `revision "${revision}" is not installed` });
+      if (!revisions.has(revision))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['istio', 'tags', tag],
+          message: `revision "${revision}" is not installed`,
+        });
     }
     const targets = new Set([...revisions, ...Object.keys(scenario.istio.tags)]);
     scenario.istio.gateways.forEach((g, i) => {
-      if (!targets.has(g.revision)) ctx.addIssue({ code: 'custom', path: ['istio', 'gateways', i, 'revision'], message: `no revision or tag "${g.revision}"` });
+      if (!targets.has(g.revision))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['istio', 'gateways', i, 'revision'],
+          message: `no revision or tag "${g.revision}"`,
+        });
     });
     const seen = new Set<string>();
     scenario.namespaces.forEach((ns, i) => {
-      if (seen.has(ns.name)) ctx.addIssue({ code: 'custom', path: ['namespaces', i, 'name'], message: `duplicate namespace "${ns.name}"` });
+      if (seen.has(ns.name))
+        ctx.addIssue({ code: 'custom', path: ['namespaces', i, 'name'], message: `duplicate namespace "${ns.name}"` });
       seen.add(ns.name);
     });
   });
@@ -162,13 +184,17 @@ export function loadScenario(nameOrPath: string, cwd = '.'): Scenario {
   const builtin = (BUILTIN_SCENARIOS as readonly string[]).includes(nameOrPath) ? builtinPath(nameOrPath) : undefined;
   const path = builtin ?? resolve(cwd, nameOrPath);
   if (!existsSync(path)) {
-    throw new ScenarioError(`scenario "${nameOrPath}" is neither a built-in (${BUILTIN_SCENARIOS.join(', ')}) nor a readable file`);
+    throw new ScenarioError(
+      `scenario "${nameOrPath}" is neither a built-in (${BUILTIN_SCENARIOS.join(', ')}) nor a readable file`,
+    );
   }
   let document: unknown;
   try {
     document = parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new ScenarioError(`scenario ${path} is not valid YAML: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ScenarioError(
+      `scenario ${path} is not valid YAML: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
   return parseScenario(document, `scenario ${path}`);
 }
@@ -202,8 +228,13 @@ export function generateScenario(options: GenerateOptions): Scenario {
   const pad = String(options.namespaces).length;
   const namespaces = Array.from({ length: options.namespaces }, (_, i) => ({
     name: `ns-${String(i).padStart(pad, '0')}`,
-    labels: i < Math.round(options.namespaces * share) ? { 'istio-injection': 'enabled' } : { 'istio.io/rev': stable.name },
-    workloads: Array.from({ length: options.workloads }, (_, j) => ({ name: `app-${j}`, replicas: options.replicas ?? 1, rps: options.rps ?? 5 })),
+    labels:
+      i < Math.round(options.namespaces * share) ? { 'istio-injection': 'enabled' } : { 'istio.io/rev': stable.name },
+    workloads: Array.from({ length: options.workloads }, (_, j) => ({
+      name: `app-${j}`,
+      replicas: options.replicas ?? 1,
+      rps: options.rps ?? 5,
+    })),
   }));
   return parseScenario({
     name: `generated-${options.namespaces}x${options.workloads}`,
@@ -211,7 +242,19 @@ export function generateScenario(options: GenerateOptions): Scenario {
     startLatencyMs: options.startLatencyMs ?? 50,
     seed: options.seed ?? 1,
     istio: {
-      revisions: [{ name: stable.name, version: stable.version, replicas: 2 }, ...(options.canary ? [{ name: options.canary.name, version: options.canary.version, replicas: 2, health: options.canary.health ?? {} }] : [])],
+      revisions: [
+        { name: stable.name, version: stable.version, replicas: 2 },
+        ...(options.canary
+          ? [
+              {
+                name: options.canary.name,
+                version: options.canary.version,
+                replicas: 2,
+                health: options.canary.health ?? {},
+              },
+            ]
+          : []),
+      ],
       tags: { default: stable.name },
       gateways: [{ revision: stable.name }],
     },

@@ -58,7 +58,8 @@ export function parseSelector(text: string): Requirement[] {
       requirements.push({ key, operator: 'DoesNotExist', values: [] });
     } else {
       const key = readWord();
-      if (key === '') throw new SelectorParseError(`unable to parse requirement: found '${input[pos] ?? ''}', expected: identifier`);
+      if (key === '')
+        throw new SelectorParseError(`unable to parse requirement: found '${input[pos] ?? ''}', expected: identifier`);
       expectKey(key);
       skipSpace();
       const rest = input.slice(pos);
@@ -90,7 +91,9 @@ export function parseSelector(text: string): Requirement[] {
             pos++;
             break;
           }
-          throw new SelectorParseError(`unable to parse requirement: found '${ch ?? ''}', expected: ',', ')' or identifier`);
+          throw new SelectorParseError(
+            `unable to parse requirement: found '${ch ?? ''}', expected: ',', ')' or identifier`,
+          );
         }
         requirements.push({ key, operator: op, values });
       } else {
@@ -99,9 +102,11 @@ export function parseSelector(text: string): Requirement[] {
     }
     skipSpace();
     if (pos < input.length) {
-      if (input[pos] !== ',') throw new SelectorParseError(`unable to parse requirement: found '${input[pos] ?? ''}', expected: ','`);
+      if (input[pos] !== ',')
+        throw new SelectorParseError(`unable to parse requirement: found '${input[pos] ?? ''}', expected: ','`);
       pos++;
-      if (pos >= input.length) throw new SelectorParseError("unable to parse requirement: found '', expected: identifier");
+      if (pos >= input.length)
+        throw new SelectorParseError("unable to parse requirement: found '', expected: identifier");
     }
   }
   return requirements;
@@ -125,7 +130,10 @@ export function labelSelectorRequirements(selector: LabelSelector | null | undef
 }
 
 /** True when `labels` satisfy every requirement (an empty list matches everything). */
-export function matches(requirements: readonly Requirement[], labels: Readonly<Record<string, string>> | null | undefined): boolean {
+export function matches(
+  requirements: readonly Requirement[],
+  labels: Readonly<Record<string, string>> | null | undefined,
+): boolean {
   const set = labels ?? {};
   for (const requirement of requirements) {
     const has = Object.hasOwn(set, requirement.key);

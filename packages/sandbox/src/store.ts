@@ -53,14 +53,27 @@ export type ResourceType = {
 
 /** Store errors map 1:1 onto Kubernetes `Status` reasons. */
 /** `InternalError` (500) is what a failing admission webhook with `failurePolicy: Fail` returns. */
-export type StoreErrorReason = 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Invalid' | 'BadRequest' | 'Expired' | 'MethodNotAllowed' | 'InternalError';
+export type StoreErrorReason =
+  | 'NotFound'
+  | 'AlreadyExists'
+  | 'Conflict'
+  | 'Invalid'
+  | 'BadRequest'
+  | 'Expired'
+  | 'MethodNotAllowed'
+  | 'InternalError';
 
 export class StoreError extends Error {
   readonly reason: StoreErrorReason;
   readonly code: number;
   readonly details: { name?: string; group?: string; kind?: string };
 
-  constructor(reason: StoreErrorReason, code: number, message: string, details: { name?: string; group?: string; kind?: string } = {}) {
+  constructor(
+    reason: StoreErrorReason,
+    code: number,
+    message: string,
+    details: { name?: string; group?: string; kind?: string } = {},
+  ) {
     super(message);
     this.reason = reason;
     this.code = code;
@@ -121,7 +134,10 @@ export function createStore(options: { now?: () => Date; historySize?: number } 
   const watchers = new Set<(event: ChangeEvent) => void>();
   const createHooks: CreateHook[] = [];
 
-  const timestamp = () => now().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const timestamp = () =>
+    now()
+      .toISOString()
+      .replace(/\.\d{3}Z$/, 'Z');
 
   function bucket(resource: ResourceType): Map<string, KubeObject> {
     const key = resourceKey(resource);
@@ -231,14 +247,24 @@ export function createStore(options: { now?: () => Date; historySize?: number } 
       if (options.namespace !== undefined && object.metadata.namespace !== options.namespace) return false;
       if (options.labelSelector && !matches(options.labelSelector, object.metadata.labels)) return false;
       for (const f of options.fieldSelector ?? []) {
-        const actual = f.field === 'metadata.name' ? object.metadata.name : f.field === 'metadata.namespace' ? (object.metadata.namespace ?? '') : undefined;
+        const actual =
+          f.field === 'metadata.name'
+            ? object.metadata.name
+            : f.field === 'metadata.namespace'
+              ? (object.metadata.namespace ?? '')
+              : undefined;
         if (actual === undefined) return false;
         if ((f.op === '=') !== (actual === f.value)) return false;
       }
       return true;
     },
 
-    create(resource: ResourceType, namespace: string | undefined, input: KubeObject, options: WriteOptions = {}): KubeObject {
+    create(
+      resource: ResourceType,
+      namespace: string | undefined,
+      input: KubeObject,
+      options: WriteOptions = {},
+    ): KubeObject {
       checkNamespace(resource, namespace);
       let object: KubeObject = structuredClone(input);
       object.metadata = object.metadata ?? {};
@@ -248,7 +274,12 @@ export function createStore(options: { now?: () => Date; historySize?: number } 
         if (object.metadata.generateName) {
           object.metadata.name = `${object.metadata.generateName}${randomSuffix()}`;
         } else {
-          throw new StoreError('Invalid', 422, `${resource.kind} "" is invalid: metadata.name: Required value: name or generateName is required`, { kind: resource.kind });
+          throw new StoreError(
+            'Invalid',
+            422,
+            `${resource.kind} "" is invalid: metadata.name: Required value: name or generateName is required`,
+            { kind: resource.kind },
+          );
         }
       }
       if (!options.skipHooks) {
@@ -281,10 +312,18 @@ export function createStore(options: { now?: () => Date; historySize?: number } 
      * Replaces an object. A `metadata.resourceVersion` in the input is a precondition (409 when
      * stale); without one the update is unconditional, as on a real server.
      */
-    update(resource: ResourceType, namespace: string | undefined, input: KubeObject, options: WriteOptions = {}): KubeObject {
+    update(
+      resource: ResourceType,
+      namespace: string | undefined,
+      input: KubeObject,
+      options: WriteOptions = {},
+    ): KubeObject {
       checkNamespace(resource, namespace);
       const name = input.metadata?.name;
-      if (!name) throw new StoreError('Invalid', 422, `${resource.kind} "" is invalid: metadata.name: Required value`, { kind: resource.kind });
+      if (!name)
+        throw new StoreError('Invalid', 422, `${resource.kind} "" is invalid: metadata.name: Required value`, {
+          kind: resource.kind,
+        });
       const map = bucket(resource);
       const key = objectKey(resource.namespaced ? namespace : undefined, name);
       const current = map.get(key);

@@ -38,12 +38,19 @@ export type HealthProfile = {
   pushErrorRate: number;
 };
 
-export const HEALTHY: HealthProfile = { errorRate: 0, latencyMs: { p50: 8, p99: 60 }, xdsRejectRate: 0, pushErrorRate: 0 };
+export const HEALTHY: HealthProfile = {
+  errorRate: 0,
+  latencyMs: { p50: 8, p99: 60 },
+  xdsRejectRate: 0,
+  pushErrorRate: 0,
+};
 
 export type WorkloadTraffic = { rps: number; errorRate: number };
 
 /** Istio's default buckets for istio_request_duration_milliseconds. */
-export const ISTIO_DURATION_BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
+export const ISTIO_DURATION_BUCKETS = [
+  0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000,
+];
 const CONVERGENCE_BUCKETS = [0.1, 0.5, 1, 3, 5, 10, 20, 30];
 const XDS_TYPES = ['cds', 'eds', 'lds', 'rds'];
 const CODES = [
@@ -72,7 +79,14 @@ type ProxyEntry = {
   buildLabels: Record<string, string>;
 };
 
-type IstiodEntry = { namespace: string; pod: string; revision: string; version: string; ready: boolean; labels: Record<string, string> };
+type IstiodEntry = {
+  namespace: string;
+  pod: string;
+  revision: string;
+  version: string;
+  ready: boolean;
+  labels: Record<string, string>;
+};
 
 export type Telemetry = {
   /** URL of the metrics endpoint (`http://127.0.0.1:<port>/metrics`). */
@@ -123,10 +137,30 @@ export function createTelemetry(options: {
 
   const registry = new Registry();
   const podLabelNames = ['namespace', 'pod', 'istio_io_rev'];
-  const build = new Gauge({ name: 'istio_build', help: 'Istio component build info', labelNames: ['component', 'tag', ...podLabelNames], registers: [registry] });
-  const xds = new Gauge({ name: 'pilot_xds', help: 'Number of endpoints connected to this pilot using XDS.', labelNames: ['version', ...podLabelNames], registers: [registry] });
-  const pushes = new Counter({ name: 'pilot_xds_pushes', help: 'Pilot build and send errors for lds, rds, cds and eds.', labelNames: ['type', ...podLabelNames], registers: [registry] });
-  const rejects = new Counter({ name: 'pilot_total_xds_rejects', help: 'Total number of XDS responses from pilot rejected by proxy.', labelNames: ['type', ...podLabelNames], registers: [registry] });
+  const build = new Gauge({
+    name: 'istio_build',
+    help: 'Istio component build info',
+    labelNames: ['component', 'tag', ...podLabelNames],
+    registers: [registry],
+  });
+  const xds = new Gauge({
+    name: 'pilot_xds',
+    help: 'Number of endpoints connected to this pilot using XDS.',
+    labelNames: ['version', ...podLabelNames],
+    registers: [registry],
+  });
+  const pushes = new Counter({
+    name: 'pilot_xds_pushes',
+    help: 'Pilot build and send errors for lds, rds, cds and eds.',
+    labelNames: ['type', ...podLabelNames],
+    registers: [registry],
+  });
+  const rejects = new Counter({
+    name: 'pilot_total_xds_rejects',
+    help: 'Total number of XDS responses from pilot rejected by proxy.',
+    labelNames: ['type', ...podLabelNames],
+    registers: [registry],
+  });
   const convergence = new Histogram({
     name: 'pilot_proxy_convergence_time',
     help: 'Delay in seconds between config change and a proxy receiving all required configuration.',
@@ -135,10 +169,30 @@ export function createTelemetry(options: {
     registers: [registry],
   });
   const injection = {
-    requests: new Counter({ name: 'sidecar_injection_requests_total', help: 'Total number of sidecar injection requests.', labelNames: podLabelNames, registers: [registry] }),
-    success: new Counter({ name: 'sidecar_injection_success_total', help: 'Total number of successful sidecar injection requests.', labelNames: podLabelNames, registers: [registry] }),
-    failure: new Counter({ name: 'sidecar_injection_failure_total', help: 'Total number of failed sidecar injection requests.', labelNames: podLabelNames, registers: [registry] }),
-    skip: new Counter({ name: 'sidecar_injection_skip_total', help: 'Total number of skipped sidecar injection requests.', labelNames: podLabelNames, registers: [registry] }),
+    requests: new Counter({
+      name: 'sidecar_injection_requests_total',
+      help: 'Total number of sidecar injection requests.',
+      labelNames: podLabelNames,
+      registers: [registry],
+    }),
+    success: new Counter({
+      name: 'sidecar_injection_success_total',
+      help: 'Total number of successful sidecar injection requests.',
+      labelNames: podLabelNames,
+      registers: [registry],
+    }),
+    failure: new Counter({
+      name: 'sidecar_injection_failure_total',
+      help: 'Total number of failed sidecar injection requests.',
+      labelNames: podLabelNames,
+      registers: [registry],
+    }),
+    skip: new Counter({
+      name: 'sidecar_injection_skip_total',
+      help: 'Total number of skipped sidecar injection requests.',
+      labelNames: podLabelNames,
+      registers: [registry],
+    }),
   };
 
   function distribution(profile: HealthProfile): { cdf: Float64Array; mean: number } {
@@ -169,13 +223,15 @@ export function createTelemetry(options: {
   function addProxy(pod: KubeObject, ready: boolean): void {
     const key = podKey(pod);
     const status = pod.metadata.annotations?.['sidecar.istio.io/status'] ?? '{}';
-    const revision = pod.metadata.annotations?.['istio.io/rev'] ?? (JSON.parse(status) as { revision?: string }).revision ?? 'default';
+    const revision =
+      pod.metadata.annotations?.['istio.io/rev'] ?? (JSON.parse(status) as { revision?: string }).revision ?? 'default';
     const gateway = pod.metadata.annotations?.['inject.istio.io/templates'] === 'gateway';
     const namespace = pod.metadata.namespace ?? '';
     const workload = workloadOf(pod)?.name ?? pod.metadata.name ?? '';
-    const image = [...((pod.spec as { initContainers?: { name: string; image?: string }[] }).initContainers ?? []), ...((pod.spec as { containers?: { name: string; image?: string }[] }).containers ?? [])].find(
-      (c) => c.name === 'istio-proxy',
-    )?.image;
+    const image = [
+      ...((pod.spec as { initContainers?: { name: string; image?: string }[] }).initContainers ?? []),
+      ...((pod.spec as { containers?: { name: string; image?: string }[] }).containers ?? []),
+    ].find((c) => c.name === 'istio-proxy')?.image;
     const version = image?.split(':').at(-1) ?? 'unknown';
     const base = podBaseLabels(pod);
     const canonical = pod.metadata.labels?.['service.istio.io/canonical-name'] ?? workload;
@@ -305,7 +361,8 @@ export function createTelemetry(options: {
   }
 
   const xdsVersions = new Map<string, Set<string>>();
-  const lastXdsVersions = (entry: IstiodEntry) => xdsVersions.get(`${entry.namespace}/${entry.pod}`) ?? new Set<string>();
+  const lastXdsVersions = (entry: IstiodEntry) =>
+    xdsVersions.get(`${entry.namespace}/${entry.pod}`) ?? new Set<string>();
 
   function onPod(event: ChangeEvent): void {
     if (event.resource !== types.pods) return;
@@ -318,7 +375,10 @@ export function createTelemetry(options: {
     }
     const status = pod.status as { phase?: string; conditions?: { type: string; status: string }[] } | undefined;
     const running = status?.phase === 'Running';
-    const ready = running && !pod.metadata.deletionTimestamp && (status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false);
+    const ready =
+      running &&
+      !pod.metadata.deletionTimestamp &&
+      (status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false);
     const labels = pod.metadata.labels ?? {};
     if (labels.app === 'istiod' && labels['istio.io/rev'] !== undefined) {
       const entry = istiods.get(key);
@@ -334,7 +394,8 @@ export function createTelemetry(options: {
   }
 
   const unwatch = store.watch(undefined, onPod);
-  for (const pod of store.list(types.pods).items) onPod({ type: 'ADDED', resourceVersion: 0, resource: types.pods, object: pod });
+  for (const pod of store.list(types.pods).items)
+    onPod({ type: 'ADDED', resourceVersion: 0, resource: types.pods, object: pod });
 
   function tick(): void {
     const nowMs = clock.elapsedMs();
@@ -366,7 +427,8 @@ export function createTelemetry(options: {
       if (n <= 0) continue;
       const { health, cdf, mean } = profileOf(entry.revision);
       const proxyErrors = health.errorRate > 0 ? n * clamp01(health.errorRate * (0.8 + 0.4 * random())) : 0;
-      const appErrors = traffic.errorRate > 0 ? (n - proxyErrors) * clamp01(traffic.errorRate * (0.8 + 0.4 * random())) : 0;
+      const appErrors =
+        traffic.errorRate > 0 ? (n - proxyErrors) * clamp01(traffic.errorRate * (0.8 + 0.4 * random())) : 0;
       const perCode = [n - proxyErrors - appErrors, appErrors, proxyErrors];
       for (let c = 0; c < CODES.length; c++) {
         const k = perCode[c] ?? 0;
@@ -380,7 +442,8 @@ export function createTelemetry(options: {
     }
     // istiod: connected proxies are split across the revision's Ready istiod pods.
     const readyIstiods = new Map<string, number>();
-    for (const entry of istiods.values()) if (entry.ready) readyIstiods.set(entry.revision, (readyIstiods.get(entry.revision) ?? 0) + 1);
+    for (const entry of istiods.values())
+      if (entry.ready) readyIstiods.set(entry.revision, (readyIstiods.get(entry.revision) ?? 0) + 1);
     for (const entry of istiods.values()) {
       const base = entry.labels;
       const versions = xdsVersions.get(`${entry.namespace}/${entry.pod}`) ?? new Set<string>();
@@ -422,7 +485,8 @@ export function createTelemetry(options: {
         chunk = '';
       }
     }
-    chunk += '# HELP istio_request_duration_milliseconds Request duration in milliseconds.\n# TYPE istio_request_duration_milliseconds histogram\n';
+    chunk +=
+      '# HELP istio_request_duration_milliseconds Request duration in milliseconds.\n# TYPE istio_request_duration_milliseconds histogram\n';
     for (const entry of proxies.values()) {
       for (let c = 0; c < CODES.length; c++) {
         if (!entry.live[c]) continue;
@@ -514,7 +578,9 @@ export function createTelemetry(options: {
 }
 
 function renderLabels(pairs: [string, string][]): string {
-  return pairs.map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',');
+  return pairs
+    .map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
+    .join(',');
 }
 
 function clamp01(x: number): number {
@@ -550,6 +616,8 @@ function binomial(n: number, p: number, random: () => number): number {
 function normalCdf(x: number): number {
   const z = Math.abs(x) / Math.SQRT2;
   const t = 1 / (1 + 0.3275911 * z);
-  const erf = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-z * z);
+  const erf =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-z * z);
   return x >= 0 ? 0.5 * (1 + erf) : 0.5 * (1 - erf);
 }

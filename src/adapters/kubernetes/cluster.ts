@@ -8,7 +8,15 @@
 import { HttpMethod, RequestContext, Watch, type KubeConfig } from '@kubernetes/client-node';
 import { fetch } from 'undici';
 import { ExternalError } from '../../errors.ts';
-import type { ClusterPort, KubeObject, ListQuery, Mutation, PermissionCheck, ResourceRef, WatchEvent } from '../../ports/cluster.ts';
+import type {
+  ClusterPort,
+  KubeObject,
+  ListQuery,
+  Mutation,
+  PermissionCheck,
+  ResourceRef,
+  WatchEvent,
+} from '../../ports/cluster.ts';
 import { createLimiter, defaultRetryPolicy, sleep, withRetry, type RetryPolicy } from '../retry.ts';
 
 /** One request as the API server saw it. */
@@ -88,7 +96,11 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
       const context = new RequestContext(url.toString(), HttpMethod[method]);
       await config.applySecurityAuthentication(context);
       dispatcher ??= context.getDispatcher();
-      const headers: Record<string, string> = { ...context.getHeaders(), accept: 'application/json', 'user-agent': userAgent };
+      const headers: Record<string, string> = {
+        ...context.getHeaders(),
+        accept: 'application/json',
+        'user-agent': userAgent,
+      };
       if (contentType) headers['content-type'] = contentType;
       let status = 0;
       try {
@@ -111,7 +123,13 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
         }
         return { status, body: parsed, headers: response.headers as unknown as Headers };
       } finally {
-        record({ verb: meta.verb, group: meta.ref.group, resource: meta.ref.resource, ...(meta.namespace ? { namespace: meta.namespace } : {}), status });
+        record({
+          verb: meta.verb,
+          group: meta.ref.group,
+          resource: meta.ref.resource,
+          ...(meta.namespace ? { namespace: meta.namespace } : {}),
+          status,
+        });
       }
     });
   }
@@ -138,26 +156,43 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
             return { retry: true, ...(error.retryAfterMs !== undefined ? { afterMs: error.retryAfterMs } : {}) };
           }
           // A conflict on a patch without a resourceVersion, or on a read, is transient; a replace must re-read instead.
-          if (error.status === 409 && error.reason === 'Conflict' && (meta.retryConflicts || method === 'GET')) return { retry: true };
+          if (error.status === 409 && error.reason === 'Conflict' && (meta.retryConflicts || method === 'GET'))
+            return { retry: true };
           return { retry: false };
         }
         return { retry: isConnectionError(error) };
       },
     ).catch((error: unknown) => {
       if (error instanceof KubernetesError) throw error;
-      throw new KubernetesError(0, 'Unreachable', `cannot reach the Kubernetes API at ${server}: ${errorText(error)}`, target, { cause: error });
+      throw new KubernetesError(
+        0,
+        'Unreachable',
+        `cannot reach the Kubernetes API at ${server}: ${errorText(error)}`,
+        target,
+        { cause: error },
+      );
     });
   }
 
-  function collectionUrl(ref: ResourceRef, namespace: string | undefined, query: Record<string, string | undefined> = {}): URL {
+  function collectionUrl(
+    ref: ResourceRef,
+    namespace: string | undefined,
+    query: Record<string, string | undefined> = {},
+  ): URL {
     const base = ref.group === '' ? `/api/${ref.version}` : `/apis/${ref.group}/${ref.version}`;
     const ns = ref.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
     const url = new URL(`${server}${base}${ns}/${ref.resource}`);
-    for (const [key, value] of Object.entries(query)) if (value !== undefined && value !== '') url.searchParams.set(key, value);
+    for (const [key, value] of Object.entries(query))
+      if (value !== undefined && value !== '') url.searchParams.set(key, value);
     return url;
   }
 
-  function objectUrl(ref: ResourceRef, namespace: string | undefined, name: string, query: Record<string, string | undefined> = {}): URL {
+  function objectUrl(
+    ref: ResourceRef,
+    namespace: string | undefined,
+    name: string,
+    query: Record<string, string | undefined> = {},
+  ): URL {
     const url = collectionUrl(ref, namespace, query);
     url.pathname += `/${encodeURIComponent(name)}`;
     return url;
@@ -170,15 +205,27 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
       limit: String(pageSize),
       continue: continueToken,
     });
-    const response = await call('GET', url, undefined, undefined, { verb: 'list', ref, ...(query.namespace ? { namespace: query.namespace } : {}) });
+    const response = await call('GET', url, undefined, undefined, {
+      verb: 'list',
+      ref,
+      ...(query.namespace ? { namespace: query.namespace } : {}),
+    });
     const list = response.body as { items?: KubeObject[]; metadata?: { continue?: string; resourceVersion?: string } };
     if (!list || !Array.isArray(list.items)) {
-      throw new KubernetesError(response.status, 'Malformed', `the list of ${ref.resource} is not a Kubernetes list`, describe(ref, query.namespace));
+      throw new KubernetesError(
+        response.status,
+        'Malformed',
+        `the list of ${ref.resource} is not a Kubernetes list`,
+        describe(ref, query.namespace),
+      );
     }
     return list;
   }
 
-  async function listAll(ref: ResourceRef, query: ListQuery): Promise<{ items: KubeObject[]; resourceVersion: string }> {
+  async function listAll(
+    ref: ResourceRef,
+    query: ListQuery,
+  ): Promise<{ items: KubeObject[]; resourceVersion: string }> {
     const items: KubeObject[] = [];
     let token: string | undefined;
     let resourceVersion = '';
@@ -219,7 +266,12 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
 
     async get(ref, namespace, name) {
       try {
-        const response = await call('GET', objectUrl(ref, namespace, name), undefined, undefined, { verb: 'get', ref, ...(namespace ? { namespace } : {}), name });
+        const response = await call('GET', objectUrl(ref, namespace, name), undefined, undefined, {
+          verb: 'get',
+          ref,
+          ...(namespace ? { namespace } : {}),
+          name,
+        });
         return withKind(response.body as KubeObject, ref);
       } catch (error) {
         if (error instanceof KubernetesError && error.status === 404) return undefined;
@@ -234,30 +286,49 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
       switch (mutation.op) {
         case 'create': {
           const body = { ...mutation.object, apiVersion: apiVersion(ref), kind: ref.kind };
-          const response = await call('POST', collectionUrl(ref, namespace, { fieldManager: 'revroll' }), body, 'application/json', {
-            verb: 'create',
-            ref,
-            ...ns,
-            ...(mutation.object.metadata.name ? { name: mutation.object.metadata.name } : {}),
-          });
+          const response = await call(
+            'POST',
+            collectionUrl(ref, namespace, { fieldManager: 'revroll' }),
+            body,
+            'application/json',
+            {
+              verb: 'create',
+              ref,
+              ...ns,
+              ...(mutation.object.metadata.name ? { name: mutation.object.metadata.name } : {}),
+            },
+          );
           return response.body as KubeObject;
         }
         case 'merge-patch':
         case 'strategic-patch': {
-          const contentType = mutation.op === 'merge-patch' ? 'application/merge-patch+json' : 'application/strategic-merge-patch+json';
-          const response = await call('PATCH', objectUrl(ref, namespace, mutation.name, { fieldManager: 'revroll' }), mutation.patch, contentType, {
-            verb: 'patch',
-            ref,
-            ...ns,
-            name: mutation.name,
-            retryConflicts: true,
-          });
+          const contentType =
+            mutation.op === 'merge-patch' ? 'application/merge-patch+json' : 'application/strategic-merge-patch+json';
+          const response = await call(
+            'PATCH',
+            objectUrl(ref, namespace, mutation.name, { fieldManager: 'revroll' }),
+            mutation.patch,
+            contentType,
+            {
+              verb: 'patch',
+              ref,
+              ...ns,
+              name: mutation.name,
+              retryConflicts: true,
+            },
+          );
           return withKind(response.body as KubeObject, ref);
         }
         case 'replace': {
           const name = mutation.object.metadata.name ?? '';
           const body = { ...mutation.object, apiVersion: apiVersion(ref), kind: ref.kind };
-          const response = await call('PUT', objectUrl(ref, namespace, name, { fieldManager: 'revroll' }), body, 'application/json', { verb: 'update', ref, ...ns, name });
+          const response = await call(
+            'PUT',
+            objectUrl(ref, namespace, name, { fieldManager: 'revroll' }),
+            body,
+            'application/json',
+            { verb: 'update', ref, ...ns, name },
+          );
           return withKind(response.body as KubeObject, ref);
         }
         case 'delete': {
@@ -306,7 +377,13 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
           };
           const onAbort = () => finish('aborted');
           stop.addEventListener('abort', onAbort, { once: true });
-          record({ verb: 'watch', group: ref.group, resource: ref.resource, ...(query.namespace ? { namespace: query.namespace } : {}), status: 200 });
+          record({
+            verb: 'watch',
+            group: ref.group,
+            resource: ref.resource,
+            ...(query.namespace ? { namespace: query.namespace } : {}),
+            status: 200,
+          });
           watcher
             .watch(
               path,
@@ -353,7 +430,13 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
     },
 
     async denied(checks: readonly PermissionCheck[]) {
-      const ref: ResourceRef = { group: 'authorization.k8s.io', version: 'v1', resource: 'selfsubjectaccessreviews', kind: 'SelfSubjectAccessReview', namespaced: false };
+      const ref: ResourceRef = {
+        group: 'authorization.k8s.io',
+        version: 'v1',
+        resource: 'selfsubjectaccessreviews',
+        kind: 'SelfSubjectAccessReview',
+        namespaced: false,
+      };
       const results = await Promise.all(
         checks.map(async (check) => {
           const response = await call(
@@ -362,7 +445,14 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
             {
               apiVersion: 'authorization.k8s.io/v1',
               kind: 'SelfSubjectAccessReview',
-              spec: { resourceAttributes: { verb: check.verb, group: check.group, resource: check.resource, ...(check.namespace ? { namespace: check.namespace } : {}) } },
+              spec: {
+                resourceAttributes: {
+                  verb: check.verb,
+                  group: check.group,
+                  resource: check.resource,
+                  ...(check.namespace ? { namespace: check.namespace } : {}),
+                },
+              },
             },
             'application/json',
             { verb: 'create', ref },
@@ -397,8 +487,18 @@ function describe(ref: ResourceRef, namespace?: string, name?: string): string {
 function toError(response: Response, target: string, server: string): KubernetesError {
   const status = response.body as { kind?: string; reason?: string; message?: string } | string | undefined;
   const reason = typeof status === 'object' && status?.reason ? status.reason : statusReason(response.status);
-  const detail = typeof status === 'object' && status?.message ? status.message : typeof status === 'string' ? status.trim().slice(0, 200) : '';
-  const error = new KubernetesError(response.status, reason, `Kubernetes API ${server} answered ${response.status} ${reason} for ${target}${detail ? `: ${detail}` : ''}`, target);
+  const detail =
+    typeof status === 'object' && status?.message
+      ? status.message
+      : typeof status === 'string'
+        ? status.trim().slice(0, 200)
+        : '';
+  const error = new KubernetesError(
+    response.status,
+    reason,
+    `Kubernetes API ${server} answered ${response.status} ${reason} for ${target}${detail ? `: ${detail}` : ''}`,
+    target,
+  );
   const retryAfter = Number(response.headers.get('retry-after'));
   if (Number.isFinite(retryAfter) && retryAfter > 0) error.retryAfterMs = Math.min(retryAfter, 30) * 1000;
   return error;
@@ -423,7 +523,9 @@ function statusReason(status: number): string {
 
 function isConnectionError(error: unknown): boolean {
   const text = errorText(error);
-  return /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR|socket|fetch failed|other side closed|TimeoutError|aborted due to timeout/i.test(text);
+  return /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR|socket|fetch failed|other side closed|TimeoutError|aborted due to timeout/i.test(
+    text,
+  );
 }
 
 function errorText(error: unknown): string {

@@ -38,14 +38,18 @@ describe('loadKubeConfig', () => {
     const d = dir();
     writeFileSync(join(d, 'kc'), config('http://127.0.0.1:4', ['one', 'two']));
     expect(loadKubeConfig({ file: join(d, 'kc'), context: 'two', env: {} }).server).toBe('http://127.0.0.1:4/two');
-    expect(() => loadKubeConfig({ file: join(d, 'kc'), context: 'three', env: {} })).toThrow(/context "three" is not in .* \(contexts: one, two\)/);
+    expect(() => loadKubeConfig({ file: join(d, 'kc'), context: 'three', env: {} })).toThrow(
+      /context "three" is not in .* \(contexts: one, two\)/,
+    );
   });
 
   it('gives one clear sentence when there is no configuration at all or the file is missing', () => {
     const d = dir();
     expect(() => loadKubeConfig({ env: { HOME: d } })).toThrow(UsageError);
     expect(() => loadKubeConfig({ env: { HOME: d } })).toThrow(/no Kubernetes configuration found/);
-    expect(() => loadKubeConfig({ file: join(d, 'missing'), env: {} })).toThrow(/kubeconfig file .*missing does not exist/);
+    expect(() => loadKubeConfig({ file: join(d, 'missing'), env: {} })).toThrow(
+      /kubeconfig file .*missing does not exist/,
+    );
     writeFileSync(join(d, 'bad'), ':::not yaml');
     expect(() => loadKubeConfig({ file: join(d, 'bad'), env: {} })).toThrow(UsageError);
   });

@@ -48,11 +48,15 @@ export function loadKubeConfig(source: KubeConfigSource = {}): LoadedKubeConfig 
       config.loadFromCluster();
       origin = 'in-cluster service account';
     } else {
-      throw new UsageError('no Kubernetes configuration found: pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config');
+      throw new UsageError(
+        'no Kubernetes configuration found: pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config',
+      );
     }
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    throw new UsageError(`cannot read kubeconfig: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new UsageError(`cannot read kubeconfig: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
   if (source.context) {
     if (!config.getContextObject(source.context)) {

@@ -24,13 +24,22 @@ export function createConfigMapStateStore(cluster: ClusterPort, namespace: strin
     try {
       return { document: JSON.parse(text) as Record<string, unknown>, version: cm.metadata.resourceVersion ?? '' };
     } catch (error) {
-      throw new ExternalError('STATE_CORRUPT', `run state in ConfigMap ${namespace}/${cm.metadata.name} is not valid JSON`, `configmaps ${namespace}/${cm.metadata.name}`, { cause: error });
+      throw new ExternalError(
+        'STATE_CORRUPT',
+        `run state in ConfigMap ${namespace}/${cm.metadata.name} is not valid JSON`,
+        `configmaps ${namespace}/${cm.metadata.name}`,
+        { cause: error },
+      );
     }
   };
   const encode = (policy: string, document: Record<string, unknown>): string => {
     const text = JSON.stringify(document);
     if (Buffer.byteLength(text) > MAX_STATE_BYTES) {
-      throw new ExternalError('STATE_TOO_LARGE', `run state of ${policy} is ${Buffer.byteLength(text)} bytes, over the ConfigMap limit`, `configmaps ${namespace}/${stateConfigMapName(policy)}`);
+      throw new ExternalError(
+        'STATE_TOO_LARGE',
+        `run state of ${policy} is ${Buffer.byteLength(text)} bytes, over the ConfigMap limit`,
+        `configmaps ${namespace}/${stateConfigMapName(policy)}`,
+      );
     }
     return text;
   };
@@ -66,7 +75,10 @@ export function createConfigMapStateStore(cluster: ClusterPort, namespace: strin
       }
     },
     async list() {
-      const items = await cluster.list(Resources.configmaps, { namespace, labelSelector: 'app.kubernetes.io/managed-by=revroll,revroll.dev/policy' });
+      const items = await cluster.list(Resources.configmaps, {
+        namespace,
+        labelSelector: 'app.kubernetes.io/managed-by=revroll,revroll.dev/policy',
+      });
       const out: { policy: string; stored: Stored }[] = [];
       for (const cm of items) {
         const policy = cm.metadata.labels?.['revroll.dev/policy'];
@@ -85,8 +97,18 @@ export function microTime(date: Date): string {
 
 export function createLeaseLock(cluster: ClusterPort, namespace: string, now: () => Date): Lock {
   const leaseName = (name: string) => `revroll-${name}`;
-  type LeaseSpec = { holderIdentity?: string; leaseDurationSeconds?: number; renewTime?: string; acquireTime?: string; leaseTransitions?: number };
-  const expiry = (spec: LeaseSpec) => new Date(Date.parse(spec.renewTime ?? spec.acquireTime ?? '1970-01-01T00:00:00Z') + (spec.leaseDurationSeconds ?? 0) * 1000);
+  type LeaseSpec = {
+    holderIdentity?: string;
+    leaseDurationSeconds?: number;
+    renewTime?: string;
+    acquireTime?: string;
+    leaseTransitions?: number;
+  };
+  const expiry = (spec: LeaseSpec) =>
+    new Date(
+      Date.parse(spec.renewTime ?? spec.acquireTime ?? '1970-01-01T00:00:00Z') +
+        (spec.leaseDurationSeconds ?? 0) * 1000,
+    );
 
   /** A conflict means someone wrote the Lease in between: read it again and decide again (a few times). */
   async function write(name: string, holder: string, ttlMs: number, mode: 'acquire' | 'renew'): Promise<boolean> {
@@ -97,7 +119,12 @@ export function createLeaseLock(cluster: ClusterPort, namespace: string, now: ()
     return false;
   }
 
-  async function writeOnce(name: string, holder: string, ttlMs: number, mode: 'acquire' | 'renew'): Promise<boolean | 'conflict'> {
+  async function writeOnce(
+    name: string,
+    holder: string,
+    ttlMs: number,
+    mode: 'acquire' | 'renew',
+  ): Promise<boolean | 'conflict'> {
     const current = await cluster.get(Resources.leases, namespace, leaseName(name));
     const at = now();
     const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
@@ -110,7 +137,13 @@ export function createLeaseLock(cluster: ClusterPort, namespace: string, now: ()
           namespace,
           object: {
             metadata: { name: leaseName(name), namespace, labels: { 'app.kubernetes.io/managed-by': 'revroll' } },
-            spec: { holderIdentity: holder, leaseDurationSeconds: seconds, acquireTime: microTime(at), renewTime: microTime(at), leaseTransitions: 0 },
+            spec: {
+              holderIdentity: holder,
+              leaseDurationSeconds: seconds,
+              acquireTime: microTime(at),
+              renewTime: microTime(at),
+              leaseTransitions: 0,
+            },
           },
         });
         return true;
@@ -148,7 +181,12 @@ export function createLeaseLock(cluster: ClusterPort, namespace: string, now: ()
       if (!current || spec.holderIdentity !== holder) return;
       try {
         const { holderIdentity: _released, ...rest } = spec;
-        await cluster.mutate({ op: 'replace', ref: Resources.leases, namespace, object: { ...current, spec: { ...rest, leaseDurationSeconds: 1 } } });
+        await cluster.mutate({
+          op: 'replace',
+          ref: Resources.leases,
+          namespace,
+          object: { ...current, spec: { ...rest, leaseDurationSeconds: 1 } },
+        });
       } catch (error) {
         if (!(error instanceof KubernetesError && error.status === 409)) throw error;
       }
@@ -165,7 +203,10 @@ export function createLeaseLock(cluster: ClusterPort, namespace: string, now: ()
 }
 
 /** core/v1 Events, named `<object>.<hex time>` like the real recorders; failures are swallowed and counted. */
-export function createEventRecorder(cluster: ClusterPort, options: { now: () => Date; component?: string; fallbackNamespace: string; onError?: (error: unknown) => void }): EventRecorder {
+export function createEventRecorder(
+  cluster: ClusterPort,
+  options: { now: () => Date; component?: string; fallbackNamespace: string; onError?: (error: unknown) => void },
+): EventRecorder {
   let sequence = 0;
   return {
     async record(target: EventTarget, reason: string, message: string, type: 'Normal' | 'Warning' = 'Normal') {
@@ -181,7 +222,13 @@ export function createEventRecorder(cluster: ClusterPort, options: { now: () => 
           namespace,
           object: {
             metadata: { name, namespace },
-            involvedObject: { apiVersion: target.apiVersion, kind: target.kind, name: target.name, ...(target.namespace ? { namespace: target.namespace } : {}), ...(target.uid ? { uid: target.uid } : {}) },
+            involvedObject: {
+              apiVersion: target.apiVersion,
+              kind: target.kind,
+              name: target.name,
+              ...(target.namespace ? { namespace: target.namespace } : {}),
+              ...(target.uid ? { uid: target.uid } : {}),
+            },
             reason,
             message: message.length > 1000 ? `${message.slice(0, 997)}...` : message,
             type,

@@ -14,11 +14,21 @@ setupHttpMocks();
 const BASE = 'http://prometheus.test';
 const TOKEN = 's3cr3t-t0ken-value';
 const at = new Date(1_700_000_100_000);
-const vector = (value: string) => ({ status: 'success', data: { resultType: 'vector', result: [{ metric: {}, value: [1_700_000_100, value] }] } });
+const vector = (value: string) => ({
+  status: 'success',
+  data: { resultType: 'vector', result: [{ metric: {}, value: [1_700_000_100, value] }] },
+});
 
 function client(over: Partial<PrometheusSettings> = {}, options: Partial<PrometheusClientOptions> = {}) {
   return createPrometheusClient({
-    settings: { url: BASE, timeout: 2_000, tls: { insecureSkipVerify: false }, headers: {}, auth: { bearer: { token: { env: 'PROM_TOKEN' } } }, ...over },
+    settings: {
+      url: BASE,
+      timeout: 2_000,
+      tls: { insecureSkipVerify: false },
+      headers: {},
+      auth: { bearer: { token: { env: 'PROM_TOKEN' } } },
+      ...over,
+    },
     env: { PROM_TOKEN: TOKEN },
     retryHooks: { sleep: async () => undefined },
     ...options,
@@ -45,16 +55,25 @@ describe('src/adapters/prometheus/client', () => {
   });
 
   it('retries a 503 and succeeds', async () => {
-    mockHttp(BASE).post('/api/v1/query').reply(503, 'upstream unavailable').post('/api/v1/query').reply(200, vector('+Inf'));
+    mockHttp(BASE)
+      .post('/api/v1/query')
+      .reply(503, 'upstream unavailable')
+      .post('/api/v1/query')
+      .reply(200, vector('+Inf'));
     const data = await client().query('x', at);
     expect(data.resultType === 'vector' && data.result[0]?.value[1]).toBe(Number.POSITIVE_INFINITY);
   });
 
   it('retries a connection reset, then reports it as unreachable', async () => {
-    mockHttp(BASE).post('/api/v1/query').times(3).replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+    mockHttp(BASE)
+      .post('/api/v1/query')
+      .times(3)
+      .replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
     const error = await failure(client().query('x', at));
     expect(error.classification).toBe('unreachable');
-    expect(error.message).toBe('Prometheus unreachable: connection reset (ECONNRESET) (url: http://prometheus.test/api/v1/query; query: x)');
+    expect(error.message).toBe(
+      'Prometheus unreachable: connection reset (ECONNRESET) (url: http://prometheus.test/api/v1/query; query: x)',
+    );
   });
 
   it('gives up on 502 after three attempts: server-error', async () => {
@@ -65,7 +84,10 @@ describe('src/adapters/prometheus/client', () => {
   });
 
   it('never retries a 400, and quotes Prometheus', async () => {
-    mockHttp(BASE).post('/api/v1/query').once().reply(400, { status: 'error', errorType: 'bad_data', error: 'invalid parameter "query": 1:1: parse error' });
+    mockHttp(BASE)
+      .post('/api/v1/query')
+      .once()
+      .reply(400, { status: 'error', errorType: 'bad_data', error: 'invalid parameter "query": 1:1: parse error' });
     const error = await failure(client().query('x(', at));
     expect(error.classification).toBe('bad-query');
     expect(error.reason).toBe('HTTP 400 bad_data: invalid parameter "query": 1:1: parse error');
@@ -79,7 +101,9 @@ describe('src/adapters/prometheus/client', () => {
       .reply(422, { status: 'error', errorType: 'execution', error: 'many-to-many matching not allowed' })
       .post('/api/v1/query')
       .reply(500, { status: 'error', errorType: 'internal', error: 'disk on fire' });
-    expect((await failure(client().query('a', at))).reason).toBe('HTTP 422 execution: many-to-many matching not allowed');
+    expect((await failure(client().query('a', at))).reason).toBe(
+      'HTTP 422 execution: many-to-many matching not allowed',
+    );
     const server = await failure(client().query('b', at));
     expect([server.classification, server.reason]).toEqual(['server-error', 'HTTP 500 internal: disk on fire']);
   });
@@ -88,15 +112,37 @@ describe('src/adapters/prometheus/client', () => {
     mockHttp(BASE).post('/api/v1/query').times(3).delay(300).reply(200, vector('1'));
     const error = await failure(client({ timeout: 50 }).query('slow', at));
     expect(error.classification).toBe('timeout');
-    expect(error.message).toMatch(/^Prometheus timeout: no answer within the timeout \(prometheus\.timeout\) \(url: http:\/\/prometheus\.test\/api\/v1\/query; query: slow\)$/);
+    expect(error.message).toMatch(
+      /^Prometheus timeout: no answer within the timeout \(prometheus\.timeout\) \(url: http:\/\/prometheus\.test\/api\/v1\/query; query: slow\)$/,
+    );
   });
 
   it.each([
     ['a non-JSON body', 200, '<html>login</html>', /^the answer is not JSON: <html>login<\/html>$/],
-    ['values that are not strings', 200, JSON.stringify({ status: 'success', data: { resultType: 'vector', result: [{ metric: {}, value: [1, 5] }] } }), /^unexpected answer shape at data\.result\.0\.value\.1: /],
-    ['an unknown result type', 200, JSON.stringify({ status: 'success', data: { resultType: 'histogram', result: [] } }), /^unexpected answer shape at data\.resultType/],
-    ['status "error" with 200', 200, JSON.stringify({ status: 'error', errorType: 'internal', error: 'oops' }), /^status "error" with HTTP 2xx: internal: oops$/],
-    ['a 401 from an auth proxy', 401, 'Unauthorized', /^HTTP 401 without a Prometheus error \(credentials rejected: check prometheus\.auth\): Unauthorized$/],
+    [
+      'values that are not strings',
+      200,
+      JSON.stringify({ status: 'success', data: { resultType: 'vector', result: [{ metric: {}, value: [1, 5] }] } }),
+      /^unexpected answer shape at data\.result\.0\.value\.1: /,
+    ],
+    [
+      'an unknown result type',
+      200,
+      JSON.stringify({ status: 'success', data: { resultType: 'histogram', result: [] } }),
+      /^unexpected answer shape at data\.resultType/,
+    ],
+    [
+      'status "error" with 200',
+      200,
+      JSON.stringify({ status: 'error', errorType: 'internal', error: 'oops' }),
+      /^status "error" with HTTP 2xx: internal: oops$/,
+    ],
+    [
+      'a 401 from an auth proxy',
+      401,
+      'Unauthorized',
+      /^HTTP 401 without a Prometheus error \(credentials rejected: check prometheus\.auth\): Unauthorized$/,
+    ],
     ['a 404 for a wrong base path', 404, '404 page not found', /is prometheus\.url the base URL/],
   ])('classifies %s as malformed', async (_, status, body, reason) => {
     mockHttp(BASE).post('/api/v1/query').reply(status, body);
@@ -109,7 +155,9 @@ describe('src/adapters/prometheus/client', () => {
     const basic = { basic: { username: 'gate', password: { env: 'PROM_PASSWORD' } } };
     const encoded = Buffer.from(`gate:${TOKEN}`).toString('base64');
     mockHttp(BASE).post('/api/v1/query').reply(500, `token ${TOKEN} rejected`);
-    mockHttp(BASE).post('/api/v1/query').reply(400, { status: 'error', errorType: 'bad_data', error: `auth ${encoded} / ${encodeURIComponent(TOKEN)}` });
+    mockHttp(BASE)
+      .post('/api/v1/query')
+      .reply(400, { status: 'error', errorType: 'bad_data', error: `auth ${encoded} / ${encodeURIComponent(TOKEN)}` });
     mockHttp('http://prometheus.test').post('/api/v1/query').reply(500, 'url password pw%2Fd pw/d');
     const errors = [
       await failure(client().query('a', at)),
@@ -134,11 +182,26 @@ describe('src/adapters/prometheus/client', () => {
 
   it('measure never throws: a malformed answer becomes an error measurement', async () => {
     mockHttp(BASE).post('/api/v1/query').reply(200, 'not json');
-    const metrics = createPrometheusMetrics({ settings: { url: BASE, timeout: 1_000, tls: { insecureSkipVerify: false }, headers: {} }, env: {} });
+    const metrics = createPrometheusMetrics({
+      settings: { url: BASE, timeout: 1_000, tls: { insecureSkipVerify: false }, headers: {} },
+      env: {},
+    });
     const m = await metrics.measure(
-      { name: 'g', query: 'sum(up)', threshold: { max: 1 }, baseline: 'none', window: 60_000, minTraffic: 0, shadow: false },
+      {
+        name: 'g',
+        query: 'sum(up)',
+        threshold: { max: 1 },
+        baseline: 'none',
+        window: 60_000,
+        minTraffic: 0,
+        shadow: false,
+      },
       { subject: 'wave', namespaces: ['a'], fromRevision: 'a', toRevision: 'b', at },
     );
-    expect(m).toEqual({ kind: 'error', reason: 'Prometheus malformed: the answer is not JSON: not json (url: http://prometheus.test/api/v1/query; query: sum(up))' });
+    expect(m).toEqual({
+      kind: 'error',
+      reason:
+        'Prometheus malformed: the answer is not JSON: not json (url: http://prometheus.test/api/v1/query; query: sum(up))',
+    });
   });
 });

@@ -11,7 +11,14 @@ import type { PrometheusSettings } from '../../policy/types.ts';
 import { createHttpClient, displayUrl, HttpError, type HttpClient } from '../http.ts';
 import { withRetry, type RetryHooks, type RetryPolicy } from '../retry.ts';
 import { resolveSecret, SecretError } from '../secrets.ts';
-import { ErrorEnvelopeSchema, MatrixSchema, QueryDataSchema, SeriesDataSchema, SuccessSchema, type QueryData } from './schema.ts';
+import {
+  ErrorEnvelopeSchema,
+  MatrixSchema,
+  QueryDataSchema,
+  SeriesDataSchema,
+  SuccessSchema,
+  type QueryData,
+} from './schema.ts';
 
 /** Why a Prometheus call failed. */
 export type PrometheusFailure =
@@ -38,7 +45,11 @@ export class PrometheusError extends ExternalError {
 
   constructor(classification: PrometheusFailure, reason: string, url: string, query?: string) {
     const about = query !== undefined ? `; query: ${summarizeQuery(query)}` : '';
-    super(`PROMETHEUS_${classification.toUpperCase().replace('-', '_')}`, `Prometheus ${classification}: ${reason} (url: ${url}${about})`, url);
+    super(
+      `PROMETHEUS_${classification.toUpperCase().replace('-', '_')}`,
+      `Prometheus ${classification}: ${reason} (url: ${url}${about})`,
+      url,
+    );
     this.classification = classification;
     this.reason = reason;
     this.url = url;
@@ -53,7 +64,12 @@ export function summarizeQuery(query: string, max = 160): string {
 }
 
 /** Quick retries for transport hiccups only: a gate evaluation must not stall, and the engine has its own error budget. */
-export const prometheusRetryPolicy: RetryPolicy = { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 500, budgetMs: 1_000 };
+export const prometheusRetryPolicy: RetryPolicy = {
+  maxAttempts: 3,
+  baseDelayMs: 100,
+  maxDelayMs: 500,
+  budgetMs: 1_000,
+};
 
 export type PrometheusClientOptions = {
   settings: PrometheusSettings;
@@ -99,7 +115,11 @@ export function createPrometheusClient(options: PrometheusClientOptions): Promet
           ca = await readFile(caFile);
         } catch (error) {
           const code = (error as { code?: unknown }).code;
-          throw new ExternalError('TLS_CA_UNREADABLE', `CA file ${caFile} cannot be read${typeof code === 'string' ? ` (${code})` : ''}`, `file ${caFile}`);
+          throw new ExternalError(
+            'TLS_CA_UNREADABLE',
+            `CA file ${caFile} cannot be read${typeof code === 'string' ? ` (${code})` : ''}`,
+            `file ${caFile}`,
+          );
         }
       }
       return createHttpClient({
@@ -133,7 +153,12 @@ export function createPrometheusClient(options: PrometheusClientOptions): Promet
     return {};
   };
 
-  const post = async <T extends z.ZodType>(path: string, form: Record<string, string | readonly string[]>, schema: T, query?: string): Promise<z.output<T>> => {
+  const post = async <T extends z.ZodType>(
+    path: string,
+    form: Record<string, string | readonly string[]>,
+    schema: T,
+    query?: string,
+  ): Promise<z.output<T>> => {
     const url = `${shownBase}${path}`;
     const body = new URLSearchParams();
     for (const [key, value] of Object.entries(form)) {
@@ -153,7 +178,10 @@ export function createPrometheusClient(options: PrometheusClientOptions): Promet
           });
           return response.data;
         },
-        (error) => (error instanceof HttpError && error.transient ? { retry: true, ...(error.retryAfterMs !== undefined ? { afterMs: error.retryAfterMs } : {}) } : { retry: false }),
+        (error) =>
+          error instanceof HttpError && error.transient
+            ? { retry: true, ...(error.retryAfterMs !== undefined ? { afterMs: error.retryAfterMs } : {}) }
+            : { retry: false },
         options.retryHooks,
       );
     } catch (error) {
@@ -166,38 +194,73 @@ export function createPrometheusClient(options: PrometheusClientOptions): Promet
 
   return {
     url: shownBase,
-    query: (query, at) => post('/api/v1/query', { query, time: seconds(at), timeout: timeoutParam() }, SuccessSchema(QueryDataSchema), query).then((r) => r.data),
+    query: (query, at) =>
+      post(
+        '/api/v1/query',
+        { query, time: seconds(at), timeout: timeoutParam() },
+        SuccessSchema(QueryDataSchema),
+        query,
+      ).then((r) => r.data),
     queryRange: (query, range) =>
       post(
         '/api/v1/query_range',
-        { query, start: seconds(range.start), end: seconds(range.end), step: (range.stepMs / 1000).toString(), timeout: timeoutParam() },
+        {
+          query,
+          start: seconds(range.start),
+          end: seconds(range.end),
+          step: (range.stepMs / 1000).toString(),
+          timeout: timeoutParam(),
+        },
         SuccessSchema(MatrixSchema),
         query,
       ).then((r) => r.data),
     series: (match, range) =>
-      post('/api/v1/series', { 'match[]': match, start: seconds(range.start), end: seconds(range.end) }, SuccessSchema(SeriesDataSchema), match.join(' or ')).then((r) => r.data),
+      post(
+        '/api/v1/series',
+        { 'match[]': match, start: seconds(range.start), end: seconds(range.end) },
+        SuccessSchema(SeriesDataSchema),
+        match.join(' or '),
+      ).then((r) => r.data),
   };
 }
 
 /** Turns a failed request into a PrometheusError. */
 function classify(error: unknown, url: string, query: string | undefined): PrometheusError {
   if (error instanceof PrometheusError) return error;
-  if (error instanceof SecretError) return new PrometheusError('unreachable', `credentials unavailable: ${error.message}`, url, query);
-  if (error instanceof ExternalError && error.code === 'TLS_CA_UNREADABLE') return new PrometheusError('unreachable', error.message, url, query);
+  if (error instanceof SecretError)
+    return new PrometheusError('unreachable', `credentials unavailable: ${error.message}`, url, query);
+  if (error instanceof ExternalError && error.code === 'TLS_CA_UNREADABLE')
+    return new PrometheusError('unreachable', error.message, url, query);
   if (!(error instanceof HttpError)) {
     return new PrometheusError('unreachable', error instanceof Error ? error.message : String(error), url, query);
   }
-  if (error.kind === 'timeout') return new PrometheusError('timeout', 'no answer within the timeout (prometheus.timeout)', url, query);
+  if (error.kind === 'timeout')
+    return new PrometheusError('timeout', 'no answer within the timeout (prometheus.timeout)', url, query);
   if (error.kind === 'unreachable') return new PrometheusError('unreachable', error.detail, url, query);
   const status = error.status ?? 0;
   const envelope = parseEnvelope(error.body);
   if (status >= 400 && status < 500) {
     if (envelope !== undefined) return new PrometheusError('bad-query', `HTTP ${status} ${envelope}`, url, query);
-    const hint = status === 401 || status === 403 ? ' (credentials rejected: check prometheus.auth)' : status === 404 ? ' (is prometheus.url the base URL of the Prometheus API?)' : '';
-    return new PrometheusError('malformed', `HTTP ${status} without a Prometheus error${hint}: ${excerpt(error.body ?? '')}`, url, query);
+    const hint =
+      status === 401 || status === 403
+        ? ' (credentials rejected: check prometheus.auth)'
+        : status === 404
+          ? ' (is prometheus.url the base URL of the Prometheus API?)'
+          : '';
+    return new PrometheusError(
+      'malformed',
+      `HTTP ${status} without a Prometheus error${hint}: ${excerpt(error.body ?? '')}`,
+      url,
+      query,
+    );
   }
   if (status >= 500) {
-    return new PrometheusError('server-error', `HTTP ${status}${envelope !== undefined ? ` ${envelope}` : `: ${excerpt(error.body ?? '')}`}`, url, query);
+    return new PrometheusError(
+      'server-error',
+      `HTTP ${status}${envelope !== undefined ? ` ${envelope}` : `: ${excerpt(error.body ?? '')}`}`,
+      url,
+      query,
+    );
   }
   return new PrometheusError('malformed', `unexpected HTTP ${status}: ${excerpt(error.body ?? '')}`, url, query);
 }
@@ -231,13 +294,23 @@ function parseBody<T extends z.ZodType>(text: string, schema: T, url: string, qu
   }
   const envelope = ErrorEnvelopeSchema.safeParse(json);
   if (envelope.success) {
-    throw new PrometheusError('malformed', `status "error" with HTTP 2xx: ${parseEnvelope(text) ?? 'no message'}`, url, query);
+    throw new PrometheusError(
+      'malformed',
+      `status "error" with HTTP 2xx: ${parseEnvelope(text) ?? 'no message'}`,
+      url,
+      query,
+    );
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue !== undefined && issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
-    throw new PrometheusError('malformed', `unexpected answer shape${where}: ${issue?.message ?? 'invalid'}`, url, query);
+    throw new PrometheusError(
+      'malformed',
+      `unexpected answer shape${where}: ${issue?.message ?? 'invalid'}`,
+      url,
+      query,
+    );
   }
   return parsed.data;
 }

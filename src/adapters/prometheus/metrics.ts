@@ -7,7 +7,13 @@
 import { buildCoverageQuery, buildGateQueries, GateQueryError, type GateQueries } from '../../mesh/queries.ts';
 import type { GateCheck } from '../../policy/types.ts';
 import type { Measurement, MeasureScope, MetricsSource } from '../../ports/metrics.ts';
-import { createPrometheusClient, PrometheusError, summarizeQuery, type PrometheusClient, type PrometheusClientOptions } from './client.ts';
+import {
+  createPrometheusClient,
+  PrometheusError,
+  summarizeQuery,
+  type PrometheusClient,
+  type PrometheusClientOptions,
+} from './client.ts';
 import type { QueryData } from './schema.ts';
 
 export type PrometheusMetricsOptions = PrometheusClientOptions & {
@@ -36,7 +42,11 @@ export type PrometheusMetrics = MetricsSource & {
 /** How many missing pods a coverage message lists before "and N more". */
 const MISSING_PODS_SHOWN = 5;
 
-type Reading = { kind: 'number'; value: number } | { kind: 'none' } | { kind: 'many'; count: number } | { kind: 'other'; resultType: string };
+type Reading =
+  | { kind: 'number'; value: number }
+  | { kind: 'none' }
+  | { kind: 'many'; count: number }
+  | { kind: 'other'; resultType: string };
 
 /** One number out of a query answer: a scalar, or a vector of exactly one sample. */
 function readOne(data: QueryData): Reading {
@@ -54,7 +64,11 @@ function readOne(data: QueryData): Reading {
   }
 }
 
-function notOneNumber(reading: Exclude<Reading, { kind: 'number' } | { kind: 'none' }>, query: string, url: string): Measurement {
+function notOneNumber(
+  reading: Exclude<Reading, { kind: 'number' } | { kind: 'none' }>,
+  query: string,
+  url: string,
+): Measurement {
   const why =
     reading.kind === 'many'
       ? `query returned ${reading.count} series; a gate query must return one number (aggregate it, e.g. with sum())`
@@ -71,8 +85,12 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions): Prom
   const coverage = async (query: string, scope: MeasureScope): Promise<Measurement | undefined> => {
     const expected = scope.expectedPods ?? [];
     const data = await client.query(query, scope.at);
-    const seen = new Set(data.resultType === 'vector' ? data.result.map((s) => `${s.metric.namespace ?? ''}/${s.metric.pod ?? ''}`) : []);
-    const missing = expected.map((p) => `${p.namespace}/${p.pod}`).filter((key, i, all) => !seen.has(key) && all.indexOf(key) === i);
+    const seen = new Set(
+      data.resultType === 'vector' ? data.result.map((s) => `${s.metric.namespace ?? ''}/${s.metric.pod ?? ''}`) : [],
+    );
+    const missing = expected
+      .map((p) => `${p.namespace}/${p.pod}`)
+      .filter((key, i, all) => !seen.has(key) && all.indexOf(key) === i);
     if (missing.length === 0) return undefined;
     const total = new Set(expected.map((p) => `${p.namespace}/${p.pod}`)).size;
     const shown = missing.slice(0, MISSING_PODS_SHOWN).join(', ');
@@ -90,8 +108,11 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions): Prom
       const pods = scope.expectedPods ?? [];
       queries = pods.length > 0 ? { ...built, coverage: buildCoverageQuery(pods) } : built;
     } catch (error) {
-      if (error instanceof GateQueryError) return { measurement: { kind: 'error', reason: `check ${check.name}: ${error.message}` } };
-      return { measurement: { kind: 'error', reason: `check ${check.name}: cannot build its query: ${String(error)}` } };
+      if (error instanceof GateQueryError)
+        return { measurement: { kind: 'error', reason: `check ${check.name}: ${error.message}` } };
+      return {
+        measurement: { kind: 'error', reason: `check ${check.name}: cannot build its query: ${String(error)}` },
+      };
     }
     try {
       if (queries.coverage !== undefined) {
@@ -104,17 +125,30 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions): Prom
       ]);
       const reading = readOne(value);
       if (reading.kind === 'none') {
-        return { queries, measurement: { kind: 'empty', reason: `no series for ${check.name} of ${queries.subject} (query: ${summarizeQuery(queries.value)})` } };
+        return {
+          queries,
+          measurement: {
+            kind: 'empty',
+            reason: `no series for ${check.name} of ${queries.subject} (query: ${summarizeQuery(queries.value)})`,
+          },
+        };
       }
       if (reading.kind !== 'number') return { queries, measurement: notOneNumber(reading, queries.value, queryUrl) };
-      if (traffic === undefined || queries.traffic === undefined) return { queries, measurement: { kind: 'value', value: reading.value } };
+      if (traffic === undefined || queries.traffic === undefined)
+        return { queries, measurement: { kind: 'value', value: reading.value } };
       const rate = readOne(traffic);
       // No request series at all is no traffic; anything else odd about the traffic query is our bug or a broken server.
       if (rate.kind === 'none') return { queries, measurement: { kind: 'value', value: reading.value, traffic: 0 } };
       if (rate.kind !== 'number') return { queries, measurement: notOneNumber(rate, queries.traffic, queryUrl) };
-      return { queries, measurement: { kind: 'value', value: reading.value, traffic: Number.isNaN(rate.value) ? 0 : rate.value } };
+      return {
+        queries,
+        measurement: { kind: 'value', value: reading.value, traffic: Number.isNaN(rate.value) ? 0 : rate.value },
+      };
     } catch (error) {
-      const reason = error instanceof PrometheusError ? error.message : `Prometheus query failed: ${error instanceof Error ? error.message : String(error)} (url: ${queryUrl})`;
+      const reason =
+        error instanceof PrometheusError
+          ? error.message
+          : `Prometheus query failed: ${error instanceof Error ? error.message : String(error)} (url: ${queryUrl})`;
       return { queries, measurement: { kind: 'error', reason } };
     }
   };
@@ -129,7 +163,9 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions): Prom
         return { kind: 'ok' };
       } catch (error) {
         if (error instanceof PrometheusError) {
-          return error.classification === 'bad-query' ? { kind: 'rejected', message: error.reason } : { kind: 'error', reason: error.message };
+          return error.classification === 'bad-query'
+            ? { kind: 'rejected', message: error.reason }
+            : { kind: 'error', reason: error.message };
         }
         return { kind: 'error', reason: error instanceof Error ? error.message : String(error) };
       }

@@ -28,9 +28,17 @@ export const MatrixSchema = z.object({
 
 export const ScalarSchema = z.object({ resultType: z.literal('scalar'), result: SampleSchema });
 
-export const StringResultSchema = z.object({ resultType: z.literal('string'), result: z.tuple([z.number(), z.string()]) });
+export const StringResultSchema = z.object({
+  resultType: z.literal('string'),
+  result: z.tuple([z.number(), z.string()]),
+});
 
-export const QueryDataSchema = z.discriminatedUnion('resultType', [VectorSchema, MatrixSchema, ScalarSchema, StringResultSchema]);
+export const QueryDataSchema = z.discriminatedUnion('resultType', [
+  VectorSchema,
+  MatrixSchema,
+  ScalarSchema,
+  StringResultSchema,
+]);
 
 /** What `/api/v1/query` and `/api/v1/query_range` return. */
 export type QueryData = z.output<typeof QueryDataSchema>;

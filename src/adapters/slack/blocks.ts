@@ -5,7 +5,13 @@
  * mention `@channel` or forge a link. Slack's size limits are respected by truncation.
  */
 import type { RunEvent, RunEventKind } from '../../ports/notifier.ts';
-import { APPROVE_ACTION_ID, EventDetailsSchema, REJECT_ACTION_ID, type ApprovalButtonValue, type EventDetails } from './schema.ts';
+import {
+  APPROVE_ACTION_ID,
+  EventDetailsSchema,
+  REJECT_ACTION_ID,
+  type ApprovalButtonValue,
+  type EventDetails,
+} from './schema.ts';
 
 type PlainText = { type: 'plain_text'; text: string; emoji?: boolean };
 type Mrkdwn = { type: 'mrkdwn'; text: string };
@@ -53,7 +59,10 @@ const MAX_FIELDS = 10;
 const FALLBACK_MAX = 3000;
 
 /** The emoji and state words of each event kind (approval-decided depends on the decision). */
-export function describeEvent(event: RunEvent, details: EventDetails = parseDetails(event)): { emoji: string; state: string } {
+export function describeEvent(
+  event: RunEvent,
+  details: EventDetails = parseDetails(event),
+): { emoji: string; state: string } {
   const wave = details.wave !== undefined ? `wave ${String(details.wave)}` : 'wave';
   const kind: RunEventKind = event.kind;
   switch (kind) {
@@ -113,7 +122,17 @@ export function formatEvent(event: RunEvent, options: { mentions?: readonly stri
   ];
   // The terminal way to decide is always shown: buttons may be absent, or Slack may be the thing that is down.
   if (event.kind === 'approval-requested' && event.step !== undefined) {
-    blocks.push({ type: 'context', elements: [mrkdwn(clip(`decide from a terminal: ${code(`revroll approve ${event.policy} --step ${event.step}`)} or ${code('revroll reject ...')}`, FIELD_MAX))] });
+    blocks.push({
+      type: 'context',
+      elements: [
+        mrkdwn(
+          clip(
+            `decide from a terminal: ${code(`revroll approve ${event.policy} --step ${event.step}`)} or ${code('revroll reject ...')}`,
+            FIELD_MAX,
+          ),
+        ),
+      ],
+    });
   }
   return { text: clip(`${event.policy}: ${state}: ${event.message}`, FALLBACK_MAX), blocks };
 }
@@ -124,7 +143,12 @@ export function formatApprovalRequest(event: RunEvent, value: ApprovalButtonValu
   const json = JSON.stringify(value);
   const confirm = (verb: string, style: 'primary' | 'danger') => ({
     title: plain(`${verb}?`),
-    text: mrkdwn(clip(`${verb} step \`${escapeMrkdwn(value.step)}\` of *${escapeMrkdwn(value.policy)}* (run \`${escapeMrkdwn(value.runId)}\`)?`, 300)),
+    text: mrkdwn(
+      clip(
+        `${verb} step \`${escapeMrkdwn(value.step)}\` of *${escapeMrkdwn(value.policy)}* (run \`${escapeMrkdwn(value.runId)}\`)?`,
+        300,
+      ),
+    ),
     confirm: plain(verb),
     deny: plain('Cancel'),
     style,
@@ -133,8 +157,22 @@ export function formatApprovalRequest(event: RunEvent, value: ApprovalButtonValu
     type: 'actions',
     block_id: 'revroll.approval',
     elements: [
-      { type: 'button', action_id: APPROVE_ACTION_ID, text: plain('Approve'), style: 'primary', value: json, confirm: confirm('Approve', 'primary') },
-      { type: 'button', action_id: REJECT_ACTION_ID, text: plain('Reject'), style: 'danger', value: json, confirm: confirm('Reject', 'danger') },
+      {
+        type: 'button',
+        action_id: APPROVE_ACTION_ID,
+        text: plain('Approve'),
+        style: 'primary',
+        value: json,
+        confirm: confirm('Approve', 'primary'),
+      },
+      {
+        type: 'button',
+        action_id: REJECT_ACTION_ID,
+        text: plain('Reject'),
+        style: 'danger',
+        value: json,
+        confirm: confirm('Reject', 'danger'),
+      },
     ],
   };
   const blocks = [...base.blocks];
@@ -158,23 +196,36 @@ export function formatApprovalDecided(input: {
   if (input.decision === 'expired') {
     return {
       text: clip(`${input.policy}: the approval of ${input.step} expired at ${input.at.toISOString()}`, FALLBACK_MAX),
-      blocks: [header(`:hourglass: ${input.policy}: approval expired`), { type: 'section', text: mrkdwn(`:hourglass: Nobody decided; the approval expired ${slackDate(input.at)}`) }, contextLine(input.runId, input.step)],
+      blocks: [
+        header(`:hourglass: ${input.policy}: approval expired`),
+        { type: 'section', text: mrkdwn(`:hourglass: Nobody decided; the approval expired ${slackDate(input.at)}`) },
+        contextLine(input.runId, input.step),
+      ],
     };
   }
   const approved = input.decision === 'approved';
-  const userId = /^(.*) \(([UW][A-Z0-9]{2,})\)$/.exec(input.by)?.[2] ?? (/^[UW][A-Z0-9]{2,}$/.test(input.by) ? input.by : undefined);
+  const userId =
+    /^(.*) \(([UW][A-Z0-9]{2,})\)$/.exec(input.by)?.[2] ?? (/^[UW][A-Z0-9]{2,}$/.test(input.by) ? input.by : undefined);
   const who = userId !== undefined ? `<@${userId}>` : escapeMrkdwn(input.by);
   const line = `${approved ? ':white_check_mark: Approved' : ':no_entry: Rejected'} by ${who} ${slackDate(input.at)}${input.via === 'cli' ? ' (from the CLI)' : ''}`;
   return {
-    text: clip(`${input.policy}: ${input.step} ${input.decision} by ${input.by} at ${input.at.toISOString()}`, FALLBACK_MAX),
-    blocks: [header(`${approved ? ':thumbsup:' : ':no_entry:'} ${input.policy}: ${input.decision}`), { type: 'section', text: mrkdwn(line) }, contextLine(input.runId, input.step)],
+    text: clip(
+      `${input.policy}: ${input.step} ${input.decision} by ${input.by} at ${input.at.toISOString()}`,
+      FALLBACK_MAX,
+    ),
+    blocks: [
+      header(`${approved ? ':thumbsup:' : ':no_entry:'} ${input.policy}: ${input.decision}`),
+      { type: 'section', text: mrkdwn(line) },
+      contextLine(input.runId, input.step),
+    ],
   };
 }
 
 /** The thread's parent: the run's current status. */
 export function formatRunStatus(status: RunStatus): SlackMessage {
   const fields: Mrkdwn[] = [];
-  if (status.from !== undefined || status.to !== undefined) fields.push(field('Revision', `${code(status.from ?? '?')} → ${code(status.to ?? '?')}`));
+  if (status.from !== undefined || status.to !== undefined)
+    fields.push(field('Revision', `${code(status.from ?? '?')} → ${code(status.to ?? '?')}`));
   if (status.wave !== undefined) fields.push(field('Wave', escapeMrkdwn(status.wave)));
   return {
     text: clip(`${status.policy}: ${status.state}`, FALLBACK_MAX),
@@ -189,30 +240,48 @@ export function formatRunStatus(status: RunStatus): SlackMessage {
 
 /** A one-line ephemeral answer to the person who clicked (why the click was refused). */
 export function formatNotice(text: string): SlackMessage {
-  return { text: clip(text, FALLBACK_MAX), blocks: [{ type: 'section', text: mrkdwn(clip(`:warning: ${escapeMrkdwn(text)}`, SECTION_MAX)) }] };
+  return {
+    text: clip(text, FALLBACK_MAX),
+    blocks: [{ type: 'section', text: mrkdwn(clip(`:warning: ${escapeMrkdwn(text)}`, SECTION_MAX)) }],
+  };
 }
 
 function eventFields(event: RunEvent, details: EventDetails): Mrkdwn[] {
   const fields: Mrkdwn[] = [];
-  if (details.from !== undefined || details.to !== undefined) fields.push(field('Revision', `${code(details.from ?? '?')} → ${code(details.to ?? '?')}`));
+  if (details.from !== undefined || details.to !== undefined)
+    fields.push(field('Revision', `${code(details.from ?? '?')} → ${code(details.to ?? '?')}`));
   if (details.wave !== undefined) fields.push(field('Wave', escapeMrkdwn(String(details.wave))));
-  else if (details.waves && details.waves.length > 0) fields.push(field('Waves', escapeMrkdwn(details.waves.join(', '))));
+  else if (details.waves && details.waves.length > 0)
+    fields.push(field('Waves', escapeMrkdwn(details.waves.join(', '))));
   if (event.kind === 'approval-requested') {
     if (details.point !== undefined) fields.push(field('Approval', escapeMrkdwn(details.point)));
     if (details.expiresAt !== undefined) fields.push(field('Expires', dateText(details.expiresAt)));
   }
   if (event.kind === 'approval-decided') {
     if (details.decision !== undefined) fields.push(field('Decision', escapeMrkdwn(details.decision)));
-    if (details.by !== undefined) fields.push(field('By', `${escapeMrkdwn(details.by)}${details.via ? ` (${escapeMrkdwn(details.via)})` : ''}`));
+    if (details.by !== undefined)
+      fields.push(field('By', `${escapeMrkdwn(details.by)}${details.via ? ` (${escapeMrkdwn(details.via)})` : ''}`));
     if (details.decidedAt !== undefined) fields.push(field('When', dateText(details.decidedAt)));
-    else if (details.decision === 'expired' && details.expiresAt !== undefined) fields.push(field('Expired', dateText(details.expiresAt)));
+    else if (details.decision === 'expired' && details.expiresAt !== undefined)
+      fields.push(field('Expired', dateText(details.expiresAt)));
   }
   if (details.hold !== undefined) fields.push(field('Hold', escapeMrkdwn(details.hold)));
   for (const gate of details.gates ?? []) {
-    const mark = gate.outcome === 'Pass' ? ':large_green_circle:' : gate.outcome === 'Fail' ? ':red_circle:' : ':large_yellow_circle:';
+    const mark =
+      gate.outcome === 'Pass'
+        ? ':large_green_circle:'
+        : gate.outcome === 'Fail'
+          ? ':red_circle:'
+          : ':large_yellow_circle:';
     const value = gate.value === undefined ? '' : ` ${gate.value === null ? 'n/a' : formatNumber(gate.value)}`;
-    const baseline = gate.baseline === undefined || gate.baseline === null ? '' : ` (baseline ${formatNumber(gate.baseline)})`;
-    fields.push(field(`${gate.check}${gate.shadow ? ' (shadow)' : ''}`, `${mark} ${escapeMrkdwn(gate.outcome)}${value}${baseline}`));
+    const baseline =
+      gate.baseline === undefined || gate.baseline === null ? '' : ` (baseline ${formatNumber(gate.baseline)})`;
+    fields.push(
+      field(
+        `${gate.check}${gate.shadow ? ' (shadow)' : ''}`,
+        `${mark} ${escapeMrkdwn(gate.outcome)}${value}${baseline}`,
+      ),
+    );
   }
   if (event.step !== undefined && fields.length === 0) fields.push(field('Step', code(event.step)));
   return fields;
@@ -223,7 +292,11 @@ function header(text: string): Block {
 }
 
 function contextLine(runId: string, step?: string, updatedAt?: Date): Block {
-  const parts = [`run ${code(runId)}`, ...(step !== undefined ? [`step ${code(step)}`] : []), ...(updatedAt ? [`updated ${slackDate(updatedAt)}`] : [])];
+  const parts = [
+    `run ${code(runId)}`,
+    ...(step !== undefined ? [`step ${code(step)}`] : []),
+    ...(updatedAt ? [`updated ${slackDate(updatedAt)}`] : []),
+  ];
   return { type: 'context', elements: [mrkdwn(clip(parts.join(' · '), FIELD_MAX))] };
 }
 

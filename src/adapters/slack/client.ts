@@ -36,7 +36,15 @@ export class SlackError extends ExternalError {
   /** What Slack asked us to wait (429 `Retry-After`). */
   readonly retryAfterMs: number | undefined;
 
-  constructor(fields: { code: string; message: string; target: string; slackError?: string; status?: number; retryable: boolean; retryAfterMs?: number }) {
+  constructor(fields: {
+    code: string;
+    message: string;
+    target: string;
+    slackError?: string;
+    status?: number;
+    retryable: boolean;
+    retryAfterMs?: number;
+  }) {
     super(fields.code, fields.message, fields.target);
     this.slackError = fields.slackError;
     this.status = fields.status;
@@ -63,7 +71,12 @@ export type PostedMessage = { channel: string; ts: string };
 
 export type SlackClient = {
   /** Posts to a channel, or into a thread with `threadTs` (`broadcast` also shows it in the channel). */
-  postMessage(input: { channel: string; message: SlackMessage; threadTs?: string; broadcast?: boolean }): Promise<PostedMessage>;
+  postMessage(input: {
+    channel: string;
+    message: SlackMessage;
+    threadTs?: string;
+    broadcast?: boolean;
+  }): Promise<PostedMessage>;
   /** Replaces a message's content. `channel` must be the channel ID postMessage returned. */
   updateMessage(input: { channel: string; ts: string; message: SlackMessage }): Promise<void>;
   /** Member IDs of a user group (`usergroups:read`). */
@@ -71,31 +84,56 @@ export type SlackClient = {
   /** Posts through an incoming webhook (no threads, no answer beyond `ok`). */
   postWebhook(url: string, message: SlackMessage): Promise<void>;
   /** Answers an interaction through its `response_url` (replace the message, or an ephemeral reply). */
-  respond(responseUrl: string, body: SlackMessage & { replace_original?: boolean; response_type?: 'ephemeral' | 'in_channel' }): Promise<void>;
+  respond(
+    responseUrl: string,
+    body: SlackMessage & { replace_original?: boolean; response_type?: 'ephemeral' | 'in_channel' },
+  ): Promise<void>;
 };
 
-const RETRYABLE_SLACK_ERRORS = new Set(['ratelimited', 'internal_error', 'fatal_error', 'service_unavailable', 'request_timeout']);
+const RETRYABLE_SLACK_ERRORS = new Set([
+  'ratelimited',
+  'internal_error',
+  'fatal_error',
+  'service_unavailable',
+  'request_timeout',
+]);
 const ERROR_CODE = /^[a-z][a-z0-9_]{0,79}$/;
 
 /** Creates a client. Nothing is sent until a method is called. */
 export function createSlackClient(options: SlackClientOptions = {}): SlackClient {
   const timeout = options.requestTimeoutMs ?? NOTIFY_REQUEST_TIMEOUT_MS;
-  const http = options.http ?? createHttpClient({ timeoutMs: timeout, secrets: [...(options.secrets ?? []), ...(options.botToken ? [options.botToken] : [])] }).axios;
+  const http =
+    options.http ??
+    createHttpClient({
+      timeoutMs: timeout,
+      secrets: [...(options.secrets ?? []), ...(options.botToken ? [options.botToken] : [])],
+    }).axios;
   const apiUrl = (options.apiUrl ?? SLACK_API_URL).replace(/\/+$/, '');
   const policy = options.retry ?? notifyRetryPolicy;
   const wait = options.sleep ?? ((ms: number) => defaultSleep(ms));
 
   const classify = (error: unknown) =>
-    error instanceof SlackError && error.retryable ? { retry: true as const, ...(error.retryAfterMs !== undefined ? { afterMs: error.retryAfterMs } : {}) } : { retry: false as const };
+    error instanceof SlackError && error.retryable
+      ? { retry: true as const, ...(error.retryAfterMs !== undefined ? { afterMs: error.retryAfterMs } : {}) }
+      : { retry: false as const };
 
   /** One HTTP exchange; any non-2xx status or transport error becomes a SlackError. */
-  async function attempt(target: string, request: { method: 'GET' | 'POST'; url: string; data?: unknown; params?: Record<string, string>; auth: boolean }): Promise<AxiosResponse<string>> {
+  async function attempt(
+    target: string,
+    request: { method: 'GET' | 'POST'; url: string; data?: unknown; params?: Record<string, string>; auth: boolean },
+  ): Promise<AxiosResponse<string>> {
     let response: AxiosResponse<string>;
     try {
       const headers: Record<string, string> = {};
       if (request.data !== undefined) headers['Content-Type'] = 'application/json; charset=utf-8';
       if (request.auth) {
-        if (!options.botToken) throw new SlackError({ code: 'SLACK_NOT_CONFIGURED', message: `Slack ${target} needs a bot token, and none is configured`, target, retryable: false });
+        if (!options.botToken)
+          throw new SlackError({
+            code: 'SLACK_NOT_CONFIGURED',
+            message: `Slack ${target} needs a bot token, and none is configured`,
+            target,
+            retryable: false,
+          });
         headers.Authorization = `Bearer ${options.botToken}`;
       }
       response = await http.request<string>({
@@ -117,12 +155,25 @@ export function createSlackClient(options: SlackClientOptions = {}): SlackClient
       // response URL is itself a secret. Timeouts and refused connections are worth a retry.
       const kind = error instanceof HttpError ? error.kind : 'unreachable';
       const retryable = error instanceof HttpError ? error.transient : true;
-      throw new SlackError({ code: 'SLACK_UNREACHABLE', message: `Slack ${target} could not be reached (${kind === 'timeout' ? 'timed out' : 'connection failed'})`, target, retryable });
+      throw new SlackError({
+        code: 'SLACK_UNREACHABLE',
+        message: `Slack ${target} could not be reached (${kind === 'timeout' ? 'timed out' : 'connection failed'})`,
+        target,
+        retryable,
+      });
     }
     const status = response.status;
     if (status === 429) {
       const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
-      throw new SlackError({ code: 'SLACK_RATE_LIMITED', message: `Slack ${target} is rate limited (HTTP 429)`, target, status, slackError: 'ratelimited', retryable: true, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+      throw new SlackError({
+        code: 'SLACK_RATE_LIMITED',
+        message: `Slack ${target} is rate limited (HTTP 429)`,
+        target,
+        status,
+        slackError: 'ratelimited',
+        retryable: true,
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+      });
     }
     if (status < 200 || status >= 300) {
       const slackError = errorCodeOf(response.data);
@@ -140,11 +191,17 @@ export function createSlackClient(options: SlackClientOptions = {}): SlackClient
 
   /** A webhook or response URL post: any 2xx is success. */
   async function send(target: string, url: string, data: unknown): Promise<void> {
-    await withRetry(policy, () => attempt(target, { method: 'POST', url, data, auth: false }), classify, { sleep: wait });
+    await withRetry(policy, () => attempt(target, { method: 'POST', url, data, auth: false }), classify, {
+      sleep: wait,
+    });
   }
 
   /** A Web API call: HTTP 200 with `{ok: true}` is the only success. One retry loop covers transport and Slack's transient codes. */
-  async function call<S extends z.ZodType>(method: string, schema: S, request: { method: 'GET' | 'POST'; data?: unknown; params?: Record<string, string> }): Promise<z.output<S>> {
+  async function call<S extends z.ZodType>(
+    method: string,
+    schema: S,
+    request: { method: 'GET' | 'POST'; data?: unknown; params?: Record<string, string> },
+  ): Promise<z.output<S>> {
     const target = method;
     const answer = await withRetry(
       policy,
@@ -152,10 +209,24 @@ export function createSlackClient(options: SlackClientOptions = {}): SlackClient
         const response = await attempt(target, { ...request, url: `${apiUrl}/${method}`, auth: true });
         const body = parseJson(response.data);
         const base = SlackApiAnswerSchema.safeParse(body);
-        if (!base.success) throw new SlackError({ code: 'SLACK_BAD_ANSWER', message: `Slack ${target} answered something that is not a Web API response`, target, status: response.status, retryable: false });
+        if (!base.success)
+          throw new SlackError({
+            code: 'SLACK_BAD_ANSWER',
+            message: `Slack ${target} answered something that is not a Web API response`,
+            target,
+            status: response.status,
+            retryable: false,
+          });
         if (!base.data.ok) {
           const slackError = base.data.error && ERROR_CODE.test(base.data.error) ? base.data.error : 'unknown_error';
-          throw new SlackError({ code: 'SLACK_API_ERROR', message: `Slack ${target} failed: ${slackError}`, target, status: response.status, slackError, retryable: RETRYABLE_SLACK_ERRORS.has(slackError) });
+          throw new SlackError({
+            code: 'SLACK_API_ERROR',
+            message: `Slack ${target} failed: ${slackError}`,
+            target,
+            status: response.status,
+            slackError,
+            retryable: RETRYABLE_SLACK_ERRORS.has(slackError),
+          });
         }
         return body;
       },
@@ -163,7 +234,13 @@ export function createSlackClient(options: SlackClientOptions = {}): SlackClient
       { sleep: wait },
     );
     const parsed = schema.safeParse(answer);
-    if (!parsed.success) throw new SlackError({ code: 'SLACK_BAD_ANSWER', message: `Slack ${target} answered ok but without the expected fields`, target, retryable: false });
+    if (!parsed.success)
+      throw new SlackError({
+        code: 'SLACK_BAD_ANSWER',
+        message: `Slack ${target} answered ok but without the expected fields`,
+        target,
+        retryable: false,
+      });
     return parsed.data;
   }
 
@@ -171,15 +248,28 @@ export function createSlackClient(options: SlackClientOptions = {}): SlackClient
     async postMessage({ channel, message, threadTs, broadcast }) {
       const answer = await call('chat.postMessage', PostMessageAnswerSchema, {
         method: 'POST',
-        data: { channel, text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false, ...(threadTs ? { thread_ts: threadTs, ...(broadcast ? { reply_broadcast: true } : {}) } : {}) },
+        data: {
+          channel,
+          text: message.text,
+          blocks: message.blocks,
+          unfurl_links: false,
+          unfurl_media: false,
+          ...(threadTs ? { thread_ts: threadTs, ...(broadcast ? { reply_broadcast: true } : {}) } : {}),
+        },
       });
       return { channel: answer.channel, ts: answer.ts };
     },
     async updateMessage({ channel, ts, message }) {
-      await call('chat.update', SlackApiAnswerSchema, { method: 'POST', data: { channel, ts, text: message.text, blocks: message.blocks } });
+      await call('chat.update', SlackApiAnswerSchema, {
+        method: 'POST',
+        data: { channel, ts, text: message.text, blocks: message.blocks },
+      });
     },
     async userGroupMembers(group) {
-      const answer = await call('usergroups.users.list', UserGroupUsersAnswerSchema, { method: 'GET', params: { usergroup: group } });
+      const answer = await call('usergroups.users.list', UserGroupUsersAnswerSchema, {
+        method: 'GET',
+        params: { usergroup: group },
+      });
       return answer.users;
     },
     async postWebhook(url, message) {

@@ -10,10 +10,33 @@ setupHttpMocks();
 const fast = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2, budgetMs: 2_000 };
 const now = () => new Date('2026-03-10T02:00:00Z');
 const run = { policy: 'mesh-prod', runId: 'run-7' };
-const started: RunEvent = { ...run, kind: 'run-started', message: 'upgrade 1-23-4 -> 1-24-1', details: { from: '1-23-4', to: '1-24-1', waves: ['canary'] } };
-const waveStarted: RunEvent = { ...run, kind: 'wave-started', step: 'wave/canary/migrate', message: 'wave canary started: shop', details: { wave: 'canary' } };
-const approvalRequested: RunEvent = { ...run, kind: 'approval-requested', step: 'wave/canary/approval', message: 'approve wave canary', details: { expiresAt: '2026-03-10T03:00:00Z', point: 'wave', planHash: 'h1' } };
-const approvalDecided: RunEvent = { ...run, kind: 'approval-decided', step: 'wave/canary/approval', message: 'approved by alice', details: { decision: 'approved', by: 'alice (U0ALICE)', via: 'slack', decidedAt: '2026-03-10T02:05:00Z' } };
+const started: RunEvent = {
+  ...run,
+  kind: 'run-started',
+  message: 'upgrade 1-23-4 -> 1-24-1',
+  details: { from: '1-23-4', to: '1-24-1', waves: ['canary'] },
+};
+const waveStarted: RunEvent = {
+  ...run,
+  kind: 'wave-started',
+  step: 'wave/canary/migrate',
+  message: 'wave canary started: shop',
+  details: { wave: 'canary' },
+};
+const approvalRequested: RunEvent = {
+  ...run,
+  kind: 'approval-requested',
+  step: 'wave/canary/approval',
+  message: 'approve wave canary',
+  details: { expiresAt: '2026-03-10T03:00:00Z', point: 'wave', planHash: 'h1' },
+};
+const approvalDecided: RunEvent = {
+  ...run,
+  kind: 'approval-decided',
+  step: 'wave/canary/approval',
+  message: 'approved by alice',
+  details: { decision: 'approved', by: 'alice (U0ALICE)', via: 'slack', decidedAt: '2026-03-10T02:05:00Z' },
+};
 const promoted: RunEvent = { ...run, kind: 'promoted', message: 'promoted 1-24-1' };
 
 type Call = { method: string; body: Record<string, unknown> };
@@ -41,7 +64,8 @@ function fakeSlackApi(counts: { post: number; update?: number }, calls: Call[]) 
   }
 }
 
-const header = (body: Record<string, unknown>) => (body.blocks as { type: string; text?: { text: string } }[])[0]?.text?.text;
+const header = (body: Record<string, unknown>) =>
+  (body.blocks as { type: string; text?: { text: string } }[])[0]?.text?.text;
 
 describe('src/adapters/slack/notifier', () => {
   it('keeps one thread per run: parent posted once, replies in the thread, parent updated', async () => {
@@ -50,7 +74,8 @@ describe('src/adapters/slack/notifier', () => {
     fakeSlackApi({ post: 6, update: 5 }, calls);
     const threads = createMemoryThreadStore();
     const notifier = createSlackNotifier({ settings: slackSettings(), env: ENV, now, threads, retry: fast });
-    for (const event of [started, waveStarted, approvalRequested, approvalDecided, promoted]) await notifier.notify(event);
+    for (const event of [started, waveStarted, approvalRequested, approvalDecided, promoted])
+      await notifier.notify(event);
 
     const posts = calls.filter((c) => c.method === 'chat.postMessage');
     const parents = posts.filter((c) => c.body.thread_ts === undefined);
@@ -67,8 +92,16 @@ describe('src/adapters/slack/notifier', () => {
     // Approval requests are also shown in the channel, with buttons bound to the run.
     const approval = posts[3]?.body;
     expect(approval?.reply_broadcast).toBe(true);
-    const actions = (approval?.blocks as { type: string; elements?: { value: string }[] }[]).find((b) => b.type === 'actions');
-    expect(JSON.parse(actions?.elements?.[0]?.value ?? '{}')).toEqual({ policy: 'mesh-prod', runId: 'run-7', step: 'wave/canary/approval', planHash: 'h1', expiresAt: '2026-03-10T03:00:00Z' });
+    const actions = (approval?.blocks as { type: string; elements?: { value: string }[] }[]).find(
+      (b) => b.type === 'actions',
+    );
+    expect(JSON.parse(actions?.elements?.[0]?.value ?? '{}')).toEqual({
+      policy: 'mesh-prod',
+      runId: 'run-7',
+      step: 'wave/canary/approval',
+      planHash: 'h1',
+      expiresAt: '2026-03-10T03:00:00Z',
+    });
 
     const updates = calls.filter((c) => c.method === 'chat.update');
     expect(updates.filter((c) => c.body.ts === parentTs).map((c) => header(c.body))).toEqual([
@@ -91,7 +124,10 @@ describe('src/adapters/slack/notifier', () => {
     const calls: Call[] = [];
     fakeSlackApi({ post: 1, update: 1 }, calls);
     const stored: ThreadRef = { channel: 'C0UPGRADES', ts: '1690000000.000001' };
-    const threads = { get: async (runId: string) => (runId === 'run-7' ? stored : undefined), set: async () => undefined };
+    const threads = {
+      get: async (runId: string) => (runId === 'run-7' ? stored : undefined),
+      set: async () => undefined,
+    };
     const notifier = createSlackNotifier({ settings: slackSettings(), env: ENV, now, threads, retry: fast });
     await notifier.notify(waveStarted);
     expect(calls.map((c) => [c.method, c.body.thread_ts ?? c.body.ts])).toEqual([
@@ -125,7 +161,10 @@ describe('src/adapters/slack/notifier', () => {
     const notifier = createSlackNotifier({ settings, env: { SLACK_WEBHOOK_URL: WEBHOOK_URL }, now, retry: fast });
     await notifier.notify(started);
     await notifier.notify(approvalRequested);
-    expect(bodies.map((b) => header(b))).toEqual([':rocket: mesh-prod: started', ':raised_hand: mesh-prod: waiting for approval']);
+    expect(bodies.map((b) => header(b))).toEqual([
+      ':rocket: mesh-prod: started',
+      ':raised_hand: mesh-prod: waiting for approval',
+    ]);
     expect(bodies.every((b) => b.thread_ts === undefined)).toBe(true);
     expect(JSON.stringify(bodies[1])).toContain('revroll.approve');
   });
@@ -133,7 +172,12 @@ describe('src/adapters/slack/notifier', () => {
   it('posts approval requests without buttons when clicks cannot be verified', async () => {
     const calls: Call[] = [];
     fakeSlackApi({ post: 2 }, calls);
-    const notifier = createSlackNotifier({ settings: slackSettings({ signingSecret: undefined }), env: ENV, now, retry: fast });
+    const notifier = createSlackNotifier({
+      settings: slackSettings({ signingSecret: undefined }),
+      env: ENV,
+      now,
+      retry: fast,
+    });
     await notifier.notify(approvalRequested);
     const json = JSON.stringify(calls[1]?.body.blocks);
     expect(json).not.toContain('revroll.approve');
@@ -145,12 +189,35 @@ describe('src/adapters/slack/notifier', () => {
     mockHttp('https://slack.com').post('/api/chat.postMessage').reply(200, { ok: false, error: 'channel_not_found' });
     const { logger, lines } = captureLogger();
     const failures: SlackFailure[] = [];
-    const notifier = createSlackNotifier({ settings: slackSettings(), env: ENV, now, logger, onFailure: (f) => failures.push(f), retry: fast });
+    const notifier = createSlackNotifier({
+      settings: slackSettings(),
+      env: ENV,
+      now,
+      logger,
+      onFailure: (f) => failures.push(f),
+      retry: fast,
+    });
     await expect(notifier.notify(started)).resolves.toBeUndefined();
     expect(notifier.failures).toBe(1);
-    expect(failures).toEqual([{ kind: 'run-started', policy: 'mesh-prod', runId: 'run-7', code: 'SLACK_API_ERROR', slackError: 'channel_not_found', status: 200, message: 'Slack chat.postMessage failed: channel_not_found' }]);
+    expect(failures).toEqual([
+      {
+        kind: 'run-started',
+        policy: 'mesh-prod',
+        runId: 'run-7',
+        code: 'SLACK_API_ERROR',
+        slackError: 'channel_not_found',
+        status: 200,
+        message: 'Slack chat.postMessage failed: channel_not_found',
+      },
+    ]);
     const line = JSON.parse(lines()[0] ?? '{}') as Record<string, unknown>;
-    expect(line).toMatchObject({ level: 40, msg: 'slack notification failed', slackError: 'channel_not_found', code: 'SLACK_API_ERROR', runId: 'run-7' });
+    expect(line).toMatchObject({
+      level: 40,
+      msg: 'slack notification failed',
+      slackError: 'channel_not_found',
+      code: 'SLACK_API_ERROR',
+      runId: 'run-7',
+    });
     expect(lines().join('\n')).not.toContain(BOT_TOKEN);
   });
 
@@ -164,9 +231,18 @@ describe('src/adapters/slack/notifier', () => {
   it('reports a missing secret by its reference, and recovers once it appears', async () => {
     const failures: SlackFailure[] = [];
     const env: Record<string, string | undefined> = {};
-    const notifier = createSlackNotifier({ settings: slackSettings(), env, now, onFailure: (f) => failures.push(f), retry: fast });
+    const notifier = createSlackNotifier({
+      settings: slackSettings(),
+      env,
+      now,
+      onFailure: (f) => failures.push(f),
+      retry: fast,
+    });
     await notifier.notify(started);
-    expect(failures[0]).toMatchObject({ code: 'SECRET_UNAVAILABLE', message: 'environment variable SLACK_BOT_TOKEN is not set' });
+    expect(failures[0]).toMatchObject({
+      code: 'SECRET_UNAVAILABLE',
+      message: 'environment variable SLACK_BOT_TOKEN is not set',
+    });
     env.SLACK_BOT_TOKEN = BOT_TOKEN;
     const calls: Call[] = [];
     fakeSlackApi({ post: 2, update: 0 }, calls);
@@ -182,7 +258,13 @@ describe('src/adapters/slack/notifier', () => {
       if (path !== '/var/run/secrets/slack/token') throw Object.assign(new Error('missing'), { code: 'ENOENT' });
       return `${BOT_TOKEN}\n`;
     };
-    const notifier = createSlackNotifier({ settings: slackSettings({ botToken: { file: '/var/run/secrets/slack/token' } }), env: {}, readFile, now, retry: fast });
+    const notifier = createSlackNotifier({
+      settings: slackSettings({ botToken: { file: '/var/run/secrets/slack/token' } }),
+      env: {},
+      readFile,
+      now,
+      retry: fast,
+    });
     await notifier.notify(started);
     expect(notifier.failures).toBe(0);
     expect(calls).toHaveLength(2);

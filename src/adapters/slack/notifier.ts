@@ -16,7 +16,17 @@ import type { Logger } from '../../telemetry/logger.ts';
 import { redactSecrets } from '../http.ts';
 import type { RetryPolicy } from '../retry.ts';
 import { resolveSecret, type SecretSources } from '../secrets.ts';
-import { ALERT_KINDS, describeEvent, formatApprovalDecided, formatApprovalRequest, formatEvent, formatRunStatus, parseDetails, type RunStatus, type SlackMessage } from './blocks.ts';
+import {
+  ALERT_KINDS,
+  describeEvent,
+  formatApprovalDecided,
+  formatApprovalRequest,
+  formatEvent,
+  formatRunStatus,
+  parseDetails,
+  type RunStatus,
+  type SlackMessage,
+} from './blocks.ts';
 import { createSlackClient, SlackError, type SlackClient } from './client.ts';
 
 /** Where a run's thread lives: the parent message's channel ID and timestamp. */
@@ -83,7 +93,13 @@ export type SlackNotifier = Notifier & {
   flush(): Promise<void>;
 };
 
-type Resolved = { client: SlackClient; mode: 'bot' | 'webhook'; webhookUrl?: string; secrets: string[]; buttons: boolean };
+type Resolved = {
+  client: SlackClient;
+  mode: 'bot' | 'webhook';
+  webhookUrl?: string;
+  secrets: string[];
+  buttons: boolean;
+};
 
 /** Runs whose status is kept for the parent message; older ones are forgotten first. */
 const MAX_TRACKED_RUNS = 200;
@@ -118,7 +134,12 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
     });
     if (botToken) return { client, mode: 'bot', secrets, buttons };
     if (webhookUrl) return { client, mode: 'webhook', webhookUrl, secrets, buttons };
-    throw new SlackError({ code: 'SLACK_NOT_CONFIGURED', message: 'Slack needs a botToken or a webhookUrl to post', target: 'slack settings', retryable: false });
+    throw new SlackError({
+      code: 'SLACK_NOT_CONFIGURED',
+      message: 'Slack needs a botToken or a webhookUrl to post',
+      target: 'slack settings',
+      retryable: false,
+    });
   }
 
   // Resolved once; a failure is not cached, so a secret mounted later is picked up.
@@ -144,7 +165,9 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
       updatedAt: options.now(),
       ...((details.from ?? previous?.from) !== undefined ? { from: details.from ?? previous?.from } : {}),
       ...((details.to ?? previous?.to) !== undefined ? { to: details.to ?? previous?.to } : {}),
-      ...((details.wave !== undefined ? String(details.wave) : previous?.wave) !== undefined ? { wave: details.wave !== undefined ? String(details.wave) : previous?.wave } : {}),
+      ...((details.wave !== undefined ? String(details.wave) : previous?.wave) !== undefined
+        ? { wave: details.wave !== undefined ? String(details.wave) : previous?.wave }
+        : {}),
     };
     statuses.delete(event.runId);
     statuses.set(event.runId, status);
@@ -158,8 +181,18 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
   function messageFor(event: RunEvent, slack: Resolved): SlackMessage {
     if (event.kind === 'approval-requested' && slack.buttons && event.step !== undefined) {
       const { planHash, expiresAt } = parseDetails(event);
-      if (planHash !== undefined) return formatApprovalRequest(event, { policy: event.policy, runId: event.runId, step: event.step, planHash, ...(expiresAt !== undefined ? { expiresAt } : {}) });
-      logger?.warn({ policy: event.policy, runId: event.runId, step: event.step }, 'approval request without a plan hash: posted without buttons');
+      if (planHash !== undefined)
+        return formatApprovalRequest(event, {
+          policy: event.policy,
+          runId: event.runId,
+          step: event.step,
+          planHash,
+          ...(expiresAt !== undefined ? { expiresAt } : {}),
+        });
+      logger?.warn(
+        { policy: event.policy, runId: event.runId, step: event.step },
+        'approval request without a plan hash: posted without buttons',
+      );
     }
     return formatEvent(event, { mentions: settings.mentionOnFailure });
   }
@@ -188,19 +221,30 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
       try {
         await threads.set(event.runId, thread);
       } catch (error) {
-        logger?.warn({ runId: event.runId, code: codeOf(error) }, 'slack thread store write failed: a restart will start a new thread');
+        logger?.warn(
+          { runId: event.runId, code: codeOf(error) },
+          'slack thread store write failed: a restart will start a new thread',
+        );
       }
     }
     // Approval requests and alerts are also shown in the channel: people must see them without opening the thread.
     const broadcast = event.kind === 'approval-requested' || ALERT_KINDS.has(event.kind);
-    const reply = await slack.client.postMessage({ channel: thread.channel, threadTs: thread.ts, broadcast, message: messageFor(event, slack) });
-    if (event.kind === 'approval-requested' && event.step !== undefined) approvalMessages.set(approvalKey(event.runId, event.step), reply);
+    const reply = await slack.client.postMessage({
+      channel: thread.channel,
+      threadTs: thread.ts,
+      broadcast,
+      message: messageFor(event, slack),
+    });
+    if (event.kind === 'approval-requested' && event.step !== undefined)
+      approvalMessages.set(approvalKey(event.runId, event.step), reply);
     if (event.kind === 'approval-decided' && event.step !== undefined) await retireApprovalMessage(event, slack);
-    if (!parentIsCurrent) await slack.client.updateMessage({ channel: thread.channel, ts: thread.ts, message: formatRunStatus(status) });
+    if (!parentIsCurrent)
+      await slack.client.updateMessage({ channel: thread.channel, ts: thread.ts, message: formatRunStatus(status) });
     if (FINAL_KINDS.has(event.kind)) {
       statuses.delete(event.runId);
       memory.delete(event.runId);
-      for (const key of approvalMessages.keys()) if (key.startsWith(`${event.runId}\u0000`)) approvalMessages.delete(key);
+      for (const key of approvalMessages.keys())
+        if (key.startsWith(`${event.runId}\u0000`)) approvalMessages.delete(key);
     }
   }
 
@@ -211,7 +255,10 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
     const details = parseDetails(event);
     if (!posted || details.decision === undefined) return;
     approvalMessages.delete(key);
-    const at = details.decidedAt !== undefined && !Number.isNaN(Date.parse(details.decidedAt)) ? new Date(details.decidedAt) : options.now();
+    const at =
+      details.decidedAt !== undefined && !Number.isNaN(Date.parse(details.decidedAt))
+        ? new Date(details.decidedAt)
+        : options.now();
     const message = formatApprovalDecided({
       policy: event.policy,
       runId: event.runId,
@@ -232,7 +279,18 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
     } catch (error) {
       failures += 1;
       const failure = describeFailure(event, error, known);
-      logger?.warn({ policy: failure.policy, runId: failure.runId, event: failure.kind, code: failure.code, slackError: failure.slackError, status: failure.status, reason: failure.message }, 'slack notification failed');
+      logger?.warn(
+        {
+          policy: failure.policy,
+          runId: failure.runId,
+          event: failure.kind,
+          code: failure.code,
+          slackError: failure.slackError,
+          status: failure.status,
+          reason: failure.message,
+        },
+        'slack notification failed',
+      );
       try {
         options.onFailure?.(failure);
       } catch {
@@ -273,8 +331,19 @@ function codeOf(error: unknown): string {
 function describeFailure(event: RunEvent, error: unknown, secrets: readonly string[]): SlackFailure {
   const base = { kind: event.kind, policy: event.policy, runId: event.runId };
   if (error instanceof SlackError) {
-    return { ...base, code: error.code, ...(error.slackError ? { slackError: error.slackError } : {}), ...(error.status !== undefined ? { status: error.status } : {}), message: redactSecrets(error.message, secrets) };
+    return {
+      ...base,
+      code: error.code,
+      ...(error.slackError ? { slackError: error.slackError } : {}),
+      ...(error.status !== undefined ? { status: error.status } : {}),
+      message: redactSecrets(error.message, secrets),
+    };
   }
-  if (error instanceof RevrollError) return { ...base, code: error.code, message: redactSecrets(error.message, secrets) };
-  return { ...base, code: 'UNEXPECTED', message: redactSecrets(error instanceof Error ? error.message : String(error), secrets) };
+  if (error instanceof RevrollError)
+    return { ...base, code: error.code, message: redactSecrets(error.message, secrets) };
+  return {
+    ...base,
+    code: 'UNEXPECTED',
+    message: redactSecrets(error instanceof Error ? error.message : String(error), secrets),
+  };
 }

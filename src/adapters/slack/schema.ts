@@ -51,7 +51,9 @@ export const BlockActionsPayloadSchema = z.looseObject({
     name: z.string().max(100).optional(),
   }),
   channel: z.looseObject({ id: z.string().max(40), name: z.string().max(100).optional() }).optional(),
-  container: z.looseObject({ message_ts: z.string().max(40).optional(), channel_id: z.string().max(40).optional() }).optional(),
+  container: z
+    .looseObject({ message_ts: z.string().max(40).optional(), channel_id: z.string().max(40).optional() })
+    .optional(),
   message: z.looseObject({ ts: z.string().max(40) }).optional(),
   // Slack's response URLs live on hooks.slack.com; anything else is refused so a payload can
   // never make revroll post to an arbitrary host.

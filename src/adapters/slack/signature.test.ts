@@ -20,16 +20,40 @@ const HAND_SIGNATURE = `v0=${createHmac('sha256', SECRET).update(`v0:${TIMESTAMP
 describe('src/adapters/slack/signature', () => {
   it("matches Slack's documented example", () => {
     expect(signSlackRequest(DOC_SECRET, DOC_TIMESTAMP, DOC_BODY)).toBe(DOC_SIGNATURE);
-    expect(verifySlackSignature({ secrets: [DOC_SECRET], timestamp: DOC_TIMESTAMP, signature: DOC_SIGNATURE, rawBody: DOC_BODY, now: DOC_NOW })).toEqual({ ok: true, secretIndex: 0 });
+    expect(
+      verifySlackSignature({
+        secrets: [DOC_SECRET],
+        timestamp: DOC_TIMESTAMP,
+        signature: DOC_SIGNATURE,
+        rawBody: DOC_BODY,
+        now: DOC_NOW,
+      }),
+    ).toEqual({ ok: true, secretIndex: 0 });
   });
 
   it('matches a signature computed by hand', () => {
     expect(signSlackRequest(SECRET, TIMESTAMP, BODY)).toBe(HAND_SIGNATURE);
-    expect(verifySlackSignature({ secrets: [SECRET], timestamp: TIMESTAMP, signature: HAND_SIGNATURE, rawBody: BODY, now: NOW })).toEqual({ ok: true, secretIndex: 0 });
+    expect(
+      verifySlackSignature({
+        secrets: [SECRET],
+        timestamp: TIMESTAMP,
+        signature: HAND_SIGNATURE,
+        rawBody: BODY,
+        now: NOW,
+      }),
+    ).toEqual({ ok: true, secretIndex: 0 });
   });
 
   it('says which of several secrets matched', () => {
-    expect(verifySlackSignature({ secrets: ['other-app', SECRET], timestamp: TIMESTAMP, signature: HAND_SIGNATURE, rawBody: BODY, now: NOW })).toEqual({ ok: true, secretIndex: 1 });
+    expect(
+      verifySlackSignature({
+        secrets: ['other-app', SECRET],
+        timestamp: TIMESTAMP,
+        signature: HAND_SIGNATURE,
+        rawBody: BODY,
+        now: NOW,
+      }),
+    ).toEqual({ ok: true, secretIndex: 1 });
   });
 
   it.each([
@@ -37,7 +61,11 @@ describe('src/adapters/slack/signature', () => {
     ['another secret', { secrets: ['not-the-secret'] }, 'bad-signature'],
     ['a changed body', { rawBody: `${BODY}&x=1` }, 'bad-signature'],
     ['a changed timestamp', { timestamp: '1700000001' }, 'bad-signature'],
-    ['an uppercase hex signature', { signature: HAND_SIGNATURE.toUpperCase().replace('V0=', 'v0=') }, 'missing-or-malformed'],
+    [
+      'an uppercase hex signature',
+      { signature: HAND_SIGNATURE.toUpperCase().replace('V0=', 'v0=') },
+      'missing-or-malformed',
+    ],
     ['a short signature', { signature: HAND_SIGNATURE.slice(0, 40) }, 'missing-or-malformed'],
     ['a v1 signature', { signature: HAND_SIGNATURE.replace('v0=', 'v1=') }, 'missing-or-malformed'],
     ['no signature', { signature: undefined }, 'missing-or-malformed'],
@@ -47,11 +75,26 @@ describe('src/adapters/slack/signature', () => {
     ['a timestamp 5 min 1 s in the future', { now: new Date(NOW.getTime() - 301_000) }, 'stale-timestamp'],
     ['no secret configured', { secrets: [] }, 'bad-signature'],
   ] as const)('refuses %s', (_name, change, reason) => {
-    const input = { secrets: [SECRET], timestamp: TIMESTAMP, signature: HAND_SIGNATURE, rawBody: BODY, now: NOW, ...change } as Parameters<typeof verifySlackSignature>[0];
+    const input = {
+      secrets: [SECRET],
+      timestamp: TIMESTAMP,
+      signature: HAND_SIGNATURE,
+      rawBody: BODY,
+      now: NOW,
+      ...change,
+    } as Parameters<typeof verifySlackSignature>[0];
     expect(verifySlackSignature(input)).toEqual({ ok: false, reason });
   });
 
   it('accepts a timestamp exactly 5 minutes away', () => {
-    expect(verifySlackSignature({ secrets: [SECRET], timestamp: TIMESTAMP, signature: HAND_SIGNATURE, rawBody: BODY, now: new Date(NOW.getTime() + 300_000) }).ok).toBe(true);
+    expect(
+      verifySlackSignature({
+        secrets: [SECRET],
+        timestamp: TIMESTAMP,
+        signature: HAND_SIGNATURE,
+        rawBody: BODY,
+        now: new Date(NOW.getTime() + 300_000),
+      }).ok,
+    ).toBe(true);
   });
 });

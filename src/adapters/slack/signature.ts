@@ -43,10 +43,12 @@ export function verifySlackSignature(input: {
 }): SignatureVerdict {
   const { timestamp, signature } = input;
   if (timestamp === undefined || signature === undefined) return { ok: false, reason: 'missing-or-malformed' };
-  if (!TIMESTAMP_FORMAT.test(timestamp) || !SIGNATURE_FORMAT.test(signature)) return { ok: false, reason: 'missing-or-malformed' };
+  if (!TIMESTAMP_FORMAT.test(timestamp) || !SIGNATURE_FORMAT.test(signature))
+    return { ok: false, reason: 'missing-or-malformed' };
   const tolerance = input.toleranceSeconds ?? SLACK_SIGNATURE_TOLERANCE_SECONDS;
   // Both directions: a timestamp far in the future is as suspicious as an old one.
-  if (Math.abs(Math.floor(input.now.getTime() / 1000) - Number(timestamp)) > tolerance) return { ok: false, reason: 'stale-timestamp' };
+  if (Math.abs(Math.floor(input.now.getTime() / 1000) - Number(timestamp)) > tolerance)
+    return { ok: false, reason: 'stale-timestamp' };
   const given = Buffer.from(signature, 'utf8');
   let matched = -1;
   input.secrets.forEach((secret, index) => {

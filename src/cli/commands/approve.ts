@@ -8,8 +8,17 @@ import { ExitCode } from '../exit-codes.ts';
 import type { CliIo } from '../io.ts';
 import type { ClusterFlags } from '../program.ts';
 
-export async function approveCommand(policy: string, approve: boolean, flags: ClusterFlags & { step?: string; as?: string }, io: CliIo): Promise<ExitCode> {
-  const cluster = connectCluster({ ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}), ...(flags.context ? { context: flags.context } : {}), env: io.env });
+export async function approveCommand(
+  policy: string,
+  approve: boolean,
+  flags: ClusterFlags & { step?: string; as?: string },
+  io: CliIo,
+): Promise<ExitCode> {
+  const cluster = connectCluster({
+    ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+    ...(flags.context ? { context: flags.context } : {}),
+    env: io.env,
+  });
   await requireStateNamespace(cluster, flags.stateNamespace);
   const store = createConfigMapStateStore(cluster, flags.stateNamespace);
   const events = createEventRecorder(cluster, { now: () => new Date(), fallbackNamespace: flags.stateNamespace });

@@ -51,11 +51,16 @@ export async function demoCommand(options: DemoOptions, io: CliIo, stop?: AbortS
     sandbox = await startSandbox({ scenario, startLatencyMs: 150 });
     await sandbox.waitForIdle({ timeoutMs: 60_000 });
     const summary = sandbox.summary();
-    say(`  sandbox cluster at ${sandbox.url}: ${summary.namespaces} namespaces, ${summary.pods.total} pods, proxies ${describeCounts(summary.pods.injected)}`);
+    say(
+      `  sandbox cluster at ${sandbox.url}: ${summary.namespaces} namespaces, ${summary.pods.total} pods, proxies ${describeCounts(summary.pods.injected)}`,
+    );
     try {
       prometheus = await startPrometheus({ targets: [sandbox.metricsUrl], scrapeIntervalMs: 1000 });
     } catch (error) {
-      if (error instanceof PrometheusNotInstalledError) throw new UsageError(`${error.message}; the demo needs it for its telemetry gates (bash scripts/ensure-deps.sh installs it)`);
+      if (error instanceof PrometheusNotInstalledError)
+        throw new UsageError(
+          `${error.message}; the demo needs it for its telemetry gates (bash scripts/ensure-deps.sh installs it)`,
+        );
       throw error;
     }
     say(`  Prometheus at ${prometheus.url}, scraping the sandbox every second; waiting for the first scrape...`);
@@ -64,17 +69,28 @@ export async function demoCommand(options: DemoOptions, io: CliIo, stop?: AbortS
     }
     const kubeconfig = join(dir, 'kubeconfig');
     writeFileSync(kubeconfig, sandbox.kubeconfig);
-    say(`  kubectl works against it meanwhile: KUBECONFIG=${kubeconfig} kubectl get namespaces -L istio-injection,istio.io/rev`);
+    say(
+      `  kubectl works against it meanwhile: KUBECONFIG=${kubeconfig} kubectl get namespaces -L istio-injection,istio.io/rev`,
+    );
     say('');
 
-    policy.spec.prometheus = { ...(policy.spec.prometheus ?? { timeout: 10_000, tls: { insecureSkipVerify: false }, headers: {} }), url: prometheus.url };
+    policy.spec.prometheus = {
+      ...(policy.spec.prometheus ?? { timeout: 10_000, tls: { insecureSkipVerify: false }, headers: {} }),
+      url: prometheus.url,
+    };
     const cluster = connectCluster({ kubeconfig, env: io.env });
     if (!(await cluster.get(Resources.namespaces, undefined, STATE_NAMESPACE))) {
-      await cluster.mutate({ op: 'create', ref: Resources.namespaces, object: { metadata: { name: STATE_NAMESPACE } } });
+      await cluster.mutate({
+        op: 'create',
+        ref: Resources.namespaces,
+        object: { metadata: { name: STATE_NAMESPACE } },
+      });
     }
     const logger = createLogger({ level: options.debug ? 'debug' : 'warn', pretty: io.isTty });
     const deps = composeRunner(policy, { cluster, stateNamespace: STATE_NAMESPACE, logger, env: io.env });
-    say(`Running ${policy.metadata.name}: ${policy.spec.revisions.from} -> ${policy.spec.revisions.to}, ${policy.spec.waves.length} waves, gates every ${policy.spec.gates.interval / 1000}s`);
+    say(
+      `Running ${policy.metadata.name}: ${policy.spec.revisions.from} -> ${policy.spec.revisions.to}, ${policy.spec.waves.length} waves, gates every ${policy.spec.gates.interval / 1000}s`,
+    );
     const progress = createProgress(io, {
       extra: (state, record) => {
         if (!record.id.endsWith('/bake') || (record.status !== 'done' && record.status !== 'failed')) return [];
@@ -84,7 +100,10 @@ export async function demoCommand(options: DemoOptions, io: CliIo, stop?: AbortS
         );
       },
     });
-    const result = await runPolicy(policy, deps, { signal, onProgress: (state, changed) => progress.update(state, changed) });
+    const result = await runPolicy(policy, deps, {
+      signal,
+      onProgress: (state, changed) => progress.update(state, changed),
+    });
     progress.stop();
     await sandbox.waitForIdle({ timeoutMs: 60_000 }).catch(() => undefined);
     const pods = await cluster.list(Resources.pods);
@@ -97,8 +116,12 @@ export async function demoCommand(options: DemoOptions, io: CliIo, stop?: AbortS
     say('');
     say(`${result.outcome}: ${result.message}`);
     say(`  proxies now: ${describeCounts(proxies)}`);
-    say(`  Kubernetes API requests: ${requests.length} (plus ${cluster.requests.length - requests.length} Events); elapsed ${Math.round((performance.now() - started) / 1000)}s`);
-    say(`  run state: kubectl -n ${STATE_NAMESPACE} get configmap revroll-${policy.metadata.name} -o yaml (while the demo runs)`);
+    say(
+      `  Kubernetes API requests: ${requests.length} (plus ${cluster.requests.length - requests.length} Events); elapsed ${Math.round((performance.now() - started) / 1000)}s`,
+    );
+    say(
+      `  run state: kubectl -n ${STATE_NAMESPACE} get configmap revroll-${policy.metadata.name} -o yaml (while the demo runs)`,
+    );
     return exitCodeFor(result);
   } finally {
     process.removeListener('SIGINT', onSignal);

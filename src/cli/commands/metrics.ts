@@ -40,7 +40,8 @@ export async function createMetricsFor(policy: Policy, env: NodeJS.ProcessEnv): 
         const m = evaluation.measurement;
         let text: string;
         if (verdict?.kind === 'rejected') text = `REJECTED by Prometheus: ${verdict.message}`;
-        else if (m.kind === 'value') text = `${formatNumber(m.value)}${m.traffic !== undefined ? ` at ${formatNumber(m.traffic)} req/s` : ''}${check.shadow ? ' [shadow]' : ''}`;
+        else if (m.kind === 'value')
+          text = `${formatNumber(m.value)}${m.traffic !== undefined ? ` at ${formatNumber(m.traffic)} req/s` : ''}${check.shadow ? ' [shadow]' : ''}`;
         else if (m.kind === 'empty') text = `no data: ${m.reason}`;
         else text = `error: ${m.reason}`;
         out.push({ check: check.name, text, rejected: verdict?.kind === 'rejected', ...(query ? { query } : {}) });

@@ -28,7 +28,10 @@ async function preparePolicy(file: string, flags: ClusterFlags, io: CliIo): Prom
   const { policy, warnings } = await loadPolicyFile(file, io.cwd);
   for (const warning of warnings) io.err(`${formatProblem(warning)} (warning)\n`);
   if (flags.prometheusUrl) {
-    policy.spec.prometheus = { ...(policy.spec.prometheus ?? { timeout: 10_000, tls: { insecureSkipVerify: false }, headers: {} }), url: flags.prometheusUrl };
+    policy.spec.prometheus = {
+      ...(policy.spec.prometheus ?? { timeout: 10_000, tls: { insecureSkipVerify: false }, headers: {} }),
+      url: flags.prometheusUrl,
+    };
   }
   return policy;
 }
@@ -42,7 +45,13 @@ export async function planCommand(file: string, flags: PlanFlags, io: CliIo): Pr
   const versionOf = (rev: string | undefined) => snapshot.mesh.revisions.find((r) => r.name === rev)?.version;
   const fromVersion = versionOf(plan?.from);
   const toVersion = versionOf(plan?.to);
-  const gates = plan && metrics ? await metrics.evaluatePlan(policy, plan, { ...(fromVersion ? { from: fromVersion } : {}), ...(toVersion ? { to: toVersion } : {}) }) : [];
+  const gates =
+    plan && metrics
+      ? await metrics.evaluatePlan(policy, plan, {
+          ...(fromVersion ? { from: fromVersion } : {}),
+          ...(toVersion ? { to: toVersion } : {}),
+        })
+      : [];
   if (flags.output === 'json') {
     io.out(`${JSON.stringify({ plan, problems, gates, requests: cluster.requestCounts() }, null, 2)}\n`);
   } else {
@@ -68,25 +77,35 @@ export function renderPlan(policy: Policy, plan: RunPlan): string {
   for (const wave of plan.waves) {
     const workloads = wave.namespaces.reduce((n, ns) => n + ns.workloads.length, 0);
     const pods = wave.namespaces.reduce((n, ns) => n + ns.pods, 0);
-    lines.push(`  ${wave.index + 1}. ${wave.name}: ${wave.namespaces.length} namespace(s), ${workloads} workload(s), ${pods} pod(s); bake ${formatDuration(wave.bakeMs)}, ${wave.maxParallelRestarts} parallel restarts`);
+    lines.push(
+      `  ${wave.index + 1}. ${wave.name}: ${wave.namespaces.length} namespace(s), ${workloads} workload(s), ${pods} pod(s); bake ${formatDuration(wave.bakeMs)}, ${wave.maxParallelRestarts} parallel restarts`,
+    );
     for (const ns of wave.namespaces) {
-      lines.push(`     - ${ns.name} (${describeLabels(ns.original)}): ${ns.workloads.map((w) => `${w.kind.toLowerCase()}/${w.name}`).join(', ') || 'no workloads'}; ${ns.pods} pod(s)`);
-      for (const skipped of ns.skipped) lines.push(`       skipped ${skipped.kind.toLowerCase()}/${skipped.name}: ${skipped.reason}`);
+      lines.push(
+        `     - ${ns.name} (${describeLabels(ns.original)}): ${ns.workloads.map((w) => `${w.kind.toLowerCase()}/${w.name}`).join(', ') || 'no workloads'}; ${ns.pods} pod(s)`,
+      );
+      for (const skipped of ns.skipped)
+        lines.push(`       skipped ${skipped.kind.toLowerCase()}/${skipped.name}: ${skipped.reason}`);
     }
   }
   if (plan.gateways.length > 0) {
     lines.push('');
     lines.push('Gateways:');
-    for (const g of plan.gateways) lines.push(`  ${g.namespace}/${g.name} (istio.io/rev=${g.original ?? 'none'}): ${g.upgrade}`);
+    for (const g of plan.gateways)
+      lines.push(`  ${g.namespace}/${g.name} (istio.io/rev=${g.original ?? 'none'}): ${g.upgrade}`);
   }
   lines.push('');
   lines.push('Mutations, in order:');
-  describeMutations(plan, spec.promote.uninstallPrevious).forEach((line, i) => lines.push(`  ${String(i + 1).padStart(3)}. ${line}`));
+  describeMutations(plan, spec.promote.uninstallPrevious).forEach((line, i) =>
+    lines.push(`  ${String(i + 1).padStart(3)}. ${line}`),
+  );
   lines.push('');
   lines.push('Time:');
   const per = plan.waves.map((w, i) => `${w.name} <= ${formatDuration(plan.timing.perWaveMaxMs[i] ?? 0)}`).join(', ');
   lines.push(`  per wave (rollout timeout + warm-up ${formatDuration(spec.gates.warmup)} + bake): ${per}`);
-  lines.push(`  whole run at most ${formatDuration(plan.timing.totalMaxMs)}; at least ${formatDuration(plan.timing.perWaveFixedMs.reduce((a, b) => a + b, 0))} of warm-up and bake`);
+  lines.push(
+    `  whole run at most ${formatDuration(plan.timing.totalMaxMs)}; at least ${formatDuration(plan.timing.perWaveFixedMs.reduce((a, b) => a + b, 0))} of warm-up and bake`,
+  );
   lines.push(
     plan.timing.detectMs > 0
       ? `  a failing canary is detected within ${formatDuration(plan.timing.detectMs)} after a wave's warm-up (failureLimit ${spec.gates.failureLimit} x interval ${formatDuration(spec.gates.interval)}), plus scrape delay`
@@ -113,21 +132,40 @@ export async function runCommandCli(file: string, flags: RunFlags, io: CliIo): P
       for (const problem of problems) io.err(`problem: ${problem.path}: ${problem.message}\n`);
       return ExitCode.failure;
     }
-    const deps = composeRunner(policy, { cluster, stateNamespace: flags.stateNamespace, logger, env: io.env, ...(metrics ? { metrics: metrics.source } : {}) });
+    const deps = composeRunner(policy, {
+      cluster,
+      stateNamespace: flags.stateNamespace,
+      logger,
+      env: io.env,
+      ...(metrics ? { metrics: metrics.source } : {}),
+    });
     const executor = createExecutor(policy, { ...deps, stateNamespace: flags.stateNamespace, now: () => new Date() });
     const observation = await executor.execute(initialState(policy, plan, 'dry-run', new Date()), { type: 'precheck' });
-    const precheckProblems = observation.type === 'precheck' ? observation.problems : [observation.type === 'done' ? observation.message : 'precheck did not run'];
+    const precheckProblems =
+      observation.type === 'precheck'
+        ? observation.problems
+        : [observation.type === 'done' ? observation.message : 'precheck did not run'];
     if (json) {
       io.out(`${JSON.stringify({ dryRun: true, plan, precheck: precheckProblems }, null, 2)}\n`);
     } else {
       io.out(renderPlan(policy, plan));
-      io.out(precheckProblems.length === 0 ? '\nPrecheck: ok. Dry run: nothing was changed.\n' : `\nPrecheck failed:\n${precheckProblems.map((p) => `  - ${p}`).join('\n')}\nDry run: nothing was changed.\n`);
+      io.out(
+        precheckProblems.length === 0
+          ? '\nPrecheck: ok. Dry run: nothing was changed.\n'
+          : `\nPrecheck failed:\n${precheckProblems.map((p) => `  - ${p}`).join('\n')}\nDry run: nothing was changed.\n`,
+      );
     }
     return precheckProblems.length === 0 ? ExitCode.ok : ExitCode.failure;
   }
 
   await requireStateNamespace(cluster, flags.stateNamespace);
-  const deps = composeRunner(policy, { cluster, stateNamespace: flags.stateNamespace, logger, env: io.env, ...(metrics ? { metrics: metrics.source } : {}) });
+  const deps = composeRunner(policy, {
+    cluster,
+    stateNamespace: flags.stateNamespace,
+    logger,
+    env: io.env,
+    ...(metrics ? { metrics: metrics.source } : {}),
+  });
   const controller = new AbortController();
   const onSignal = () => controller.abort();
   process.once('SIGINT', onSignal);
@@ -157,14 +195,19 @@ export function leaseTtlMs(env: NodeJS.ProcessEnv): number {
 }
 
 function flagsFor(flags: ClusterFlags) {
-  return { ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}), ...(flags.context ? { context: flags.context } : {}) };
+  return {
+    ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+    ...(flags.context ? { context: flags.context } : {}),
+  };
 }
 
 /** Prints the outcome and maps it to the CLI contract's exit codes. */
 export function reportRun(result: RunResult, json: boolean, io: CliIo): ExitCode {
   const code = exitCodeFor(result);
   if (json) {
-    io.out(`${JSON.stringify({ outcome: result.outcome, message: result.message, problems: result.problems, state: result.state }, null, 2)}\n`);
+    io.out(
+      `${JSON.stringify({ outcome: result.outcome, message: result.message, problems: result.problems, state: result.state }, null, 2)}\n`,
+    );
     return code;
   }
   for (const problem of result.problems ?? []) io.err(`problem: ${problem.path}: ${problem.message}\n`);
@@ -172,7 +215,9 @@ export function reportRun(result: RunResult, json: boolean, io: CliIo): ExitCode
   if (code === ExitCode.ok) io.out(line);
   else io.err(line);
   if (result.outcome === 'held' && result.state?.hold?.kind === 'approval') {
-    io.err(`decide with: revroll approve ${result.state.policy}   or   revroll reject ${result.state.policy}; then run again to continue\n`);
+    io.err(
+      `decide with: revroll approve ${result.state.policy}   or   revroll reject ${result.state.policy}; then run again to continue\n`,
+    );
   }
   return code;
 }

@@ -37,14 +37,20 @@ export async function sandboxCommand(options: SandboxCommandOptions, io: CliIo, 
       ...(options.startLatencyMs !== undefined ? { startLatencyMs: options.startLatencyMs } : {}),
       ...(options.speed !== undefined ? { speed: options.speed } : {}),
     });
-    const kubeconfigPath = options.kubeconfigOut ? resolve(io.cwd, options.kubeconfigOut) : join(mkdtempSync(join(tmpdir(), 'revroll-sandbox-')), 'kubeconfig');
+    const kubeconfigPath = options.kubeconfigOut
+      ? resolve(io.cwd, options.kubeconfigOut)
+      : join(mkdtempSync(join(tmpdir(), 'revroll-sandbox-')), 'kubeconfig');
     writeFileSync(kubeconfigPath, sandbox.kubeconfig, { mode: 0o600 });
     if (options.prometheus) {
       try {
         prometheus = await startPrometheus({ targets: [sandbox.metricsUrl], scrapeIntervalMs: 1000 });
       } catch (error) {
         if (error instanceof PrometheusNotInstalledError) throw new UsageError(error.message);
-        throw new ExternalError('prometheus-start', error instanceof Error ? error.message : String(error), 'prometheus');
+        throw new ExternalError(
+          'prometheus-start',
+          error instanceof Error ? error.message : String(error),
+          'prometheus',
+        );
       }
     }
     await sandbox.waitForIdle({ timeoutMs: 120_000 }).catch((error: unknown) => {

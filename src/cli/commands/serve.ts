@@ -9,7 +9,12 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createKubernetesCluster, KubernetesError, type KubernetesCluster } from '../../adapters/kubernetes/cluster.ts';
 import { loadKubeConfig } from '../../adapters/kubernetes/kubeconfig.ts';
-import { createConfigMapStateStore, createEventRecorder, createLeaseLock, stateConfigMapName } from '../../adapters/kubernetes/state.ts';
+import {
+  createConfigMapStateStore,
+  createEventRecorder,
+  createLeaseLock,
+  stateConfigMapName,
+} from '../../adapters/kubernetes/state.ts';
 import { UsageError } from '../../errors.ts';
 import { Resources } from '../../ports/cluster.ts';
 import type { MetricsSource } from '../../ports/metrics.ts';
@@ -42,7 +47,8 @@ const HARVEST_MS = 15_000;
 export function parseListen(value: string): { host: string; port: number } {
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value.trim());
   const port = Number(match?.[3]);
-  if (!match || !Number.isInteger(port) || port > 65_535) throw new UsageError(`--listen ${value} is not HOST:PORT (for example 0.0.0.0:8080 or [::]:8080)`);
+  if (!match || !Number.isInteger(port) || port > 65_535)
+    throw new UsageError(`--listen ${value} is not HOST:PORT (for example 0.0.0.0:8080 or [::]:8080)`);
   return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
 }
 
@@ -53,11 +59,18 @@ export async function serveCommand(opts: ServeFlags, io: CliIo): Promise<ExitCod
   if (!info?.isDirectory()) throw new UsageError(`the policies folder ${dir} does not exist or is not a folder`);
 
   const logger = createLogger({ level: opts.debug ? 'debug' : 'info', pretty: io.isTty });
-  const kube = { ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}), ...(opts.context ? { context: opts.context } : {}) };
+  const kube = {
+    ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
+    ...(opts.context ? { context: opts.context } : {}),
+  };
   const cluster = connectCluster({ ...kube, env: io.env });
   // Probes get their own client: one attempt, short timeout, so a slow API server never stalls them.
   const probe = createKubernetesCluster({
-    config: loadKubeConfig({ ...(opts.kubeconfig ? { file: opts.kubeconfig } : {}), ...(opts.context ? { context: opts.context } : {}), env: io.env }).config,
+    config: loadKubeConfig({
+      ...(opts.kubeconfig ? { file: opts.kubeconfig } : {}),
+      ...(opts.context ? { context: opts.context } : {}),
+      env: io.env,
+    }).config,
     retry: { maxAttempts: 1, baseDelayMs: 0, maxDelayMs: 0, budgetMs: 0 },
     requestTimeoutMs: 2_000,
   });
@@ -116,7 +129,13 @@ export async function serveCommand(opts: ServeFlags, io: CliIo): Promise<ExitCod
       );
     },
   });
-  const server = createHttpServer({ logger, metrics, ready: readiness(probe, stateNamespace), runs: () => ({ holder, policies: daemon.runs() }), slackActions });
+  const server = createHttpServer({
+    logger,
+    metrics,
+    ready: readiness(probe, stateNamespace),
+    runs: () => ({ holder, policies: daemon.runs() }),
+    slackActions,
+  });
 
   const stop = waitForSignal();
   try {
@@ -125,9 +144,15 @@ export async function serveCommand(opts: ServeFlags, io: CliIo): Promise<ExitCod
     logger.info({ url, policies: dir, holder, stateNamespace }, 'revroll serve listening');
     const signal = await stop.promise;
     logger.info({ signal }, 'shutting down');
-    const outcome = await Promise.race([Promise.all([daemon.stop(), server.close(2_000)]).then(() => 'stopped' as const), unrefTimeout(SHUTDOWN_TIMEOUT_MS).then(() => 'timeout' as const)]);
+    const outcome = await Promise.race([
+      Promise.all([daemon.stop(), server.close(2_000)]).then(() => 'stopped' as const),
+      unrefTimeout(SHUTDOWN_TIMEOUT_MS).then(() => 'timeout' as const),
+    ]);
     if (outcome === 'timeout') {
-      logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out; exiting with runs not stopped (their state is saved after every decision)');
+      logger.error(
+        { timeoutMs: SHUTDOWN_TIMEOUT_MS },
+        'shutdown timed out; exiting with runs not stopped (their state is saved after every decision)',
+      );
       forceExitLater(ExitCode.failure);
       return ExitCode.failure;
     }
@@ -175,7 +200,13 @@ function forceExitLater(code: ExitCode): void {
 
 function withPrometheusUrl(policy: Policy, url: string | undefined): Policy {
   if (!url) return policy;
-  const spec = { ...policy.spec, prometheus: { ...(policy.spec.prometheus ?? { timeout: 10_000, tls: { insecureSkipVerify: false }, headers: {} }), url } };
+  const spec = {
+    ...policy.spec,
+    prometheus: {
+      ...(policy.spec.prometheus ?? { timeout: 10_000, tls: { insecureSkipVerify: false }, headers: {} }),
+      url,
+    },
+  };
   return { ...policy, spec };
 }
 
@@ -194,7 +225,8 @@ function countErrors(source: MetricsSource, policy: string, metrics: RunnerMetri
 function harvestRequests(cluster: KubernetesCluster, metrics: RunnerMetrics): void {
   const records = cluster.requests;
   for (const r of records) {
-    if (r.status === 0 || r.status >= 400) metrics.kubernetesError(r.verb, r.group === '' ? r.resource : `${r.resource}.${r.group}`, r.status);
+    if (r.status === 0 || r.status >= 400)
+      metrics.kubernetesError(r.verb, r.group === '' ? r.resource : `${r.resource}.${r.group}`, r.status);
   }
   cluster.resetRequests();
 }
@@ -208,9 +240,9 @@ function readiness(probe: KubernetesCluster, namespace: string): ReadinessCheck 
       return { ok: true, message: `${probe.server} reachable` };
     } catch (error) {
       // Allowed to read its own namespace only: the API server answered, which is what counts.
-      if (error instanceof KubernetesError && error.status === 403) return { ok: true, message: `${probe.server} reachable` };
+      if (error instanceof KubernetesError && error.status === 403)
+        return { ok: true, message: `${probe.server} reachable` };
       return { ok: false, message: error instanceof Error ? error.message : String(error) };
     }
   };
 }
-

@@ -16,8 +16,16 @@ import { leaseTtlMs, reportRun } from './run.ts';
 import { createProgress, progressLine } from '../progress.ts';
 import { createMetricsFor } from './metrics.ts';
 
-export async function statusCommand(policy: string | undefined, flags: ClusterFlags & { output: 'text' | 'json' }, io: CliIo): Promise<ExitCode> {
-  const cluster = connectCluster({ ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}), ...(flags.context ? { context: flags.context } : {}), env: io.env });
+export async function statusCommand(
+  policy: string | undefined,
+  flags: ClusterFlags & { output: 'text' | 'json' },
+  io: CliIo,
+): Promise<ExitCode> {
+  const cluster = connectCluster({
+    ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+    ...(flags.context ? { context: flags.context } : {}),
+    env: io.env,
+  });
   const store = createConfigMapStateStore(cluster, flags.stateNamespace);
   let states: RunState[];
   if (policy) {
@@ -43,28 +51,44 @@ export function renderStatus(state: RunState, detailed: boolean): string {
   const lines: string[] = [];
   const step = state.steps[state.cursor];
   const done = state.records.filter((r) => r.status === 'done').length;
-  lines.push(`${state.policy}  run ${state.runId}  ${state.from} -> ${state.to}  ${state.phase}${step && !terminalPhases.has(state.phase) ? ` at ${step.id}` : ''}  (${done}/${state.records.length} steps, updated ${state.updatedAt})`);
+  lines.push(
+    `${state.policy}  run ${state.runId}  ${state.from} -> ${state.to}  ${state.phase}${step && !terminalPhases.has(state.phase) ? ` at ${step.id}` : ''}  (${done}/${state.records.length} steps, updated ${state.updatedAt})`,
+  );
   if (state.hold) lines.push(`  held (${state.hold.kind}) since ${state.hold.since}: ${state.hold.reason}`);
   if (state.rollbackReason) lines.push(`  rollback reason: ${state.rollbackReason}`);
   if (state.outcome) lines.push(`  outcome: ${state.outcome}`);
   const pending = state.approvals.filter((a) => a.decision === undefined);
-  for (const a of pending) lines.push(`  approval pending for ${a.step} until ${a.expiresAt} (revroll approve|reject ${state.policy} --step ${a.step})`);
+  for (const a of pending)
+    lines.push(
+      `  approval pending for ${a.step} until ${a.expiresAt} (revroll approve|reject ${state.policy} --step ${a.step})`,
+    );
   if (detailed) {
     const last = state.gates?.recent.at(-1);
     if (last) {
       lines.push(`  gates at ${last.at} (wave ${state.waves[state.gates?.wave ?? 0]}):`);
       for (const r of last.results) {
-        lines.push(`    ${r.check.padEnd(28)} ${r.outcome.padEnd(7)} ${r.value === undefined || r.value === null ? '-' : formatNumber(r.value)}${r.baseline !== undefined && r.baseline !== null ? ` (baseline ${formatNumber(r.baseline)})` : ''}${r.shadow ? ' [shadow]' : ''}  ${r.message}`);
+        lines.push(
+          `    ${r.check.padEnd(28)} ${r.outcome.padEnd(7)} ${r.value === undefined || r.value === null ? '-' : formatNumber(r.value)}${r.baseline !== undefined && r.baseline !== null ? ` (baseline ${formatNumber(r.baseline)})` : ''}${r.shadow ? ' [shadow]' : ''}  ${r.message}`,
+        );
       }
     }
     lines.push('  steps:');
-    for (const record of state.records) if (record.status !== 'pending') lines.push(`    ${progressLine(record).trimEnd()}`);
+    for (const record of state.records)
+      if (record.status !== 'pending') lines.push(`    ${progressLine(record).trimEnd()}`);
   }
   return `${lines.join('\n')}\n`;
 }
 
-export async function abortCommand(policyName: string, flags: ClusterFlags & { policyFile?: string; as?: string; debug?: boolean }, io: CliIo): Promise<ExitCode> {
-  const cluster = connectCluster({ ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}), ...(flags.context ? { context: flags.context } : {}), env: io.env });
+export async function abortCommand(
+  policyName: string,
+  flags: ClusterFlags & { policyFile?: string; as?: string; debug?: boolean },
+  io: CliIo,
+): Promise<ExitCode> {
+  const cluster = connectCluster({
+    ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+    ...(flags.context ? { context: flags.context } : {}),
+    env: io.env,
+  });
   await requireStateNamespace(cluster, flags.stateNamespace);
   const store = createConfigMapStateStore(cluster, flags.stateNamespace);
   const who = flags.as ?? io.env.USER ?? 'cli';
@@ -72,7 +96,10 @@ export async function abortCommand(policyName: string, flags: ClusterFlags & { p
     const stored = await store.load(policyName);
     if (!stored) throw new UsageError(`no run of policy ${policyName} in namespace ${flags.stateNamespace}`);
     const state = parseStoredState(stored.document, policyName);
-    if (terminalPhases.has(state.phase)) throw new UsageError(`the run ${state.runId} of ${policyName} is already finished (${state.phase}); nothing to abort`);
+    if (terminalPhases.has(state.phase))
+      throw new UsageError(
+        `the run ${state.runId} of ${policyName} is already finished (${state.phase}); nothing to abort`,
+      );
     if (state.phase === 'RollingBack') {
       io.out(`the run ${state.runId} of ${policyName} is already rolling back\n`);
       break;
@@ -97,12 +124,22 @@ export async function abortCommand(policyName: string, flags: ClusterFlags & { p
     return ExitCode.held;
   }
   const { policy } = await loadPolicyFile(flags.policyFile, io.cwd);
-  if (policy.metadata.name !== policyName) throw new UsageError(`${flags.policyFile} is policy ${policy.metadata.name}, not ${policyName}`);
+  if (policy.metadata.name !== policyName)
+    throw new UsageError(`${flags.policyFile} is policy ${policy.metadata.name}, not ${policyName}`);
   const logger = createLogger({ level: flags.debug ? 'debug' : 'warn', pretty: io.isTty });
   const metrics = await createMetricsFor(policy, io.env);
-  const deps = composeRunner(policy, { cluster, stateNamespace: flags.stateNamespace, logger, env: io.env, ...(metrics ? { metrics: metrics.source } : {}) });
+  const deps = composeRunner(policy, {
+    cluster,
+    stateNamespace: flags.stateNamespace,
+    logger,
+    env: io.env,
+    ...(metrics ? { metrics: metrics.source } : {}),
+  });
   const progress = createProgress(io);
-  const result = await runPolicy(policy, deps, { leaseTtlMs: leaseTtlMs(io.env), onProgress: (state, changed) => progress.update(state, changed) });
+  const result = await runPolicy(policy, deps, {
+    leaseTtlMs: leaseTtlMs(io.env),
+    onProgress: (state, changed) => progress.update(state, changed),
+  });
   progress.stop();
   return reportRun(result, false, io);
 }

@@ -6,7 +6,14 @@ import type { KubeObject } from '../store.ts';
 
 export type AccessRule = { verb: string; group: string; resource: string };
 
-type Attributes = { verb?: string; group?: string; resource?: string; namespace?: string; name?: string; subresource?: string };
+type Attributes = {
+  verb?: string;
+  group?: string;
+  resource?: string;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+};
 
 function matchesRule(rule: AccessRule, attributes: Attributes): boolean {
   const eq = (pattern: string, value: string | undefined) => pattern === '*' || pattern === (value ?? '');
@@ -18,7 +25,11 @@ export function reviewAccess(review: KubeObject, denied: readonly AccessRule[]):
   const attributes = spec.resourceAttributes;
   const rule = attributes ? denied.find((r) => matchesRule(r, attributes)) : undefined;
   const status = rule
-    ? { allowed: false, denied: true, reason: `denied by the sandbox: ${rule.verb} ${rule.resource}${rule.group ? `.${rule.group}` : ''}` }
+    ? {
+        allowed: false,
+        denied: true,
+        reason: `denied by the sandbox: ${rule.verb} ${rule.resource}${rule.group ? `.${rule.group}` : ''}`,
+      }
     : { allowed: true, reason: 'allowed by the sandbox' };
   return {
     kind: 'SelfSubjectAccessReview',

@@ -18,12 +18,26 @@ type CrdVersion = {
   additionalPrinterColumns?: PrinterColumn[];
 };
 
-export type PrinterColumn = { name: string; type: string; jsonPath: string; description?: string; priority?: number; format?: string };
+export type PrinterColumn = {
+  name: string;
+  type: string;
+  jsonPath: string;
+  description?: string;
+  priority?: number;
+  format?: string;
+};
 
 type CrdSpec = {
   group?: string;
   scope?: string;
-  names?: { plural?: string; singular?: string; kind?: string; shortNames?: string[]; categories?: string[]; listKind?: string };
+  names?: {
+    plural?: string;
+    singular?: string;
+    kind?: string;
+    shortNames?: string[];
+    categories?: string[];
+    listKind?: string;
+  };
   versions?: CrdVersion[];
 };
 
@@ -81,11 +95,20 @@ export function findCrd(store: Store, type: Pick<ResourceType, 'group' | 'plural
 function withInitialStatus(crd: KubeObject, now: string): KubeObject {
   const spec = specOf(crd);
   const storage = (spec.versions ?? []).find((v) => v.storage)?.name;
-  const condition = (type: string, reason: string, message: string) => ({ type, status: 'True', lastTransitionTime: now, reason, message });
+  const condition = (type: string, reason: string, message: string) => ({
+    type,
+    status: 'True',
+    lastTransitionTime: now,
+    reason,
+    message,
+  });
   return {
     ...crd,
     status: {
-      conditions: [condition('NamesAccepted', 'NoConflicts', 'no conflicts found'), condition('Established', 'InitialNamesAccepted', 'the initial names have been accepted')],
+      conditions: [
+        condition('NamesAccepted', 'NoConflicts', 'no conflicts found'),
+        condition('Established', 'InitialNamesAccepted', 'the initial names have been accepted'),
+      ],
       acceptedNames: { ...(spec.names ?? {}) },
       storedVersions: storage ? [storage] : [],
     },
@@ -101,7 +124,17 @@ export function installCrdSync(store: Store, isProtected: (type: ResourceType) =
     const type = crdResourceType(crd);
     if (type && !isProtected(type)) store.registerType(type);
   };
-  store.addCreateHook((resource, object) => (isCrdType(resource) ? withInitialStatus(object, store.now().toISOString().replace(/\.\d{3}Z$/, 'Z')) : object));
+  store.addCreateHook((resource, object) =>
+    isCrdType(resource)
+      ? withInitialStatus(
+          object,
+          store
+            .now()
+            .toISOString()
+            .replace(/\.\d{3}Z$/, 'Z'),
+        )
+      : object,
+  );
   const crdType = store.findType(CRD_GROUP, CRD_PLURAL);
   if (crdType) for (const crd of store.list(crdType).items) sync(crd);
   store.watch(undefined, (event) => {
@@ -114,7 +147,8 @@ export function installCrdSync(store: Store, isProtected: (type: ResourceType) =
     const before = event.previous ? crdResourceType(event.previous) : undefined;
     const after = crdResourceType(event.object);
     // A renamed plural or group leaves the old type behind otherwise.
-    if (before && (!after || before.group !== after.group || before.plural !== after.plural) && !isProtected(before)) store.unregisterType(before);
+    if (before && (!after || before.group !== after.group || before.plural !== after.plural) && !isProtected(before))
+      store.unregisterType(before);
     sync(event.object);
   });
 }

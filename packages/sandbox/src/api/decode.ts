@@ -35,13 +35,18 @@ export async function decodeBody(req: IncomingMessage, served: Served, allowYaml
 
 /** A body that must be a Kubernetes object of the served kind. */
 export function asObject(body: unknown, served: Served): KubeObject {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw cannotHandle(served, 'the body must be a JSON object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw cannotHandle(served, 'the body must be a JSON object');
   const object = body as KubeObject;
   if (object.kind !== undefined && object.kind !== served.kind) {
-    throw badRequest(`the kind of the provided object (${String(object.kind)}) does not match the kind of the resource (${served.kind})`);
+    throw badRequest(
+      `the kind of the provided object (${String(object.kind)}) does not match the kind of the resource (${served.kind})`,
+    );
   }
   if (object.apiVersion !== undefined && object.apiVersion !== served.apiVersion) {
-    throw badRequest(`the API version in the data (${String(object.apiVersion)}) does not match the expected API version (${served.apiVersion})`);
+    throw badRequest(
+      `the API version in the data (${String(object.apiVersion)}) does not match the expected API version (${served.apiVersion})`,
+    );
   }
   if (typeof object.metadata !== 'object' || object.metadata === null) object.metadata = {};
   return object;

@@ -88,7 +88,10 @@ export function createDefaulter(): Defaulter {
         setDefault(spec, 'replicas', 1);
         setDefault(spec, 'revisionHistoryLimit', 10);
         setDefault(spec, 'progressDeadlineSeconds', 600);
-        setDefault(spec, 'strategy', { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '25%', maxSurge: '25%' } });
+        setDefault(spec, 'strategy', {
+          type: 'RollingUpdate',
+          rollingUpdate: { maxUnavailable: '25%', maxSurge: '25%' },
+        });
         defaultTemplate(spec);
         break;
       case 'statefulsets.apps':
@@ -100,7 +103,10 @@ export function createDefaulter(): Defaulter {
         break;
       case 'daemonsets.apps':
         setDefault(spec, 'revisionHistoryLimit', 10);
-        setDefault(spec, 'updateStrategy', { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } });
+        setDefault(spec, 'updateStrategy', {
+          type: 'RollingUpdate',
+          rollingUpdate: { maxUnavailable: 1, maxSurge: 0 },
+        });
         defaultTemplate(spec);
         break;
       case 'replicasets.apps':

@@ -27,14 +27,26 @@ function aggregatedResource(s: Served) {
     verbs: s.verbs,
     ...(s.shortNames.length ? { shortNames: s.shortNames } : {}),
     ...(s.categories.length ? { categories: s.categories } : {}),
-    ...(s.subresources.length ? { subresources: s.subresources.map((sub) => ({ subresource: sub, responseKind: responseKind(s), verbs: STATUS_VERBS })) } : {}),
+    ...(s.subresources.length
+      ? {
+          subresources: s.subresources.map((sub) => ({
+            subresource: sub,
+            responseKind: responseKind(s),
+            verbs: STATUS_VERBS,
+          })),
+        }
+      : {}),
   };
 }
 
 function aggregatedGroup(g: ServedGroup) {
   return {
     metadata: { name: g.group },
-    versions: g.versions.map((v) => ({ version: v.version, resources: v.resources.map(aggregatedResource), freshness: 'Current' })),
+    versions: g.versions.map((v) => ({
+      version: v.version,
+      resources: v.resources.map(aggregatedResource),
+      freshness: 'Current',
+    })),
   };
 }
 
@@ -46,7 +58,11 @@ export function aggregatedDiscovery(store: Store, core: boolean, contentType: st
 }
 
 export function apiVersions(serverAddress: string) {
-  return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress }] };
+  return {
+    kind: 'APIVersions',
+    versions: ['v1'],
+    serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress }],
+  };
 }
 
 function apiGroup(g: ServedGroup) {
@@ -55,7 +71,13 @@ function apiGroup(g: ServedGroup) {
 }
 
 export function apiGroupList(store: Store) {
-  return { kind: 'APIGroupList', apiVersion: 'v1', groups: servedGroups(store).filter((g) => g.group !== '').map(apiGroup) };
+  return {
+    kind: 'APIGroupList',
+    apiVersion: 'v1',
+    groups: servedGroups(store)
+      .filter((g) => g.group !== '')
+      .map(apiGroup),
+  };
 }
 
 export function apiGroupInfo(store: Store, group: string) {
@@ -79,7 +101,18 @@ export function apiResourceList(store: Store, group: string, version: string) {
       ...(s.shortNames.length ? { shortNames: s.shortNames } : {}),
       ...(s.categories.length ? { categories: s.categories } : {}),
     },
-    ...s.subresources.map((sub) => ({ name: `${s.plural}/${sub}`, singularName: '', namespaced: s.namespaced, kind: s.kind, verbs: STATUS_VERBS })),
+    ...s.subresources.map((sub) => ({
+      name: `${s.plural}/${sub}`,
+      singularName: '',
+      namespaced: s.namespaced,
+      kind: s.kind,
+      verbs: STATUS_VERBS,
+    })),
   ]);
-  return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group === '' ? version : `${group}/${version}`, resources: entries };
+  return {
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: group === '' ? version : `${group}/${version}`,
+    resources: entries,
+  };
 }

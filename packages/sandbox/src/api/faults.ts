@@ -35,13 +35,27 @@ function applies(faults: ApiFaults, target: FaultTarget): boolean {
 }
 
 /** The injected error for this request, if the dice say so. */
-export function injectedFault(faults: ApiFaults, target: FaultTarget, random: () => number = Math.random): ApiError | undefined {
+export function injectedFault(
+  faults: ApiFaults,
+  target: FaultTarget,
+  random: () => number = Math.random,
+): ApiError | undefined {
   if (!applies(faults, target)) return undefined;
   const code = faults.codes[Math.floor(random() * faults.codes.length)] ?? faults.codes[0];
-  const details: StatusDetails = { ...(target.name ? { name: target.name } : {}), ...(target.group ? { group: target.group } : {}), kind: target.plural };
+  const details: StatusDetails = {
+    ...(target.name ? { name: target.name } : {}),
+    ...(target.group ? { group: target.group } : {}),
+    kind: target.plural,
+  };
   switch (code) {
     case 429:
-      return new ApiError(429, 'TooManyRequests', 'Too many requests, please try again later.', { ...details, retryAfterSeconds: 1 }, { 'Retry-After': '1' });
+      return new ApiError(
+        429,
+        'TooManyRequests',
+        'Too many requests, please try again later.',
+        { ...details, retryAfterSeconds: 1 },
+        { 'Retry-After': '1' },
+      );
     case 409:
       return new ApiError(
         409,
@@ -50,7 +64,10 @@ export function injectedFault(faults: ApiFaults, target: FaultTarget, random: ()
         details,
       );
     default:
-      return new ApiError(500, 'InternalError', 'Internal error occurred: injected fault (revroll sandbox)', { ...details, causes: [{ reason: '', message: 'injected fault', field: '' }] });
+      return new ApiError(500, 'InternalError', 'Internal error occurred: injected fault (revroll sandbox)', {
+        ...details,
+        causes: [{ reason: '', message: 'injected fault', field: '' }],
+      });
   }
 }
 

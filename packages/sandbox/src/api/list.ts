@@ -13,8 +13,28 @@ export type FieldRequirement = { field: string; op: '=' | '!='; value: string };
 
 /** Field selectors beyond metadata.* that kube-apiserver supports, by storage resource. */
 const EXTRA_FIELDS: Record<string, string[]> = {
-  pods: ['spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName', 'status.phase', 'status.podIP', 'status.nominatedNodeName'],
-  events: ['involvedObject.kind', 'involvedObject.namespace', 'involvedObject.name', 'involvedObject.uid', 'involvedObject.apiVersion', 'involvedObject.resourceVersion', 'involvedObject.fieldPath', 'reason', 'reportingComponent', 'source', 'type'],
+  pods: [
+    'spec.nodeName',
+    'spec.restartPolicy',
+    'spec.schedulerName',
+    'spec.serviceAccountName',
+    'status.phase',
+    'status.podIP',
+    'status.nominatedNodeName',
+  ],
+  events: [
+    'involvedObject.kind',
+    'involvedObject.namespace',
+    'involvedObject.name',
+    'involvedObject.uid',
+    'involvedObject.apiVersion',
+    'involvedObject.resourceVersion',
+    'involvedObject.fieldPath',
+    'reason',
+    'reportingComponent',
+    'source',
+    'type',
+  ],
   secrets: ['type'],
   namespaces: ['status.phase'],
   nodes: ['spec.unschedulable'],
@@ -23,11 +43,18 @@ const EXTRA_FIELDS: Record<string, string[]> = {
 };
 
 /** events.k8s.io names for the core event fields above. */
-const EVENTS_V1_FIELDS: Record<string, string> = { regarding: 'involvedObject', reportingController: 'reportingComponent', deprecatedSource: 'source' };
+const EVENTS_V1_FIELDS: Record<string, string> = {
+  regarding: 'involvedObject',
+  reportingController: 'reportingComponent',
+  deprecatedSource: 'source',
+};
 
 export function parseFieldSelector(text: string, served: Served): FieldRequirement[] {
   const requirements: FieldRequirement[] = [];
-  for (const part of text.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')) {
     const m = /^([^=!]+?)\s*(==|!=|=)\s*(.*)$/.exec(part);
     if (!m) throw badRequest(`invalid selector: '${text}'; can't understand '${part}'`);
     let field = m[1] as string;
@@ -36,7 +63,10 @@ export function parseFieldSelector(text: string, served: Served): FieldRequireme
       const mapped = EVENTS_V1_FIELDS[head ?? ''];
       if (mapped) field = [mapped, ...rest].join('.');
     }
-    const known = field === 'metadata.name' || field === 'metadata.namespace' || (EXTRA_FIELDS[keyOf(served)] ?? []).includes(field);
+    const known =
+      field === 'metadata.name' ||
+      field === 'metadata.namespace' ||
+      (EXTRA_FIELDS[keyOf(served)] ?? []).includes(field);
     if (!known) throw badRequest(`field label not supported: ${m[1] as string}`);
     requirements.push({ field, op: m[2] === '!=' ? '!=' : '=', value: m[3] as string });
   }
@@ -49,7 +79,8 @@ function keyOf(served: Served): string {
 
 function fieldValue(object: KubeObject, path: string): string {
   let value: unknown = object;
-  for (const part of path.split('.')) value = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[part] : undefined;
+  for (const part of path.split('.'))
+    value = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[part] : undefined;
   if (value === undefined || value === null) return '';
   return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
@@ -80,7 +111,9 @@ export function selects(store: Store, selection: Selection, object: KubeObject):
 type ContinueToken = { v: string; rv: number; start: string };
 
 function objectKey(object: KubeObject): string {
-  return object.metadata.namespace ? `${object.metadata.namespace}/${object.metadata.name ?? ''}` : (object.metadata.name ?? '');
+  return object.metadata.namespace
+    ? `${object.metadata.namespace}/${object.metadata.name ?? ''}`
+    : (object.metadata.name ?? '');
 }
 
 export function encodeContinue(rv: number, lastKey: string): string {
@@ -91,7 +124,8 @@ export function encodeContinue(rv: number, lastKey: string): string {
 function decodeContinue(text: string): ContinueToken {
   try {
     const token = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as ContinueToken;
-    if (token.v !== 'meta.k8s.io/v1' || typeof token.start !== 'string' || typeof token.rv !== 'number') throw new Error('bad token');
+    if (token.v !== 'meta.k8s.io/v1' || typeof token.start !== 'string' || typeof token.rv !== 'number')
+      throw new Error('bad token');
     return token;
   } catch {
     throw badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
@@ -134,7 +168,12 @@ export function listPage(store: Store, served: Served, query: URLSearchParams, n
   const limit = Number(query.get('limit') ?? '0');
   if (Number.isInteger(limit) && limit > 0 && items.length > limit) {
     const page = items.slice(0, limit);
-    return { items: page, resourceVersion: listed.resourceVersion, continue: encodeContinue(listed.resourceVersion, objectKey(page[limit - 1] as KubeObject)), remainingItemCount: items.length - limit };
+    return {
+      items: page,
+      resourceVersion: listed.resourceVersion,
+      continue: encodeContinue(listed.resourceVersion, objectKey(page[limit - 1] as KubeObject)),
+      remainingItemCount: items.length - limit,
+    };
   }
   return { items, resourceVersion: listed.resourceVersion };
 }

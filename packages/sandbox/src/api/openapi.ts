@@ -20,7 +20,12 @@ function itemPath(s: Served): string {
 }
 
 function patchOperation(s: Served) {
-  const media = ['application/json-patch+json', 'application/merge-patch+json', ...(s.custom ? [] : ['application/strategic-merge-patch+json']), 'application/apply-patch+yaml'];
+  const media = [
+    'application/json-patch+json',
+    'application/merge-patch+json',
+    ...(s.custom ? [] : ['application/strategic-merge-patch+json']),
+    'application/apply-patch+yaml',
+  ];
   return {
     'x-kubernetes-group-version-kind': { group: s.group, version: s.version, kind: s.kind },
     'x-kubernetes-action': 'patch',
@@ -58,7 +63,8 @@ function hashOf(doc: unknown): string {
 /** `GET /openapi/v3`: one entry per served group-version, hashed so caches notice new CRDs. */
 export function openApiIndex(store: Store) {
   const paths: Record<string, { serverRelativeURL: string }> = {};
-  for (const [path, doc] of documents(store)) paths[path] = { serverRelativeURL: `/openapi/v3/${path}?hash=${hashOf(doc)}` };
+  for (const [path, doc] of documents(store))
+    paths[path] = { serverRelativeURL: `/openapi/v3/${path}?hash=${hashOf(doc)}` };
   return { paths };
 }
 

@@ -4,7 +4,10 @@ import { ApiError } from './status.ts';
 
 describe('mergePatch (RFC 7386)', () => {
   it('merges objects, deletes on null and replaces arrays', () => {
-    expect(mergePatch({ a: { b: 1, c: 2 }, l: [1, 2] }, { a: { b: null, d: 3 }, l: [3] })).toEqual({ a: { c: 2, d: 3 }, l: [3] });
+    expect(mergePatch({ a: { b: 1, c: 2 }, l: [1, 2] }, { a: { b: null, d: 3 }, l: [3] })).toEqual({
+      a: { c: 2, d: 3 },
+      l: [3],
+    });
   });
 });
 

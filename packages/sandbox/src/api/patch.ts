@@ -102,16 +102,23 @@ function jsonEqualValues(a: unknown, b: unknown): boolean {
 
 function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical);
-  if (isObject(value)) return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical(value[k])]));
+  if (isObject(value))
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, canonical(value[k])]),
+    );
   return value;
 }
 
 /** RFC 6902, including `test` (a failed test is 422, as kube-apiserver answers). */
 export function jsonPatch(doc: unknown, operations: unknown): unknown {
-  if (!Array.isArray(operations)) throw badRequest('json: cannot unmarshal object into Go value of type jsonpatch.Patch');
+  if (!Array.isArray(operations))
+    throw badRequest('json: cannot unmarshal object into Go value of type jsonpatch.Patch');
   let current = doc;
   for (const raw of operations as Operation[]) {
-    if (!isObject(raw) || typeof raw.op !== 'string' || typeof raw.path !== 'string') throw badRequest('json: cannot unmarshal into Go value of type jsonpatch.Operation');
+    if (!isObject(raw) || typeof raw.op !== 'string' || typeof raw.path !== 'string')
+      throw badRequest('json: cannot unmarshal into Go value of type jsonpatch.Operation');
     const tokens = parsePointer(raw.path);
     switch (raw.op) {
       case 'add':
@@ -134,7 +141,8 @@ export function jsonPatch(doc: unknown, operations: unknown): unknown {
         current = add(current, tokens, getAt(current, parsePointer(String(raw.from ?? ''))));
         break;
       case 'test':
-        if (!jsonEqualValues(getAt(current, tokens), raw.value)) throw jsonPatchError(`testing value ${raw.path} failed: test failed`);
+        if (!jsonEqualValues(getAt(current, tokens), raw.value))
+          throw jsonPatchError(`testing value ${raw.path} failed: test failed`);
         break;
       default:
         throw badRequest(`Unexpected kind: ${raw.op}`);

@@ -43,7 +43,11 @@ const BODY_TYPES = ['application/json', 'application/yaml'];
 const groupDetail = (served: Served) => (served.group ? { group: served.group } : {});
 
 function notFound(served: Served, name: string): ApiError {
-  return new ApiError(404, 'NotFound', `${served.key} "${name}" not found`, { name, ...groupDetail(served), kind: served.plural });
+  return new ApiError(404, 'NotFound', `${served.key} "${name}" not found`, {
+    name,
+    ...groupDetail(served),
+    kind: served.plural,
+  });
 }
 
 function tableOptions(ctx: ResourceContext, query: URLSearchParams): TableOptions {
@@ -58,7 +62,11 @@ function isDryRun(query: URLSearchParams): boolean {
 /** Rejects requests the resource's scope, subresources or verbs do not allow. */
 function checkShape(r: ResourceRequest): void {
   const { route, served, verb } = r;
-  if (route.subresource !== undefined && (route.subresource !== 'status' || !served.subresources.includes('status') || route.name === undefined)) throw resourceNotFound();
+  if (
+    route.subresource !== undefined &&
+    (route.subresource !== 'status' || !served.subresources.includes('status') || route.name === undefined)
+  )
+    throw resourceNotFound();
   if (!served.namespaced && route.namespace !== undefined) throw resourceNotFound();
   const needsNamespace = route.name !== undefined || verb === 'create' || verb === 'deletecollection';
   if (served.namespaced && route.namespace === undefined && needsNamespace) throw resourceNotFound();
@@ -111,13 +119,19 @@ function handleList(ctx: ResourceContext, { req, res, route, served, query }: Re
     sendJson(res, 200, toTable(served, page.items, resourceVersion as string, tableOptions(ctx, query), rest));
     return;
   }
-  sendJson(res, 200, { kind: `${served.kind}List`, apiVersion: served.apiVersion, metadata, items: page.items.map(served.fromStorage) });
+  sendJson(res, 200, {
+    kind: `${served.kind}List`,
+    apiVersion: served.apiVersion,
+    metadata,
+    items: page.items.map(served.fromStorage),
+  });
 }
 
 function handleWatch(ctx: ResourceContext, { req, res, route, served, query: input }: ResourceRequest): void {
   // A watch on a named object (`.../configmaps/alpha?watch=1`) watches that name only.
   const query = new URLSearchParams(input);
-  if (route.name !== undefined) query.set('fieldSelector', [input.get('fieldSelector'), `metadata.name=${route.name}`].filter(Boolean).join(','));
+  if (route.name !== undefined)
+    query.set('fieldSelector', [input.get('fieldSelector'), `metadata.name=${route.name}`].filter(Boolean).join(','));
   const table = wantsTable(req.headers.accept);
   const options = tableOptions(ctx, query);
   let watch: OpenWatch | undefined = undefined;
@@ -127,7 +141,8 @@ function handleWatch(ctx: ResourceContext, { req, res, route, served, query: inp
     namespace: route.namespace,
     query,
     keepAliveMs: ctx.keepAliveMs,
-    render: (object) => (table ? toTable(served, [object], object.metadata.resourceVersion ?? '', options) : served.fromStorage(object)),
+    render: (object) =>
+      table ? toTable(served, [object], object.metadata.resourceVersion ?? '', options) : served.fromStorage(object),
     onEnd: () => {
       if (watch) ctx.watches.delete(watch);
     },
@@ -136,7 +151,13 @@ function handleWatch(ctx: ResourceContext, { req, res, route, served, query: inp
 }
 
 /** Decoding, conversion, defaulting and validation shared by create, update and patch. */
-function prepare(ctx: ResourceContext, served: Served, object: KubeObject, isCreate: boolean, statusOnly: boolean): KubeObject {
+function prepare(
+  ctx: ResourceContext,
+  served: Served,
+  object: KubeObject,
+  isCreate: boolean,
+  statusOnly: boolean,
+): KubeObject {
   checkMicroTimes(served, object);
   const stored = served.toStorage(object);
   const defaulted = statusOnly ? stored : ctx.defaulter(served, stored, isCreate);
@@ -181,9 +202,21 @@ async function handleCreate(ctx: ResourceContext, { req, res, route, served, que
 function dryRunCreate(ctx: ResourceContext, served: Served, route: ResourceRoute, object: KubeObject): KubeObject {
   const name = object.metadata.name || `${object.metadata.generateName ?? ''}${randomUUID().slice(0, 5)}`;
   if (ctx.store.tryGet(served.storage, route.namespace, name)) {
-    throw new ApiError(409, 'AlreadyExists', `${served.key} "${name}" already exists`, { name, ...groupDetail(served), kind: served.plural });
+    throw new ApiError(409, 'AlreadyExists', `${served.key} "${name}" already exists`, {
+      name,
+      ...groupDetail(served),
+      kind: served.plural,
+    });
   }
-  const metadata = { ...object.metadata, name, uid: randomUUID(), creationTimestamp: ctx.store.now().toISOString().replace(/\.\d{3}Z$/, 'Z') };
+  const metadata = {
+    ...object.metadata,
+    name,
+    uid: randomUUID(),
+    creationTimestamp: ctx.store
+      .now()
+      .toISOString()
+      .replace(/\.\d{3}Z$/, 'Z'),
+  };
   if (route.namespace !== undefined) metadata.namespace = route.namespace;
   if (served.storage.hasSpec) metadata.generation = 1;
   return { ...object, apiVersion: served.apiVersion, kind: served.kind, metadata };
@@ -201,7 +234,9 @@ function write(ctx: ResourceContext, r: ResourceRequest, object: KubeObject): Ku
   const statusOnly = route.subresource === 'status';
   if (isDryRun(query)) {
     const current = ctx.store.get(served.storage, route.namespace, route.name as string);
-    return statusOnly ? { ...current, status: object.status } : { ...object, metadata: { ...current.metadata, ...object.metadata } };
+    return statusOnly
+      ? { ...current, status: object.status }
+      : { ...object, metadata: { ...current.metadata, ...object.metadata } };
   }
   return ctx.store.update(served.storage, route.namespace, object, statusOnly ? { subresource: 'status' } : {});
 }
@@ -220,7 +255,8 @@ async function handleUpdate(ctx: ResourceContext, r: ResourceRequest): Promise<v
 async function handlePatch(ctx: ResourceContext, r: ResourceRequest): Promise<void> {
   const { req, res, route, served } = r;
   const type = PATCH_CONTENT_TYPES[mediaType(req)];
-  if (!type || (type === 'strategic' && served.custom)) throw new ApiError(415, 'UnsupportedMediaType', '415: Unsupported Media Type', {});
+  if (!type || (type === 'strategic' && served.custom))
+    throw new ApiError(415, 'UnsupportedMediaType', '415: Unsupported Media Type', {});
   const patch = await decodeBody(req, served, type === 'apply');
   const current = ctx.store.tryGet(served.storage, route.namespace, route.name as string);
   if (!current) {
@@ -235,7 +271,8 @@ async function handlePatch(ctx: ResourceContext, r: ResourceRequest): Promise<vo
     return;
   }
   const patched = applyPatch(type, served.fromStorage(current), patch ?? {}) as KubeObject;
-  if (typeof patched !== 'object' || patched === null || Array.isArray(patched)) throw badRequest('the patch produced something that is not an object');
+  if (typeof patched !== 'object' || patched === null || Array.isArray(patched))
+    throw badRequest('the patch produced something that is not an object');
   patched.metadata = typeof patched.metadata === 'object' && patched.metadata !== null ? patched.metadata : {};
   checkName(patched, route);
   patched.metadata.name = route.name;
@@ -254,12 +291,18 @@ async function deleteOptions(req: IncomingMessage, served: Served): Promise<Dele
 
 function checkPreconditions(current: KubeObject, preconditions: DeleteOptions['preconditions'], served: Served): void {
   const conflict = (what: string, expected: string, actual: string | undefined) =>
-    new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${served.key} "${current.metadata.name ?? ''}": Precondition failed: ${what} in precondition: ${expected}, ${what} in object meta: ${actual ?? ''}`, {
-      name: current.metadata.name,
-      ...groupDetail(served),
-      kind: served.plural,
-    });
-  if (preconditions?.uid && preconditions.uid !== current.metadata.uid) throw conflict('UID', preconditions.uid, current.metadata.uid);
+    new ApiError(
+      409,
+      'Conflict',
+      `Operation cannot be fulfilled on ${served.key} "${current.metadata.name ?? ''}": Precondition failed: ${what} in precondition: ${expected}, ${what} in object meta: ${actual ?? ''}`,
+      {
+        name: current.metadata.name,
+        ...groupDetail(served),
+        kind: served.plural,
+      },
+    );
+  if (preconditions?.uid && preconditions.uid !== current.metadata.uid)
+    throw conflict('UID', preconditions.uid, current.metadata.uid);
   if (preconditions?.resourceVersion && preconditions.resourceVersion !== current.metadata.resourceVersion) {
     throw conflict('ResourceVersion', preconditions.resourceVersion, current.metadata.resourceVersion);
   }
@@ -269,7 +312,8 @@ function checkPreconditions(current: KubeObject, preconditions: DeleteOptions['p
 function deleteNamespaceContents(store: Store, namespace: string): void {
   for (const type of store.types()) {
     if (!type.namespaced) continue;
-    for (const object of store.list(type, { namespace }).items) store.delete(type, namespace, object.metadata.name as string);
+    for (const object of store.list(type, { namespace }).items)
+      store.delete(type, namespace, object.metadata.name as string);
   }
 }
 
@@ -285,10 +329,22 @@ async function handleDelete(ctx: ResourceContext, { req, res, route, served, que
   checkPreconditions(current, options.preconditions, served);
   const dryRun = isDryRun(query) || (options.dryRun ?? []).includes('All');
   const deleted = dryRun ? current : deleteOne(ctx, served, route.namespace, route.name as string);
-  sendJson(res, 200, successStatus({ name: deleted.metadata.name, ...groupDetail(served), kind: served.plural, uid: deleted.metadata.uid }));
+  sendJson(
+    res,
+    200,
+    successStatus({
+      name: deleted.metadata.name,
+      ...groupDetail(served),
+      kind: served.plural,
+      uid: deleted.metadata.uid,
+    }),
+  );
 }
 
-async function handleDeleteCollection(ctx: ResourceContext, { req, res, route, served, query }: ResourceRequest): Promise<void> {
+async function handleDeleteCollection(
+  ctx: ResourceContext,
+  { req, res, route, served, query }: ResourceRequest,
+): Promise<void> {
   const options = await deleteOptions(req, served);
   const dryRun = isDryRun(query) || (options.dryRun ?? []).includes('All');
   const selection = new URLSearchParams(query);
@@ -296,5 +352,11 @@ async function handleDeleteCollection(ctx: ResourceContext, { req, res, route, s
   selection.delete('continue');
   const { items } = listPage(ctx.store, served, selection, route.namespace);
   if (!dryRun) for (const item of items) deleteOne(ctx, served, item.metadata.namespace, item.metadata.name as string);
-  sendJson(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { ...groupDetail(served), kind: served.plural } });
+  sendJson(res, 200, {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Success',
+    details: { ...groupDetail(served), kind: served.plural },
+  });
 }

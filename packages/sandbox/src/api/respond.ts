@@ -8,7 +8,13 @@ import { ApiError, failureStatus } from './status.ts';
 export const JSON_TYPE = 'application/json';
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
-export function sendJson(res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}, contentType = JSON_TYPE): void {
+export function sendJson(
+  res: ServerResponse,
+  code: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+  contentType = JSON_TYPE,
+): void {
   const text = `${JSON.stringify(body)}\n`;
   res.writeHead(code, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text), ...headers });
   res.end(text);
@@ -34,7 +40,8 @@ export async function readBody(req: IncomingMessage): Promise<Buffer> {
   for await (const chunk of req) {
     const buffer = chunk as Buffer;
     size += buffer.length;
-    if (size > MAX_BODY_BYTES) throw new ApiError(413, 'RequestEntityTooLarge', 'Request entity too large: limit is 16MiB', {});
+    if (size > MAX_BODY_BYTES)
+      throw new ApiError(413, 'RequestEntityTooLarge', 'Request entity too large: limit is 16MiB', {});
     chunks.push(buffer);
   }
   return Buffer.concat(chunks);

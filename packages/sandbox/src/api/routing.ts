@@ -26,7 +26,10 @@ export type Route =
 const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
 
 export function parseRoute(pathname: string): Route {
-  const segments = pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
+  const segments = pathname
+    .split('/')
+    .filter((s) => s !== '')
+    .map(decodeURIComponent);
   if (segments[0] === 'api') {
     if (segments.length === 1) return { kind: 'root', legacy: true };
     if (segments[1] !== 'v1') return { kind: 'unknown' };
@@ -52,7 +55,10 @@ function resourceRoute(group: string, version: string, input: string[]): Route {
     rest = rest.slice(1);
   }
   let namespace: string | undefined;
-  const isNamespaceItself = group === '' && rest[0] === 'namespaces' && (rest.length <= 2 || (rest.length === 3 && NAMESPACE_SUBRESOURCES.has(rest[2] as string)));
+  const isNamespaceItself =
+    group === '' &&
+    rest[0] === 'namespaces' &&
+    (rest.length <= 2 || (rest.length === 3 && NAMESPACE_SUBRESOURCES.has(rest[2] as string)));
   if (rest[0] === 'namespaces' && rest.length >= 3 && !isNamespaceItself) {
     namespace = rest[1];
     rest = rest.slice(2);

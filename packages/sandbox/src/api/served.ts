@@ -56,7 +56,8 @@ function plain(type: ResourceType, version: string, custom: boolean, printerColu
     storage: type,
     custom,
     printerColumns,
-    toStorage: (object) => (object.apiVersion === storageApiVersion ? object : { ...object, apiVersion: storageApiVersion }),
+    toStorage: (object) =>
+      object.apiVersion === storageApiVersion ? object : { ...object, apiVersion: storageApiVersion },
     fromStorage: (object) => (object.apiVersion === apiVersion ? object : { ...object, apiVersion }),
   };
 }
@@ -133,7 +134,8 @@ export function servedGroups(store: Store): ServedGroup[] {
   for (const type of store.types()) {
     const crd = builtinKeys.has(resourceKey(type)) ? undefined : findCrd(store, type);
     const versions = crd ? crdServedVersions(crd) : [type.version];
-    for (const version of versions) add(plain(type, version, crd !== undefined, crd ? crdPrinterColumns(crd, version) : []));
+    for (const version of versions)
+      add(plain(type, version, crd !== undefined, crd ? crdPrinterColumns(crd, version) : []));
     if (type.group === '' && type.plural === 'events') add(eventsAlias(type));
   }
   const rank = (group: string) => {
@@ -147,7 +149,9 @@ export function servedGroups(store: Store): ServedGroup[] {
       group,
       versions: [...versions.keys()].sort(compareKubeVersions).map((version) => ({
         version,
-        resources: (versions.get(version) as Served[]).sort((a, b) => (a.plural < b.plural ? -1 : a.plural > b.plural ? 1 : 0)),
+        resources: (versions.get(version) as Served[]).sort((a, b) =>
+          a.plural < b.plural ? -1 : a.plural > b.plural ? 1 : 0,
+        ),
       })),
     };
   });

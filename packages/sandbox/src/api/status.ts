@@ -33,7 +33,13 @@ export class ApiError extends Error {
   readonly details: StatusDetails | undefined;
   readonly headers: Record<string, string>;
 
-  constructor(code: number, reason: string, message: string, details?: StatusDetails, headers: Record<string, string> = {}) {
+  constructor(
+    code: number,
+    reason: string,
+    message: string,
+    details?: StatusDetails,
+    headers: Record<string, string> = {},
+  ) {
     super(message);
     this.code = code;
     this.reason = reason;
@@ -56,16 +62,24 @@ export function successStatus(details: StatusDetails): StatusBody {
 export const badRequest = (message: string) => new ApiError(400, 'BadRequest', message);
 
 export const methodNotAllowed = (method: string, resourceKey: string) =>
-  new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`, { kind: resourceKey, name: method });
+  new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`, {
+    kind: resourceKey,
+    name: method,
+  });
 
 /** The upstream 415 body. The sandbox speaks JSON (and YAML) only. */
 export const unsupportedMediaType = () => new ApiError(415, 'UnsupportedMediaType', '415: Unsupported Media Type', {});
 
 /** The generic "unknown resource in a known group-version" 404 (details are empty, as upstream). */
-export const resourceNotFound = () => new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
+export const resourceNotFound = () =>
+  new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
 
 /** 422 Invalid, one cause per field error: `<Kind> "<name>" is invalid: <err>` or `[err1, err2]`. */
-export function invalid(kind: string, name: string, errors: { field: string; message: string; reason?: string }[]): ApiError {
+export function invalid(
+  kind: string,
+  name: string,
+  errors: { field: string; message: string; reason?: string }[],
+): ApiError {
   const texts = errors.map((e) => `${e.field}: ${e.message}`);
   const summary = texts.length === 1 ? texts[0] : `[${texts.join(', ')}]`;
   return new ApiError(422, 'Invalid', `${kind} "${name}" is invalid: ${summary}`, {
@@ -88,5 +102,7 @@ export function toApiError(error: unknown): ApiError | undefined {
 
 export function internalError(error: unknown): ApiError {
   const text = error instanceof Error ? error.message : String(error);
-  return new ApiError(500, 'InternalError', `Internal error occurred: ${text}`, { causes: [{ reason: '', message: text, field: '' }] });
+  return new ApiError(500, 'InternalError', `Internal error occurred: ${text}`, {
+    causes: [{ reason: '', message: text, field: '' }],
+  });
 }

@@ -12,7 +12,18 @@ function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-const NAME_KEYED = new Set(['containers', 'initContainers', 'ephemeralContainers', 'volumes', 'env', 'imagePullSecrets', 'webhooks', 'secrets', 'schedulingGates', 'resourceClaims']);
+const NAME_KEYED = new Set([
+  'containers',
+  'initContainers',
+  'ephemeralContainers',
+  'volumes',
+  'env',
+  'imagePullSecrets',
+  'webhooks',
+  'secrets',
+  'schedulingGates',
+  'resourceClaims',
+]);
 const CONTAINER_LISTS = new Set(['containers', 'initContainers', 'ephemeralContainers']);
 const KEYED: Record<string, string> = {
   volumeMounts: 'mountPath',
@@ -41,7 +52,10 @@ export function listStrategy(path: readonly string[]): ListStrategy {
 }
 
 function withoutDirectives(value: Json): Json {
-  if (Array.isArray(value)) return value.filter((v) => !(isObject(v) && v.$patch !== undefined && Object.keys(v).length === 1)).map(withoutDirectives);
+  if (Array.isArray(value))
+    return value
+      .filter((v) => !(isObject(v) && v.$patch !== undefined && Object.keys(v).length === 1))
+      .map(withoutDirectives);
   if (!isObject(value)) return value;
   const out: JsonObject = {};
   for (const [key, v] of Object.entries(value)) if (!key.startsWith('$')) out[key] = withoutDirectives(v);
@@ -54,7 +68,8 @@ function sameKey(a: Json, b: Json, key: string): boolean {
 
 function mergeList(original: Json | undefined, patch: Json[], path: string[]): Json[] {
   const strategy = listStrategy(path);
-  if (patch.some((item) => isObject(item) && item.$patch === 'replace')) return withoutDirectives(patch.filter((item) => !(isObject(item) && item.$patch === 'replace'))) as Json[];
+  if (patch.some((item) => isObject(item) && item.$patch === 'replace'))
+    return withoutDirectives(patch.filter((item) => !(isObject(item) && item.$patch === 'replace'))) as Json[];
   if (strategy.kind === 'replace') return withoutDirectives(patch) as Json[];
   const result: Json[] = Array.isArray(original) ? [...original] : [];
   if (strategy.kind === 'set') {
@@ -82,9 +97,12 @@ function mergeList(original: Json | undefined, patch: Json[], path: string[]): J
 /** Orders `list` like `order` (matched by merge key or value); unlisted items keep their place after. */
 function applyOrder(list: Json[], order: Json[], path: string[]): Json[] {
   const strategy = listStrategy(path);
-  const keyOf = (item: Json) => (strategy.kind === 'keyed' && isObject(item) ? JSON.stringify(item[strategy.key]) : JSON.stringify(item));
+  const keyOf = (item: Json) =>
+    strategy.kind === 'keyed' && isObject(item) ? JSON.stringify(item[strategy.key]) : JSON.stringify(item);
   const rank = new Map(order.map((item, i) => [keyOf(item), i]));
-  const listed = list.filter((item) => rank.has(keyOf(item))).sort((a, b) => (rank.get(keyOf(a)) as number) - (rank.get(keyOf(b)) as number));
+  const listed = list
+    .filter((item) => rank.has(keyOf(item)))
+    .sort((a, b) => (rank.get(keyOf(a)) as number) - (rank.get(keyOf(b)) as number));
   return [...listed, ...list.filter((item) => !rank.has(keyOf(item)))];
 }
 
@@ -115,7 +133,8 @@ function mergeObject(original: Json | undefined, patch: JsonObject, path: string
   }
   for (const [field, values] of deletions) {
     const list = result[field];
-    if (Array.isArray(list)) result[field] = list.filter((v) => !values.some((d) => JSON.stringify(d) === JSON.stringify(v)));
+    if (Array.isArray(list))
+      result[field] = list.filter((v) => !values.some((d) => JSON.stringify(d) === JSON.stringify(v)));
   }
   for (const [field, order] of orders) {
     const list = result[field];

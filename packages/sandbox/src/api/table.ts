@@ -49,7 +49,8 @@ function since(timestamp: unknown, now: Date): string {
 }
 
 const age = (o: KubeObject, now: Date) => since(o.metadata.creationTimestamp, now);
-const field = (o: unknown, ...path: string[]): unknown => path.reduce<unknown>((v, k) => (typeof v === 'object' && v !== null ? (v as Obj)[k] : undefined), o);
+const field = (o: unknown, ...path: string[]): unknown =>
+  path.reduce<unknown>((v, k) => (typeof v === 'object' && v !== null ? (v as Obj)[k] : undefined), o);
 const num = (value: unknown) => (typeof value === 'number' ? value : 0);
 const arr = (value: unknown) => (Array.isArray(value) ? (value as Obj[]) : []);
 const orNone = (value: unknown) => (value === undefined || value === null || value === '' ? '<none>' : String(value));
@@ -89,59 +90,179 @@ const printers: Record<string, Printer> = {
     cells: (o, now) => [o.metadata.name ?? '', String(field(o, 'status', 'phase') ?? 'Active'), age(o, now)],
   },
   pods: {
-    columns: [column('Name'), column('Ready'), column('Status'), column('Restarts'), column('Age'), column('IP', 'string', 1), column('Node', 'string', 1), column('Nominated Node', 'string', 1), column('Readiness Gates', 'string', 1)],
+    columns: [
+      column('Name'),
+      column('Ready'),
+      column('Status'),
+      column('Restarts'),
+      column('Age'),
+      column('IP', 'string', 1),
+      column('Node', 'string', 1),
+      column('Nominated Node', 'string', 1),
+      column('Readiness Gates', 'string', 1),
+    ],
     cells: (o, now) => {
       // Native sidecars (init containers with restartPolicy Always, like Istio's proxy since 1.27's
       // default) count in READY, as kubectl shows them on a real cluster.
       const sidecars = arr(field(o, 'spec', 'initContainers')).filter((c) => c.restartPolicy === 'Always');
       const sidecarNames = new Set(sidecars.map((c) => c.name));
-      const statuses = [...arr(field(o, 'status', 'containerStatuses')), ...arr(field(o, 'status', 'initContainerStatuses')).filter((s) => sidecarNames.has(s.name))];
+      const statuses = [
+        ...arr(field(o, 'status', 'containerStatuses')),
+        ...arr(field(o, 'status', 'initContainerStatuses')).filter((s) => sidecarNames.has(s.name)),
+      ];
       const total = arr(field(o, 'spec', 'containers')).length + sidecars.length;
       const ready = statuses.filter((s) => s.ready === true).length;
       const restarts = statuses.reduce((sum, s) => sum + num(s.restartCount), 0);
       const gates = arr(field(o, 'spec', 'readinessGates'));
-      return [o.metadata.name ?? '', `${ready}/${total}`, podStatus(o), String(restarts), age(o, now), orNone(field(o, 'status', 'podIP')), orNone(field(o, 'spec', 'nodeName')), orNone(field(o, 'status', 'nominatedNodeName')), gates.length === 0 ? '<none>' : `0/${gates.length}`];
+      return [
+        o.metadata.name ?? '',
+        `${ready}/${total}`,
+        podStatus(o),
+        String(restarts),
+        age(o, now),
+        orNone(field(o, 'status', 'podIP')),
+        orNone(field(o, 'spec', 'nodeName')),
+        orNone(field(o, 'status', 'nominatedNodeName')),
+        gates.length === 0 ? '<none>' : `0/${gates.length}`,
+      ];
     },
   },
   'deployments.apps': {
-    columns: [column('Name'), column('Ready'), column('Up-to-date', 'integer'), column('Available', 'integer'), column('Age'), column('Containers', 'string', 1), column('Images', 'string', 1), column('Selector', 'string', 1)],
-    cells: (o, now) => [o.metadata.name ?? '', `${num(field(o, 'status', 'readyReplicas'))}/${num(field(o, 'spec', 'replicas'))}`, num(field(o, 'status', 'updatedReplicas')), num(field(o, 'status', 'availableReplicas')), age(o, now), ...podTemplateColumns(o)],
+    columns: [
+      column('Name'),
+      column('Ready'),
+      column('Up-to-date', 'integer'),
+      column('Available', 'integer'),
+      column('Age'),
+      column('Containers', 'string', 1),
+      column('Images', 'string', 1),
+      column('Selector', 'string', 1),
+    ],
+    cells: (o, now) => [
+      o.metadata.name ?? '',
+      `${num(field(o, 'status', 'readyReplicas'))}/${num(field(o, 'spec', 'replicas'))}`,
+      num(field(o, 'status', 'updatedReplicas')),
+      num(field(o, 'status', 'availableReplicas')),
+      age(o, now),
+      ...podTemplateColumns(o),
+    ],
   },
   'statefulsets.apps': {
-    columns: [column('Name'), column('Ready'), column('Age'), column('Containers', 'string', 1), column('Images', 'string', 1)],
-    cells: (o, now) => [o.metadata.name ?? '', `${num(field(o, 'status', 'readyReplicas'))}/${num(field(o, 'spec', 'replicas'))}`, age(o, now), ...podTemplateColumns(o).slice(0, 2)],
+    columns: [
+      column('Name'),
+      column('Ready'),
+      column('Age'),
+      column('Containers', 'string', 1),
+      column('Images', 'string', 1),
+    ],
+    cells: (o, now) => [
+      o.metadata.name ?? '',
+      `${num(field(o, 'status', 'readyReplicas'))}/${num(field(o, 'spec', 'replicas'))}`,
+      age(o, now),
+      ...podTemplateColumns(o).slice(0, 2),
+    ],
   },
   'replicasets.apps': {
-    columns: [column('Name'), column('Desired', 'integer'), column('Current', 'integer'), column('Ready', 'integer'), column('Age'), column('Containers', 'string', 1), column('Images', 'string', 1), column('Selector', 'string', 1)],
-    cells: (o, now) => [o.metadata.name ?? '', num(field(o, 'spec', 'replicas')), num(field(o, 'status', 'replicas')), num(field(o, 'status', 'readyReplicas')), age(o, now), ...podTemplateColumns(o)],
+    columns: [
+      column('Name'),
+      column('Desired', 'integer'),
+      column('Current', 'integer'),
+      column('Ready', 'integer'),
+      column('Age'),
+      column('Containers', 'string', 1),
+      column('Images', 'string', 1),
+      column('Selector', 'string', 1),
+    ],
+    cells: (o, now) => [
+      o.metadata.name ?? '',
+      num(field(o, 'spec', 'replicas')),
+      num(field(o, 'status', 'replicas')),
+      num(field(o, 'status', 'readyReplicas')),
+      age(o, now),
+      ...podTemplateColumns(o),
+    ],
   },
   'daemonsets.apps': {
-    columns: [column('Name'), column('Desired', 'integer'), column('Current', 'integer'), column('Ready', 'integer'), column('Up-to-date', 'integer'), column('Available', 'integer'), column('Node Selector'), column('Age')],
+    columns: [
+      column('Name'),
+      column('Desired', 'integer'),
+      column('Current', 'integer'),
+      column('Ready', 'integer'),
+      column('Up-to-date', 'integer'),
+      column('Available', 'integer'),
+      column('Node Selector'),
+      column('Age'),
+    ],
     cells: (o, now) => {
       const nodeSelector = field(o, 'spec', 'template', 'spec', 'nodeSelector') as Record<string, string> | undefined;
-      const selectorText = nodeSelector ? Object.entries(nodeSelector).map(([k, v]) => `${k}=${v}`).join(',') : '';
+      const selectorText = nodeSelector
+        ? Object.entries(nodeSelector)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(',')
+        : '';
       const s = (k: string) => num(field(o, 'status', k));
-      return [o.metadata.name ?? '', s('desiredNumberScheduled'), s('currentNumberScheduled'), s('numberReady'), s('updatedNumberScheduled'), s('numberAvailable'), selectorText || '<none>', age(o, now)];
+      return [
+        o.metadata.name ?? '',
+        s('desiredNumberScheduled'),
+        s('currentNumberScheduled'),
+        s('numberReady'),
+        s('updatedNumberScheduled'),
+        s('numberAvailable'),
+        selectorText || '<none>',
+        age(o, now),
+      ];
     },
   },
   services: {
-    columns: [column('Name'), column('Type'), column('Cluster-IP'), column('External-IP'), column('Port(s)'), column('Age'), column('Selector', 'string', 1)],
+    columns: [
+      column('Name'),
+      column('Type'),
+      column('Cluster-IP'),
+      column('External-IP'),
+      column('Port(s)'),
+      column('Age'),
+      column('Selector', 'string', 1),
+    ],
     cells: (o, now) => {
-      const ports = arr(field(o, 'spec', 'ports')).map((p) => `${String(p.port)}${p.nodePort ? `:${String(p.nodePort)}` : ''}/${String(p.protocol ?? 'TCP')}`);
+      const ports = arr(field(o, 'spec', 'ports')).map(
+        (p) => `${String(p.port)}${p.nodePort ? `:${String(p.nodePort)}` : ''}/${String(p.protocol ?? 'TCP')}`,
+      );
       const ingress = arr(field(o, 'status', 'loadBalancer', 'ingress')).map((i) => i.ip ?? i.hostname);
       const selector = field(o, 'spec', 'selector') as Record<string, string> | undefined;
       const type = String(field(o, 'spec', 'type') ?? 'ClusterIP');
       const external = ingress.length > 0 ? ingress.join(',') : type === 'LoadBalancer' ? '<pending>' : '<none>';
-      return [o.metadata.name ?? '', type, orNone(field(o, 'spec', 'clusterIP')), external, ports.join(',') || '<none>', age(o, now), selector ? Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(',') : '<none>'];
+      return [
+        o.metadata.name ?? '',
+        type,
+        orNone(field(o, 'spec', 'clusterIP')),
+        external,
+        ports.join(',') || '<none>',
+        age(o, now),
+        selector
+          ? Object.entries(selector)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(',')
+          : '<none>',
+      ];
     },
   },
   configmaps: {
     columns: [column('Name'), column('Data', 'integer'), column('Age')],
-    cells: (o, now) => [o.metadata.name ?? '', Object.keys((o.data as Obj | undefined) ?? {}).length + Object.keys((o.binaryData as Obj | undefined) ?? {}).length, age(o, now)],
+    cells: (o, now) => [
+      o.metadata.name ?? '',
+      Object.keys((o.data as Obj | undefined) ?? {}).length +
+        Object.keys((o.binaryData as Obj | undefined) ?? {}).length,
+      age(o, now),
+    ],
   },
   secrets: {
     columns: [column('Name'), column('Type'), column('Data', 'integer'), column('Age')],
-    cells: (o, now) => [o.metadata.name ?? '', String(o.type ?? 'Opaque'), Object.keys((o.data as Obj | undefined) ?? {}).length, age(o, now)],
+    cells: (o, now) => [
+      o.metadata.name ?? '',
+      String(o.type ?? 'Opaque'),
+      Object.keys((o.data as Obj | undefined) ?? {}).length,
+      age(o, now),
+    ],
   },
   'mutatingwebhookconfigurations.admissionregistration.k8s.io': {
     columns: [column('Name'), column('Webhooks', 'integer'), column('Age')],
@@ -152,16 +273,47 @@ const printers: Record<string, Printer> = {
     cells: (o, now) => [o.metadata.name ?? '', arr(o.webhooks).length, age(o, now)],
   },
   events: {
-    columns: [column('Last Seen'), column('Type'), column('Reason'), column('Object'), column('Message'), column('Subobject', 'string', 1), column('Source', 'string', 1), column('First Seen', 'string', 1), column('Count', 'integer', 1), column('Name', 'string', 1)],
+    columns: [
+      column('Last Seen'),
+      column('Type'),
+      column('Reason'),
+      column('Object'),
+      column('Message'),
+      column('Subobject', 'string', 1),
+      column('Source', 'string', 1),
+      column('First Seen', 'string', 1),
+      column('Count', 'integer', 1),
+      column('Name', 'string', 1),
+    ],
     cells: (o, now) => {
-      const last = o.lastTimestamp ?? field(o, 'series', 'lastObservedTime') ?? o.eventTime ?? o.metadata.creationTimestamp;
+      const last =
+        o.lastTimestamp ?? field(o, 'series', 'lastObservedTime') ?? o.eventTime ?? o.metadata.creationTimestamp;
       const first = o.firstTimestamp ?? o.eventTime ?? o.metadata.creationTimestamp;
       const source = (o.source as Obj | undefined)?.component ?? o.reportingComponent ?? '';
-      return [since(last, now), String(o.type ?? ''), String(o.reason ?? ''), eventObject(o), String(o.message ?? ''), String(field(o, 'involvedObject', 'fieldPath') ?? ''), String(source), since(first, now), num(o.count) || 1, o.metadata.name ?? ''];
+      return [
+        since(last, now),
+        String(o.type ?? ''),
+        String(o.reason ?? ''),
+        eventObject(o),
+        String(o.message ?? ''),
+        String(field(o, 'involvedObject', 'fieldPath') ?? ''),
+        String(source),
+        since(first, now),
+        num(o.count) || 1,
+        o.metadata.name ?? '',
+      ];
     },
   },
   'horizontalpodautoscalers.autoscaling': {
-    columns: [column('Name'), column('Reference'), column('Targets'), column('MinPods', 'integer'), column('MaxPods', 'integer'), column('Replicas', 'integer'), column('Age')],
+    columns: [
+      column('Name'),
+      column('Reference'),
+      column('Targets'),
+      column('MinPods', 'integer'),
+      column('MaxPods', 'integer'),
+      column('Replicas', 'integer'),
+      column('Age'),
+    ],
     cells: (o, now) => {
       const ref = field(o, 'spec', 'scaleTargetRef') as Obj | undefined;
       const metrics = arr(field(o, 'spec', 'metrics'));
@@ -171,7 +323,15 @@ const printers: Record<string, Printer> = {
         const value = field(current[i], 'resource', 'current', 'averageUtilization');
         return `${field(m, 'resource', 'name') === undefined ? '' : `${String(field(m, 'resource', 'name'))}: `}${value === undefined ? '<unknown>' : `${String(value)}%`}/${target === undefined ? '<unknown>' : `${String(target)}%`}`;
       });
-      return [o.metadata.name ?? '', ref ? `${String(ref.kind)}/${String(ref.name)}` : '<none>', targets.join(', ') || '<none>', num(field(o, 'spec', 'minReplicas')) || 1, num(field(o, 'spec', 'maxReplicas')), num(field(o, 'status', 'currentReplicas')), age(o, now)];
+      return [
+        o.metadata.name ?? '',
+        ref ? `${String(ref.kind)}/${String(ref.name)}` : '<none>',
+        targets.join(', ') || '<none>',
+        num(field(o, 'spec', 'minReplicas')) || 1,
+        num(field(o, 'spec', 'maxReplicas')),
+        num(field(o, 'status', 'currentReplicas')),
+        age(o, now),
+      ];
     },
   },
   'leases.coordination.k8s.io': {
@@ -184,16 +344,30 @@ const printers: Record<string, Printer> = {
   },
 };
 
-const defaultPrinter: Printer = { columns: [column('Name'), column('Age')], cells: (o, now) => [o.metadata.name ?? '', age(o, now)] };
+const defaultPrinter: Printer = {
+  columns: [column('Name'), column('Age')],
+  cells: (o, now) => [o.metadata.name ?? '', age(o, now)],
+};
 
 /** Evaluates the simple `.a.b.c` JSONPaths CRD printer columns use. */
 function simpleJsonPath(o: KubeObject, path: string): unknown {
-  return field(o, ...path.replace(/^\{?\./, '').replace(/\}$/, '').split('.').filter((p) => p !== ''));
+  return field(
+    o,
+    ...path
+      .replace(/^\{?\./, '')
+      .replace(/\}$/, '')
+      .split('.')
+      .filter((p) => p !== ''),
+  );
 }
 
 function customPrinter(columns: PrinterColumn[]): Printer {
   return {
-    columns: [column('Name'), ...columns.map((c) => column(c.name, c.type === 'date' ? 'string' : c.type, c.priority ?? 0, c.format ?? '')), ...(columns.some((c) => c.name === 'Age') ? [] : [column('Age')])],
+    columns: [
+      column('Name'),
+      ...columns.map((c) => column(c.name, c.type === 'date' ? 'string' : c.type, c.priority ?? 0, c.format ?? '')),
+      ...(columns.some((c) => c.name === 'Age') ? [] : [column('Age')]),
+    ],
     cells: (o, now) => [
       o.metadata.name ?? '',
       ...columns.map((c) => {
@@ -215,7 +389,13 @@ function printerFor(served: Served): Printer {
 export type TableOptions = { includeObject: 'None' | 'Metadata' | 'Object'; now: Date };
 
 /** Builds a meta.k8s.io/v1 Table from stored objects (cells read the storage form). */
-export function toTable(served: Served, objects: readonly KubeObject[], resourceVersion: string, options: TableOptions, listMeta: Record<string, unknown> = {}): Record<string, unknown> {
+export function toTable(
+  served: Served,
+  objects: readonly KubeObject[],
+  resourceVersion: string,
+  options: TableOptions,
+  listMeta: Record<string, unknown> = {},
+): Record<string, unknown> {
   const printer = printerFor(served);
   return {
     kind: 'Table',

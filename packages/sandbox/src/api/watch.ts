@@ -28,7 +28,11 @@ export type OpenWatch = { end(): void };
 type WatchType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 /** Maps a store change to what a selective watcher sees (an object leaving the selection is DELETED). */
-function translate(store: Store, selection: Selection, event: ChangeEvent): { type: WatchType; object: KubeObject } | undefined {
+function translate(
+  store: Store,
+  selection: Selection,
+  event: ChangeEvent,
+): { type: WatchType; object: KubeObject } | undefined {
   const now = selects(store, selection, event.object);
   if (event.type !== 'MODIFIED') return now ? { type: event.type, object: event.object } : undefined;
   const before = event.previous ? selects(store, selection, event.previous) : false;

@@ -21,7 +21,13 @@ export type ControllerContext = {
   /** Enqueues after a simulated delay; at most one pending timer per key. */
   enqueueAfter(simMs: number, kind: WorkKind, namespace: string, name: string): void;
   /** Writes (or bumps the count of) a core/v1 Event about `involved`. */
-  recordEvent(involved: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string, component: string): void;
+  recordEvent(
+    involved: KubeObject,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+    component: string,
+  ): void;
   /** Remembers controllers whose pod creation fails (admission), to retry them promptly. */
   setFailing(kind: WorkKind, namespace: string, name: string, failing: boolean): void;
   nowIso(): string;
@@ -40,16 +46,23 @@ export type Condition = {
  * Sets a condition, keeping `lastTransitionTime` when the status does not change (as the real
  * controllers do), so no-op syncs produce identical status and therefore no writes.
  */
-export function setCondition(conditions: Condition[], next: Condition, options: { withUpdateTime?: boolean; touch?: boolean } = {}): Condition[] {
+export function setCondition(
+  conditions: Condition[],
+  next: Condition,
+  options: { withUpdateTime?: boolean; touch?: boolean } = {},
+): Condition[] {
   const current = conditions.find((c) => c.type === next.type);
   const now = next.lastTransitionTime;
   const merged: Condition = { ...next };
   if (current && current.status === next.status) merged.lastTransitionTime = current.lastTransitionTime;
   if (options.withUpdateTime) {
-    const changed = !current || current.status !== next.status || current.reason !== next.reason || current.message !== next.message;
+    const changed =
+      !current || current.status !== next.status || current.reason !== next.reason || current.message !== next.message;
     merged.lastUpdateTime = changed || options.touch ? now : (current.lastUpdateTime ?? now);
   }
-  return [...conditions.filter((c) => c.type !== next.type), merged].sort((a, b) => conditionOrder(a.type) - conditionOrder(b.type));
+  return [...conditions.filter((c) => c.type !== next.type), merged].sort(
+    (a, b) => conditionOrder(a.type) - conditionOrder(b.type),
+  );
 }
 
 export function removeCondition(conditions: Condition[], type: string): Condition[] {
@@ -63,7 +76,12 @@ function conditionOrder(type: string): number {
 }
 
 /** Writes `status` through the status subresource when it differs from what is stored. */
-export function writeStatus(ctx: ControllerContext, type: SimTypes[keyof SimTypes] & object, object: KubeObject, status: Record<string, unknown>): KubeObject {
+export function writeStatus(
+  ctx: ControllerContext,
+  type: SimTypes[keyof SimTypes] & object,
+  object: KubeObject,
+  status: Record<string, unknown>,
+): KubeObject {
   const current = ctx.store.tryGet(type, object.metadata.namespace, object.metadata.name ?? '');
   if (!current || current.metadata.uid !== object.metadata.uid) return object;
   return ctx.store.update(type, object.metadata.namespace, { ...current, status }, { subresource: 'status' });

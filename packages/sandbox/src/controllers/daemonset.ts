@@ -4,7 +4,14 @@
  */
 import type { KubeObject } from '../store.ts';
 import { errorMessage, writeStatus, type ControllerContext } from './context.ts';
-import { isPodActive, isPodReady, podFromTemplate, resolveIntOrPercent, templateHash, type PodTemplate } from './pod-util.ts';
+import {
+  isPodActive,
+  isPodReady,
+  podFromTemplate,
+  resolveIntOrPercent,
+  templateHash,
+  type PodTemplate,
+} from './pod-util.ts';
 
 type DaemonSetSpec = {
   template?: PodTemplate;
@@ -18,7 +25,10 @@ export function syncDaemonSet(ctx: ControllerContext, ds: KubeObject): void {
   const hash = templateHash(spec.template ?? {});
   const generation = String(ds.metadata.generation ?? 1);
   const nodes = ctx.nodes;
-  const maxUnavailable = Math.max(1, resolveIntOrPercent(spec.updateStrategy?.rollingUpdate?.maxUnavailable, nodes.length, true, '1'));
+  const maxUnavailable = Math.max(
+    1,
+    resolveIntOrPercent(spec.updateStrategy?.rollingUpdate?.maxUnavailable, nodes.length, true, '1'),
+  );
 
   const byNode = new Map<string, KubeObject[]>();
   for (const pod of ctx.podsOf(ds.metadata.uid ?? '').filter(isPodActive)) {
@@ -57,7 +67,10 @@ export function syncDaemonSet(ctx: ControllerContext, ds: KubeObject): void {
 
   if (spec.updateStrategy?.type !== 'OnDelete') {
     const podOf = (node: string) => byNode.get(node)?.[0];
-    let unavailable = nodes.filter((node) => { const p = podOf(node); return !p || !isPodReady(p); }).length;
+    let unavailable = nodes.filter((node) => {
+      const p = podOf(node);
+      return !p || !isPodReady(p);
+    }).length;
     for (const node of nodes) {
       const pod = podOf(node);
       if (!pod || pod.metadata.labels?.['controller-revision-hash'] === hash) continue;

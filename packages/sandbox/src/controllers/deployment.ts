@@ -20,7 +20,7 @@ type DeploymentSpec = {
 
 type RsStatus = { replicas?: number; readyReplicas?: number; availableReplicas?: number; conditions?: Condition[] };
 
-const replicasOf = (rs: KubeObject) => ((rs.spec as { replicas?: number } | undefined)?.replicas ?? 0);
+const replicasOf = (rs: KubeObject) => (rs.spec as { replicas?: number } | undefined)?.replicas ?? 0;
 const rsStatus = (rs: KubeObject) => (rs.status ?? {}) as RsStatus;
 const revisionOf = (rs: KubeObject) => Number(rs.metadata.annotations?.['deployment.kubernetes.io/revision'] ?? 0);
 
@@ -40,10 +40,22 @@ export function syncDeployment(ctx: ControllerContext, deployment: KubeObject): 
     const maxRevision = owned.reduce((max, rs) => Math.max(max, revisionOf(rs)), 0);
     if (!newRs) {
       newRs = createReplicaSet(ctx, deployment, spec, hash, maxRevision + 1);
-      ctx.recordEvent(deployment, 'Normal', 'ScalingReplicaSet', `Scaled up replica set ${newRs.metadata.name} from 0 to ${replicasOf(newRs)}`, 'deployment-controller');
+      ctx.recordEvent(
+        deployment,
+        'Normal',
+        'ScalingReplicaSet',
+        `Scaled up replica set ${newRs.metadata.name} from 0 to ${replicasOf(newRs)}`,
+        'deployment-controller',
+      );
       conditions = setCondition(
         conditions,
-        { type: 'Progressing', status: 'True', reason: 'NewReplicaSetCreated', message: `Created new replica set "${newRs.metadata.name}"`, lastTransitionTime: ctx.nowIso() },
+        {
+          type: 'Progressing',
+          status: 'True',
+          reason: 'NewReplicaSetCreated',
+          message: `Created new replica set "${newRs.metadata.name}"`,
+          lastTransitionTime: ctx.nowIso(),
+        },
         { withUpdateTime: true },
       );
       progressed = true;
@@ -51,7 +63,10 @@ export function syncDeployment(ctx: ControllerContext, deployment: KubeObject): 
       // A rollback to an older template makes its ReplicaSet the newest revision again.
       newRs = ctx.store.update(ctx.types.replicasets, namespace, {
         ...newRs,
-        metadata: { ...newRs.metadata, annotations: { ...newRs.metadata.annotations, 'deployment.kubernetes.io/revision': String(maxRevision + 1) } },
+        metadata: {
+          ...newRs.metadata,
+          annotations: { ...newRs.metadata.annotations, 'deployment.kubernetes.io/revision': String(maxRevision + 1) },
+        },
       });
     }
     const oldRss = owned.filter((rs) => rs !== newRs && rs.metadata.uid !== newRs?.metadata.uid);
@@ -74,15 +89,33 @@ export function syncDeployment(ctx: ControllerContext, deployment: KubeObject): 
   conditions = setCondition(
     conditions,
     availableReplicas >= desired - maxUnavailable
-      ? { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', message: 'Deployment has minimum availability.', lastTransitionTime: now }
-      : { type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable', message: 'Deployment does not have minimum availability.', lastTransitionTime: now },
+      ? {
+          type: 'Available',
+          status: 'True',
+          reason: 'MinimumReplicasAvailable',
+          message: 'Deployment has minimum availability.',
+          lastTransitionTime: now,
+        }
+      : {
+          type: 'Available',
+          status: 'False',
+          reason: 'MinimumReplicasUnavailable',
+          message: 'Deployment does not have minimum availability.',
+          lastTransitionTime: now,
+        },
     { withUpdateTime: true },
   );
 
-  const complete = updatedReplicas === desired && replicas === desired && availableReplicas === desired && sum(replicasOf) === desired;
+  const complete =
+    updatedReplicas === desired && replicas === desired && availableReplicas === desired && sum(replicasOf) === desired;
   const rsName = current?.metadata.name ?? '';
   const deadlineSeconds = spec.progressDeadlineSeconds ?? 600;
-  const before = previousStatus as { updatedReplicas?: number; readyReplicas?: number; availableReplicas?: number; replicas?: number };
+  const before = previousStatus as {
+    updatedReplicas?: number;
+    readyReplicas?: number;
+    availableReplicas?: number;
+    replicas?: number;
+  };
   progressed ||=
     updatedReplicas > (before.updatedReplicas ?? 0) ||
     readyReplicas > (before.readyReplicas ?? 0) ||
@@ -90,11 +123,27 @@ export function syncDeployment(ctx: ControllerContext, deployment: KubeObject): 
     replicas - updatedReplicas < (before.replicas ?? 0) - (before.updatedReplicas ?? 0);
 
   if (spec.paused) {
-    conditions = setCondition(conditions, { type: 'Progressing', status: 'Unknown', reason: 'DeploymentPaused', message: 'Deployment is paused', lastTransitionTime: now }, { withUpdateTime: true });
+    conditions = setCondition(
+      conditions,
+      {
+        type: 'Progressing',
+        status: 'Unknown',
+        reason: 'DeploymentPaused',
+        message: 'Deployment is paused',
+        lastTransitionTime: now,
+      },
+      { withUpdateTime: true },
+    );
   } else if (complete && current) {
     conditions = setCondition(
       conditions,
-      { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable', message: `ReplicaSet "${rsName}" has successfully progressed.`, lastTransitionTime: now },
+      {
+        type: 'Progressing',
+        status: 'True',
+        reason: 'NewReplicaSetAvailable',
+        message: `ReplicaSet "${rsName}" has successfully progressed.`,
+        lastTransitionTime: now,
+      },
       { withUpdateTime: true },
     );
   } else if (current) {
@@ -104,33 +153,70 @@ export function syncDeployment(ctx: ControllerContext, deployment: KubeObject): 
     if (overdue || progressing?.reason === 'ProgressDeadlineExceeded') {
       conditions = setCondition(
         conditions,
-        { type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: `ReplicaSet "${rsName}" has timed out progressing.`, lastTransitionTime: now },
+        {
+          type: 'Progressing',
+          status: 'False',
+          reason: 'ProgressDeadlineExceeded',
+          message: `ReplicaSet "${rsName}" has timed out progressing.`,
+          lastTransitionTime: now,
+        },
         { withUpdateTime: true },
       );
       if (progressed) {
         conditions = setCondition(
           conditions,
-          { type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated', message: `ReplicaSet "${rsName}" is progressing.`, lastTransitionTime: now },
+          {
+            type: 'Progressing',
+            status: 'True',
+            reason: 'ReplicaSetUpdated',
+            message: `ReplicaSet "${rsName}" is progressing.`,
+            lastTransitionTime: now,
+          },
           { withUpdateTime: true, touch: true },
         );
       }
     } else {
       conditions = setCondition(
         conditions,
-        { type: 'Progressing', status: 'True', reason: progressed || progressing?.reason !== 'NewReplicaSetCreated' ? 'ReplicaSetUpdated' : progressing.reason, message: progressed || progressing?.reason !== 'NewReplicaSetCreated' ? `ReplicaSet "${rsName}" is progressing.` : (progressing.message ?? ''), lastTransitionTime: now },
+        {
+          type: 'Progressing',
+          status: 'True',
+          reason:
+            progressed || progressing?.reason !== 'NewReplicaSetCreated' ? 'ReplicaSetUpdated' : progressing.reason,
+          message:
+            progressed || progressing?.reason !== 'NewReplicaSetCreated'
+              ? `ReplicaSet "${rsName}" is progressing.`
+              : (progressing.message ?? ''),
+          lastTransitionTime: now,
+        },
         { withUpdateTime: true, touch: progressed },
       );
       // Wake up when the deadline would pass without progress.
       const updated = conditions.find((c) => c.type === 'Progressing')?.lastUpdateTime;
-      const due = (updated ? Date.parse(updated) : ctx.clock.now().getTime()) + deadlineSeconds * 1000 - ctx.clock.now().getTime();
+      const due =
+        (updated ? Date.parse(updated) : ctx.clock.now().getTime()) +
+        deadlineSeconds * 1000 -
+        ctx.clock.now().getTime();
       ctx.enqueueAfter(Math.max(0, due) + 1000, 'Deployment', namespace, name);
     }
   }
 
   // The Deployment mirrors the ReplicaSet's ReplicaFailure (a failing admission webhook).
-  const failure = current ? rsStatus(current).conditions?.find((c) => c.type === 'ReplicaFailure' && c.status === 'True') : undefined;
+  const failure = current
+    ? rsStatus(current).conditions?.find((c) => c.type === 'ReplicaFailure' && c.status === 'True')
+    : undefined;
   conditions = failure
-    ? setCondition(conditions, { type: 'ReplicaFailure', status: 'True', reason: failure.reason ?? 'FailedCreate', message: failure.message ?? '', lastTransitionTime: now }, { withUpdateTime: true })
+    ? setCondition(
+        conditions,
+        {
+          type: 'ReplicaFailure',
+          status: 'True',
+          reason: failure.reason ?? 'FailedCreate',
+          message: failure.message ?? '',
+          lastTransitionTime: now,
+        },
+        { withUpdateTime: true },
+      )
     : conditions.filter((c) => c.type !== 'ReplicaFailure');
 
   const status: Record<string, unknown> = {
@@ -157,7 +243,14 @@ function budgets(spec: DeploymentSpec, desired: number): { maxSurge: number; max
 }
 
 /** One step of the rolling update; returns whether anything was scaled. */
-function rollout(ctx: ControllerContext, deployment: KubeObject, spec: DeploymentSpec, desired: number, newRs: KubeObject, oldRss: KubeObject[]): boolean {
+function rollout(
+  ctx: ControllerContext,
+  deployment: KubeObject,
+  spec: DeploymentSpec,
+  desired: number,
+  newRs: KubeObject,
+  oldRss: KubeObject[],
+): boolean {
   const namespace = deployment.metadata.namespace ?? '';
   let changed = false;
   const activeOld = oldRss.filter((rs) => replicasOf(rs) > 0);
@@ -230,7 +323,10 @@ function scale(ctx: ControllerContext, deployment: KubeObject, rs: KubeObject, r
     ...fresh,
     metadata: {
       ...fresh.metadata,
-      annotations: { ...fresh.metadata.annotations, 'deployment.kubernetes.io/desired-replicas': String((deployment.spec as DeploymentSpec).replicas ?? 1) },
+      annotations: {
+        ...fresh.metadata.annotations,
+        'deployment.kubernetes.io/desired-replicas': String((deployment.spec as DeploymentSpec).replicas ?? 1),
+      },
     },
     spec: { ...(fresh.spec as object), replicas },
   });
@@ -244,7 +340,13 @@ function scale(ctx: ControllerContext, deployment: KubeObject, rs: KubeObject, r
   return true;
 }
 
-function createReplicaSet(ctx: ControllerContext, deployment: KubeObject, spec: DeploymentSpec, hash: string, revision: number): KubeObject {
+function createReplicaSet(
+  ctx: ControllerContext,
+  deployment: KubeObject,
+  spec: DeploymentSpec,
+  hash: string,
+  revision: number,
+): KubeObject {
   const namespace = deployment.metadata.namespace ?? '';
   const template = structuredClone(spec.template ?? {});
   template.metadata = { ...template.metadata, labels: { ...template.metadata?.labels, 'pod-template-hash': hash } };

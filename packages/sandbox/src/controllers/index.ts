@@ -46,11 +46,20 @@ const WORKLOADS: Record<WorkKind, 'deployments' | 'replicasets' | 'statefulsets'
   DaemonSet: 'daemonsets',
 };
 
-export function createControllers(options: { store: Store; clock: Clock; nodes: readonly string[]; startLatencyMs: number; readiness?: ReadinessGate }): Controllers {
+export function createControllers(options: {
+  store: Store;
+  clock: Clock;
+  nodes: readonly string[];
+  startLatencyMs: number;
+  readiness?: ReadinessGate;
+}): Controllers {
   const { store, clock } = options;
   const types = simTypes(store);
   const nodes = options.nodes;
-  const dependents = new Map<string, Map<string, { plural: 'pods' | 'replicasets'; namespace: string; name: string }>>();
+  const dependents = new Map<
+    string,
+    Map<string, { plural: 'pods' | 'replicasets'; namespace: string; name: string }>
+  >();
   const podsByNamespace = new Map<string, Set<string>>();
   const queue = new Set<string>();
   const delayed = new Map<string, () => void>();
@@ -65,7 +74,14 @@ export function createControllers(options: { store: Store; clock: Clock; nodes: 
   let nextNode = 0;
   const pickNode = () => nodes[nextNode++ % nodes.length] ?? 'node-1';
 
-  const kubelet = createKubelet({ store, types, clock, startLatencyMs: options.startLatencyMs, readiness: options.readiness ?? (() => true), nodes });
+  const kubelet = createKubelet({
+    store,
+    types,
+    clock,
+    startLatencyMs: options.startLatencyMs,
+    readiness: options.readiness ?? (() => true),
+    nodes,
+  });
 
   const key = (kind: WorkKind, namespace: string, name: string) => `${kind}|${namespace}|${name}`;
 
@@ -123,7 +139,11 @@ export function createControllers(options: { store: Store; clock: Clock; nodes: 
       const existingName = eventNames.get(dedupe);
       const existing = existingName ? store.tryGet(types.events, namespace, existingName) : undefined;
       if (existing) {
-        store.update(types.events, namespace, { ...existing, count: ((existing.count as number | undefined) ?? 1) + 1, lastTimestamp: now });
+        store.update(types.events, namespace, {
+          ...existing,
+          count: ((existing.count as number | undefined) ?? 1) + 1,
+          lastTimestamp: now,
+        });
         return;
       }
       eventCounter++;
@@ -191,7 +211,8 @@ export function createControllers(options: { store: Store; clock: Clock; nodes: 
 
   function enqueueOwner(object: KubeObject): void {
     const owner = controllerOf(object);
-    if (owner && owner.kind in WORKLOADS) ctx.enqueue(owner.kind as WorkKind, object.metadata.namespace ?? '', owner.name);
+    if (owner && owner.kind in WORKLOADS)
+      ctx.enqueue(owner.kind as WorkKind, object.metadata.namespace ?? '', owner.name);
   }
 
   /** Background garbage collection: dependents of a deleted owner go too. */
@@ -228,7 +249,13 @@ export function createControllers(options: { store: Store; clock: Clock; nodes: 
       enqueueOwner(object);
       // An istiod (or any) pod turning Ready may unblock controllers whose creates were
       // rejected by a webhook: retry them now instead of waiting for their backoff.
-      if (failing.size > 0 && event.type === 'MODIFIED' && isPodReady(object) && event.previous && !isPodReady(event.previous)) {
+      if (
+        failing.size > 0 &&
+        event.type === 'MODIFIED' &&
+        isPodReady(object) &&
+        event.previous &&
+        !isPodReady(event.previous)
+      ) {
         for (const k of failing) {
           const [kind, ns, n] = k.split('|') as [WorkKind, string, string];
           ctx.enqueue(kind, ns, n);
@@ -246,7 +273,8 @@ export function createControllers(options: { store: Store; clock: Clock; nodes: 
     for (const kind of ['Deployment', 'StatefulSet', 'DaemonSet'] as const) {
       if (resource === types[WORKLOADS[kind]]) {
         if (event.type === 'DELETED') collectGarbage(object);
-        else if (event.type === 'ADDED' || !event.previous || specChanged(event.previous, object)) ctx.enqueue(kind, namespace, name);
+        else if (event.type === 'ADDED' || !event.previous || specChanged(event.previous, object))
+          ctx.enqueue(kind, namespace, name);
         return;
       }
     }
@@ -296,7 +324,8 @@ export function createControllers(options: { store: Store; clock: Clock; nodes: 
     onEvent({ type: 'ADDED', resourceVersion: 0, resource: types.pods, object: pod });
   }
   for (const kind of ['Deployment', 'StatefulSet', 'DaemonSet'] as const) {
-    for (const object of store.list(types[WORKLOADS[kind]]).items) ctx.enqueue(kind, object.metadata.namespace ?? '', object.metadata.name ?? '');
+    for (const object of store.list(types[WORKLOADS[kind]]).items)
+      ctx.enqueue(kind, object.metadata.namespace ?? '', object.metadata.name ?? '');
   }
 
   // Pod starts notify too, so waitForIdle re-checks once the last pod is up.
@@ -322,14 +351,27 @@ export function createControllers(options: { store: Store; clock: Clock; nodes: 
       for (const s of store.list(types.statefulsets).items) {
         const st = (s.status ?? {}) as Record<string, unknown>;
         const replicas = (s.spec as { replicas?: number }).replicas ?? 1;
-        if (st.observedGeneration !== s.metadata.generation || st.readyReplicas !== replicas || st.updatedReplicas !== replicas || st.currentRevision !== st.updateRevision) {
-          out.push(`statefulset/${s.metadata.namespace}/${s.metadata.name}: ${st.readyReplicas ?? 0}/${replicas} ready, ${st.updatedReplicas ?? 0} updated`);
+        if (
+          st.observedGeneration !== s.metadata.generation ||
+          st.readyReplicas !== replicas ||
+          st.updatedReplicas !== replicas ||
+          st.currentRevision !== st.updateRevision
+        ) {
+          out.push(
+            `statefulset/${s.metadata.namespace}/${s.metadata.name}: ${st.readyReplicas ?? 0}/${replicas} ready, ${st.updatedReplicas ?? 0} updated`,
+          );
         }
       }
       for (const s of store.list(types.daemonsets).items) {
         const st = (s.status ?? {}) as Record<string, unknown>;
-        if (st.observedGeneration !== s.metadata.generation || st.numberAvailable !== nodes.length || st.updatedNumberScheduled !== nodes.length) {
-          out.push(`daemonset/${s.metadata.namespace}/${s.metadata.name}: ${st.numberAvailable ?? 0}/${nodes.length} available, ${st.updatedNumberScheduled ?? 0} updated`);
+        if (
+          st.observedGeneration !== s.metadata.generation ||
+          st.numberAvailable !== nodes.length ||
+          st.updatedNumberScheduled !== nodes.length
+        ) {
+          out.push(
+            `daemonset/${s.metadata.namespace}/${s.metadata.name}: ${st.numberAvailable ?? 0}/${nodes.length} available, ${st.updatedNumberScheduled ?? 0} updated`,
+          );
         }
       }
       return out;
@@ -354,17 +396,29 @@ export function createControllers(options: { store: Store; clock: Clock; nodes: 
 
 function specChanged(previous: KubeObject, next: KubeObject): boolean {
   // Status writes keep the same spec object (stored objects are immutable): the common case.
-  if (previous.spec === next.spec && previous.metadata.deletionTimestamp === next.metadata.deletionTimestamp) return false;
-  return previous.metadata.generation !== next.metadata.generation || JSON.stringify(previous.spec) !== JSON.stringify(next.spec) || previous.metadata.deletionTimestamp !== next.metadata.deletionTimestamp;
+  if (previous.spec === next.spec && previous.metadata.deletionTimestamp === next.metadata.deletionTimestamp)
+    return false;
+  return (
+    previous.metadata.generation !== next.metadata.generation ||
+    JSON.stringify(previous.spec) !== JSON.stringify(next.spec) ||
+    previous.metadata.deletionTimestamp !== next.metadata.deletionTimestamp
+  );
 }
 
 function deploymentUnsettled(d: KubeObject): string | undefined {
-  const st = (d.status ?? {}) as { observedGeneration?: number; replicas?: number; updatedReplicas?: number; availableReplicas?: number };
+  const st = (d.status ?? {}) as {
+    observedGeneration?: number;
+    replicas?: number;
+    updatedReplicas?: number;
+    availableReplicas?: number;
+  };
   const replicas = (d.spec as { replicas?: number; paused?: boolean }).replicas ?? 1;
   if ((d.spec as { paused?: boolean }).paused) return undefined;
   if (st.observedGeneration !== d.metadata.generation) return 'generation not observed';
   if ((st.updatedReplicas ?? 0) < replicas) return `${st.updatedReplicas ?? 0} of ${replicas} updated`;
-  if ((st.replicas ?? 0) > (st.updatedReplicas ?? 0)) return `${(st.replicas ?? 0) - (st.updatedReplicas ?? 0)} old replicas pending termination`;
-  if ((st.availableReplicas ?? 0) < (st.updatedReplicas ?? 0)) return `${st.availableReplicas ?? 0} of ${st.updatedReplicas ?? 0} available`;
+  if ((st.replicas ?? 0) > (st.updatedReplicas ?? 0))
+    return `${(st.replicas ?? 0) - (st.updatedReplicas ?? 0)} old replicas pending termination`;
+  if ((st.availableReplicas ?? 0) < (st.updatedReplicas ?? 0))
+    return `${st.availableReplicas ?? 0} of ${st.updatedReplicas ?? 0} available`;
   return undefined;
 }

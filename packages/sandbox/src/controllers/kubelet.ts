@@ -46,7 +46,12 @@ export function createKubelet(options: {
     return `10.244.${Math.floor(ipCounter / 250) % 256}.${(ipCounter % 250) + 2}`;
   }
 
-  function containerStatuses(containers: Container[] | undefined, ready: boolean, startedAt: string, sidecarsOnly: boolean) {
+  function containerStatuses(
+    containers: Container[] | undefined,
+    ready: boolean,
+    startedAt: string,
+    sidecarsOnly: boolean,
+  ) {
     return (containers ?? [])
       .filter((c) => !sidecarsOnly || c.restartPolicy === 'Always')
       .map((c) => ({
@@ -66,12 +71,19 @@ export function createKubelet(options: {
     const previous = (pod.status ?? {}) as { podIP?: string; startTime?: string };
     const now = isoSeconds(clock.now());
     const startTime = previous.startTime ?? now;
-    const podIP = spec.hostNetwork ? (nodeIps.get(spec.nodeName ?? '') ?? '172.18.0.2') : (previous.podIP ?? nextPodIp());
+    const podIP = spec.hostNetwork
+      ? (nodeIps.get(spec.nodeName ?? '') ?? '172.18.0.2')
+      : (previous.podIP ?? nextPodIp());
     const flag = ready ? 'True' : 'False';
     const conditions = [
       { type: 'PodReadyToStartContainers', status: 'True', lastTransitionTime: startTime },
       { type: 'Initialized', status: 'True', lastTransitionTime: startTime },
-      { type: 'Ready', status: flag, lastTransitionTime: now, ...(ready ? {} : { reason: 'ContainersNotReady', message: 'containers with unready status: [discovery]' }) },
+      {
+        type: 'Ready',
+        status: flag,
+        lastTransitionTime: now,
+        ...(ready ? {} : { reason: 'ContainersNotReady', message: 'containers with unready status: [discovery]' }),
+      },
       { type: 'ContainersReady', status: flag, lastTransitionTime: now },
       { type: 'PodScheduled', status: 'True', lastTransitionTime: startTime },
     ];
@@ -90,7 +102,14 @@ export function createKubelet(options: {
       status.initContainerStatuses = [
         ...(spec.initContainers ?? [])
           .filter((c) => c.restartPolicy !== 'Always')
-          .map((c) => ({ name: c.name, image: c.image ?? '', ready: true, started: false, restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: startTime, finishedAt: startTime } } })),
+          .map((c) => ({
+            name: c.name,
+            image: c.image ?? '',
+            ready: true,
+            started: false,
+            restartCount: 0,
+            state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: startTime, finishedAt: startTime } },
+          })),
         ...sidecars,
       ];
     }
@@ -105,7 +124,13 @@ export function createKubelet(options: {
     return {
       phase: 'Pending',
       conditions: [
-        { type: 'Ready', status: 'False', lastTransitionTime: now, reason: 'ContainersNotReady', message: `containers with unready status: [${bad.name}]` },
+        {
+          type: 'Ready',
+          status: 'False',
+          lastTransitionTime: now,
+          reason: 'ContainersNotReady',
+          message: `containers with unready status: [${bad.name}]`,
+        },
         { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
       ],
       hostIP: nodeIps.get(spec.nodeName ?? '') ?? '172.18.0.2',
@@ -156,9 +181,17 @@ export function createKubelet(options: {
         const phase = (pod.status as { phase?: string } | undefined)?.phase;
         if (phase !== 'Running') continue;
         const ready = readiness(pod);
-        const current = (pod.status as { conditions?: { type: string; status: string }[] }).conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+        const current =
+          (pod.status as { conditions?: { type: string; status: string }[] }).conditions?.find(
+            (c) => c.type === 'Ready',
+          )?.status === 'True';
         if (ready !== current) {
-          store.update(types.pods, pod.metadata.namespace, { ...pod, status: runningStatus(pod, ready) }, { subresource: 'status' });
+          store.update(
+            types.pods,
+            pod.metadata.namespace,
+            { ...pod, status: runningStatus(pod, ready) },
+            { subresource: 'status' },
+          );
         }
       }
     },

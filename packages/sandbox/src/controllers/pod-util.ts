@@ -10,7 +10,14 @@ export type PodTemplate = {
   spec?: Record<string, unknown>;
 };
 
-export type OwnerRef = { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean };
+export type OwnerRef = {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+};
 
 /** JSON with sorted keys, so equal templates hash equally whatever their key order. */
 export function stableJson(value: unknown): string {
@@ -70,7 +77,13 @@ export function controllerOf(object: KubeObject): OwnerRef | undefined {
 /** A pod built from a template, as a workload controller posts it (before admission). */
 export function podFromTemplate(
   template: PodTemplate,
-  options: { name?: string; generateName?: string; owner: KubeObject; extraLabels?: Record<string, string>; nodeName?: string },
+  options: {
+    name?: string;
+    generateName?: string;
+    owner: KubeObject;
+    extraLabels?: Record<string, string>;
+    nodeName?: string;
+  },
 ): KubeObject {
   const spec = structuredClone(template.spec ?? {});
   if (options.nodeName) spec.nodeName = options.nodeName;
@@ -132,7 +145,8 @@ export function workloadOf(pod: KubeObject): { kind: string; name: string } | un
   if (!owner) return undefined;
   if (owner.kind === 'ReplicaSet') {
     const hash = pod.metadata.labels?.['pod-template-hash'];
-    if (hash && owner.name.endsWith(`-${hash}`)) return { kind: 'Deployment', name: owner.name.slice(0, -hash.length - 1) };
+    if (hash && owner.name.endsWith(`-${hash}`))
+      return { kind: 'Deployment', name: owner.name.slice(0, -hash.length - 1) };
     return { kind: 'ReplicaSet', name: owner.name };
   }
   return { kind: owner.kind, name: owner.name };

@@ -5,7 +5,14 @@
  * carrying the webhook's message, a `ReplicaFailure` condition, and a retry with backoff.
  */
 import { StoreError, type KubeObject } from '../store.ts';
-import { errorMessage, removeCondition, setCondition, writeStatus, type Condition, type ControllerContext } from './context.ts';
+import {
+  errorMessage,
+  removeCondition,
+  setCondition,
+  writeStatus,
+  type Condition,
+  type ControllerContext,
+} from './context.ts';
 import { isPodActive, isPodReady, podFromTemplate, type PodTemplate } from './pod-util.ts';
 
 /** The most pods one sync creates (kube-controller-manager's burstReplicas). */
@@ -13,7 +20,12 @@ const BURST = 500;
 
 export type NodePicker = () => string;
 
-export function syncReplicaSet(ctx: ControllerContext, rs: KubeObject, pickNode: NodePicker, backoff: Map<string, number>): void {
+export function syncReplicaSet(
+  ctx: ControllerContext,
+  rs: KubeObject,
+  pickNode: NodePicker,
+  backoff: Map<string, number>,
+): void {
   const namespace = rs.metadata.namespace ?? '';
   const name = rs.metadata.name ?? '';
   const spec = (rs.spec ?? {}) as { replicas?: number; template?: PodTemplate; minReadySeconds?: number };
@@ -61,7 +73,8 @@ export function syncReplicaSet(ctx: ControllerContext, rs: KubeObject, pickNode:
     // the most recently created.
     const ranked = [...pods].sort((a, b) => rank(a) - rank(b) || compareCreated(b, a));
     for (const pod of ranked.slice(0, pods.length - desired)) {
-      if (ctx.store.tryGet(ctx.types.pods, namespace, pod.metadata.name ?? '')) ctx.store.delete(ctx.types.pods, namespace, pod.metadata.name ?? '');
+      if (ctx.store.tryGet(ctx.types.pods, namespace, pod.metadata.name ?? ''))
+        ctx.store.delete(ctx.types.pods, namespace, pod.metadata.name ?? '');
     }
     backoff.delete(key);
     ctx.setFailing('ReplicaSet', namespace, name, false);

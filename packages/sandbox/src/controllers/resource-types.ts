@@ -44,7 +44,9 @@ export function simTypes(store: Store): SimTypes {
     else missing.push(group ? `${plural}.${group}` : plural);
   }
   if (missing.length > 0) {
-    throw new Error(`sandbox: resource types not registered in the store: ${missing.join(', ')} (call registerBuiltins first)`);
+    throw new Error(
+      `sandbox: resource types not registered in the store: ${missing.join(', ')} (call registerBuiltins first)`,
+    );
   }
   const events = store.findType('', 'events');
   const nodes = store.findType('', 'nodes');

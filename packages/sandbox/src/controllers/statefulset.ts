@@ -60,7 +60,13 @@ export function syncStatefulSet(ctx: ControllerContext, sts: KubeObject, pickNod
       byOrdinal.set(ordinal, created);
       ctx.setFailing('StatefulSet', namespace, name, false);
     } catch (error) {
-      ctx.recordEvent(sts, 'Warning', 'FailedCreate', `create Pod ${name}-${ordinal} in StatefulSet ${name} failed error: ${errorMessage(error)}`, 'statefulset-controller');
+      ctx.recordEvent(
+        sts,
+        'Warning',
+        'FailedCreate',
+        `create Pod ${name}-${ordinal} in StatefulSet ${name} failed error: ${errorMessage(error)}`,
+        'statefulset-controller',
+      );
       ctx.setFailing('StatefulSet', namespace, name, true);
       ctx.enqueueAfter(1_000, 'StatefulSet', namespace, name);
       blocked = true;

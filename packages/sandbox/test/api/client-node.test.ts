@@ -58,7 +58,10 @@ describe('client-node against the sandbox', () => {
     const list = await core.listNamespace({ labelSelector: 'istio-injection=enabled' });
     expect(list.items.map((n) => n.metadata?.name)).toEqual(['demo']);
     expect(list.metadata?.resourceVersion).toMatch(/^\d+$/);
-    const patched = await core.patchNamespace({ name: 'demo', body: { metadata: { labels: { 'istio-injection': null, 'istio.io/rev': 'canary' } } } }, merge);
+    const patched = await core.patchNamespace(
+      { name: 'demo', body: { metadata: { labels: { 'istio-injection': null, 'istio.io/rev': 'canary' } } } },
+      merge,
+    );
     expect(patched.metadata?.labels).toEqual({ 'istio.io/rev': 'canary' });
     const read = await core.readNamespace({ name: 'demo' });
     expect(read.metadata?.labels).toEqual({ 'istio.io/rev': 'canary' });
@@ -67,26 +70,48 @@ describe('client-node against the sandbox', () => {
   });
 
   it('applies a JSON patch (the client default) and rejects an object sent as one', async () => {
-    const patched = await core.patchNamespace({ name: 'demo', body: [{ op: 'add', path: '/metadata/annotations', value: { owner: 'alice' } }, { op: 'test', path: '/metadata/name', value: 'demo' }] });
+    const patched = await core.patchNamespace({
+      name: 'demo',
+      body: [
+        { op: 'add', path: '/metadata/annotations', value: { owner: 'alice' } },
+        { op: 'test', path: '/metadata/name', value: 'demo' },
+      ],
+    });
     expect(patched.metadata?.annotations).toEqual({ owner: 'alice' });
     const error = await core.patchNamespace({ name: 'demo', body: { metadata: {} } }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(k8s.ApiException);
     const body = JSON.parse((error as k8s.ApiException<string>).body) as { reason: string; message: string };
-    expect(body).toMatchObject({ reason: 'BadRequest', message: 'json: cannot unmarshal object into Go value of type jsonpatch.Patch' });
+    expect(body).toMatchObject({
+      reason: 'BadRequest',
+      message: 'json: cannot unmarshal object into Go value of type jsonpatch.Patch',
+    });
   });
 
   it('lists deployments with a label selector and strategic-merge-patches a template annotation', async () => {
-    await apps.createNamespacedDeployment({ namespace: 'demo', body: deployment('web', { app: 'web', tier: 'front' }) });
+    await apps.createNamespacedDeployment({
+      namespace: 'demo',
+      body: deployment('web', { app: 'web', tier: 'front' }),
+    });
     await apps.createNamespacedDeployment({ namespace: 'demo', body: deployment('db', { app: 'db', tier: 'back' }) });
     const front = await apps.listNamespacedDeployment({ namespace: 'demo', labelSelector: 'tier in (front)' });
     expect(front.items.map((d) => d.metadata?.name)).toEqual(['web']);
     const all = await apps.listDeploymentForAllNamespaces({ labelSelector: 'tier' });
     expect(all.items.map((d) => d.metadata?.name)).toEqual(['db', 'web']);
     const patched = await apps.patchNamespacedDeployment(
-      { name: 'web', namespace: 'demo', body: { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': '2026-11-22T04:00:00Z' } } } } } },
+      {
+        name: 'web',
+        namespace: 'demo',
+        body: {
+          spec: {
+            template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': '2026-11-22T04:00:00Z' } } },
+          },
+        },
+      },
       strategic,
     );
-    expect(patched.spec?.template.metadata?.annotations).toEqual({ 'kubectl.kubernetes.io/restartedAt': '2026-11-22T04:00:00Z' });
+    expect(patched.spec?.template.metadata?.annotations).toEqual({
+      'kubectl.kubernetes.io/restartedAt': '2026-11-22T04:00:00Z',
+    });
     expect(patched.spec?.template.spec?.containers.map((c) => c.name)).toEqual(['web']);
     expect(patched.metadata?.generation).toBe(2);
   });
@@ -100,7 +125,10 @@ describe('client-node against the sandbox', () => {
       (type, object: k8s.V1ConfigMap) => seen.push(`${type} ${object.metadata?.name ?? ''} ${object.data?.mode ?? ''}`),
       () => undefined,
     );
-    await core.createNamespacedConfigMap({ namespace: 'demo', body: { metadata: { name: 'mesh' }, data: { mode: 'a' } } });
+    await core.createNamespacedConfigMap({
+      namespace: 'demo',
+      body: { metadata: { name: 'mesh' }, data: { mode: 'a' } },
+    });
     await core.patchNamespacedConfigMap({ name: 'mesh', namespace: 'demo', body: { data: { mode: 'b' } } }, merge);
     await core.deleteNamespacedConfigMap({ name: 'mesh', namespace: 'demo' });
     await waitFor(() => (seen.length >= 3 ? true : undefined));
@@ -127,16 +155,30 @@ describe('client-node against the sandbox', () => {
 
   it('keeps an informer in sync through the watch', async () => {
     const path = '/api/v1/namespaces/demo/secrets';
-    const informer = k8s.makeInformer(kc, path, () => core.listNamespacedSecret({ namespace: 'demo', labelSelector: 'revroll.io/test=informer' }), 'revroll.io/test=informer');
+    const informer = k8s.makeInformer(
+      kc,
+      path,
+      () => core.listNamespacedSecret({ namespace: 'demo', labelSelector: 'revroll.io/test=informer' }),
+      'revroll.io/test=informer',
+    );
     const log: string[] = [];
     informer.on('add', (s) => log.push(`add ${s.metadata?.name ?? ''}`));
     informer.on('update', (s) => log.push(`update ${s.metadata?.name ?? ''}`));
     informer.on('delete', (s) => log.push(`delete ${s.metadata?.name ?? ''}`));
-    await core.createNamespacedSecret({ namespace: 'demo', body: { metadata: { name: 'before', labels: { 'revroll.io/test': 'informer' } }, stringData: { a: 'b' } } });
+    await core.createNamespacedSecret({
+      namespace: 'demo',
+      body: { metadata: { name: 'before', labels: { 'revroll.io/test': 'informer' } }, stringData: { a: 'b' } },
+    });
     await informer.start();
-    await core.createNamespacedSecret({ namespace: 'demo', body: { metadata: { name: 'after', labels: { 'revroll.io/test': 'informer' } } } });
+    await core.createNamespacedSecret({
+      namespace: 'demo',
+      body: { metadata: { name: 'after', labels: { 'revroll.io/test': 'informer' } } },
+    });
     await core.createNamespacedSecret({ namespace: 'demo', body: { metadata: { name: 'unlabelled' } } });
-    await core.patchNamespacedSecret({ name: 'after', namespace: 'demo', body: { metadata: { annotations: { touched: 'yes' } } } }, merge);
+    await core.patchNamespacedSecret(
+      { name: 'after', namespace: 'demo', body: { metadata: { annotations: { touched: 'yes' } } } },
+      merge,
+    );
     await core.deleteNamespacedSecret({ name: 'before', namespace: 'demo' });
     await waitFor(() => (log.length >= 4 ? true : undefined));
     await informer.stop();
@@ -160,7 +202,10 @@ describe('client-node against the sandbox', () => {
       },
     });
     expect(event.metadata?.name).toMatch(/^web\.[a-z0-9]{5}$/);
-    const listed = await core.listNamespacedEvent({ namespace: 'demo', fieldSelector: 'involvedObject.name=web,reason=CanaryGatePassed' });
+    const listed = await core.listNamespacedEvent({
+      namespace: 'demo',
+      fieldSelector: 'involvedObject.name=web,reason=CanaryGatePassed',
+    });
     expect(listed.items.map((e) => e.message)).toEqual(['error rate 0.1% under 1%']);
   });
 
@@ -168,7 +213,15 @@ describe('client-node against the sandbox', () => {
     const coordination = kc.makeApiClient(k8s.CoordinationV1Api);
     const lease = await coordination.createNamespacedLease({
       namespace: 'demo',
-      body: { metadata: { name: 'revroll-lock' }, spec: { holderIdentity: 'runner-a', leaseDurationSeconds: 30, acquireTime: new k8s.V1MicroTime(), renewTime: new k8s.V1MicroTime() } },
+      body: {
+        metadata: { name: 'revroll-lock' },
+        spec: {
+          holderIdentity: 'runner-a',
+          leaseDurationSeconds: 30,
+          acquireTime: new k8s.V1MicroTime(),
+          renewTime: new k8s.V1MicroTime(),
+        },
+      },
     });
     // client-node hands MicroTime back as the wire string (six fraction digits).
     expect(String(lease.spec?.renewTime)).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
@@ -176,20 +229,38 @@ describe('client-node against the sandbox', () => {
     lease.spec = { ...lease.spec, renewTime: new k8s.V1MicroTime() };
     const renewed = await coordination.replaceNamespacedLease({ name: 'revroll-lock', namespace: 'demo', body: lease });
     expect(Number(renewed.metadata?.resourceVersion)).toBeGreaterThan(Number(stale.metadata?.resourceVersion));
-    const conflict = await coordination.replaceNamespacedLease({ name: 'revroll-lock', namespace: 'demo', body: { ...stale, spec: { ...stale.spec, holderIdentity: 'runner-b' } } }).catch((e: unknown) => e);
+    const conflict = await coordination
+      .replaceNamespacedLease({
+        name: 'revroll-lock',
+        namespace: 'demo',
+        body: { ...stale, spec: { ...stale.spec, holderIdentity: 'runner-b' } },
+      })
+      .catch((e: unknown) => e);
     expect(conflict).toBeInstanceOf(k8s.ApiException);
     expect((conflict as k8s.ApiException<string>).code).toBe(409);
-    expect(JSON.parse((conflict as k8s.ApiException<string>).body)).toMatchObject({ reason: 'Conflict', details: { name: 'revroll-lock', group: 'coordination.k8s.io', kind: 'leases' } });
+    expect(JSON.parse((conflict as k8s.ApiException<string>).body)).toMatchObject({
+      reason: 'Conflict',
+      details: { name: 'revroll-lock', group: 'coordination.k8s.io', kind: 'leases' },
+    });
   });
 
   it('reads, patches and lists through KubernetesObjectApi', async () => {
     const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
     const ns = await objects.read({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'demo' } });
     expect(ns.metadata?.name).toBe('demo');
-    const patched: k8s.KubernetesObject = await objects.patch({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'demo', labels: { 'revroll.io/wave': '1' } } });
+    const patched: k8s.KubernetesObject = await objects.patch({
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'demo', labels: { 'revroll.io/wave': '1' } },
+    });
     expect(patched.metadata?.labels).toMatchObject({ 'revroll.io/wave': '1', 'istio.io/rev': 'canary' });
     const applied = await objects.patch(
-      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'applied', namespace: 'demo' }, data: { a: '1' } } as k8s.KubernetesObject,
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'applied', namespace: 'demo' },
+        data: { a: '1' },
+      } as k8s.KubernetesObject,
       undefined,
       undefined,
       'revroll',
@@ -197,7 +268,16 @@ describe('client-node against the sandbox', () => {
       k8s.PatchStrategy.ServerSideApply,
     );
     expect(applied.metadata?.uid).toBeTruthy();
-    const list = await objects.list('apps/v1', 'Deployment', 'demo', undefined, undefined, undefined, undefined, 'app=web');
+    const list = await objects.list(
+      'apps/v1',
+      'Deployment',
+      'demo',
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      'app=web',
+    );
     expect(list.items.map((d) => d.metadata?.name)).toEqual(['web']);
   });
 

@@ -42,7 +42,10 @@ export async function startHarness(options: Partial<ApiServerOptions> = {}): Pro
       execFile(
         '/usr/bin/kubectl',
         ['--kubeconfig', kubeconfigPath, ...args],
-        { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, KUBECACHEDIR: join(home, 'cache') }, timeout: timeoutMs },
+        {
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, KUBECACHEDIR: join(home, 'cache') },
+          timeout: timeoutMs,
+        },
         (error, stdout, stderr) => {
           const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
           resolve({ code, stdout: stdout.toString(), stderr: stderr.toString() });

@@ -49,10 +49,14 @@ describe('kubectl against the sandbox', () => {
   });
 
   it('annotates, adding and removing in one command', async () => {
-    expect((await h.kubectl(['annotate', 'ns', 'demo', 'revroll.io/note=first'])).stdout.trim()).toBe('namespace/demo annotated');
+    expect((await h.kubectl(['annotate', 'ns', 'demo', 'revroll.io/note=first'])).stdout.trim()).toBe(
+      'namespace/demo annotated',
+    );
     const result = await h.kubectl(['annotate', 'ns', 'demo', 'revroll.io/note-', 'revroll.io/owner=alice']);
     expect(result.stdout.trim()).toBe('namespace/demo annotated');
-    const annotations = JSON.parse((await h.kubectl(['get', 'ns', 'demo', '-o', 'jsonpath={.metadata.annotations}'])).stdout) as Record<string, string>;
+    const annotations = JSON.parse(
+      (await h.kubectl(['get', 'ns', 'demo', '-o', 'jsonpath={.metadata.annotations}'])).stdout,
+    ) as Record<string, string>;
     expect(annotations['revroll.io/owner']).toBe('alice');
     expect(annotations).not.toHaveProperty('revroll.io/note');
   });
@@ -79,25 +83,42 @@ describe('kubectl against the sandbox', () => {
   });
 
   it('applies a deployment: created, unchanged on a no-op, configured on a change', async () => {
-    expect((await h.kubectl(['apply', '-f', fixture('deployment-web.yaml')])).stdout.trim()).toBe('deployment.apps/web created');
-    expect((await h.kubectl(['apply', '-f', fixture('deployment-web.yaml')])).stdout.trim()).toBe('deployment.apps/web unchanged');
+    expect((await h.kubectl(['apply', '-f', fixture('deployment-web.yaml')])).stdout.trim()).toBe(
+      'deployment.apps/web created',
+    );
+    expect((await h.kubectl(['apply', '-f', fixture('deployment-web.yaml')])).stdout.trim()).toBe(
+      'deployment.apps/web unchanged',
+    );
     const before = h.store.get(deployments(), 'demo', 'web');
     const changed = await h.kubectl(['apply', '-f', fixture('deployment-web-v2.yaml')]);
     expect(changed.stdout.trim()).toBe('deployment.apps/web configured');
-    const after = h.store.get(deployments(), 'demo', 'web') as KubeObject & { spec: { replicas: number; template: { spec: { containers: { name: string; image: string; env: unknown[] }[] } } } };
+    const after = h.store.get(deployments(), 'demo', 'web') as KubeObject & {
+      spec: { replicas: number; template: { spec: { containers: { name: string; image: string; env: unknown[] }[] } } };
+    };
     expect(after.spec.replicas).toBe(2);
     expect(after.spec.template.spec.containers).toHaveLength(1);
-    expect(after.spec.template.spec.containers[0]).toMatchObject({ name: 'web', image: 'nginx:1.26', env: [{ name: 'LOG_LEVEL', value: 'debug' }] });
+    expect(after.spec.template.spec.containers[0]).toMatchObject({
+      name: 'web',
+      image: 'nginx:1.26',
+      env: [{ name: 'LOG_LEVEL', value: 'debug' }],
+    });
     expect(after.metadata.generation).toBe((before.metadata.generation ?? 0) + 1);
   });
 
   it('prints deployments as json, yaml, jsonpath, wide and name', async () => {
-    const asJson = JSON.parse((await h.kubectl(['get', 'deploy', '-n', 'demo', '-o', 'json'])).stdout) as { kind: string; items: KubeObject[] };
+    const asJson = JSON.parse((await h.kubectl(['get', 'deploy', '-n', 'demo', '-o', 'json'])).stdout) as {
+      kind: string;
+      items: KubeObject[];
+    };
     expect(asJson.kind).toBe('List');
     expect(asJson.items.map((d) => [d.kind, d.metadata.name])).toEqual([['Deployment', 'web']]);
-    const asYaml = parseYaml((await h.kubectl(['get', 'deploy', 'web', '-n', 'demo', '-o', 'yaml'])).stdout) as KubeObject;
+    const asYaml = parseYaml(
+      (await h.kubectl(['get', 'deploy', 'web', '-n', 'demo', '-o', 'yaml'])).stdout,
+    ) as KubeObject;
     expect(asYaml.metadata.uid).toMatch(/^[0-9a-f-]{36}$/);
-    expect((await h.kubectl(['get', 'deploy', '-n', 'demo', '-o', 'jsonpath={.items[*].metadata.name}'])).stdout).toBe('web');
+    expect((await h.kubectl(['get', 'deploy', '-n', 'demo', '-o', 'jsonpath={.items[*].metadata.name}'])).stdout).toBe(
+      'web',
+    );
     const wide = (await h.kubectl(['get', 'deploy', '-n', 'demo', '-o', 'wide'])).stdout;
     expect(wide).toMatch(/^NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\s+CONTAINERS\s+IMAGES\s+SELECTOR\n/);
     expect(wide).toMatch(/\nweb\s+0\/2\s+0\s+0\s+\S+\s+web\s+nginx:1\.26\s+app=web\n/);
@@ -106,36 +127,64 @@ describe('kubectl against the sandbox', () => {
 
   it('creates an Istio-style per-revision injector, lists it and refuses a duplicate', async () => {
     const created = await h.kubectl(['create', '-f', fixture('injector-canary.yaml')]);
-    expect(created.stdout.trim()).toBe('mutatingwebhookconfiguration.admissionregistration.k8s.io/istio-sidecar-injector-canary created');
+    expect(created.stdout.trim()).toBe(
+      'mutatingwebhookconfiguration.admissionregistration.k8s.io/istio-sidecar-injector-canary created',
+    );
     const listed = (await h.kubectl(['get', 'mutatingwebhookconfigurations'])).stdout;
     expect(listed).toMatch(/^NAME\s+WEBHOOKS\s+AGE\n/);
     expect(listed).toMatch(/\nistio-sidecar-injector-canary\s+2\s+\d+s\n/);
-    const stored = JSON.parse((await h.kubectl(['get', 'mutatingwebhookconfiguration', 'istio-sidecar-injector-canary', '-o', 'json'])).stdout) as { webhooks: Record<string, unknown>[] };
-    expect(stored.webhooks[0]).toMatchObject({ matchPolicy: 'Equivalent', reinvocationPolicy: 'Never', rules: [{ scope: '*' }] });
+    const stored = JSON.parse(
+      (await h.kubectl(['get', 'mutatingwebhookconfiguration', 'istio-sidecar-injector-canary', '-o', 'json'])).stdout,
+    ) as { webhooks: Record<string, unknown>[] };
+    expect(stored.webhooks[0]).toMatchObject({
+      matchPolicy: 'Equivalent',
+      reinvocationPolicy: 'Never',
+      rules: [{ scope: '*' }],
+    });
     const duplicate = await h.kubectl(['create', '-f', fixture('injector-canary.yaml')]);
     expect(duplicate.code).toBe(1);
     expect(duplicate.stderr).toContain('Error from server (AlreadyExists)');
-    expect(duplicate.stderr).toContain('mutatingwebhookconfigurations.admissionregistration.k8s.io "istio-sidecar-injector-canary" already exists');
+    expect(duplicate.stderr).toContain(
+      'mutatingwebhookconfigurations.admissionregistration.k8s.io "istio-sidecar-injector-canary" already exists',
+    );
   });
 
   it('serves a kind declared by an applied CRD, at every served version, with its printer columns', async () => {
     const crd = await h.kubectl(['apply', '-f', fixture('crd-virtualservices.yaml')]);
-    expect(crd.stdout.trim()).toBe('customresourcedefinition.apiextensions.k8s.io/virtualservices.networking.istio.io created');
+    expect(crd.stdout.trim()).toBe(
+      'customresourcedefinition.apiextensions.k8s.io/virtualservices.networking.istio.io created',
+    );
     const vs = await h.kubectl(['apply', '-f', fixture('virtualservice-reviews.yaml')]);
     expect(vs.stdout.trim()).toBe('virtualservice.networking.istio.io/reviews created');
     const table = (await h.kubectl(['get', 'vs', '-n', 'demo'])).stdout;
     expect(table).toMatch(/^NAME\s+GATEWAYS\s+HOSTS\s+AGE\n/);
     expect(table).toContain('["reviews.demo.svc.cluster.local"]');
-    const beta = await h.kubectl(['get', 'virtualservices.v1beta1.networking.istio.io', 'reviews', '-n', 'demo', '-o', 'jsonpath={.apiVersion}']);
+    const beta = await h.kubectl([
+      'get',
+      'virtualservices.v1beta1.networking.istio.io',
+      'reviews',
+      '-n',
+      'demo',
+      '-o',
+      'jsonpath={.apiVersion}',
+    ]);
     expect(beta.stdout).toBe('networking.istio.io/v1beta1');
-    expect((await h.kubectl(['apply', '-f', fixture('virtualservice-reviews.yaml')])).stdout.trim()).toBe('virtualservice.networking.istio.io/reviews unchanged');
-    const resources = (await h.kubectl(['api-resources', '--api-group=networking.istio.io', '-o', 'name'])).stdout.trim();
+    expect((await h.kubectl(['apply', '-f', fixture('virtualservice-reviews.yaml')])).stdout.trim()).toBe(
+      'virtualservice.networking.istio.io/reviews unchanged',
+    );
+    const resources = (
+      await h.kubectl(['api-resources', '--api-group=networking.istio.io', '-o', 'name'])
+    ).stdout.trim();
     expect(resources).toBe('virtualservices.networking.istio.io');
   });
 
   it('deletes a custom resource and its CRD from files', async () => {
-    expect((await h.kubectl(['delete', '-f', fixture('virtualservice-reviews.yaml')])).stdout.trim()).toBe('virtualservice.networking.istio.io "reviews" deleted');
-    expect((await h.kubectl(['delete', '-f', fixture('crd-virtualservices.yaml')])).stdout.trim()).toBe('customresourcedefinition.apiextensions.k8s.io "virtualservices.networking.istio.io" deleted');
+    expect((await h.kubectl(['delete', '-f', fixture('virtualservice-reviews.yaml')])).stdout.trim()).toBe(
+      'virtualservice.networking.istio.io "reviews" deleted',
+    );
+    expect((await h.kubectl(['delete', '-f', fixture('crd-virtualservices.yaml')])).stdout.trim()).toBe(
+      'customresourcedefinition.apiextensions.k8s.io "virtualservices.networking.istio.io" deleted',
+    );
     expect(h.store.findType('networking.istio.io', 'virtualservices')).toBeUndefined();
   });
 
@@ -180,8 +229,12 @@ describe('kubectl against the sandbox', () => {
     const before = h.store.get(deployments(), 'demo', 'web').metadata.generation ?? 0;
     const result = await h.kubectl(['rollout', 'restart', 'deployment', '-n', 'demo']);
     expect(result.stdout.trim()).toBe('deployment.apps/web restarted');
-    const after = h.store.get(deployments(), 'demo', 'web') as KubeObject & { spec: { template: { metadata: { annotations: Record<string, string> } } } };
-    expect(after.spec.template.metadata.annotations['kubectl.kubernetes.io/restartedAt']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    const after = h.store.get(deployments(), 'demo', 'web') as KubeObject & {
+      spec: { template: { metadata: { annotations: Record<string, string> } } };
+    };
+    expect(after.spec.template.metadata.annotations['kubectl.kubernetes.io/restartedAt']).toMatch(
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/,
+    );
     expect(after.metadata.generation).toBe(before + 1);
   });
 
@@ -189,13 +242,31 @@ describe('kubectl against the sandbox', () => {
     h.server.resetRequests();
     const status = h.kubectl(['rollout', 'status', 'deployment/web', '-n', 'demo', '--timeout=20s']);
     // Wait until kubectl is watching, so the completion can only arrive through the watch.
-    for (let i = 0; i < 200 && !h.server.requests.some((r) => r.verb === 'watch' && r.resource === 'deployments'); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(h.server.requests.find((r) => r.verb === 'watch')).toMatchObject({ group: 'apps', resource: 'deployments', namespace: 'demo', status: 200 });
+    for (let i = 0; i < 200 && !h.server.requests.some((r) => r.verb === 'watch' && r.resource === 'deployments'); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(h.server.requests.find((r) => r.verb === 'watch')).toMatchObject({
+      group: 'apps',
+      resource: 'deployments',
+      namespace: 'demo',
+      status: 200,
+    });
     const current = h.store.get(deployments(), 'demo', 'web') as KubeObject & { spec: { replicas: number } };
     const replicas = current.spec.replicas;
     const patch = await h.request(
       '/apis/apps/v1/namespaces/demo/deployments/web/status',
-      jsonInit('PATCH', { status: { observedGeneration: current.metadata.generation, replicas, updatedReplicas: replicas, readyReplicas: replicas, availableReplicas: replicas } }, 'application/merge-patch+json'),
+      jsonInit(
+        'PATCH',
+        {
+          status: {
+            observedGeneration: current.metadata.generation,
+            replicas,
+            updatedReplicas: replicas,
+            readyReplicas: replicas,
+            availableReplicas: replicas,
+          },
+        },
+        'application/merge-patch+json',
+      ),
     );
     expect(patch.status).toBe(200);
     const result = await status;
@@ -223,13 +294,17 @@ describe('kubectl against the sandbox', () => {
   });
 
   it('deletes from files, and the objects are gone at once', async () => {
-    expect((await h.kubectl(['delete', '-f', fixture('deployment-web.yaml')])).stdout.trim()).toBe('deployment.apps "web" deleted');
+    expect((await h.kubectl(['delete', '-f', fixture('deployment-web.yaml')])).stdout.trim()).toBe(
+      'deployment.apps "web" deleted',
+    );
     expect((await h.kubectl(['delete', '-f', fixture('injector-canary.yaml')])).stdout.trim()).toBe(
       'mutatingwebhookconfiguration.admissionregistration.k8s.io "istio-sidecar-injector-canary" deleted',
     );
     const missing = await h.kubectl(['get', 'deploy', 'web', '-n', 'demo']);
     expect(missing.stderr).toContain('Error from server (NotFound): deployments.apps "web" not found');
-    expect((await h.kubectl(['delete', '-f', fixture('namespace-demo.yaml')])).stdout.trim()).toBe('namespace "demo" deleted');
+    expect((await h.kubectl(['delete', '-f', fixture('namespace-demo.yaml')])).stdout.trim()).toBe(
+      'namespace "demo" deleted',
+    );
     expect(h.store.list(h.store.findType('', 'events')!, { namespace: 'demo' }).items).toEqual([]);
   });
 });

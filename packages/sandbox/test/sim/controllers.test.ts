@@ -10,7 +10,8 @@ afterEach(() => {
 });
 
 const apps = (s: Sim, plural: string) => s.store.findType('apps', plural)!;
-const status = (o: KubeObject) => (o.status ?? {}) as Record<string, unknown> & { conditions?: { type: string; status: string; reason?: string }[] };
+const status = (o: KubeObject) =>
+  (o.status ?? {}) as Record<string, unknown> & { conditions?: { type: string; status: string; reason?: string }[] };
 
 describe('sandbox controllers: Deployment', () => {
   it('creates a ReplicaSet named after the template hash and pods that become Ready, with a complete status', async () => {
@@ -29,14 +30,26 @@ describe('sandbox controllers: Deployment', () => {
     expect(list).toHaveLength(3);
     for (const pod of list) {
       expect(pod.metadata.name).toMatch(new RegExp(`^web-${hash}-[a-z0-9]{5}$`));
-      expect(pod.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'ReplicaSet', name: rs!.metadata.name, controller: true });
+      expect(pod.metadata.ownerReferences?.[0]).toMatchObject({
+        kind: 'ReplicaSet',
+        name: rs!.metadata.name,
+        controller: true,
+      });
       expect((pod.spec as { nodeName?: string }).nodeName).toMatch(/^node-\d$/);
       expect(status(pod).phase).toBe('Running');
       expect(isPodReady(pod)).toBe(true);
-      expect(status(pod).containerStatuses).toEqual([expect.objectContaining({ name: 'app', ready: true, started: true })]);
+      expect(status(pod).containerStatuses).toEqual([
+        expect.objectContaining({ name: 'app', ready: true, started: true }),
+      ]);
     }
     const web = sim.store.get(apps(sim, 'deployments'), 'demo', 'web');
-    expect(status(web)).toMatchObject({ observedGeneration: 1, replicas: 3, updatedReplicas: 3, readyReplicas: 3, availableReplicas: 3 });
+    expect(status(web)).toMatchObject({
+      observedGeneration: 1,
+      replicas: 3,
+      updatedReplicas: 3,
+      readyReplicas: 3,
+      availableReplicas: 3,
+    });
     expect(status(web).unavailableReplicas).toBeUndefined();
     expect(status(web).conditions).toEqual([
       expect.objectContaining({ type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' }),
@@ -62,7 +75,11 @@ describe('sandbox controllers: Deployment', () => {
     });
     restart(sim.store, 'deployments', 'demo', 'web');
     expect(sim.store.get(apps(sim, 'deployments'), 'demo', 'web').metadata.generation).toBe(2);
-    await until(() => sim!.controllers.quiescent() && sim!.controllers.unsettled().length === 0, 10_000, 'second rollout');
+    await until(
+      () => sim!.controllers.quiescent() && sim!.controllers.unsettled().length === 0,
+      10_000,
+      'second rollout',
+    );
     stop();
 
     expect(maxPods).toBeLessThanOrEqual(10);
@@ -76,10 +93,25 @@ describe('sandbox controllers: Deployment', () => {
     expect((newest.spec as { replicas: number }).replicas).toBe(8);
     expect(sets.filter((rs) => rs !== newest).map((rs) => (rs.spec as { replicas: number }).replicas)).toEqual([0]);
     const web = sim.store.get(apps(sim, 'deployments'), 'demo', 'web');
-    expect(status(web)).toMatchObject({ observedGeneration: 2, replicas: 8, updatedReplicas: 8, readyReplicas: 8, availableReplicas: 8 });
-    expect(status(web).conditions?.find((c) => c.type === 'Progressing')).toMatchObject({ status: 'True', reason: 'NewReplicaSetAvailable' });
+    expect(status(web)).toMatchObject({
+      observedGeneration: 2,
+      replicas: 8,
+      updatedReplicas: 8,
+      readyReplicas: 8,
+      availableReplicas: 8,
+    });
+    expect(status(web).conditions?.find((c) => c.type === 'Progressing')).toMatchObject({
+      status: 'True',
+      reason: 'NewReplicaSetAvailable',
+    });
     const events = sim.store.list(sim.store.findType('', 'events')!, { namespace: 'demo' }).items;
-    expect(events.some((e) => e.reason === 'ScalingReplicaSet' && String(e.message).startsWith(`Scaled up replica set ${newest.metadata.name}`))).toBe(true);
+    expect(
+      events.some(
+        (e) =>
+          e.reason === 'ScalingReplicaSet' &&
+          String(e.message).startsWith(`Scaled up replica set ${newest.metadata.name}`),
+      ),
+    ).toBe(true);
   });
 
   it('scales, and garbage-collects ReplicaSets and pods when the Deployment is deleted', async () => {
@@ -90,9 +122,17 @@ describe('sandbox controllers: Deployment', () => {
     await until(() => pods(sim!.store, 'demo').filter(isPodReady).length === 3);
     const current = sim.store.get(type, 'demo', 'web');
     sim.store.update(type, 'demo', { ...current, spec: { ...(current.spec as object), replicas: 1 } });
-    await until(() => pods(sim!.store, 'demo').length === 1 && sim!.controllers.unsettled().length === 0, 5000, 'scale down');
+    await until(
+      () => pods(sim!.store, 'demo').length === 1 && sim!.controllers.unsettled().length === 0,
+      5000,
+      'scale down',
+    );
     sim.store.delete(type, 'demo', 'web');
-    await until(() => pods(sim!.store, 'demo').length === 0 && sim!.store.list(apps(sim!, 'replicasets')).items.length === 0, 5000, 'garbage collection');
+    await until(
+      () => pods(sim!.store, 'demo').length === 0 && sim!.store.list(apps(sim!, 'replicasets')).items.length === 0,
+      5000,
+      'garbage collection',
+    );
   });
 
   it('reports ProgressDeadlineExceeded when new pods never become Ready', async () => {
@@ -104,9 +144,18 @@ describe('sandbox controllers: Deployment', () => {
     await until(() => sim!.controllers.unsettled().length === 0 && sim!.controllers.quiescent());
     const current = sim.store.get(type, 'demo', 'web');
     const spec = current.spec as { template: { metadata: { labels: Record<string, string> } } };
-    sim.store.update(type, 'demo', { ...current, spec: { ...spec, template: { ...spec.template, metadata: { labels: { ...spec.template.metadata.labels, stuck: 'yes' } } } } });
+    sim.store.update(type, 'demo', {
+      ...current,
+      spec: {
+        ...spec,
+        template: { ...spec.template, metadata: { labels: { ...spec.template.metadata.labels, stuck: 'yes' } } },
+      },
+    });
     await until(
-      () => status(sim!.store.get(type, 'demo', 'web')).conditions?.some((c) => c.type === 'Progressing' && c.reason === 'ProgressDeadlineExceeded' && c.status === 'False') ?? false,
+      () =>
+        status(sim!.store.get(type, 'demo', 'web')).conditions?.some(
+          (c) => c.type === 'Progressing' && c.reason === 'ProgressDeadlineExceeded' && c.status === 'False',
+        ) ?? false,
       10_000,
       'ProgressDeadlineExceeded',
     );
@@ -122,9 +171,21 @@ describe('sandbox controllers: StatefulSet and DaemonSet', () => {
     const type = apps(sim, 'statefulsets');
     sim.store.create(type, 'db', {
       metadata: { name: 'redis' },
-      spec: { replicas: 3, serviceName: 'redis', selector: { matchLabels: { app: 'redis' } }, template: { metadata: { labels: { app: 'redis' } }, spec: { containers: [{ name: 'redis', image: 'redis:7' }] } } },
+      spec: {
+        replicas: 3,
+        serviceName: 'redis',
+        selector: { matchLabels: { app: 'redis' } },
+        template: {
+          metadata: { labels: { app: 'redis' } },
+          spec: { containers: [{ name: 'redis', image: 'redis:7' }] },
+        },
+      },
     });
-    await until(() => sim!.controllers.quiescent() && sim!.controllers.unsettled().length === 0, 5000, 'statefulset up');
+    await until(
+      () => sim!.controllers.quiescent() && sim!.controllers.unsettled().length === 0,
+      5000,
+      'statefulset up',
+    );
     expect(pods(sim.store, 'db').map((p) => p.metadata.name)).toEqual(['redis-0', 'redis-1', 'redis-2']);
     const firstRevision = status(sim.store.get(type, 'db', 'redis')).updateRevision;
 
@@ -137,16 +198,30 @@ describe('sandbox controllers: StatefulSet and DaemonSet', () => {
       maxNotReady = Math.max(maxNotReady, 3 - current.filter(isPodReady).length);
     });
     restart(sim.store, 'statefulsets', 'db', 'redis');
-    await until(() => sim!.controllers.quiescent() && sim!.controllers.unsettled().length === 0, 10_000, 'statefulset rollout');
+    await until(
+      () => sim!.controllers.quiescent() && sim!.controllers.unsettled().length === 0,
+      10_000,
+      'statefulset rollout',
+    );
     stop();
 
     expect(deletions).toEqual(['redis-2', 'redis-1', 'redis-0']);
     expect(maxNotReady).toBe(1);
     const sts = sim.store.get(type, 'db', 'redis');
-    expect(status(sts)).toMatchObject({ observedGeneration: 2, replicas: 3, readyReplicas: 3, updatedReplicas: 3, currentReplicas: 3 });
+    expect(status(sts)).toMatchObject({
+      observedGeneration: 2,
+      replicas: 3,
+      readyReplicas: 3,
+      updatedReplicas: 3,
+      currentReplicas: 3,
+    });
     expect(status(sts).updateRevision).not.toBe(firstRevision);
     expect(status(sts).currentRevision).toBe(status(sts).updateRevision);
-    expect(pods(sim.store, 'db').every((p) => p.metadata.labels?.['controller-revision-hash'] === status(sts).updateRevision)).toBe(true);
+    expect(
+      pods(sim.store, 'db').every(
+        (p) => p.metadata.labels?.['controller-revision-hash'] === status(sts).updateRevision,
+      ),
+    ).toBe(true);
   });
 
   it('runs one DaemonSet pod per node and replaces them with at most one unavailable', async () => {
@@ -155,10 +230,19 @@ describe('sandbox controllers: StatefulSet and DaemonSet', () => {
     const type = apps(sim, 'daemonsets');
     sim.store.create(type, 'agents', {
       metadata: { name: 'agent' },
-      spec: { selector: { matchLabels: { app: 'agent' } }, template: { metadata: { labels: { app: 'agent' } }, spec: { containers: [{ name: 'agent', image: 'agent:1' }] } } },
+      spec: {
+        selector: { matchLabels: { app: 'agent' } },
+        template: {
+          metadata: { labels: { app: 'agent' } },
+          spec: { containers: [{ name: 'agent', image: 'agent:1' }] },
+        },
+      },
     });
     await until(() => sim!.controllers.quiescent() && sim!.controllers.unsettled().length === 0, 5000, 'daemonset up');
-    const nodesOf = () => pods(sim!.store, 'agents').map((p) => (p.spec as { nodeName: string }).nodeName).sort();
+    const nodesOf = () =>
+      pods(sim!.store, 'agents')
+        .map((p) => (p.spec as { nodeName: string }).nodeName)
+        .sort();
     expect(nodesOf()).toEqual(['node-1', 'node-2', 'node-3', 'node-4']);
 
     let maxUnavailable = 0;
@@ -167,7 +251,11 @@ describe('sandbox controllers: StatefulSet and DaemonSet', () => {
       maxUnavailable = Math.max(maxUnavailable, 4 - pods(sim!.store, 'agents').filter(isPodReady).length);
     });
     restart(sim.store, 'daemonsets', 'agents', 'agent');
-    await until(() => sim!.controllers.quiescent() && sim!.controllers.unsettled().length === 0, 10_000, 'daemonset rollout');
+    await until(
+      () => sim!.controllers.quiescent() && sim!.controllers.unsettled().length === 0,
+      10_000,
+      'daemonset rollout',
+    );
     stop();
     expect(maxUnavailable).toBe(1);
     expect(nodesOf()).toEqual(['node-1', 'node-2', 'node-3', 'node-4']);

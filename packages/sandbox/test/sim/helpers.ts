@@ -16,12 +16,20 @@ const run = promisify(execFile);
 export type Sim = { store: Store; clock: Clock; controllers: Controllers; admission: Admission; close(): void };
 
 /** Store + controllers + admission, without HTTP (fast unit-level simulation). */
-export function createSim(options: { startLatencyMs?: number; nodes?: number; readiness?: (pod: KubeObject) => boolean; speed?: number } = {}): Sim {
+export function createSim(
+  options: { startLatencyMs?: number; nodes?: number; readiness?: (pod: KubeObject) => boolean; speed?: number } = {},
+): Sim {
   const clock = createClock({ speed: options.speed ?? 1 });
   const store = createStore({ now: clock.now });
   registerBuiltins(store);
   const nodes = Array.from({ length: options.nodes ?? 3 }, (_, i) => `node-${i + 1}`);
-  const controllers = createControllers({ store, clock, nodes, startLatencyMs: options.startLatencyMs ?? 20, ...(options.readiness ? { readiness: options.readiness } : {}) });
+  const controllers = createControllers({
+    store,
+    clock,
+    nodes,
+    startLatencyMs: options.startLatencyMs ?? 20,
+    ...(options.readiness ? { readiness: options.readiness } : {}),
+  });
   const admission = installAdmission({ store, types: controllers.types, podsInNamespace: controllers.podsInNamespace });
   return {
     store,
@@ -55,7 +63,11 @@ export function namespace(store: Store, name: string, labels: Record<string, str
   store.create(store.findType('', 'namespaces')!, undefined, { metadata: { name, labels } });
 }
 
-export function deployment(name: string, replicas: number, extra: { podLabels?: Record<string, string>; strategy?: unknown; progressDeadlineSeconds?: number } = {}): KubeObject {
+export function deployment(
+  name: string,
+  replicas: number,
+  extra: { podLabels?: Record<string, string>; strategy?: unknown; progressDeadlineSeconds?: number } = {},
+): KubeObject {
   return {
     metadata: { name },
     spec: {
@@ -63,13 +75,22 @@ export function deployment(name: string, replicas: number, extra: { podLabels?: 
       selector: { matchLabels: { app: name } },
       ...(extra.strategy ? { strategy: extra.strategy } : {}),
       ...(extra.progressDeadlineSeconds ? { progressDeadlineSeconds: extra.progressDeadlineSeconds } : {}),
-      template: { metadata: { labels: { app: name, ...extra.podLabels } }, spec: { containers: [{ name: 'app', image: 'nginx:1.27' }] } },
+      template: {
+        metadata: { labels: { app: name, ...extra.podLabels } },
+        spec: { containers: [{ name: 'app', image: 'nginx:1.27' }] },
+      },
     },
   };
 }
 
 /** What `kubectl rollout restart` writes: a new template annotation. */
-export function restart(store: Store, plural: string, ns: string, name: string, stamp = new Date().toISOString()): void {
+export function restart(
+  store: Store,
+  plural: string,
+  ns: string,
+  name: string,
+  stamp = new Date().toISOString(),
+): void {
   const type = store.findType('apps', plural)!;
   const current = store.get(type, ns, name);
   const spec = current.spec as { template: { metadata?: { annotations?: Record<string, string> } } };
@@ -77,24 +98,40 @@ export function restart(store: Store, plural: string, ns: string, name: string, 
     ...current,
     spec: {
       ...spec,
-      template: { ...spec.template, metadata: { ...spec.template.metadata, annotations: { ...spec.template.metadata?.annotations, 'kubectl.kubernetes.io/restartedAt': stamp } } },
+      template: {
+        ...spec.template,
+        metadata: {
+          ...spec.template.metadata,
+          annotations: { ...spec.template.metadata?.annotations, 'kubectl.kubernetes.io/restartedAt': stamp },
+        },
+      },
     },
   });
 }
 
 /** Runs the real kubectl against a kubeconfig, with an isolated HOME (no shared caches). */
-export function createKubectl(kubeconfig: string): { kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }>; dispose(): void } {
+export function createKubectl(kubeconfig: string): {
+  kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  dispose(): void;
+} {
   const home = mkdtempSync(join(tmpdir(), 'revroll-kubectl-'));
   const file = join(home, 'kubeconfig');
   writeFileSync(file, kubeconfig);
   return {
     async kubectl(...args) {
       try {
-        const { stdout, stderr } = await run('kubectl', args, { env: { PATH: process.env.PATH ?? '/usr/bin', HOME: home, KUBECONFIG: file }, timeout: 60_000 });
+        const { stdout, stderr } = await run('kubectl', args, {
+          env: { PATH: process.env.PATH ?? '/usr/bin', HOME: home, KUBECONFIG: file },
+          timeout: 60_000,
+        });
         return { code: 0, stdout, stderr };
       } catch (error) {
         const e = error as { code?: number; stdout?: string; stderr?: string };
-        return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(error) };
+        return {
+          code: typeof e.code === 'number' ? e.code : 1,
+          stdout: e.stdout ?? '',
+          stderr: e.stderr ?? String(error),
+        };
       }
     },
     dispose: () => rmSync(home, { recursive: true, force: true }),
@@ -109,7 +146,8 @@ export function parseExposition(text: string): { name: string; labels: Record<st
     const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(line);
     if (!match) throw new Error(`malformed exposition line: ${line}`);
     const labels: Record<string, string> = {};
-    for (const pair of (match[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1]!] = pair[2]!;
+    for (const pair of (match[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+      labels[pair[1]!] = pair[2]!;
     samples.push({ name: match[1]!, labels, value: Number(match[4]) });
   }
   return samples;

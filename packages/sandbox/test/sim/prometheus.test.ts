@@ -13,7 +13,10 @@ beforeAll(async () => {
   const namespaces = sandbox.store.findType('', 'namespaces')!;
   const catalog = sandbox.store.get(namespaces, undefined, 'catalog');
   const { 'istio-injection': _dropped, ...labels } = catalog.metadata.labels ?? {};
-  sandbox.store.update(namespaces, undefined, { ...catalog, metadata: { ...catalog.metadata, labels: { ...labels, 'istio.io/rev': '1-25-1' } } });
+  sandbox.store.update(namespaces, undefined, {
+    ...catalog,
+    metadata: { ...catalog.metadata, labels: { ...labels, 'istio.io/rev': '1-25-1' } },
+  });
   for (const name of ['catalog', 'pricing']) restart(sandbox.store, 'deployments', 'catalog', name);
   await sandbox.waitForIdle();
   prometheus = await startPrometheus({ targets: [sandbox.metricsUrl], scrapeIntervalMs: 1000 });
@@ -76,7 +79,11 @@ describe('a real Prometheus scraping the sandbox', () => {
   });
 
   it('fails fast with a clear error when the binary is missing', async () => {
-    await expect(startPrometheus({ targets: [sandbox.metricsUrl], binary: '/nonexistent/prometheus' })).rejects.toBeInstanceOf(PrometheusNotInstalledError);
-    await expect(startPrometheus({ targets: [sandbox.metricsUrl], binary: '/nonexistent/prometheus' })).rejects.toThrow('Prometheus is not installed: apt-get install prometheus');
+    await expect(
+      startPrometheus({ targets: [sandbox.metricsUrl], binary: '/nonexistent/prometheus' }),
+    ).rejects.toBeInstanceOf(PrometheusNotInstalledError);
+    await expect(startPrometheus({ targets: [sandbox.metricsUrl], binary: '/nonexistent/prometheus' })).rejects.toThrow(
+      'Prometheus is not installed: apt-get install prometheus',
+    );
   });
 });

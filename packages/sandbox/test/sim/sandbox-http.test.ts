@@ -31,7 +31,12 @@ describe('sandbox over HTTP with the real kubectl', () => {
 
     const after = await k.kubectl('get', 'pods', '-n', 'shop-frontend', '-l', 'app=web', '-o', 'name');
     expect(after.stdout.trim().split('\n')).toHaveLength(3);
-    expect(after.stdout.trim().split('\n').some((name) => before.stdout.includes(name))).toBe(false);
+    expect(
+      after.stdout
+        .trim()
+        .split('\n')
+        .some((name) => before.stdout.includes(name)),
+    ).toBe(false);
 
     expect((await k.kubectl('rollout', 'restart', 'statefulset/cart-redis', '-n', 'shop-cart')).code).toBe(0);
     const sts = await k.kubectl('rollout', 'status', 'statefulset/cart-redis', '-n', 'shop-cart', '--timeout=30s');
@@ -48,28 +53,55 @@ describe('sandbox over HTTP with the real kubectl', () => {
     expect((await k.kubectl('label', 'namespace', 'catalog', 'istio-injection-', 'istio.io/rev=1-25-1')).code).toBe(0);
     expect((await k.kubectl('rollout', 'restart', 'deployment', '-n', 'catalog')).code).toBe(0);
     for (const name of ['catalog', 'pricing']) {
-      expect((await k.kubectl('rollout', 'status', `deployment/${name}`, '-n', 'catalog', '--timeout=30s')).code).toBe(0);
+      expect((await k.kubectl('rollout', 'status', `deployment/${name}`, '-n', 'catalog', '--timeout=30s')).code).toBe(
+        0,
+      );
     }
-    const annotations = await k.kubectl('get', 'pods', '-n', 'catalog', '-o', "jsonpath={range .items[*]}{.metadata.annotations.istio\\.io/rev}{'\\n'}{end}");
+    const annotations = await k.kubectl(
+      'get',
+      'pods',
+      '-n',
+      'catalog',
+      '-o',
+      "jsonpath={range .items[*]}{.metadata.annotations.istio\\.io/rev}{'\\n'}{end}",
+    );
     expect(annotations.stdout.trim().split('\n').sort()).toEqual(Array(5).fill('1-25-1'));
   });
 
   it('serves the fault control endpoint: istiod crash stalls injection, metrics outage answers 503', async () => {
-    const state = (await (await fetch(`${sandbox.url}/sandbox/state`)).json()) as { tags: Record<string, string>; revisions: { revision: string; istiodReady: number }[] };
+    const state = (await (await fetch(`${sandbox.url}/sandbox/state`)).json()) as {
+      tags: Record<string, string>;
+      revisions: { revision: string; istiodReady: number }[];
+    };
     expect(state.tags).toEqual({ default: '1-24-3' });
     expect(state.revisions.map((r) => r.revision).sort()).toEqual(['1-24-3', '1-25-1']);
 
-    const post = (body: unknown) => fetch(`${sandbox.url}/sandbox/faults`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    const post = (body: unknown) =>
+      fetch(`${sandbox.url}/sandbox/faults`, {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+      });
     expect((await post({ crash: ['1-25-1'], metricsOutage: true })).status).toBe(200);
-    await until(() => sandbox.summary().revisions.find((r) => r.revision === '1-25-1')?.istiodReady === 0, 5000, 'istiod not ready');
+    await until(
+      () => sandbox.summary().revisions.find((r) => r.revision === '1-25-1')?.istiodReady === 0,
+      5000,
+      'istiod not ready',
+    );
     expect((await fetch(sandbox.metricsUrl)).status).toBe(503);
     const failed = await k.kubectl('run', 'probe', '-n', 'catalog', '--image=busybox', '--restart=Never');
     expect(failed.code).toBe(1);
-    expect(failed.stderr).toContain('Internal error occurred: failed calling webhook "rev.namespace.sidecar-injector.istio.io"');
+    expect(failed.stderr).toContain(
+      'Internal error occurred: failed calling webhook "rev.namespace.sidecar-injector.istio.io"',
+    );
     expect(failed.stderr).toContain('no endpoints available for service "istiod-1-25-1"');
 
     expect((await post({ recover: ['1-25-1'], metricsOutage: false })).status).toBe(200);
-    await until(() => sandbox.summary().revisions.find((r) => r.revision === '1-25-1')?.istiodReady === 2, 5000, 'istiod ready');
+    await until(
+      () => sandbox.summary().revisions.find((r) => r.revision === '1-25-1')?.istiodReady === 2,
+      5000,
+      'istiod ready',
+    );
     expect((await fetch(sandbox.metricsUrl)).status).toBe(200);
     expect((await k.kubectl('run', 'probe', '-n', 'catalog', '--image=busybox', '--restart=Never')).code).toBe(0);
 

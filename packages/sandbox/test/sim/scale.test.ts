@@ -5,7 +5,10 @@ import { createSandbox, generateScenario } from '../../src/index.ts';
 describe('sandbox at scale', () => {
   it('loads 2,000 namespaces x 10 pods, injects them all and serves their metrics', { timeout: 240_000 }, async () => {
     const started = performance.now();
-    const sandbox = await createSandbox({ scenario: generateScenario({ namespaces: 2000, workloads: 10, replicas: 1 }), startLatencyMs: 50 });
+    const sandbox = await createSandbox({
+      scenario: generateScenario({ namespaces: 2000, workloads: 10, replicas: 1 }),
+      startLatencyMs: 50,
+    });
     try {
       await sandbox.waitForIdle({ timeoutMs: 200_000 });
       const loadSeconds = (performance.now() - started) / 1000;

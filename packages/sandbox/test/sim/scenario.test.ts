@@ -8,7 +8,22 @@ describe('sandbox scenarios', () => {
   it('loads the built-in demo as specified', () => {
     const demo = loadScenario('demo');
     const names = demo.namespaces.map((ns) => ns.name);
-    for (const ns of ['shop-frontend', 'shop-cart', 'shop-checkout', 'payments', 'catalog', 'search', 'reviews', 'ratings', 'inventory', 'shipping', 'notifications', 'accounts', 'legacy-batch', 'kube-system']) {
+    for (const ns of [
+      'shop-frontend',
+      'shop-cart',
+      'shop-checkout',
+      'payments',
+      'catalog',
+      'search',
+      'reviews',
+      'ratings',
+      'inventory',
+      'shipping',
+      'notifications',
+      'accounts',
+      'legacy-batch',
+      'kube-system',
+    ]) {
       expect(names).toContain(ns);
     }
     expect(demo.istio.revisions.map((r) => [r.name, r.version, r.ready])).toEqual([
@@ -16,7 +31,9 @@ describe('sandbox scenarios', () => {
       ['1-25-1', '1.25.1', true],
     ]);
     expect(demo.istio.tags).toEqual({ default: '1-24-3' });
-    expect(demo.istio.gateways).toEqual([expect.objectContaining({ name: 'istio-ingressgateway', revision: '1-24-3' })]);
+    expect(demo.istio.gateways).toEqual([
+      expect.objectContaining({ name: 'istio-ingressgateway', revision: '1-24-3' }),
+    ]);
     const labels = demo.namespaces.map((ns) => ns.labels);
     expect(labels.filter((l) => l['istio-injection'] === 'enabled').length).toBeGreaterThan(2);
     expect(labels.filter((l) => l['istio.io/rev'] === '1-24-3').length).toBeGreaterThan(2);
@@ -24,7 +41,9 @@ describe('sandbox scenarios', () => {
     const kinds = demo.namespaces.flatMap((ns) => ns.workloads.map((w) => w.kind));
     expect(kinds.filter((k) => k === 'StatefulSet')).toHaveLength(1);
     expect(kinds.filter((k) => k === 'DaemonSet')).toHaveLength(1);
-    for (const ns of demo.namespaces.filter((n) => n.labels['istio-injection'] === 'enabled' || n.labels['istio.io/rev'])) {
+    for (const ns of demo.namespaces.filter(
+      (n) => n.labels['istio-injection'] === 'enabled' || n.labels['istio.io/rev'],
+    )) {
       expect(ns.workloads.filter((w) => w.kind === 'Deployment').length).toBeGreaterThanOrEqual(2);
     }
   });
@@ -66,18 +85,31 @@ describe('sandbox scenarios', () => {
     try {
       await sandbox.waitForIdle();
       const summary = sandbox.summary();
-      expect(summary.revisions).toEqual([expect.objectContaining({ revision: 'default', version: '1.23.0', istiodReady: 1 })]);
+      expect(summary.revisions).toEqual([
+        expect.objectContaining({ revision: 'default', version: '1.23.0', istiodReady: 1 }),
+      ]);
       expect(summary.pods.injected).toEqual({ default: 2 });
     } finally {
       await sandbox.close();
     }
-    expect(() => loadScenario('no-such-scenario')).toThrow(/neither a built-in \(demo, bad-canary\) nor a readable file/);
+    expect(() => loadScenario('no-such-scenario')).toThrow(
+      /neither a built-in \(demo, bad-canary\) nor a readable file/,
+    );
   });
 
   it('generates large clusters', () => {
-    const scenario = generateScenario({ namespaces: 30, workloads: 4, replicas: 2, canary: { name: '1-25-1', version: '1.25.1' } });
+    const scenario = generateScenario({
+      namespaces: 30,
+      workloads: 4,
+      replicas: 2,
+      canary: { name: '1-25-1', version: '1.25.1' },
+    });
     expect(scenario.namespaces).toHaveLength(31);
-    expect(scenario.namespaces.slice(1).every((ns) => ns.workloads.length === 4 && ns.workloads.every((w) => w.replicas === 2))).toBe(true);
+    expect(
+      scenario.namespaces
+        .slice(1)
+        .every((ns) => ns.workloads.length === 4 && ns.workloads.every((w) => w.replicas === 2)),
+    ).toBe(true);
     expect(scenario.istio.revisions.map((r) => r.name)).toEqual(['1-24-3', '1-25-1']);
     expect(scenario.namespaces.filter((ns) => ns.labels['istio-injection'] === 'enabled')).toHaveLength(15);
   });
