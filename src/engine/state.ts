@@ -197,6 +197,8 @@ export type RunState = {
   abortRequested?: { by: string; at: string };
   /** A short, final sentence. */
   outcome?: string;
+  /** Audit Events the API server did not accept, over every invocation of the run. */
+  audit?: { eventsLost: number; lastError?: string };
   /** The chat thread of this run's notifications (so a restarted runner keeps replying in it). */
   slackThread?: { channel: string; ts: string };
 };

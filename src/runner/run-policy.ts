@@ -13,7 +13,7 @@ import { RevrollError } from '../errors.ts';
 import { observeMesh } from '../mesh/revisions.ts';
 import { toWorkload, workloadRefs, type Workload } from '../mesh/workloads.ts';
 import { Resources, type ClusterPort } from '../ports/cluster.ts';
-import type { EventRecorder } from '../ports/events.ts';
+import type { EventRecorder, LostEvents } from '../ports/events.ts';
 import type { Lock } from '../ports/lock.ts';
 import type { MetricsSource } from '../ports/metrics.ts';
 import type { Notifier, ThreadMemory } from '../ports/notifier.ts';
@@ -247,6 +247,8 @@ async function loop(
     onOutput: (text) => log.info({ output: text.slice(-2000) }, 'installer output'),
   });
 
+  // Events lost by earlier invocations of this run, plus this invocation's (the recorder counts).
+  const lostBefore = state.audit?.eventsLost ?? 0;
   let observation: Observation | undefined;
   for (;;) {
     if (stop.aborted)
@@ -259,7 +261,7 @@ async function loop(
     const now = deps.clock.now();
     const decision = decide(policy, state, observation, { now, ...(options.schedule?.(now) ?? {}) });
     observation = undefined;
-    state = { ...decision.state, policyHash: hash };
+    state = withLostEvents({ ...decision.state, policyHash: hash }, lostBefore, deps.events.lost());
     ({ state, version } = await persist(deps.store, name, state, version, log));
     options.onProgress?.(state, changedRecords(previous, state));
     await notifyAll(deps, log, transitions(previous, state));
@@ -303,6 +305,14 @@ async function loop(
       version = latest.version;
     }
   }
+}
+
+function withLostEvents(state: StoredRun, before: number, lost: LostEvents): StoredRun {
+  if (lost.count === 0) return state;
+  return {
+    ...state,
+    audit: { eventsLost: before + lost.count, ...(lost.lastError ? { lastError: lost.lastError } : {}) },
+  };
 }
 
 async function saveState(
