@@ -15,6 +15,7 @@ import {
   terminalPhases,
   type ApprovalPoint,
   type ApprovalRecord,
+  type GatewayRecord,
   type HoldKind,
   type NamespaceRecord,
   type RunState,
@@ -33,13 +34,26 @@ export type Action =
   | { type: 'request-approval'; step: string; point: ApprovalPoint; expiresAt: string; summary: string }
   | { type: 'measure'; wave: number; mode: 'baseline' | 'bake' }
   | { type: 'label-namespaces'; namespaces: { name: string; labels: NamespaceLabels }[] }
-  | { type: 'move-gateways'; gateways: { namespace: string; name: string; rev: string | null }[] }
+  | { type: 'move-gateways'; gateways: GatewayMove[] }
   /** Restarts the workloads of these namespaces not yet carrying `key`; with `only`, just those carrying `only`. */
   | { type: 'restart-workloads'; namespaces: string[]; key: string; only?: string; maxParallel: number }
   | { type: 'wait-rollouts'; namespaces: string[]; key: string; timeoutMs: number }
   | { type: 'verify'; namespaces: string[]; revision: string; stragglers: 'fail' | 'ignore' | 'restart' }
   | { type: 'uninstall'; revision: string }
   | { type: 'health'; revision: string };
+
+/**
+ * One gateway to move: set its template's `istio.io/rev` (`rev`; null removes it) or restart it
+ * (`restart`, the idempotency key), and bring the owner label of its own objects (`relabel`) to
+ * the revision it then runs, so an uninstall never selects a gateway that serves traffic.
+ */
+export type GatewayMove = {
+  namespace: string;
+  name: string;
+  rev?: string | null;
+  restart?: string;
+  relabel?: { app: string; from: string; to: string };
+};
 
 /** What the runner observed when it performed an action. */
 export type Observation =
@@ -104,6 +118,10 @@ export function initialState(policy: Policy, plan: RunPlan, runId: string, now: 
       name: g.name,
       original: g.original,
       upgrade: g.upgrade,
+      mode: g.mode,
+      ...(g.found ? { found: true } : {}),
+      ...(g.app !== undefined ? { app: g.app } : {}),
+      ...(g.objectRev !== undefined ? { objectRev: g.objectRev } : {}),
     })),
     tags,
     approvals: [],
@@ -219,6 +237,18 @@ function gatewaysFor(state: RunState, step: Step) {
       ? 'afterLastWave'
       : 'onPromote';
   return state.gateways.filter((g) => g.upgrade === when);
+}
+
+function forwardMove(state: RunState, g: GatewayRecord): GatewayMove {
+  if (g.mode === 'restart') return { namespace: g.namespace, name: g.name, restart: restartKey(state.to, state.runId) };
+  return {
+    namespace: g.namespace,
+    name: g.name,
+    rev: state.to,
+    ...(g.app !== undefined && g.objectRev !== undefined
+      ? { relabel: { app: g.app, from: g.objectRev, to: state.to } }
+      : {}),
+  };
 }
 
 /** Tags whose namespaces follow them: does the namespace's original form follow a tag revroll moved? */
@@ -387,7 +417,7 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
         step,
         {
           type: 'move-gateways',
-          gateways: gateways.map((g) => ({ namespace: g.namespace, name: g.name, rev: state.to })),
+          gateways: gateways.map((g) => forwardMove(state, g)),
         },
         now,
       );
@@ -471,17 +501,27 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
     case 'uninstall':
       return act(state, step, { type: 'uninstall', revision: step.revision ?? state.from }, now);
     case 'rollback-gateways': {
-      const moved = state.gateways.filter((g) => g.moved);
+      // Gateways moved by their template go back first (invariant 3); those that follow a tag can
+      // only go back with it (rollback-gateway-restarts).
+      const moved = state.gateways.filter((g) => g.moved && g.mode === 'relabel');
       if (moved.length === 0) return advance(state, step, now, 'no gateway moved', 'skipped');
-      return act(
-        state,
-        step,
-        {
-          type: 'move-gateways',
-          gateways: moved.map((g) => ({ namespace: g.namespace, name: g.name, rev: g.original })),
-        },
-        now,
-      );
+      const gateways = moved.map((g): GatewayMove => {
+        const relabel = g.app !== undefined && g.objectRev !== undefined;
+        return {
+          namespace: g.namespace,
+          name: g.name,
+          rev: g.original,
+          ...(relabel ? { relabel: { app: g.app as string, from: state.to, to: g.objectRev as string } } : {}),
+        };
+      });
+      return act(state, step, { type: 'move-gateways', gateways }, now);
+    }
+    case 'rollback-gateway-restarts': {
+      const moved = state.gateways.filter((g) => g.moved && g.mode === 'restart');
+      if (moved.length === 0) return advance(state, step, now, 'no gateway follows a moved tag', 'skipped');
+      const key = restartKey(`${state.from}-rollback`, state.runId);
+      const gateways = moved.map((g): GatewayMove => ({ namespace: g.namespace, name: g.name, restart: key }));
+      return act(state, step, { type: 'move-gateways', gateways }, now);
     }
     case 'rollback-labels': {
       const names = movedNamespaces(state);

@@ -70,6 +70,8 @@ export type StepKind =
   | 'rollback-rollout'
   /** Tags back on the previous revision. */
   | 'rollback-tags'
+  /** Restarts the gateways that follow a tag, once it points back at the previous revision. */
+  | 'rollback-gateway-restarts'
   /** Original labels back on namespaces that were pinned while tags moved back. */
   | 'rollback-restore-labels'
   /** Checks every moved pod runs the previous revision. */
@@ -122,6 +124,18 @@ export type GatewayRecord = {
   /** Template `istio.io/rev` before the run; null if absent. */
   original: string | null;
   upgrade: 'withFirstWave' | 'afterLastWave' | 'onPromote';
+  /**
+   * How it moves: `relabel` sets its template's `istio.io/rev` (and its objects' owner label);
+   * `restart` restarts it after the tag it follows has moved (a gateway found in the cluster that
+   * follows a promoted tag or the default revision keeps its template as it is).
+   */
+  mode: 'relabel' | 'restart';
+  /** Found in the cluster rather than named in `spec.gateways`. */
+  found?: boolean;
+  /** The `app` label shared by the gateway's own objects. */
+  app?: string;
+  /** The owner label `istio.io/rev` of its objects before the run, when istioctl installed it. */
+  objectRev?: string;
   moved?: boolean;
 };
 
