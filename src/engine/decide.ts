@@ -75,6 +75,11 @@ export type DecideContext = {
   windowClosesAt?: Date;
   /** Outside a window or inside a freeze: waves may not start. */
   windowClosed?: { reason: string };
+  /**
+   * The first decision of a runner invocation (`revroll run` again, or the daemon's next try): a
+   * step held after spending its error budget gets a fresh one.
+   */
+  resumed?: boolean;
 };
 
 export type Decision = {
@@ -160,6 +165,8 @@ export function decide(
       finish(state, now);
       return { state };
     }
+    const gated = retryGate(policy, state, step, context);
+    if (gated) return gated;
     const outcome = enter(policy, state, step, context);
     if (outcome === 'advanced') continue;
     return outcome;
@@ -200,6 +207,7 @@ function advance(
   if (note !== undefined) entry.note = note;
   if (state.phase === 'Held') state.phase = 'Progressing';
   delete state.hold;
+  delete state.retry;
   state.cursor += 1;
   return 'advanced';
 }
@@ -726,6 +734,50 @@ function earliest(a: Date | undefined, b: Date | undefined): Date | undefined {
   return a.getTime() <= b.getTime() ? a : b;
 }
 
+const MAX_BACKOFF_MS = 5 * 60_000;
+/** When the daemon tries a run held on a spent error budget again (with a fresh budget). */
+const BUDGET_HOLD_RECHECK_MS = 5 * 60_000;
+
+/**
+ * A failed attempt of the current step (safety invariant 6): it is tried again after a back-off
+ * that doubles, until `spec.errorBudget.attempts` attempts failed in a row; then the run holds,
+ * naming the step and the last error, until the next invocation. With `final`, the failure waits
+ * for a human (abort, or run again) without retries.
+ */
+function failAttempt(policy: Policy, state: RunState, step: Step, message: string, now: Date, final = false): void {
+  const budget = policy.spec.errorBudget;
+  const attempts = final ? budget.attempts : (state.retry?.step === step.id ? state.retry.attempts : 0) + 1;
+  const delay = Math.min(budget.backoff * 2 ** (attempts - 1), MAX_BACKOFF_MS);
+  state.retry = { step: step.id, attempts, lastError: message, nextAt: new Date(now.getTime() + delay).toISOString() };
+  if (attempts < budget.attempts) return;
+  const reason = final
+    ? `${step.id}: ${message}`
+    : `${step.id} failed ${attempts} time(s) in a row (spec.errorBudget.attempts); last error: ${message}`;
+  hold(state, 'error', `${reason}; run revroll again to retry from this step`, now);
+}
+
+/** Keeps a failing step from being tried again before its back-off, or at all once its budget is spent. */
+function retryGate(policy: Policy, state: RunState, step: Step, context: DecideContext): Decision | undefined {
+  const retry = state.retry;
+  if (!retry) return undefined;
+  if (retry.step !== step.id) {
+    delete state.retry;
+    return undefined;
+  }
+  if (retry.attempts >= policy.spec.errorBudget.attempts) {
+    if (!context.resumed) return { state, wakeAt: new Date(context.now.getTime() + BUDGET_HOLD_RECHECK_MS) };
+    delete state.retry;
+    if (state.hold?.kind === 'error') {
+      delete state.hold;
+      if (state.phase === 'Held') state.phase = 'Progressing';
+    }
+    return undefined;
+  }
+  const nextAt = Date.parse(retry.nextAt);
+  if (context.now.getTime() < nextAt) return { state, wakeAt: new Date(nextAt) };
+  return undefined;
+}
+
 /** Applies the observation of the current step's action. */
 function complete(policy: Policy, state: RunState, step: Step, observation: Observation, context: DecideContext): void {
   const now = context.now;
@@ -808,11 +860,19 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
       } else {
         const message = `rollouts did not finish: ${[...observation.failed, ...observation.pending].slice(0, 10).join(', ')}`;
         if (state.phase === 'RollingBack') {
-          hold(state, 'error', `${message}; the rollback will retry`, now);
+          failAttempt(policy, state, step, message, now);
         } else {
           fail(message);
           if (spec.rollback.automatic) startRollback(policy, state, message, now);
-          else hold(state, 'error', `${message}; automatic rollback is off`, now);
+          else
+            failAttempt(
+              policy,
+              state,
+              step,
+              `${message}; automatic rollback is off: abort, or fix and run again`,
+              now,
+              true,
+            );
         }
       }
       return;
@@ -832,12 +892,20 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
       }
       const message = `${stragglers.length} pod(s) not on ${state.to}: ${describeStragglers(stragglers)}`;
       if (step.kind === 'verify') {
-        hold(state, 'error', message, now);
+        failAttempt(policy, state, step, message, now);
         return;
       }
       fail(message);
       if (spec.rollback.automatic) startRollback(policy, state, message, now);
-      else hold(state, 'error', `${message}; automatic rollback is off`, now);
+      else
+        failAttempt(
+          policy,
+          state,
+          step,
+          `${message}; automatic rollback is off: abort, or fix and run again`,
+          now,
+          true,
+        );
       return;
     }
     case 'uninstall':
@@ -858,8 +926,8 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
       if (observation.ok) {
         advance(state, step, now, observation.message);
       } else {
-        // An action that failed past the adapter's retries: hold and retry later (safety invariant 6).
-        hold(state, 'error', `${step.id}: ${observation.message}`, now, new Date(now.getTime() + HOLD_RECHECK_MS));
+        // An action that failed past the adapter's retries (safety invariant 6).
+        failAttempt(policy, state, step, observation.message, now);
       }
       return;
   }

@@ -179,6 +179,15 @@ export type HoldKind = 'approval' | 'window' | 'gates' | 'error' | 'uninstall';
 
 export type Hold = { kind: HoldKind; reason: string; since: string };
 
+export type StepRetry = {
+  step: string;
+  /** Failed attempts in this invocation's budget. */
+  attempts: number;
+  lastError: string;
+  /** When the next attempt may start, ISO. */
+  nextAt: string;
+};
+
 export type RunState = {
   version: typeof STATE_VERSION;
   policy: string;
@@ -205,6 +214,8 @@ export type RunState = {
   bakeUntil?: string;
   nextGateAt?: string;
   hold?: Hold;
+  /** The current step's failed attempts (the error budget, spec.errorBudget); cleared when a step succeeds. */
+  retry?: StepRetry;
   /** Why the run rolls back (set when rollback starts). */
   rollbackReason?: string;
   /** Set by `revroll abort`; the next decision starts the rollback. */

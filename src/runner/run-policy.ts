@@ -265,6 +265,8 @@ async function loop(
 
   // Events lost by earlier invocations of this run, plus this invocation's (the recorder counts).
   const lostBefore = state.audit?.eventsLost ?? 0;
+  // The first decision of this invocation: a step held on a spent error budget gets a fresh one.
+  let resumed = true;
   let observation: Observation | undefined;
   for (;;) {
     if (stop.aborted)
@@ -275,7 +277,12 @@ async function loop(
         ...(plan ? { plan } : {}),
       };
     const now = deps.clock.now();
-    const decision = decide(policy, state, observation, { now, ...(options.schedule?.(now) ?? {}) });
+    const decision = decide(policy, state, observation, {
+      now,
+      ...(options.schedule?.(now) ?? {}),
+      ...(resumed ? { resumed: true } : {}),
+    });
+    resumed = false;
     observation = undefined;
     state = withLostEvents({ ...decision.state, policyHash: hash }, lostBefore, deps.events.lost());
     ({ state, version } = await persist(deps.store, name, state, version, log));
