@@ -25,7 +25,7 @@ import { applyGatewayApi, gatewayDeploymentName, wantsGatewayApiCrds } from './g
 import { createLoadBalancer } from './load-balancer.ts';
 import { kubeconfigYaml } from './kubeconfig.ts';
 import { registerBuiltins } from './resources.ts';
-import { loadScenario, parseScenario, type Scenario, type ScenarioWorkload } from './scenario.ts';
+import { loadScenario, parseScenario, type Scenario, type ScenarioInput, type ScenarioWorkload } from './scenario.ts';
 import { createStore, type KubeObject, type Store } from './store.ts';
 import { createTelemetry, type Telemetry, type WorkloadTraffic } from './telemetry.ts';
 
@@ -39,8 +39,8 @@ export type { FaultControl, FaultRequest, FaultState } from './faults.ts';
 export { isWatchParam, parseRoute, verbOf } from './api/routing.ts';
 
 export type SandboxOptions = {
-  /** A scenario object, or a built-in name (`demo`, `bad-canary`) or scenario file path. */
-  scenario: Scenario | string;
+  /** A scenario object (validated like a file), or a built-in name (`demo`, `bad-canary`...) or a file path. */
+  scenario: ScenarioInput | Scenario | string;
   /** Overrides the scenario's `startLatencyMs` (simulated time from pod creation to Ready). */
   startLatencyMs?: number;
   /** Simulated time runs this many times faster than real time (default 1). */

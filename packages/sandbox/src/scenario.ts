@@ -99,7 +99,10 @@ const nodeAgentSchema = z
 
 const listenerSchema = z
   .object({
-    name: dnsName,
+    // A SectionName: an RFC 1123 subdomain (dots allowed, unlike Service port names).
+    name: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'a lowercase RFC 1123 subdomain'),
     port: z.number().int().min(1).max(65535),
     protocol: z.enum(['HTTP', 'HTTPS', 'TCP', 'TLS', 'UDP', 'HBONE']).default('HTTP'),
     hostname: z.string().optional(),
