@@ -86,6 +86,8 @@ export function createGatewayController(options: {
   const errors: string[] = [];
   let nextServiceIp = 10;
   let closed = false;
+  /** The revision whose reconcile is writing right now (store events are synchronous). */
+  let writer: string | undefined;
 
   const gw = (): GatewayTypes => ({
     gateways: store.findType(GATEWAY_API_GROUP, 'gateways'),
@@ -112,6 +114,9 @@ export function createGatewayController(options: {
   function enqueue(...keys: string[]): void {
     if (closed || keys.length === 0) return;
     for (const revision of revisions()) {
+      // A controller does not wake up for its own write (it would be a no-op): the others do,
+      // one reconcile delay later, so two owners alternate instead of overwriting at once.
+      if (revision.name === writer) continue;
       let queue = queues.get(revision.name);
       if (!queue) queues.set(revision.name, (queue = { keys: new Set() }));
       for (const key of keys) queue.keys.add(key);
@@ -135,13 +140,17 @@ export function createGatewayController(options: {
     ensureClasses(revision);
     for (const key of keys) {
       try {
+        writer = revision.name;
         reconcile(revision, key);
       } catch (error) {
         // A work queue retries; a throw from a timer would take the process down. The error is
         // kept for diagnosis, as the workload controllers keep theirs.
         errors.push(`${revision.name} ${key}: ${error instanceof Error ? error.message : String(error)}`);
         if (errors.length > 50) errors.shift();
+        writer = undefined;
         if (!closed) enqueue(key);
+      } finally {
+        writer = undefined;
       }
     }
   }
