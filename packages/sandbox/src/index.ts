@@ -15,22 +15,32 @@ import { createClock, type Clock } from './clock.ts';
 import { createControllers, type Controllers } from './controllers/index.ts';
 import { isPodReady } from './controllers/pod-util.ts';
 import { createFaults, faultRoutes, type FaultControl } from './faults.ts';
-import { installGateway, installRevision, ISTIO_NAMESPACE, setTag } from './istio.ts';
+import { installGateway, installRevision, ISTIO_NAMESPACE, setTag, setTagService } from './istio.ts';
+import { installCni, installCniCapture, installZtunnel, waypointDestinations } from './ambient.ts';
+import { installCrds, installStatusDefaults } from './crds/install.ts';
+import { istioCrdObjects } from './crds/istio-crds.ts';
+import { gatewayApiCrdObjects, GATEWAY_API_GROUP } from './crds/gateway-api-crds.ts';
+import { createGatewayController, type GatewayController, type GatewayOwnership } from './gateway-api/controller.ts';
+import { applyGatewayApi, gatewayDeploymentName, wantsGatewayApiCrds } from './gateway-api/scenario-objects.ts';
+import { createLoadBalancer } from './load-balancer.ts';
 import { kubeconfigYaml } from './kubeconfig.ts';
 import { registerBuiltins } from './resources.ts';
-import { loadScenario, parseScenario, type Scenario, type ScenarioWorkload } from './scenario.ts';
+import { loadScenario, parseScenario, type Scenario, type ScenarioInput, type ScenarioWorkload } from './scenario.ts';
 import { createStore, type KubeObject, type Store } from './store.ts';
 import { createTelemetry, type Telemetry, type WorkloadTraffic } from './telemetry.ts';
 
 export type { Scenario, ScenarioInput, GenerateOptions } from './scenario.ts';
 export { generateScenario, loadScenario, parseScenario, BUILTIN_SCENARIOS, ScenarioError } from './scenario.ts';
 export type { HealthProfile } from './telemetry.ts';
+export type { GatewayController, GatewayOwnership } from './gateway-api/controller.ts';
+export type { RevisionInfo } from './gateway-api/ownership.ts';
+export { removeTag, setTag, setTagService, uninstallRevision } from './istio.ts';
 export type { FaultControl, FaultRequest, FaultState } from './faults.ts';
 export { isWatchParam, parseRoute, verbOf } from './api/routing.ts';
 
 export type SandboxOptions = {
-  /** A scenario object, or a built-in name (`demo`, `bad-canary`) or scenario file path. */
-  scenario: Scenario | string;
+  /** A scenario object (validated like a file), or a built-in name (`demo`, `bad-canary`...) or a file path. */
+  scenario: ScenarioInput | Scenario | string;
   /** Overrides the scenario's `startLatencyMs` (simulated time from pod creation to Ready). */
   startLatencyMs?: number;
   /** Simulated time runs this many times faster than real time (default 1). */
@@ -54,6 +64,10 @@ export type SandboxSummary = {
   unsettled: string[];
   warnings: string[];
   faults: ReturnType<FaultControl['state']>;
+  /** Gateway API Gateways with the revisions that own them now (two: they fight). */
+  gateways: GatewayOwnership[];
+  /** Requests blackholed by gateway pods whose istiod dropped their Gateway (#59959), per `ns/name`. */
+  droppedRequests: Record<string, number>;
 };
 
 export type Sandbox = {
@@ -71,6 +85,8 @@ export type Sandbox = {
   controllers: Controllers;
   admission: Admission;
   telemetry: Telemetry;
+  /** Istio's Gateway API controllers, every revision's (ownership, status, rendering). */
+  gateways: GatewayController;
   /** Resolves when every rollout has settled and no pod is starting; rejects after `timeoutMs`. */
   waitForIdle(options?: { timeoutMs?: number }): Promise<void>;
   summary(): SandboxSummary;
@@ -91,6 +107,7 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
   const clock = createClock({ speed: options.speed ?? 1 });
   const store = createStore({ now: clock.now });
   registerBuiltins(store);
+  installStatusDefaults(store);
 
   const nodes = Array.from({ length: scenario.nodes }, (_, i) => `sandbox-node-${i + 1}`);
   const faults = createFaults({
@@ -109,6 +126,8 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
   for (const ns of scenario.namespaces)
     for (const w of ns.workloads) traffic.set(`${ns.name}/${w.name}`, { rps: w.rps, errorRate: w.errorRate });
   for (const g of scenario.istio.gateways) traffic.set(`${g.namespace}/${g.name}`, { rps: g.rps, errorRate: 0 });
+  for (const g of scenario.gatewayApi?.gateways ?? [])
+    traffic.set(`${g.namespace}/${gatewayDeploymentName(g)}`, { rps: g.rps, errorRate: 0 });
 
   // Pending waits are rejected on close, so no poll timer outlives the sandbox.
   const pendingWaits = new Set<(error: Error) => void>();
@@ -127,6 +146,18 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
   };
 
   try {
+    const gateways = createGatewayController({
+      store,
+      clock,
+      types: controllers.types,
+      podsInNamespace: controllers.podsInNamespace,
+    });
+    controllers.register(gateways);
+    if (scenario.loadBalancer !== false)
+      controllers.register(createLoadBalancer({ store, clock, types: controllers.types }));
+    controllers.register(
+      installCniCapture({ store, types: controllers.types, clock, podsInNamespace: controllers.podsInNamespace }),
+    );
     const telemetry = await createTelemetry({
       store,
       types: controllers.types,
@@ -138,6 +169,14 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
       labels: scenario.telemetry.labels,
       health: (revision) => faults.health(revision),
       traffic: (namespace, workload) => traffic.get(`${namespace}/${workload}`) ?? DEFAULT_TRAFFIC,
+      gateways: {
+        configServed: (namespace, gateway, revision) => gateways.configServed(namespace, gateway, revision),
+        waypointDestinations(namespace, name) {
+          const type = store.findType(GATEWAY_API_GROUP, 'gateways');
+          const waypoint = type ? store.tryGet(type, namespace, name) : undefined;
+          return waypoint ? waypointDestinations(store, controllers.types, waypoint) : [];
+        },
+      },
     });
     closers.push(() => telemetry.close());
     const admission = installAdmission({
@@ -167,7 +206,11 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
     });
     if (scenario.faults.api) faults.setApiFaults(scenario.faults.api);
 
-    const summary = (): SandboxSummary => summarize(store, scenario, controllers, admission, faults);
+    const summary = (): SandboxSummary => ({
+      ...summarize(store, scenario, controllers, admission, faults),
+      gateways: gateways.gateways(),
+      droppedRequests: telemetry.droppedRequests(),
+    });
     api.addRoute(faultRoutes(faults, summary));
 
     return {
@@ -182,6 +225,7 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
       controllers,
       admission,
       telemetry,
+      gateways,
       waitForIdle: ({ timeoutMs = 30_000 } = {}) =>
         waitFor(
           () => controllers.quiescent() && controllers.unsettled().length === 0,
@@ -211,7 +255,11 @@ export function applyCluster(
 ): void {
   const { types } = controllers;
   for (const name of SYSTEM_NAMESPACES) ensureNamespace(store, controllers, name, {});
-  for (const ns of scenario.namespaces) ensureNamespace(store, controllers, ns.name, ns.labels);
+  for (const ns of scenario.namespaces)
+    ensureNamespace(store, controllers, ns.name, {
+      ...ns.labels,
+      ...(ns.ambient ? { 'istio.io/dataplane-mode': 'ambient' } : {}),
+    });
   if (types.nodes) {
     for (const name of nodes) {
       if (store.tryGet(types.nodes, undefined, name)) continue;
@@ -232,12 +280,46 @@ export function applyCluster(
       });
     }
   }
-  if (scenario.istio.defaultInstall)
-    installRevision(store, { revision: 'default', version: scenario.istio.defaultInstall.version });
-  for (const revision of scenario.istio.revisions)
-    installRevision(store, { revision: revision.name, version: revision.version, replicas: revision.replicas });
-  for (const [tag, revision] of Object.entries(scenario.istio.tags)) setTag(store, { tag, revision, overwrite: true });
-  for (const gateway of scenario.istio.gateways) installGateway(store, gateway);
+  const { istio } = scenario;
+  // Istio's base chart installs its CRDs with the first control plane; Gateway API CRDs come
+  // separately (kubernetes-sigs/gateway-api), when the scenario asks for them.
+  if (istio.defaultInstall || istio.revisions.length > 0) installCrds(store, istioCrdObjects());
+  if (wantsGatewayApiCrds(scenario)) installCrds(store, gatewayApiCrdObjects(scenario.gatewayApi?.version));
+  if (istio.defaultInstall)
+    installRevision(store, {
+      revision: 'default',
+      version: istio.defaultInstall.version,
+      ambient: istio.defaultInstall.ambient,
+      multiNetwork: istio.defaultInstall.multiNetwork,
+    });
+  for (const revision of istio.revisions)
+    installRevision(store, {
+      revision: revision.name,
+      version: revision.version,
+      replicas: revision.replicas,
+      ambient: revision.ambient,
+      multiNetwork: revision.multiNetwork,
+    });
+  for (const [tag, value] of Object.entries(istio.tags)) {
+    const revision = typeof value === 'string' ? value : value.revision;
+    setTag(store, { tag, revision, overwrite: true, service: istio.tagServices === true && typeof value === 'string' });
+    // A half-moved tag: the webhook moved, the tag Service stayed (the Helm -s path leaves it).
+    if (typeof value !== 'string' && value.service) setTagService(store, { tag, revision: value.service });
+  }
+  for (const gateway of istio.gateways) installGateway(store, gateway);
+  const versionOf = (revision: string) =>
+    revision === 'default' ? istio.defaultInstall?.version : istio.revisions.find((r) => r.name === revision)?.version;
+  if (istio.ztunnel)
+    installZtunnel(store, types, {
+      revision: istio.ztunnel.revision,
+      version: istio.ztunnel.version ?? versionOf(istio.ztunnel.revision) ?? '',
+    });
+  if (istio.cni)
+    installCni(store, types, {
+      revision: istio.cni.revision,
+      version: istio.cni.version ?? versionOf(istio.cni.revision) ?? '',
+    });
+  applyGatewayApi(store, types, scenario);
 }
 
 /** The scenario's workloads (and a Service per workload), written through the store. */
@@ -367,7 +449,7 @@ function summarize(
   controllers: Controllers,
   admission: Admission,
   faults: FaultControl,
-): SandboxSummary {
+): Omit<SandboxSummary, 'gateways' | 'droppedRequests'> {
   const { types } = controllers;
   const revisions = store
     .list(types.deployments, { namespace: ISTIO_NAMESPACE })

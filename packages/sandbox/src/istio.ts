@@ -19,9 +19,23 @@ export type RevisionInstall = {
   version: string;
   replicas?: number;
   namespace?: string;
+  /**
+   * Installed with the ambient profile (`--set profile=ambient`): istiod runs with
+   * `PILOT_ENABLE_AMBIENT=true`, which "any ambient functionality" needs, the `istio-waypoint`
+   * GatewayClass included (reference istio-gateways-ambient-multicluster.md §3, §11).
+   */
+  ambient?: boolean;
+  /** `AMBIENT_ENABLE_MULTI_NETWORK=true` (default false): the `istio-east-west` class exists. */
+  multiNetwork?: boolean;
 };
 
-function ownerLabels(revision: string, version: string, component: string, namespace: string): Record<string, string> {
+/** The owner labels `istioctl install` puts on every object it applies (reference istio-revisions.md §1). */
+export function ownerLabels(
+  revision: string,
+  version: string,
+  component: string,
+  namespace: string,
+): Record<string, string> {
   return {
     'operator.istio.io/managed': 'Reconcile',
     'operator.istio.io/version': version,
@@ -98,7 +112,7 @@ function defaultWebhooks(service: string, namespace: string): Record<string, unk
   ];
 }
 
-function upsert(store: Store, type: ResourceType, object: KubeObject): KubeObject {
+export function upsert(store: Store, type: ResourceType, object: KubeObject): KubeObject {
   const namespace = type.namespaced ? object.metadata.namespace : undefined;
   const existing = store.tryGet(type, namespace, object.metadata.name ?? '');
   if (!existing) return store.create(type, namespace, object);
@@ -199,6 +213,8 @@ export function installRevision(store: Store, install: RevisionInstall): void {
               env: [
                 { name: 'REVISION', value: revision },
                 { name: 'PILOT_CERT_PROVIDER', value: 'istiod' },
+                ...(install.ambient ? [{ name: 'PILOT_ENABLE_AMBIENT', value: 'true' }] : []),
+                ...(install.multiNetwork ? [{ name: 'AMBIENT_ENABLE_MULTI_NETWORK', value: 'true' }] : []),
               ],
               ports: [
                 { containerPort: 8080, protocol: 'TCP' },
@@ -289,7 +305,18 @@ function canonicalInjector(store: Store, types: SimTypes, revision: string): Kub
  */
 export function setTag(
   store: Store,
-  options: { tag: string; revision: string; overwrite?: boolean; namespace?: string },
+  options: {
+    tag: string;
+    revision: string;
+    overwrite?: boolean;
+    namespace?: string;
+    /**
+     * Also render the tag Service `istiod-revision-tag-<tag>`, as `istioctl tag set` does since
+     * 1.28 (reference istio-revisions.md §2.1 step 6). The Helm path (`helm template -s
+     * templates/revision-tags-mwc.yaml`) renders only the webhook: leave this off to model it.
+     */
+    service?: boolean;
+  },
 ): void {
   const types = simTypes(store);
   const namespace = options.namespace ?? ISTIO_NAMESPACE;
@@ -340,6 +367,7 @@ export function setTag(
       ...(tag === 'default' ? defaultWebhooks(service, serviceNamespace) : []),
     ],
   });
+  if (options.service) setTagService(store, { tag, revision, namespace });
   if (tag !== 'default') return;
 
   // Deactivate (not delete) the unrevisioned injector, so one can switch back to it later.
@@ -390,8 +418,44 @@ export function setTag(
   });
 }
 
-/** `istioctl tag remove <tag>`: deletes MWCs and VWCs labelled `istio.io/tag=<tag>`. */
-export function removeTag(store: Store, tag: string): void {
+/**
+ * The tag as a Service, `istiod-revision-tag-<tag>` in the istiod namespace
+ * (`templates/revision-tags-svc.yaml`, istioctl 1.28+): labels `istio.io/tag`, `istio.io/rev`,
+ * `app=istiod`, `istio=pilot`; it selects the istiod pods of the revision. istiod's tag watcher
+ * (1.28+) reads these as well as the tag webhooks, so a Service left on another revision than
+ * the webhook makes both revisions hold the tag (reference istio-gateways-ambient-multicluster.md §1).
+ */
+export function setTagService(store: Store, options: { tag: string; revision: string; namespace?: string }): void {
+  const types = simTypes(store);
+  const namespace = options.namespace ?? ISTIO_NAMESPACE;
+  const { tag, revision } = options;
+  upsert(store, types.services, {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name: `istiod-revision-tag-${tag}`,
+      namespace,
+      labels: { 'istio.io/tag': tag, 'istio.io/rev': revision, app: 'istiod', istio: 'pilot' },
+    },
+    spec: {
+      type: 'ClusterIP',
+      ports: [
+        { name: 'grpc-xds', port: 15010, protocol: 'TCP' },
+        { name: 'https-dns', port: 15012, protocol: 'TCP' },
+        { name: 'https-webhook', port: 443, protocol: 'TCP', targetPort: 15017 },
+        { name: 'http-monitoring', port: 15014, protocol: 'TCP' },
+      ],
+      // istiod pods carry `istio.io/rev` (`default` when unrevisioned), so one selector fits both.
+      selector: { app: 'istiod', 'istio.io/rev': revision },
+    },
+  });
+}
+
+/**
+ * `istioctl tag remove <tag>`: deletes MWCs and VWCs labelled `istio.io/tag=<tag>`, and (1.28+)
+ * the tag Services of that tag in the istiod namespace.
+ */
+export function removeTag(store: Store, tag: string, namespace = ISTIO_NAMESPACE): void {
   const types = simTypes(store);
   const selector = labelSelectorRequirements({ matchLabels: { 'istio.io/tag': tag } });
   let found = 0;
@@ -400,6 +464,10 @@ export function removeTag(store: Store, tag: string): void {
       store.delete(type, undefined, object.metadata.name ?? '');
       found++;
     }
+  }
+  for (const object of store.list(types.services, { namespace, labelSelector: selector }).items) {
+    store.delete(types.services, namespace, object.metadata.name ?? '');
+    found++;
   }
   if (found === 0) throw new Error(`revision tag ${tag} does not exist`);
 }

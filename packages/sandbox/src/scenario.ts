@@ -53,6 +53,10 @@ export const namespaceSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/),
     labels: labels.default({}),
+    ambient: z
+      .boolean()
+      .optional()
+      .describe('true: label the namespace istio.io/dataplane-mode=ambient (its pods are captured by ztunnel)'),
     workloads: z.array(workloadSchema).default([]),
   })
   .strict();
@@ -64,6 +68,101 @@ export const revisionSchema = z
     ready: z.boolean().default(true).describe('false: istiod pods never become Ready (injection through it fails)'),
     replicas: z.number().int().min(1).default(1),
     health: healthSchema.default(healthSchema.parse({})),
+    ambient: z.boolean().optional().describe('installed with profile=ambient (PILOT_ENABLE_AMBIENT): waypoints'),
+    multiNetwork: z.boolean().optional().describe('AMBIENT_ENABLE_MULTI_NETWORK: the istio-east-west class'),
+  })
+  .strict();
+
+const dnsName = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a lowercase RFC 1123 name');
+
+/** A tag as a string (webhook and, with tagServices, Service on one revision), or split. */
+const tagSchema = z.union([
+  z.string(),
+  z
+    .object({
+      revision: z.string().describe('what the tag webhook istio-revision-tag-<tag> points at'),
+      service: z.string().optional().describe('what the tag Service istiod-revision-tag-<tag> points at (1.28+)'),
+    })
+    .strict(),
+]);
+
+const nodeAgentSchema = z
+  .object({
+    revision: z.string().describe('the istiod revision it gets config and certificates from'),
+    version: z
+      .string()
+      .regex(/^\d+\.\d+\.\d+/)
+      .optional()
+      .describe("image tag; default: that revision's version"),
+  })
+  .strict();
+
+const listenerSchema = z
+  .object({
+    // A SectionName: an RFC 1123 subdomain (dots allowed, unlike Service port names).
+    name: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'a lowercase RFC 1123 subdomain'),
+    port: z.number().int().min(1).max(65535),
+    protocol: z.enum(['HTTP', 'HTTPS', 'TCP', 'TLS', 'UDP', 'HBONE']).default('HTTP'),
+    hostname: z.string().optional(),
+    allowedRoutes: z
+      .enum(['Same', 'All'])
+      .default('Same')
+      .describe('allowedRoutes.namespaces.from: routes from the same namespace, or from all'),
+  })
+  .strict();
+
+export const gatewayApiGatewaySchema = z
+  .object({
+    name: dnsName,
+    namespace: dnsName,
+    class: z.string().default('istio').describe('gatewayClassName: istio, istio-east-west, or any other class'),
+    labels: labels.optional().describe('Gateway labels, e.g. istio.io/rev: <revision or tag> to pin it'),
+    annotations: labels.optional(),
+    listeners: z
+      .array(listenerSchema)
+      .min(1)
+      .default([{ name: 'http', port: 80, protocol: 'HTTP', allowedRoutes: 'Same' }]),
+    addresses: z
+      .array(z.object({ type: z.enum(['IPAddress', 'Hostname']).default('IPAddress'), value: z.string() }).strict())
+      .optional()
+      .describe('more than one, or a Hostname: a "manual deployment" Gateway istiod does not deploy'),
+    rps: z.number().min(0).default(50).describe('requests per second through the gateway'),
+  })
+  .strict();
+
+export const waypointSchema = z
+  .object({
+    name: dnsName.default('waypoint'),
+    namespace: dnsName,
+    for: z.enum(['service', 'workload', 'all', 'none']).default('service').describe('istio.io/waypoint-for'),
+    labels: labels.optional().describe('Gateway labels, e.g. istio.io/rev: <revision or tag>'),
+    enrollNamespace: z.boolean().default(true).describe('label the namespace istio.io/use-waypoint=<name>'),
+  })
+  .strict();
+
+export const routeSchema = z
+  .object({
+    name: dnsName,
+    namespace: dnsName,
+    gateway: dnsName.describe('the parent Gateway'),
+    gatewayNamespace: dnsName.optional().describe("default: the route's namespace"),
+    hostnames: z.array(z.string()).optional(),
+    backend: z.object({ service: dnsName, port: z.number().int().min(1).max(65535).default(80) }).strict(),
+  })
+  .strict();
+
+export const gatewayApiSchema = z
+  .object({
+    crds: z
+      .boolean()
+      .optional()
+      .describe('Gateway API CRDs installed; default: true when gateways, waypoints or routes are listed'),
+    version: z.string().default('v1.4.1').describe('bundle version of the CRDs'),
+    gateways: z.array(gatewayApiGatewaySchema).default([]),
+    waypoints: z.array(waypointSchema).default([]),
+    routes: z.array(routeSchema).default([]),
   })
   .strict();
 
@@ -91,16 +190,32 @@ export const scenarioSchema = z
             version: z.string(),
             ready: z.boolean().default(true),
             health: healthSchema.default(healthSchema.parse({})),
+            ambient: z.boolean().optional(),
+            multiNetwork: z.boolean().optional(),
           })
           .strict()
           .optional()
           .describe('an unrevisioned control plane (istiod + istio-sidecar-injector), revision "default"'),
         revisions: z.array(revisionSchema).default([]),
-        tags: z.record(z.string(), z.string()).default({}).describe('tag name -> revision, e.g. default: 1-24-3'),
+        tags: z
+          .record(z.string(), tagSchema)
+          .default({})
+          .describe('tag name -> revision, e.g. default: 1-24-3; or {revision, service} for a half-moved tag'),
+        tagServices: z
+          .boolean()
+          .optional()
+          .describe('also render the tag Services istiod-revision-tag-<tag>, as istioctl 1.28+ does'),
         gateways: z.array(gatewaySchema).default([]),
+        ztunnel: nodeAgentSchema.optional().describe('the ztunnel DaemonSet (ambient)'),
+        cni: nodeAgentSchema.optional().describe('the istio-cni-node DaemonSet (ambient)'),
       })
       .strict()
       .default({ revisions: [], tags: {}, gateways: [] }),
+    gatewayApi: gatewayApiSchema.optional(),
+    loadBalancer: z
+      .boolean()
+      .optional()
+      .describe('a cloud load balancer gives LoadBalancer Services an external IP (default true)'),
     namespaces: z.array(namespaceSchema).default([]),
     telemetry: z
       .object({
@@ -134,14 +249,33 @@ export const scenarioSchema = z
   .superRefine((scenario, ctx) => {
     const revisions = new Set(scenario.istio.revisions.map((r) => r.name));
     if (scenario.istio.defaultInstall) revisions.add('default');
-    for (const [tag, revision] of Object.entries(scenario.istio.tags)) {
-      if (!revisions.has(revision))
+    for (const [tag, value] of Object.entries(scenario.istio.tags)) {
+      const pointers: [string[], string | undefined][] =
+        typeof value === 'string'
+          ? [[[], value]]
+          : [
+              [['revision'], value.revision],
+              [['service'], value.service],
+            ];
+      for (const [sub, revision] of pointers) {
+        if (revision !== undefined && !revisions.has(revision))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['istio', 'tags', tag, ...sub],
+            message: `revision "${revision}" is not installed`,
+          });
+      }
+    }
+    for (const agent of ['ztunnel', 'cni'] as const) {
+      const revision = scenario.istio[agent]?.revision;
+      if (revision !== undefined && !revisions.has(revision))
         ctx.addIssue({
           code: 'custom',
-          path: ['istio', 'tags', tag],
-          message: `revision "${revision}" is not installed`,
+          path: ['istio', agent, 'revision'],
+          message: `revision "${revision}" is not installed (a revision, not a tag)`,
         });
     }
+    checkGatewayApi(scenario, ctx);
     const targets = new Set([...revisions, ...Object.keys(scenario.istio.tags)]);
     scenario.istio.gateways.forEach((g, i) => {
       if (!targets.has(g.revision))
@@ -159,11 +293,75 @@ export const scenarioSchema = z
     });
   });
 
-export type Scenario = z.output<typeof scenarioSchema>;
+type ScenarioOutput = z.output<typeof scenarioSchema>;
+
+/** Namespaces, gateways and routes of the Gateway API section must fit together. */
+function checkGatewayApi(scenario: ScenarioOutput, ctx: z.RefinementCtx): void {
+  const api = scenario.gatewayApi;
+  if (!api) return;
+  const known = new Set([
+    'default',
+    'kube-system',
+    'kube-public',
+    'kube-node-lease',
+    'istio-system',
+    ...scenario.namespaces.map((n) => n.name),
+  ]);
+  const listed = api.gateways.length + api.waypoints.length + api.routes.length;
+  if (api.crds === false && listed > 0)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['gatewayApi', 'crds'],
+      message: 'the Gateway API CRDs are off, but gateways, waypoints or routes are listed',
+    });
+  const names = new Set<string>();
+  const each = (list: 'gateways' | 'waypoints' | 'routes', items: { name: string; namespace: string }[]) =>
+    items.forEach((item, i) => {
+      if (!known.has(item.namespace))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['gatewayApi', list, i, 'namespace'],
+          message: `namespace "${item.namespace}" is not in the scenario's namespaces`,
+        });
+      if (list === 'routes') return;
+      const key = `${item.namespace}/${item.name}`;
+      if (names.has(key))
+        ctx.addIssue({ code: 'custom', path: ['gatewayApi', list, i, 'name'], message: `duplicate Gateway "${key}"` });
+      names.add(key);
+    });
+  each('gateways', api.gateways);
+  each('waypoints', api.waypoints);
+  each('routes', api.routes);
+  api.routes.forEach((r, i) => {
+    if (!names.has(`${r.gatewayNamespace ?? r.namespace}/${r.gateway}`))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['gatewayApi', 'routes', i, 'gateway'],
+        message: `no Gateway "${r.gateway}" in namespace "${r.gatewayNamespace ?? r.namespace}"`,
+      });
+  });
+}
+
+export type Scenario = ScenarioOutput;
+export type ScenarioGateway = z.output<typeof gatewayApiGatewaySchema>;
+export type ScenarioWaypoint = z.output<typeof waypointSchema>;
+export type ScenarioRoute = z.output<typeof routeSchema>;
+
+/** The revision a tag's webhook points at. */
+export function tagRevision(value: string | { revision: string }): string {
+  return typeof value === 'string' ? value : value.revision;
+}
 export type ScenarioInput = z.input<typeof scenarioSchema>;
 export type ScenarioWorkload = z.output<typeof workloadSchema>;
 
-export const BUILTIN_SCENARIOS = ['demo', 'bad-canary'] as const;
+export const BUILTIN_SCENARIOS = [
+  'demo',
+  'bad-canary',
+  'gateway-api',
+  'gateway-dual-owner',
+  'gateway-half-moved-tag',
+  'ambient-sidecar-trap',
+] as const;
 
 /** Validates a scenario object; problems are reported as `path: message`, all at once. */
 export function parseScenario(input: unknown, source = 'scenario'): Scenario {

@@ -7,6 +7,17 @@
  * - Proxies (injected Running pods): `istio_requests_total` and the
  *   `istio_request_duration_milliseconds` histogram (sidecars report `reporter="destination"`,
  *   gateways `reporter="source"`), plus `istio_build{component="proxy"}`.
+ * - Gateway API gateways and waypoints (pods a gateway controller rendered, not injected:
+ *   label `gateway.istio.io/managed`): the same families with `reporter="source"` (gateways) or
+ *   `reporter="waypoint"` (one series set per Service the waypoint carries), the pod label
+ *   `gateway.networking.k8s.io/gateway-name` as `gateway_networking_k8s_io_gateway_name`, and
+ *   `istio_io_rev` only when the Gateway's labels put `istio.io/rev` on the pod (reference
+ *   istio-gateways-ambient-multicluster.md §7). A gateway pod whose istiod dropped the Gateway
+ *   from xDS (#59959) is blackholed: it counts nothing, and the lost requests are counted apart.
+ * - ztunnel pods: `istio_tcp_connections_{opened,closed,failed}_total` and
+ *   `istio_tcp_{sent,received}_bytes_total` (`reporter="destination"`) for the captured ambient
+ *   pods on their node, and `istio_build{component="ztunnel"}`; no HTTP metrics and no
+ *   istio_io_rev (the ztunnel pod has the annotation only).
  * - istiod pods: `istio_build{component="pilot"}`, `pilot_xds`, `pilot_xds_pushes` (with
  *   `*_senderr` types), `pilot_total_xds_rejects`, `pilot_proxy_convergence_time`,
  *   `sidecar_injection_*_total`.
@@ -59,16 +70,10 @@ const CODES = [
   { code: '503', flags: 'UF' }, // failures the proxy itself produces (a bad revision)
 ] as const;
 
-type ProxyEntry = {
-  namespace: string;
-  pod: string;
-  workloadKey: string;
-  workload: string;
-  /** The scenario's traffic for the workload (static, looked up once). */
+/** One set of request series a proxy reports (a sidecar or gateway has one; a waypoint one per Service). */
+type Route = {
+  /** The scenario's traffic for the destination workload (static, looked up once). */
   traffic: WorkloadTraffic;
-  revision: string;
-  gateway: boolean;
-  ready: boolean;
   /** Rendered label sets per code (without braces), built once. */
   labels: string[];
   /** Whether the series of a code has been created (inc(0) or first traffic). */
@@ -76,8 +81,43 @@ type ProxyEntry = {
   counts: Float64Array; // per code
   sums: Float64Array; // per code
   buckets: Float64Array; // code-major, one slot per finite bucket
+};
+
+/** `sidecar`: injected; `gateway`: injected gateway or Gateway API gateway; `waypoint`: ambient. */
+type ProxyKind = 'sidecar' | 'gateway' | 'waypoint';
+
+type ProxyEntry = {
+  namespace: string;
+  pod: string;
+  workloadKey: string;
+  workload: string;
+  kind: ProxyKind;
+  /** The Gateway API Gateway the pod serves (rendered gateways and waypoints). */
+  gatewayName: string | undefined;
+  revision: string;
+  ready: boolean;
+  routes: Route[];
+  /** Waypoints: the destinations the routes were built for, to notice enrolment changes. */
+  routeKeys: string;
+  base: Record<string, string>;
   buildLabels: Record<string, string>;
 };
+
+type TcpFlow = { labels: string; opened: number; closed: number; failed: number; sent: number; received: number };
+
+type ZtunnelEntry = {
+  namespace: string;
+  pod: string;
+  node: string;
+  revision: string;
+  ready: boolean;
+  base: Record<string, string>;
+  buildLabels: Record<string, string>;
+  flows: Map<string, TcpFlow>;
+};
+
+/** An ambient-captured pod (the CNI enrolled it): ztunnel on its node carries its traffic. */
+type CapturedPod = { namespace: string; workload: string; node: string; ready: boolean };
 
 type IstiodEntry = {
   namespace: string;
@@ -102,7 +142,17 @@ export type Telemetry = {
   /** Counts an injection decision on the istiod of that revision. */
   recordInjection(record: InjectionRecord): void;
   proxyCount(): number;
+  /** Requests sent to blackholed gateway pods (#59959), per `namespace/gateway`. */
+  droppedRequests(): Record<string, number>;
   close(): Promise<void>;
+};
+
+/** The Gateway API side of the mesh, as telemetry needs it (provided by the gateway controller). */
+export type GatewayTelemetryHooks = {
+  /** False when pods of `revision` get no config for the Gateway any more (#59959). */
+  configServed(namespace: string, gateway: string, revision: string): boolean;
+  /** The workloads whose Service traffic crosses the waypoint. */
+  waypointDestinations(namespace: string, waypoint: string): { namespace: string; workload: string }[];
 };
 
 export function createTelemetry(options: {
@@ -122,6 +172,7 @@ export function createTelemetry(options: {
   labels?: 'full' | 'minimal';
   health: (revision: string) => HealthProfile;
   traffic: (namespace: string, workload: string, gateway: boolean) => WorkloadTraffic;
+  gateways?: GatewayTelemetryHooks;
 }): Promise<Telemetry> {
   const { store, types, clock } = options;
   const random = mulberry32(options.seed ?? 1);
@@ -130,6 +181,9 @@ export function createTelemetry(options: {
   const nb = bounds.length;
   const proxies = new Map<string, ProxyEntry>();
   const istiods = new Map<string, IstiodEntry>();
+  const ztunnels = new Map<string, ZtunnelEntry>();
+  const captured = new Map<string, CapturedPod>();
+  const dropped = new Map<string, number>();
   const readyByWorkload = new Map<string, number>();
   let outage = false;
   let lastTick = clock.elapsedMs();
@@ -137,10 +191,12 @@ export function createTelemetry(options: {
 
   const registry = new Registry();
   const podLabelNames = ['namespace', 'pod', 'istio_io_rev'];
+  // Gateway API pods also carry their Gateway's name label (istio_build of gateways and waypoints).
+  const buildLabelNames = ['component', 'tag', ...podLabelNames, 'gateway_networking_k8s_io_gateway_name'];
   const build = new Gauge({
     name: 'istio_build',
     help: 'Istio component build info',
-    labelNames: ['component', 'tag', ...podLabelNames],
+    labelNames: buildLabelNames,
     registers: [registry],
   });
   const xds = new Gauge({
@@ -217,7 +273,94 @@ export function createTelemetry(options: {
     const out: Record<string, string> = { namespace: pod.metadata.namespace ?? '', pod: pod.metadata.name ?? '' };
     const rev = pod.metadata.labels?.['istio.io/rev'];
     if (rev !== undefined) out.istio_io_rev = rev;
+    // A Gateway API pod's label (the sample labelmap turns every pod label into a metric label).
+    const gatewayName = pod.metadata.labels?.['gateway.networking.k8s.io/gateway-name'];
+    if (gatewayName !== undefined) out.gateway_networking_k8s_io_gateway_name = gatewayName;
     return out;
+  }
+
+  const full = options.labels !== 'minimal';
+  const only = (pairs: [string, string][]) => (full ? pairs : []);
+
+  /** The destination labels of traffic served by `workload` in `namespace`. */
+  function destinationLabels(workload: string, namespace: string, canonical: string, canonicalRevision: string) {
+    return [
+      ['destination_workload', workload],
+      ['destination_workload_namespace', namespace],
+      ['destination_service', `${workload}.${namespace}.svc.cluster.local`],
+      ...only([
+        ['destination_service_name', workload],
+        ['destination_service_namespace', namespace],
+        ['destination_canonical_service', canonical],
+        ['destination_canonical_revision', canonicalRevision],
+      ]),
+    ] as [string, string][];
+  }
+
+  const INGRESS_SOURCE: [string, string][] = [
+    ['source_workload', 'istio-ingressgateway'],
+    ['source_workload_namespace', 'istio-system'],
+  ];
+
+  function makeRoute(
+    common: [string, string][],
+    base: Record<string, string>,
+    traffic: WorkloadTraffic,
+    revision: string,
+    security: string,
+  ): Route {
+    const labels = CODES.map(({ code, flags }) =>
+      renderLabels([
+        ...common,
+        ...only([['request_protocol', 'http']]),
+        ['response_code', code],
+        ['response_flags', flags],
+        ...only([['connection_security_policy', security]]),
+        ...Object.entries(base),
+      ]),
+    );
+    const route: Route = {
+      traffic,
+      labels,
+      live: CODES.map(() => false),
+      counts: new Float64Array(CODES.length),
+      sums: new Float64Array(CODES.length),
+      buckets: new Float64Array(CODES.length * nb),
+    };
+    // Series exist from the start (the inc(labels, 0) rule): 200 always, error codes when
+    // errors are expected; otherwise they appear with the first error, as Envoy's stats do.
+    route.live[0] = true;
+    route.live[1] = traffic.errorRate > 0;
+    route.live[2] = options.health(revision).errorRate > 0;
+    return route;
+  }
+
+  /** A waypoint's routes: one per destination Service it carries (enrolment can change). */
+  function waypointRoutes(entry: Pick<ProxyEntry, 'namespace' | 'gatewayName' | 'revision' | 'base'>) {
+    const destinations = options.gateways?.waypointDestinations(entry.namespace, entry.gatewayName ?? '') ?? [];
+    const routes = destinations.map((d) =>
+      makeRoute(
+        [
+          ['reporter', 'waypoint'],
+          ...INGRESS_SOURCE,
+          ...only([['source_canonical_service', 'istio-ingressgateway']]),
+          ...destinationLabels(d.workload, d.namespace, d.workload, 'latest'),
+        ],
+        entry.base,
+        options.traffic(d.namespace, d.workload, false),
+        entry.revision,
+        'mutual_tls',
+      ),
+    );
+    return { routes, routeKeys: destinations.map((d) => `${d.namespace}/${d.workload}`).join(',') };
+  }
+
+  function proxyKind(pod: KubeObject): ProxyKind {
+    const managed = pod.metadata.labels?.['gateway.istio.io/managed'];
+    if (managed === 'istio.io-mesh-controller') return 'waypoint';
+    if (managed !== undefined || pod.metadata.annotations?.['inject.istio.io/templates'] === 'gateway')
+      return 'gateway';
+    return 'sidecar';
   }
 
   function addProxy(pod: KubeObject, ready: boolean): void {
@@ -225,7 +368,7 @@ export function createTelemetry(options: {
     const status = pod.metadata.annotations?.['sidecar.istio.io/status'] ?? '{}';
     const revision =
       pod.metadata.annotations?.['istio.io/rev'] ?? (JSON.parse(status) as { revision?: string }).revision ?? 'default';
-    const gateway = pod.metadata.annotations?.['inject.istio.io/templates'] === 'gateway';
+    const kind = proxyKind(pod);
     const namespace = pod.metadata.namespace ?? '';
     const workload = workloadOf(pod)?.name ?? pod.metadata.name ?? '';
     const image = [
@@ -236,68 +379,58 @@ export function createTelemetry(options: {
     const base = podBaseLabels(pod);
     const canonical = pod.metadata.labels?.['service.istio.io/canonical-name'] ?? workload;
     const canonicalRevision = pod.metadata.labels?.['service.istio.io/canonical-revision'] ?? 'latest';
-    const full = options.labels !== 'minimal';
-    const common: [string, string][] = gateway
-      ? [
-          ['reporter', 'source'],
-          ['source_workload', workload],
-          ['source_workload_namespace', namespace],
-          ...(full ? ([['source_canonical_service', canonical]] as [string, string][]) : []),
-          ['destination_workload', 'unknown'],
-          ['destination_workload_namespace', 'unknown'],
-          ['destination_service', 'unknown'],
-          ...(full ? ([['destination_canonical_service', 'unknown']] as [string, string][]) : []),
-        ]
-      : [
-          ['reporter', 'destination'],
-          ['source_workload', 'istio-ingressgateway'],
-          ['source_workload_namespace', 'istio-system'],
-          ...(full ? ([['source_canonical_service', 'istio-ingressgateway']] as [string, string][]) : []),
-          ['destination_workload', workload],
-          ['destination_workload_namespace', namespace],
-          ['destination_service', `${workload}.${namespace}.svc.cluster.local`],
-          ...(full
-            ? ([
-                ['destination_service_name', workload],
-                ['destination_service_namespace', namespace],
-                ['destination_canonical_service', canonical],
-                ['destination_canonical_revision', canonicalRevision],
-              ] as [string, string][])
-            : []),
-        ];
-    const labels = CODES.map(({ code, flags }) =>
-      renderLabels([
-        ...common,
-        ...(full ? ([['request_protocol', 'http']] as [string, string][]) : []),
-        ['response_code', code],
-        ['response_flags', flags],
-        ...(full ? ([['connection_security_policy', gateway ? 'unknown' : 'mutual_tls']] as [string, string][]) : []),
-        ...Object.entries(base),
-      ]),
-    );
+    const gatewayName = pod.metadata.labels?.['gateway.networking.k8s.io/gateway-name'];
     const existing = proxies.get(key);
     if (existing) removeProxy(key);
     const entry: ProxyEntry = {
       namespace,
       pod: pod.metadata.name ?? '',
-      workloadKey: `${namespace}/${workload}/${gateway ? 'gw' : 'wl'}`,
+      workloadKey: `${namespace}/${workload}/${kind === 'sidecar' ? 'wl' : 'gw'}`,
       workload,
-      traffic: options.traffic(namespace, workload, gateway),
+      kind,
+      gatewayName,
       revision,
-      gateway,
       ready: false,
-      labels,
-      live: CODES.map(() => false),
-      counts: new Float64Array(CODES.length),
-      sums: new Float64Array(CODES.length),
-      buckets: new Float64Array(CODES.length * nb),
+      routes: [],
+      routeKeys: '',
+      base,
       buildLabels: { component: 'proxy', tag: version, ...base },
     };
-    // Series exist from the start (the inc(labels, 0) rule): 200 always, error codes when
-    // errors are expected; otherwise they appear with the first error, as Envoy's stats do.
-    entry.live[0] = true;
-    entry.live[1] = entry.traffic.errorRate > 0;
-    entry.live[2] = options.health(revision).errorRate > 0;
+    if (kind === 'waypoint') Object.assign(entry, waypointRoutes(entry));
+    else if (kind === 'gateway')
+      entry.routes = [
+        makeRoute(
+          [
+            ['reporter', 'source'],
+            ['source_workload', workload],
+            ['source_workload_namespace', namespace],
+            ...only([['source_canonical_service', canonical]]),
+            ['destination_workload', 'unknown'],
+            ['destination_workload_namespace', 'unknown'],
+            ['destination_service', 'unknown'],
+            ...only([['destination_canonical_service', 'unknown']]),
+          ],
+          base,
+          options.traffic(namespace, workload, true),
+          revision,
+          'unknown',
+        ),
+      ];
+    else
+      entry.routes = [
+        makeRoute(
+          [
+            ['reporter', 'destination'],
+            ...INGRESS_SOURCE,
+            ...only([['source_canonical_service', 'istio-ingressgateway']]),
+            ...destinationLabels(workload, namespace, canonical, canonicalRevision),
+          ],
+          base,
+          options.traffic(namespace, workload, false),
+          revision,
+          'mutual_tls',
+        ),
+      ];
     proxies.set(key, entry);
     build.set(entry.buildLabels, 1);
     setProxyReady(entry, ready);
@@ -315,6 +448,47 @@ export function createTelemetry(options: {
     setProxyReady(entry, false);
     proxies.delete(key);
     build.remove(entry.buildLabels);
+  }
+
+  /** ztunnel: one per node; its revision is the pod annotation, its version the image tag. */
+  function addZtunnel(pod: KubeObject, ready: boolean): void {
+    const key = podKey(pod);
+    const image = ((pod.spec as { containers?: { image?: string }[] }).containers ?? [])[0]?.image;
+    const base = podBaseLabels(pod);
+    removeZtunnel(key);
+    const entry: ZtunnelEntry = {
+      namespace: pod.metadata.namespace ?? '',
+      pod: pod.metadata.name ?? '',
+      node: (pod.spec as { nodeName?: string }).nodeName ?? '',
+      revision: pod.metadata.annotations?.['istio.io/rev'] ?? 'default',
+      ready,
+      base,
+      buildLabels: { component: 'ztunnel', tag: image?.split(':').at(-1) ?? 'unknown', ...base },
+      flows: new Map(),
+    };
+    ztunnels.set(key, entry);
+    build.set(entry.buildLabels, 1);
+  }
+
+  function removeZtunnel(key: string): void {
+    const entry = ztunnels.get(key);
+    if (!entry) return;
+    ztunnels.delete(key);
+    build.remove(entry.buildLabels);
+  }
+
+  function trackCaptured(pod: KubeObject, ready: boolean): void {
+    const key = podKey(pod);
+    if (pod.metadata.annotations?.['ambient.istio.io/redirection'] !== 'enabled') {
+      captured.delete(key);
+      return;
+    }
+    captured.set(key, {
+      namespace: pod.metadata.namespace ?? '',
+      workload: workloadOf(pod)?.name ?? pod.metadata.name ?? '',
+      node: (pod.spec as { nodeName?: string }).nodeName ?? '',
+      ready,
+    });
   }
 
   function istiodLabelSets(entry: IstiodEntry) {
@@ -371,6 +545,8 @@ export function createTelemetry(options: {
     if (event.type === 'DELETED') {
       removeProxy(key);
       removeIstiod(key);
+      removeZtunnel(key);
+      captured.delete(key);
       return;
     }
     const status = pod.status as { phase?: string; conditions?: { type: string; status: string }[] } | undefined;
@@ -386,7 +562,18 @@ export function createTelemetry(options: {
       else if (entry) entry.ready = ready;
       return;
     }
-    if (!pod.metadata.annotations?.['sidecar.istio.io/status']) return;
+    if (labels.app === 'ztunnel') {
+      const entry = ztunnels.get(key);
+      if (!entry && running) addZtunnel(pod, ready);
+      else if (entry) entry.ready = ready;
+      return;
+    }
+    trackCaptured(pod, ready);
+    // Proxies: injected pods, and the gateway pods a Gateway API controller rendered.
+    const proxy =
+      pod.metadata.annotations?.['sidecar.istio.io/status'] !== undefined ||
+      labels['gateway.istio.io/managed'] !== undefined;
+    if (!proxy) return;
     const entry = proxies.get(key);
     if (!entry) {
       if (running) addProxy(pod, ready);
@@ -396,6 +583,120 @@ export function createTelemetry(options: {
   const unwatch = store.watch(undefined, onPod);
   for (const pod of store.list(types.pods).items)
     onPod({ type: 'ADDED', resourceVersion: 0, resource: types.pods, object: pod });
+
+  type Profile = { health: HealthProfile; cdf: Float64Array; mean: number };
+
+  function countRequests(route: Route, n: number, profile: Profile): void {
+    const { health, cdf, mean } = profile;
+    const traffic = route.traffic;
+    const proxyErrors = health.errorRate > 0 ? n * clamp01(health.errorRate * (0.8 + 0.4 * random())) : 0;
+    const appErrors =
+      traffic.errorRate > 0 ? (n - proxyErrors) * clamp01(traffic.errorRate * (0.8 + 0.4 * random())) : 0;
+    const perCode = [n - proxyErrors - appErrors, appErrors, proxyErrors];
+    for (let c = 0; c < CODES.length; c++) {
+      const k = perCode[c] ?? 0;
+      if (k <= 0) continue;
+      route.live[c] = true;
+      route.counts[c] = (route.counts[c] ?? 0) + k;
+      route.sums[c] = (route.sums[c] ?? 0) + k * mean;
+      const offset = c * nb;
+      for (let b = 0; b < nb; b++) route.buckets[offset + b] = (route.buckets[offset + b] ?? 0) + k * (cdf[b] ?? 0);
+    }
+  }
+
+  let lastWaypointRefresh = -Infinity;
+
+  /** Each Ready proxy serves its routes' traffic split across the Ready replicas of its workload. */
+  function proxyTraffic(
+    dt: number,
+    profileOf: (revision: string) => Profile,
+    connected: Map<string, Map<string, number>>,
+  ) {
+    // Enrolment can change at any time (namespace or Service labels); re-read it every 2 s.
+    const refresh = clock.elapsedMs() - lastWaypointRefresh > 2000;
+    if (refresh) lastWaypointRefresh = clock.elapsedMs();
+    for (const entry of proxies.values()) {
+      if (!entry.ready) continue;
+      const tag = entry.buildLabels.tag ?? 'unknown';
+      const perRevision = connected.get(entry.revision) ?? new Map<string, number>();
+      perRevision.set(tag, (perRevision.get(tag) ?? 0) + 1);
+      connected.set(entry.revision, perRevision);
+      if (refresh && entry.kind === 'waypoint') {
+        const next = waypointRoutes(entry);
+        if (next.routeKeys !== entry.routeKeys) Object.assign(entry, next);
+      }
+      const replicas = Math.max(1, readyByWorkload.get(entry.workloadKey) ?? 1);
+      // #59959: a gateway pod whose istiod dropped the Gateway from xDS has no listeners left.
+      const blackholed =
+        entry.kind !== 'sidecar' &&
+        entry.gatewayName !== undefined &&
+        options.gateways?.configServed(entry.namespace, entry.gatewayName, entry.revision) === false;
+      for (const route of entry.routes) {
+        const n = (route.traffic.rps / replicas) * dt * (0.9 + 0.2 * random());
+        if (n <= 0) continue;
+        if (blackholed) {
+          const key = `${entry.namespace}/${entry.gatewayName}`;
+          dropped.set(key, (dropped.get(key) ?? 0) + n);
+          continue;
+        }
+        countRequests(route, n, profileOf(entry.revision));
+      }
+    }
+  }
+
+  /**
+   * ztunnel carries the captured pods' traffic on its node: a connection per ~10 requests,
+   * about 1.2 kB sent and 0.4 kB received per request, failures at the error rate of the
+   * revision it gets its config from.
+   */
+  function ztunnelTraffic(dt: number, profileOf: (revision: string) => Profile) {
+    const byNode = new Map<string, ZtunnelEntry>();
+    for (const z of ztunnels.values()) if (z.ready) byNode.set(z.node, z);
+    const readyPerWorkload = new Map<string, number>();
+    for (const c of captured.values())
+      if (c.ready)
+        readyPerWorkload.set(
+          `${c.namespace}/${c.workload}`,
+          (readyPerWorkload.get(`${c.namespace}/${c.workload}`) ?? 0) + 1,
+        );
+    for (const c of captured.values()) {
+      const z = byNode.get(c.node);
+      if (!c.ready || !z) continue;
+      const traffic = options.traffic(c.namespace, c.workload, false);
+      const n =
+        (traffic.rps / Math.max(1, readyPerWorkload.get(`${c.namespace}/${c.workload}`) ?? 1)) *
+        dt *
+        (0.9 + 0.2 * random());
+      if (n <= 0) continue;
+      const flowKey = `${c.namespace}/${c.workload}`;
+      let flow = z.flows.get(flowKey);
+      if (!flow) {
+        flow = {
+          labels: renderLabels([
+            ['reporter', 'destination'],
+            ...INGRESS_SOURCE,
+            ...destinationLabels(c.workload, c.namespace, c.workload, 'latest'),
+            ...only([['request_protocol', 'tcp']]),
+            ['response_flags', '-'],
+            ...only([['connection_security_policy', 'mutual_tls']]),
+            ...Object.entries(z.base),
+          ]),
+          opened: 0,
+          closed: 0,
+          failed: 0,
+          sent: 0,
+          received: 0,
+        };
+        z.flows.set(flowKey, flow);
+      }
+      const connections = n / 10;
+      flow.opened += connections;
+      flow.closed += connections * 0.98;
+      flow.failed += connections * clamp01(profileOf(z.revision).health.errorRate);
+      flow.sent += n * 1200;
+      flow.received += n * 400;
+    }
+  }
 
   function tick(): void {
     const nowMs = clock.elapsedMs();
@@ -414,32 +715,8 @@ export function createTelemetry(options: {
       }
       return profile;
     };
-    for (const entry of proxies.values()) {
-      if (!entry.ready) continue;
-      const tag = entry.buildLabels.tag ?? 'unknown';
-      const perRevision = connected.get(entry.revision) ?? new Map<string, number>();
-      perRevision.set(tag, (perRevision.get(tag) ?? 0) + 1);
-      connected.set(entry.revision, perRevision);
-      const traffic = entry.traffic;
-      const replicas = Math.max(1, readyByWorkload.get(entry.workloadKey) ?? 1);
-      const jitter = 0.9 + 0.2 * random();
-      const n = (traffic.rps / replicas) * dt * jitter;
-      if (n <= 0) continue;
-      const { health, cdf, mean } = profileOf(entry.revision);
-      const proxyErrors = health.errorRate > 0 ? n * clamp01(health.errorRate * (0.8 + 0.4 * random())) : 0;
-      const appErrors =
-        traffic.errorRate > 0 ? (n - proxyErrors) * clamp01(traffic.errorRate * (0.8 + 0.4 * random())) : 0;
-      const perCode = [n - proxyErrors - appErrors, appErrors, proxyErrors];
-      for (let c = 0; c < CODES.length; c++) {
-        const k = perCode[c] ?? 0;
-        if (k <= 0) continue;
-        entry.live[c] = true;
-        entry.counts[c] = (entry.counts[c] ?? 0) + k;
-        entry.sums[c] = (entry.sums[c] ?? 0) + k * mean;
-        const offset = c * nb;
-        for (let b = 0; b < nb; b++) entry.buckets[offset + b] = (entry.buckets[offset + b] ?? 0) + k * (cdf[b] ?? 0);
-      }
-    }
+    proxyTraffic(dt, profileOf, connected);
+    ztunnelTraffic(dt, profileOf);
     // istiod: connected proxies are split across the revision's Ready istiod pods.
     const readyIstiods = new Map<string, number>();
     for (const entry of istiods.values())
@@ -477,9 +754,10 @@ export function createTelemetry(options: {
   function* proxyChunks(): Generator<string> {
     let chunk = '# HELP istio_requests_total Total requests.\n# TYPE istio_requests_total counter\n';
     for (const entry of proxies.values()) {
-      for (let c = 0; c < CODES.length; c++) {
-        if (entry.live[c]) chunk += `istio_requests_total{${entry.labels[c]}} ${Math.floor(entry.counts[c] ?? 0)}\n`;
-      }
+      for (const route of entry.routes)
+        for (let c = 0; c < CODES.length; c++) {
+          if (route.live[c]) chunk += `istio_requests_total{${route.labels[c]}} ${Math.floor(route.counts[c] ?? 0)}\n`;
+        }
       if (chunk.length > 1 << 20) {
         yield chunk;
         chunk = '';
@@ -488,24 +766,52 @@ export function createTelemetry(options: {
     chunk +=
       '# HELP istio_request_duration_milliseconds Request duration in milliseconds.\n# TYPE istio_request_duration_milliseconds histogram\n';
     for (const entry of proxies.values()) {
-      for (let c = 0; c < CODES.length; c++) {
-        if (!entry.live[c]) continue;
-        const labels = entry.labels[c];
-        const count = Math.floor(entry.counts[c] ?? 0);
-        const offset = c * nb;
-        for (let b = 0; b < nb; b++) {
-          chunk += `istio_request_duration_milliseconds_bucket{${labels},le="${boundLabels[b]}"} ${Math.min(count, Math.floor(entry.buckets[offset + b] ?? 0))}\n`;
+      for (const route of entry.routes)
+        for (let c = 0; c < CODES.length; c++) {
+          if (!route.live[c]) continue;
+          const labels = route.labels[c];
+          const count = Math.floor(route.counts[c] ?? 0);
+          const offset = c * nb;
+          for (let b = 0; b < nb; b++) {
+            chunk += `istio_request_duration_milliseconds_bucket{${labels},le="${boundLabels[b]}"} ${Math.min(count, Math.floor(route.buckets[offset + b] ?? 0))}\n`;
+          }
+          chunk += `istio_request_duration_milliseconds_bucket{${labels},le="+Inf"} ${count}\n`;
+          chunk += `istio_request_duration_milliseconds_sum{${labels}} ${(route.sums[c] ?? 0).toFixed(3)}\n`;
+          chunk += `istio_request_duration_milliseconds_count{${labels}} ${count}\n`;
         }
-        chunk += `istio_request_duration_milliseconds_bucket{${labels},le="+Inf"} ${count}\n`;
-        chunk += `istio_request_duration_milliseconds_sum{${labels}} ${(entry.sums[c] ?? 0).toFixed(3)}\n`;
-        chunk += `istio_request_duration_milliseconds_count{${labels}} ${count}\n`;
-      }
       if (chunk.length > 1 << 20) {
         yield chunk;
         chunk = '';
       }
     }
-    yield chunk;
+    yield chunk + tcpChunk();
+  }
+
+  /** ztunnel's TCP families (no series until a captured pod on its node saw traffic). */
+  function tcpChunk(): string {
+    const families: [name: string, help: string, value: (f: TcpFlow) => number][] = [
+      ['istio_tcp_connections_opened_total', 'The total number of TCP connections opened', (f) => f.opened],
+      ['istio_tcp_connections_closed_total', 'The total number of TCP connections closed', (f) => f.closed],
+      ['istio_tcp_connections_failed_total', 'The total number of TCP connections that failed', (f) => f.failed],
+      [
+        'istio_tcp_sent_bytes_total',
+        'The size of total bytes sent during response in case of a TCP connection',
+        (f) => f.sent,
+      ],
+      [
+        'istio_tcp_received_bytes_total',
+        'The size of total bytes received during request in case of a TCP connection',
+        (f) => f.received,
+      ],
+    ];
+    const flows = [...ztunnels.values()].flatMap((z) => [...z.flows.values()]);
+    if (flows.length === 0) return '';
+    let out = '';
+    for (const [name, help, value] of families) {
+      out += `# HELP ${name} ${help}.\n# TYPE ${name} counter\n`;
+      for (const flow of flows) out += `${name}{${flow.labels}} ${Math.floor(value(flow))}\n`;
+    }
+    return out;
   }
 
   async function render(): Promise<string> {
@@ -564,6 +870,7 @@ export function createTelemetry(options: {
           else injection.skip.inc(target.labels);
         },
         proxyCount: () => proxies.size,
+        droppedRequests: () => Object.fromEntries([...dropped].map(([k, v]) => [k, Math.floor(v)])),
         close() {
           unwatch();
           stopTicker();

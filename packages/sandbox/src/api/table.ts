@@ -8,6 +8,7 @@ import { resourceKey, type KubeObject } from '../store.ts';
 import { formatSelector, labelSelectorRequirements, type LabelSelector } from '../selectors.ts';
 import type { Served } from './served.ts';
 import type { PrinterColumn } from './crd.ts';
+import { firstJsonPathMatch } from './printer-jsonpath.ts';
 
 export type ColumnDefinition = { name: string; type: string; format: string; description: string; priority: number };
 type Cell = string | number | boolean | null;
@@ -349,16 +350,9 @@ const defaultPrinter: Printer = {
   cells: (o, now) => [o.metadata.name ?? '', age(o, now)],
 };
 
-/** Evaluates the simple `.a.b.c` JSONPaths CRD printer columns use. */
+/** Evaluates a CRD printer column's JSONPath: the first match, as kube-apiserver's table convertor. */
 function simpleJsonPath(o: KubeObject, path: string): unknown {
-  return field(
-    o,
-    ...path
-      .replace(/^\{?\./, '')
-      .replace(/\}$/, '')
-      .split('.')
-      .filter((p) => p !== ''),
-  );
+  return firstJsonPathMatch(o, path);
 }
 
 function customPrinter(columns: PrinterColumn[]): Printer {

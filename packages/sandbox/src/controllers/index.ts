@@ -36,6 +36,11 @@ export type Controllers = {
   syncErrors(): readonly string[];
   /** Calls `listener` after every flush and pod start (for waitForIdle). */
   onActivity(listener: () => void): () => void;
+  /**
+   * Adds a controller that runs beside the workload controllers (Istio's gateway controllers,
+   * the load balancer, the CNI agent): `quiescent()` waits for it too, `close()` closes it.
+   */
+  register(controller: { quiescent?(): boolean; close(): void }): void;
   close(): void;
 };
 
@@ -68,6 +73,7 @@ export function createControllers(options: {
   const listeners = new Set<() => void>();
   const eventNames = new Map<string, string>();
   const syncErrors: string[] = [];
+  const extra: { quiescent?(): boolean; close(): void }[] = [];
   let flushHandle: NodeJS.Immediate | undefined;
   let closed = false;
   let eventCounter = 0;
@@ -341,7 +347,12 @@ export function createControllers(options: {
     refreshReadiness(namespace) {
       kubelet.refresh(namespace, podsInNamespace(namespace));
     },
-    quiescent: () => queue.size === 0 && !flushHandle && kubelet.pending() === 0 && failing.size === 0,
+    quiescent: () =>
+      queue.size === 0 &&
+      !flushHandle &&
+      kubelet.pending() === 0 &&
+      failing.size === 0 &&
+      extra.every((c) => c.quiescent?.() ?? true),
     unsettled() {
       const out: string[] = [];
       for (const d of store.list(types.deployments).items) {
@@ -381,8 +392,12 @@ export function createControllers(options: {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    register(controller) {
+      extra.push(controller);
+    },
     close() {
       closed = true;
+      for (const controller of extra.splice(0)) controller.close();
       stop();
       activityTimer();
       for (const cancel of delayed.values()) cancel();

@@ -93,7 +93,7 @@ describe('sandbox scenarios', () => {
       await sandbox.close();
     }
     expect(() => loadScenario('no-such-scenario')).toThrow(
-      /neither a built-in \(demo, bad-canary\) nor a readable file/,
+      /neither a built-in \(demo, bad-canary, gateway-api, gateway-dual-owner, gateway-half-moved-tag, ambient-sidecar-trap\) nor a readable file/,
     );
   });
 
