@@ -162,6 +162,9 @@ export function decide(
     if (terminalPhases.has(state.phase)) return { state };
     const step = state.steps[state.cursor];
     if (!step) {
+      // Only a run whose every step finished ends here; anything else is a state nobody may act on.
+      const open = state.records.find((r) => r.status === 'pending' || r.status === 'running');
+      if (open) throw new Error(`the run's cursor is past its steps while ${open.id} is ${open.status}`);
       finish(state, now);
       return { state };
     }

@@ -4,11 +4,11 @@
  * killed at any instant resumes from the cluster and the state alone.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { z } from 'zod';
 import { decide, initialState, type DecideContext, type Observation } from '../engine/decide.ts';
 import { changedRecords, transitions } from '../engine/events.ts';
 import { planRun, type ClusterSnapshot, type PlanProblem, type RunPlan } from '../engine/plan.ts';
-import { STATE_VERSION, terminalPhases, type RunState, type StepRecord } from '../engine/state.ts';
+import { terminalPhases, type RunState, type StepRecord } from '../engine/state.ts';
+import { planProblems, stateProblems, type StoredRunState } from '../engine/state-schema.ts';
 import { RevrollError } from '../errors.ts';
 import { isInjectedGateway } from '../mesh/gateways.ts';
 import { observeMesh } from '../mesh/revisions.ts';
@@ -112,43 +112,24 @@ export function policyHash(policy: Policy): string {
   return createHash('sha256').update(JSON.stringify(policy.spec)).digest('hex').slice(0, 16);
 }
 
-type StoredRun = RunState & { policyHash?: string };
+type StoredRun = StoredRunState;
 
 /**
- * The shape a stored document must have to be trusted as a RunState: the fields the runner and
- * the approval paths (Slack and CLI) read before acting on it. Extra fields are kept.
+ * Validates a stored document in full before anything acts on it (safety invariant 8). `where`
+ * names the ConfigMap's namespace for the message.
  */
-const StoredRunSchema = z.looseObject({
-  version: z.literal(STATE_VERSION),
-  policy: z.string(),
-  runId: z.string(),
-  planHash: z.string(),
-  phase: z.string(),
-  cursor: z.number(),
-  steps: z.array(z.looseObject({ id: z.string(), kind: z.string() })),
-  records: z.array(z.looseObject({ id: z.string(), status: z.string() })),
-  approvals: z.array(
-    z.looseObject({
-      step: z.string(),
-      point: z.string(),
-      expiresAt: z.string(),
-      decision: z.string().optional(),
-      by: z.string().optional(),
-      decidedAt: z.string().optional(),
-    }),
-  ),
-});
+export function parseStoredState(document: Record<string, unknown>, policy: string, where?: string): StoredRun {
+  const { state, problems } = stateProblems(document, policy);
+  if (!state) throw invalidState(policy, where, problems);
+  return state;
+}
 
-/** Validates a stored document enough to trust it as a RunState. */
-export function parseStoredState(document: Record<string, unknown>, policy: string): StoredRun {
-  const parsed = StoredRunSchema.safeParse(document);
-  if (!parsed.success || parsed.data.policy !== policy) {
-    throw new RevrollError(
-      'STATE_INVALID',
-      `the stored run state of ${policy} is not one this version of revroll understands (version ${String(document.version)})`,
-    );
-  }
-  return document as StoredRun;
+function invalidState(policy: string, where: string | undefined, problems: readonly string[]): RevrollError {
+  const configMap = `ConfigMap ${where ? `${where}/` : ''}${stateConfigMapName(policy)}`;
+  return new RevrollError(
+    'STATE_INVALID',
+    `the run state in ${configMap} is not valid, so revroll will not act on it (nothing was changed): ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? `; and ${problems.length - 5} more` : ''}. Restore it, or delete it to start a new run once the cluster is as you want it`,
+  );
 }
 
 /** Takes decisions made elsewhere (abort, approvals) from the stored state into ours. */
@@ -175,6 +156,9 @@ export async function runPolicy(policy: Policy, deps: RunnerDeps, options: RunOp
   const name = policy.metadata.name;
   const ttl = options.leaseTtlMs ?? 30_000;
   const log = deps.logger.child({ policy: name });
+  // A stored state that cannot be believed stops the run before anything is written, the Lease included.
+  const stored = await deps.store.load(name);
+  if (stored) parseStoredState(stored.document, name, deps.stateNamespace);
   let acquired = await deps.lock.acquire(name, deps.holder, ttl);
   // A lease that expired between the two reads is free: one more try before reporting a holder.
   if (!acquired && !(await deps.lock.holder(name))) acquired = await deps.lock.acquire(name, deps.holder, ttl);
@@ -226,7 +210,7 @@ async function loop(
   let previous: StoredRun | undefined;
   let plan: RunPlan | undefined;
 
-  const existing = stored ? parseStoredState(stored.document, name) : undefined;
+  const existing = stored ? parseStoredState(stored.document, name, deps.stateNamespace) : undefined;
   if (existing && !terminalPhases.has(existing.phase)) {
     if (existing.policyHash && existing.policyHash !== hash) {
       return {
@@ -235,6 +219,8 @@ async function loop(
         state: existing,
       };
     }
+    const mismatch = planProblems(policy, existing);
+    if (mismatch.length > 0) throw invalidState(name, deps.stateNamespace, mismatch);
     state = existing;
     previous = existing;
     if (state.slackThread) await deps.threads?.set(state.runId, state.slackThread);
@@ -324,7 +310,7 @@ async function loop(
     }
     const latest = await deps.store.load(name);
     if (latest && latest.version !== version) {
-      state = mergeExternal(state, parseStoredState(latest.document, name));
+      state = mergeExternal(state, parseStoredState(latest.document, name, deps.stateNamespace));
       version = latest.version;
     }
   }

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.ts';
 import type { CliIo } from '../../src/cli/io.ts';
+import { createConfigMapStateStore } from '../../src/adapters/kubernetes/state.ts';
 import { Resources } from '../../src/ports/cluster.ts';
 import { requiredPermissions } from '../../src/runner/executor.ts';
 import { createHarness, STATE_NS, type Harness } from '../helpers/runner-harness.ts';
@@ -150,5 +151,75 @@ ${extra}`;
     expect(done.code, done.err).toBe(0);
     expect((await h.namespaceLabels('charlie'))['istio-injection']).toBe('enabled'); // restored form after promotion
     expect(await h.podRevisions('charlie')).toContain('1-25-1');
+  });
+});
+
+describe('stored state is never trusted past its validity (invariant 8)', () => {
+  const MUTATING = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
+  const twoWaves = `apiVersion: revroll.dev/v1alpha1
+kind: UpgradePolicy
+metadata: {name: edited}
+spec:
+  revisions: {from: auto, to: 1-25-1}
+  waves:
+    - {name: first, namespaces: {names: [alpha]}, bake: 100ms, approval: {required: true, timeout: 1h}}
+    - {name: last, namespaces: {names: [charlie]}, bake: 100ms}
+  gates: {warmup: 100ms}
+`;
+
+  async function editState(harness: Harness, edit: (doc: Record<string, unknown>) => void): Promise<void> {
+    const store = createConfigMapStateStore(harness.cluster, STATE_NS);
+    const stored = await store.load('edited');
+    if (!stored) throw new Error('no stored state');
+    edit(stored.document);
+    await store.save('edited', stored.document, stored.version);
+  }
+
+  it('refuses a cursor edited past the last step: exit 1, the ConfigMap named, nothing changed', async () => {
+    h = await createHarness();
+    const file = writePolicy(h, twoWaves);
+    expect((await cli(h, ['run', file])).code).toBe(4);
+    await editState(h, (doc) => {
+      doc['cursor'] = (doc['steps'] as unknown[]).length;
+    });
+    h.sandbox.api.resetRequests();
+    const run = await cli(h, ['run', file]);
+    expect(run.code).toBe(1);
+    expect(run.out).not.toMatch(/promoted/);
+    expect(run.err).toMatch(
+      /^error: the run state in ConfigMap revroll-system\/revroll-edited is not valid, so revroll will not act on it \(nothing was changed\): .*cursor: at the end of the steps, but the phase is Held/m,
+    );
+    expect(h.sandbox.api.requests.filter((r) => MUTATING.has(r.verb))).toEqual([]);
+    const status = await cli(h, ['status', 'edited']);
+    expect(status.code).toBe(1);
+    expect(status.out).not.toMatch(/Promoted/);
+    // The last wave never moved.
+    expect((await h.namespaceLabels('charlie'))['istio-injection']).toBe('enabled');
+  });
+
+  it('refuses a Promoted phase the records do not show, and a step list the plan does not make', async () => {
+    h = await createHarness();
+    const file = writePolicy(h, twoWaves);
+    expect((await cli(h, ['run', file])).code).toBe(4);
+    const original = await createConfigMapStateStore(h.cluster, STATE_NS).load('edited');
+    await editState(h, (doc) => {
+      doc['phase'] = 'Promoted';
+      doc['cursor'] = (doc['steps'] as unknown[]).length;
+    });
+    const promoted = await cli(h, ['run', file]);
+    expect(promoted.code).toBe(1);
+    expect(promoted.err).toMatch(/phase: Promoted, but step wave\/first\/approval is running/);
+    await editState(h, (doc) => {
+      Object.assign(doc, structuredClone(original?.document));
+      const steps = doc['steps'] as { id: string }[];
+      const records = doc['records'] as { id: string }[];
+      // Drop the last wave's migrate step: the plan would then never move charlie.
+      const at = steps.findIndex((s) => s.id === 'wave/last/migrate');
+      steps.splice(at, 1);
+      records.splice(at, 1);
+    });
+    const dropped = await cli(h, ['run', file]);
+    expect(dropped.code).toBe(1);
+    expect(dropped.err).toMatch(/steps: \d+ stored, but the policy's plan has \d+/);
   });
 });

@@ -8,14 +8,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createSlackActionHandler } from '../../src/runner/approvals.ts';
 import { setupHttpMocks } from '../helpers/http-mock.ts';
-import { clickPayload, ENV, heldRun, POLICY, signedRequest, slackSettings } from './fixtures.ts';
+import { clickPayload, ENV, finishedRun, POLICY, signedRequest, slackSettings } from './fixtures.ts';
 import { createInMemoryStateStoreDouble } from './in-memory-state-store.ts';
 
 setupHttpMocks();
 
 function setup() {
   const store = createInMemoryStateStoreDouble({
-    [POLICY]: heldRun({ phase: 'RolledBack' }) as unknown as Record<string, unknown>,
+    [POLICY]: finishedRun() as unknown as Record<string, unknown>,
   });
   const handle = createSlackActionHandler({ store, policies: () => new Map([[POLICY, slackSettings()]]), env: ENV });
   return { store, handle };

@@ -16,6 +16,7 @@ import {
   BUTTON,
   clickPayload,
   ENV,
+  finishedRun,
   GROUP,
   heldRun,
   NOW,
@@ -287,12 +288,7 @@ describe('POST /slack/actions (src/runner/approvals)', () => {
   });
 
   it.each([
-    [
-      'a finished run',
-      heldRun({ phase: 'RolledBack' }),
-      409,
-      `run ${RUN_ID} of policy ${POLICY} is finished (RolledBack)`,
-    ],
+    ['a finished run', finishedRun(), 409, `run ${RUN_ID} of policy ${POLICY} is finished (RolledBack)`],
     ['a policy without run state', null, 409, `policy ${POLICY} has no run waiting for a decision`],
   ])('refuses a click on %s', async (_name, state, status, fragment) => {
     const h = harness({ state });

@@ -68,6 +68,24 @@ export function heldRun(overrides: Partial<RunState> = {}): RunState {
   };
 }
 
+/** The same run, rolled back after a rejection: every record agrees with the phase. */
+export function finishedRun(): RunState {
+  const held = heldRun();
+  return {
+    ...held,
+    phase: 'RolledBack',
+    cursor: 3,
+    steps: [...held.steps, { id: 'rollback/health', kind: 'rollback-health' }],
+    records: [
+      { id: 'precheck', status: 'done' },
+      { id: STEP, status: 'failed' },
+      { id: 'rollback/health', status: 'done' },
+    ],
+    approvals: held.approvals.map((a) => ({ ...a, decision: 'rejected', by: 'U0APPROVER', via: 'slack' })),
+    outcome: 'rolled back to 1-23-4: wave/canary/approval rejected',
+  };
+}
+
 /** Slack's signature, computed here with node:crypto so the tests check the scheme, not echo the code. */
 export function sign(body: string, timestamp: string, secret = SIGNING_SECRET): string {
   return `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:${body}`).digest('hex')}`;

@@ -31,9 +31,11 @@ export async function statusCommand(
   if (policy) {
     const stored = await store.load(policy);
     if (!stored) throw new UsageError(`no run of policy ${policy} in namespace ${flags.stateNamespace}`);
-    states = [parseStoredState(stored.document, policy)];
+    states = [parseStoredState(stored.document, policy, flags.stateNamespace)];
   } else {
-    states = (await store.list()).map(({ policy: name, stored }) => parseStoredState(stored.document, name));
+    states = (await store.list()).map(({ policy: name, stored }) =>
+      parseStoredState(stored.document, name, flags.stateNamespace),
+    );
   }
   if (flags.output === 'json') {
     io.out(`${JSON.stringify(policy ? states[0] : states, null, 2)}\n`);
@@ -99,7 +101,7 @@ export async function abortCommand(
   for (let attempt = 0; ; attempt++) {
     const stored = await store.load(policyName);
     if (!stored) throw new UsageError(`no run of policy ${policyName} in namespace ${flags.stateNamespace}`);
-    const state = parseStoredState(stored.document, policyName);
+    const state = parseStoredState(stored.document, policyName, flags.stateNamespace);
     if (terminalPhases.has(state.phase))
       throw new UsageError(
         `the run ${state.runId} of ${policyName} is already finished (${state.phase}); nothing to abort`,

@@ -1,0 +1,280 @@
+/**
+ * The one validator of stored run state (safety invariant 8): a state read back from its
+ * ConfigMap is believed only while it is valid in full, against this schema and against the plan
+ * its policy makes. Hand edits, truncation or a bug must end in a clear refusal, never in a run
+ * that acts on a cursor it cannot explain or claims a phase its records do not show.
+ */
+import { z } from 'zod';
+import type { Policy } from '../policy/types.ts';
+import { buildSteps, rollbackSteps, type PlannedGateway, type PlannedWave } from './plan.ts';
+import { STATE_VERSION, terminalPhases, type RunState, type Step } from './state.ts';
+
+const iso = z.string().refine((text) => !Number.isNaN(Date.parse(text)), 'is not a date');
+const count = z.number().int().min(0);
+
+const StepKindSchema = z.enum([
+  'precheck',
+  'install',
+  'canary-tag',
+  'approval',
+  'baseline',
+  'migrate',
+  'restart',
+  'rollout',
+  'converge',
+  'warmup',
+  'bake',
+  'gateways',
+  'promote-tags',
+  'restore-labels',
+  'verify',
+  'uninstall',
+  'rollback-gateways',
+  'rollback-labels',
+  'rollback-restart',
+  'rollback-rollout',
+  'rollback-tags',
+  'rollback-gateway-restarts',
+  'rollback-restore-labels',
+  'rollback-verify',
+  'rollback-uninstall',
+  'rollback-health',
+]);
+const ApprovalPointSchema = z.enum(['before-first-wave', 'wave', 'promote', 'inconclusive']);
+
+const StepSchema = z.strictObject({
+  id: z.string().min(1),
+  kind: StepKindSchema,
+  wave: count.optional(),
+  point: ApprovalPointSchema.optional(),
+  revision: z.string().optional(),
+});
+
+const StepRecordSchema = z.strictObject({
+  id: z.string().min(1),
+  status: z.enum(['pending', 'running', 'done', 'skipped', 'failed']),
+  startedAt: iso.optional(),
+  finishedAt: iso.optional(),
+  note: z.string().optional(),
+});
+
+const GateResultSchema = z.strictObject({
+  check: z.string(),
+  outcome: z.enum(['Pass', 'Fail', 'NoData', 'Error']),
+  value: z.number().nullable().optional(),
+  baseline: z.number().nullable().optional(),
+  traffic: z.number().nullable().optional(),
+  shadow: z.boolean().optional(),
+  message: z.string(),
+});
+
+/** Stored JSON has no NaN or infinities: they come back as null. */
+const numberOrNull = z.number().nullable();
+
+export const RunStateSchema = z.strictObject({
+  version: z.literal(STATE_VERSION),
+  policy: z.string().min(1),
+  runId: z.string().min(1),
+  planHash: z.string().min(1),
+  policyHash: z.string().optional(),
+  from: z.string().min(1),
+  to: z.string().min(1),
+  phase: z.enum(['Progressing', 'Held', 'RollingBack', 'Promoted', 'RolledBack', 'Failed']),
+  startedAt: iso,
+  updatedAt: iso,
+  cursor: count,
+  steps: z.array(StepSchema).min(1),
+  records: z.array(StepRecordSchema),
+  waves: z.array(z.string().min(1)).min(1),
+  namespaces: z.record(
+    z.string(),
+    z.strictObject({
+      wave: count,
+      injection: z.string().optional(),
+      rev: z.string().optional(),
+      moved: z.boolean().optional(),
+      pinned: z.boolean().optional(),
+    }),
+  ),
+  gateways: z.array(
+    z.strictObject({
+      namespace: z.string(),
+      name: z.string(),
+      original: z.string().nullable(),
+      upgrade: z.enum(['withFirstWave', 'afterLastWave', 'onPromote']),
+      // Absent in states written before gateways could be restarted.
+      mode: z.enum(['relabel', 'restart']).default('relabel'),
+      found: z.boolean().optional(),
+      app: z.string().optional(),
+      objectRev: z.string().optional(),
+      moved: z.boolean().optional(),
+    }),
+  ),
+  tags: z.array(
+    z.strictObject({
+      tag: z.string(),
+      original: z.string().optional(),
+      target: z.string(),
+      moved: z.boolean().optional(),
+    }),
+  ),
+  approvals: z.array(
+    z.strictObject({
+      step: z.string(),
+      point: ApprovalPointSchema,
+      requestedAt: iso,
+      expiresAt: iso,
+      decision: z.enum(['approved', 'rejected', 'expired']).optional(),
+      by: z.string().optional(),
+      via: z.enum(['slack', 'cli']).optional(),
+      channel: z.string().optional(),
+      decidedAt: iso.optional(),
+      notified: z.boolean().optional(),
+      notifyError: z.string().optional(),
+    }),
+  ),
+  gates: z
+    .strictObject({
+      wave: count,
+      baseline: z.record(z.string(), numberOrNull),
+      failures: z.record(z.string(), count),
+      consecutiveErrors: z.record(z.string(), count),
+      recent: z.array(z.strictObject({ at: iso, results: z.array(GateResultSchema) })),
+      evaluations: count,
+    })
+    .optional(),
+  warmupUntil: iso.optional(),
+  bakeUntil: iso.optional(),
+  nextGateAt: iso.optional(),
+  hold: z
+    .strictObject({
+      kind: z.enum(['approval', 'window', 'gates', 'error', 'uninstall']),
+      reason: z.string(),
+      since: iso,
+    })
+    .optional(),
+  retry: z.strictObject({ step: z.string(), attempts: count, lastError: z.string(), nextAt: iso }).optional(),
+  rollbackReason: z.string().optional(),
+  abortRequested: z.strictObject({ by: z.string(), at: iso }).optional(),
+  outcome: z.string().optional(),
+  audit: z.strictObject({ eventsLost: count, lastError: z.string().optional() }).optional(),
+  slackThread: z.strictObject({ channel: z.string(), ts: z.string() }).optional(),
+});
+
+export type StoredRunState = RunState & { policyHash?: string };
+
+/** Structure and internal consistency; every problem, as `path: message`. */
+export function stateProblems(document: unknown, policyName: string): { state?: StoredRunState; problems: string[] } {
+  const parsed = RunStateSchema.safeParse(document);
+  if (!parsed.success) {
+    return {
+      problems: parsed.error.issues
+        .slice(0, 10)
+        .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`),
+    };
+  }
+  const state = parsed.data as StoredRunState;
+  const problems: string[] = [];
+  if (state.policy !== policyName) problems.push(`policy: is ${state.policy}, not ${policyName}`);
+  if (state.records.length !== state.steps.length)
+    problems.push(`records: ${state.records.length} record(s) for ${state.steps.length} step(s)`);
+  const ids = new Set<string>();
+  state.steps.forEach((step, i) => {
+    if (ids.has(step.id)) problems.push(`steps[${i}]: step ${step.id} appears twice`);
+    ids.add(step.id);
+    if (state.records[i] && state.records[i]?.id !== step.id)
+      problems.push(`records[${i}]: is for ${state.records[i]?.id}, but step ${i} is ${step.id}`);
+    if (step.wave !== undefined && step.wave >= state.waves.length)
+      problems.push(`steps[${i}].wave: ${step.wave} is not a wave of the run`);
+  });
+  if (state.cursor > state.steps.length)
+    problems.push(`cursor: ${state.cursor} is past the last step (${state.steps.length} steps)`);
+  for (const [name, ns] of Object.entries(state.namespaces))
+    if (ns.wave >= state.waves.length) problems.push(`namespaces.${name}.wave: ${ns.wave} is not a wave of the run`);
+  problems.push(...progressProblems(state));
+  return problems.length > 0 ? { problems } : { state, problems };
+}
+
+/**
+ * The cursor and the phase must be what the records show: every step before the cursor finished,
+ * none after it started; a finished phase only when its steps did (a terminal phase is believed
+ * only when the records agree).
+ */
+function progressProblems(state: StoredRunState): string[] {
+  const problems: string[] = [];
+  const firstRollback = state.steps.findIndex((s) => s.kind.startsWith('rollback-'));
+  const rollingBack = state.phase === 'RollingBack' || state.phase === 'RolledBack';
+  if (rollingBack && firstRollback < 0) problems.push(`phase: ${state.phase} but the run has no rollback steps`);
+  if (!rollingBack && state.phase !== 'Failed' && firstRollback >= 0)
+    problems.push(`phase: ${state.phase} but the run holds rollback steps`);
+  const terminal = terminalPhases.has(state.phase);
+  if (!terminal && state.cursor >= state.steps.length)
+    problems.push(`cursor: at the end of the steps, but the phase is ${state.phase}`);
+  // Forward steps the rollback superseded are skipped or failed; nothing else is left unfinished behind the cursor.
+  const behind = terminal
+    ? []
+    : state.records.filter((r, i) => i < state.cursor && (r.status === 'pending' || r.status === 'running'));
+  if (behind.length > 0)
+    problems.push(
+      `records: ${behind.length} step(s) before the cursor (${state.cursor}) are unfinished, the first ${behind[0]?.id} (${behind[0]?.status})`,
+    );
+  const ahead = state.records.filter(
+    (r, i) => i > state.cursor && r.status !== 'pending' && !(firstRollback >= 0 && i < firstRollback),
+  );
+  if (ahead.length > 0)
+    problems.push(
+      `records: ${ahead.length} step(s) after the cursor (${state.cursor}) have started, the first ${ahead[0]?.id} (${ahead[0]?.status})`,
+    );
+  const forward = firstRollback >= 0 ? state.records.slice(0, firstRollback) : state.records;
+  const rollback = firstRollback >= 0 ? state.records.slice(firstRollback) : [];
+  const finished = (status: string) => status === 'done' || status === 'skipped';
+  switch (state.phase) {
+    case 'Promoted': {
+      const open = forward.filter((r) => !finished(r.status));
+      if (open.length > 0)
+        problems.push(
+          `phase: Promoted, but step ${open[0]?.id} is ${open[0]?.status}${open.length > 1 ? ` (and ${open.length - 1} more)` : ''}`,
+        );
+      if (!forward.some((r) => r.id === 'promote/verify' && r.status === 'done'))
+        problems.push('phase: Promoted, but promote/verify is not done');
+      break;
+    }
+    case 'RolledBack': {
+      const open = rollback.filter((r) => !finished(r.status));
+      if (open.length > 0) problems.push(`phase: RolledBack, but rollback step ${open[0]?.id} is ${open[0]?.status}`);
+      break;
+    }
+    case 'Failed':
+      if (!state.records.some((r) => r.status === 'failed')) problems.push('phase: Failed, but no step failed');
+      break;
+    case 'Progressing':
+    case 'Held':
+    case 'RollingBack':
+      break;
+  }
+  return problems;
+}
+
+/**
+ * The steps the policy's plan makes for this run (forward, then rollback once it started): the
+ * stored steps must be exactly these, so a stored step list can never skip or invent a step.
+ */
+export function expectedSteps(policy: Policy, state: RunState): Step[] {
+  const waves = state.waves.map((name, index) => ({ index, name }) as PlannedWave);
+  const gateways = state.gateways.map((g) => ({ upgrade: g.upgrade }) as PlannedGateway);
+  const forward = buildSteps(policy, waves, gateways);
+  const rolledBack = state.steps.some((s) => s.kind.startsWith('rollback-'));
+  return rolledBack ? [...forward, ...rollbackSteps(policy.spec.rollback.uninstallCanary, state.to)] : forward;
+}
+
+/** Problems of the stored steps against the plan. */
+export function planProblems(policy: Policy, state: RunState): string[] {
+  const expected = expectedSteps(policy, state);
+  const key = (s: Step) => JSON.stringify([s.id, s.kind, s.wave ?? null, s.point ?? null, s.revision ?? null]);
+  if (expected.length !== state.steps.length)
+    return [`steps: ${state.steps.length} stored, but the policy's plan has ${expected.length}`];
+  const index = expected.findIndex((s, i) => key(s) !== key(state.steps[i] as Step));
+  return index < 0
+    ? []
+    : [`steps[${index}]: is ${state.steps[index]?.id}, but the policy's plan has ${expected[index]?.id} there`];
+}
