@@ -10,6 +10,7 @@ import { gatewayInfo, gatewayRevision, isInjectedGateway } from '../mesh/gateway
 import { describeTarget, type UninstallTarget } from '../mesh/uninstall.ts';
 import type { Workload } from '../mesh/workloads.ts';
 import type { KubeObject } from '../ports/cluster.ts';
+import { identitySpec } from '../policy/identity.ts';
 import type { Policy } from '../policy/types.ts';
 import type { Step } from './state.ts';
 
@@ -454,7 +455,7 @@ export function rollbackSteps(uninstallCanary: boolean, canary: string): Step[] 
 /** A stable hash of what the run will do: approvals name it, and a changed plan invalidates them. */
 export function planHash(policy: Policy, plan: Omit<RunPlan, 'hash'>): string {
   const subject = {
-    spec: policy.spec,
+    spec: identitySpec(policy),
     from: plan.from,
     to: plan.to,
     waves: plan.waves.map((w) => [w.name, w.namespaces.map((n) => n.name)]),

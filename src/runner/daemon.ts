@@ -16,6 +16,7 @@
  *   (promoted, rolled back or failed): repeating a finished upgrade every night is not a schedule,
  *   and retrying a rolled-back canary needs a human (change the policy to start again).
  */
+import { policyIdentity } from '../policy/identity.ts';
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -32,7 +33,6 @@ import type { Logger } from '../telemetry/logger.ts';
 import type { RunnerMetrics } from '../telemetry/metrics.ts';
 import {
   parseStoredState,
-  policyHash,
   runPolicy,
   type Clock,
   type RunnerDeps,
@@ -309,7 +309,7 @@ export function createDaemon(options: DaemonOptions): Daemon {
         continue;
       }
       slot.file = file;
-      const hash = policyHash(policy);
+      const hash = policyIdentity(policy);
       if (hash !== slot.hash || slot.policy !== policy) {
         slot.policy = policy;
         if (hash !== slot.hash) slot.log.info({ file }, 'policy changed; applies from the next invocation');
@@ -361,7 +361,7 @@ export function createDaemon(options: DaemonOptions): Daemon {
       name,
       file,
       policy,
-      hash: policyHash(policy),
+      hash: policyIdentity(policy),
       log: logger.child({ policy: name }),
       removed: false,
       woken: false,

@@ -3,7 +3,7 @@
  * Lease. State is persisted after every decision, before the action it asks for, so a runner
  * killed at any instant resumes from the cluster and the state alone.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { decide, initialState, type DecideContext, type Observation } from '../engine/decide.ts';
 import { changedRecords, transitions } from '../engine/events.ts';
 import { planRun, type ClusterSnapshot, type PlanProblem, type RunPlan } from '../engine/plan.ts';
@@ -20,6 +20,7 @@ import type { Lock } from '../ports/lock.ts';
 import type { MetricsSource } from '../ports/metrics.ts';
 import type { Notifier, ThreadMemory } from '../ports/notifier.ts';
 import { StateConflictError, type StateStore } from '../ports/state-store.ts';
+import { policyIdentity } from '../policy/identity.ts';
 import type { Policy } from '../policy/types.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { createExecutor, type CommandRunner } from './executor.ts';
@@ -105,11 +106,6 @@ export async function snapshotCluster(cluster: ClusterPort, policy: Policy): Pro
     uninstall[to] = await listUninstallTargets(cluster, to);
   }
   return { mesh, workloads, podCounts, gateways, uninstall };
-}
-
-/** Hash of the policy's spec: a resumed run refuses to continue under a changed policy. */
-export function policyHash(policy: Policy): string {
-  return createHash('sha256').update(JSON.stringify(policy.spec)).digest('hex').slice(0, 16);
 }
 
 type StoredRun = StoredRunState;
@@ -203,7 +199,7 @@ async function loop(
   log: Logger,
 ): Promise<RunResult> {
   const name = policy.metadata.name;
-  const hash = policyHash(policy);
+  const hash = policyIdentity(policy);
   const stored = await deps.store.load(name);
   let state: StoredRun;
   let version: string | undefined = stored?.version;

@@ -16,6 +16,7 @@
  * single invocation (a window is 2 h), so a live runner never looks expired; a crashed one expires
  * 3 virtual hours after it last wrote its Lease.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -309,4 +310,50 @@ export function berlin(iso: string | undefined): string {
     hour: '2-digit',
     minute: '2-digit',
   }).format(new Date(iso));
+}
+
+/** Cleanups registered by `startDaemon` and tests; `runCleanups` (an afterEach) runs them, newest first. */
+export const cleanups: (() => Promise<void> | void)[] = [];
+export async function runCleanups(): Promise<void> {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+}
+
+export type DaemonProcess = {
+  child: ChildProcess;
+  url: Promise<string>;
+  exit: Promise<number | null>;
+  logs: () => string;
+};
+
+/** `revroll serve` as a real process against the harness's sandbox (killed by `runCleanups`). */
+export function startDaemon(h: Harness, policiesDir: string, extraArgs: string[] = []): DaemonProcess {
+  const child = spawn(
+    process.execPath,
+    [
+      'src/cli/main.ts',
+      'serve',
+      '--policies',
+      policiesDir,
+      '--listen',
+      '127.0.0.1:0',
+      '--kubeconfig',
+      h.kubeconfigFile,
+      ...extraArgs,
+    ],
+    { cwd: process.cwd(), env: { ...process.env, KUBECONFIG: '', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  let resolveUrl: (url: string) => void = () => undefined;
+  const url = new Promise<string>((resolve) => (resolveUrl = resolve));
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    const match = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(stderr);
+    if (match?.[1]) resolveUrl(match[1]);
+  });
+  child.stdout?.resume();
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  cleanups.push(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return { child, url, exit, logs: () => stderr };
 }

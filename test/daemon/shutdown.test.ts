@@ -3,48 +3,13 @@
  * sandbox (real time), exits 0 within the grace period with its run state persisted and its
  * Lease released; a new process resumes the same run and promotes it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunState } from '../../src/engine/state.ts';
-import { createHarness, policyYaml, waitFor, type Harness } from './harness.ts';
+import { cleanups, createHarness, policyYaml, runCleanups, startDaemon, waitFor } from './harness.ts';
 
-/** The command under test. Switch to `src/cli/main.ts` (argument `serve` first) once program.ts wires serve. */
-const ENTRY = ['src/cli/main.ts', 'serve'];
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-type Daemon = { child: ChildProcess; url: Promise<string>; exit: Promise<number | null>; logs: () => string };
-
-function startDaemon(h: Harness, policiesDir: string): Daemon {
-  const child = spawn(
-    process.execPath,
-    [...ENTRY, '--policies', policiesDir, '--listen', '127.0.0.1:0', '--kubeconfig', h.kubeconfigFile],
-    {
-      cwd: process.cwd(),
-      env: { ...process.env, KUBECONFIG: '', NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let stderr = '';
-  let resolveUrl: (url: string) => void = () => undefined;
-  const url = new Promise<string>((resolve) => (resolveUrl = resolve));
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-    const match = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(stderr);
-    if (match?.[1]) resolveUrl(match[1]);
-  });
-  child.stdout?.resume();
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  cleanups.push(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return { child, url, exit, logs: () => stderr };
-}
+afterEach(runCleanups);
 
 describe('revroll serve shutdown', () => {
   it('stops on SIGTERM mid-wave with state saved and the Lease released; the next process finishes the run', async () => {

@@ -3,6 +3,7 @@
  * running Istio, a real Prometheus scraping it, then runs policies/demo.yaml with live progress:
  * three waves gated on telemetry, then promotion (or, with `--scenario bad-canary`, a rollback).
  */
+import { applyOverrides } from '../../policy/identity.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +36,7 @@ function defaultPolicyPath(): string {
 export async function demoCommand(options: DemoOptions, io: CliIo, stop?: AbortSignal): Promise<ExitCode> {
   const scenario = options.scenario ?? 'demo';
   const policyFile = options.policy ?? defaultPolicyPath();
-  const { policy } = await loadPolicyFile(policyFile, io.cwd);
+  const { policy: loaded } = await loadPolicyFile(policyFile, io.cwd);
   const started = performance.now();
   const say = (text: string) => io.out(`${text}\n`);
   let sandbox: Sandbox | undefined;
@@ -74,10 +75,7 @@ export async function demoCommand(options: DemoOptions, io: CliIo, stop?: AbortS
     );
     say('');
 
-    policy.spec.prometheus = {
-      ...(policy.spec.prometheus ?? { timeout: 10_000, tls: { insecureSkipVerify: false }, headers: {} }),
-      url: prometheus.url,
-    };
+    const policy = applyOverrides(loaded, { prometheusUrl: prometheus.url });
     const cluster = connectCluster({ kubeconfig, env: io.env });
     if (!(await cluster.get(Resources.namespaces, undefined, STATE_NAMESPACE))) {
       await cluster.mutate({

@@ -2,6 +2,7 @@
  * `revroll plan` and `revroll run`: resolve a policy against the cluster, show every mutation in
  * order, and (for run) execute it with live progress.
  */
+import { applyOverrides } from '../../policy/identity.ts';
 import type { RunPlan } from '../../engine/plan.ts';
 import { planRun } from '../../engine/plan.ts';
 import { initialState } from '../../engine/decide.ts';
@@ -27,13 +28,7 @@ export type RunFlags = PlanFlags & { dryRun?: boolean };
 async function preparePolicy(file: string, flags: ClusterFlags, io: CliIo): Promise<Policy> {
   const { policy, warnings } = await loadPolicyFile(file, io.cwd);
   for (const warning of warnings) io.err(`${formatProblem(warning)} (warning)\n`);
-  if (flags.prometheusUrl) {
-    policy.spec.prometheus = {
-      ...(policy.spec.prometheus ?? { timeout: 10_000, tls: { insecureSkipVerify: false }, headers: {} }),
-      url: flags.prometheusUrl,
-    };
-  }
-  return policy;
+  return applyOverrides(policy, { ...(flags.prometheusUrl ? { prometheusUrl: flags.prometheusUrl } : {}) });
 }
 
 export async function planCommand(file: string, flags: PlanFlags, io: CliIo): Promise<ExitCode> {

@@ -5,6 +5,7 @@
  * their next step boundary with their state persisted and their Lease released, so the next
  * daemon resumes them.
  */
+import { applyOverrides } from '../../policy/identity.ts';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createKubernetesCluster, KubernetesError, type KubernetesCluster } from '../../adapters/kubernetes/cluster.ts';
@@ -18,7 +19,6 @@ import {
 import { UsageError } from '../../errors.ts';
 import { Resources } from '../../ports/cluster.ts';
 import type { MetricsSource } from '../../ports/metrics.ts';
-import type { Policy } from '../../policy/types.ts';
 import { createSlackActionHandler } from '../../runner/approvals.ts';
 import { composeRunner, connectCluster, holderIdentity, realClock } from '../../runner/compose.ts';
 import { createDaemon } from '../../runner/daemon.ts';
@@ -97,7 +97,9 @@ export async function serveCommand(opts: ServeFlags, io: CliIo): Promise<ExitCod
     store,
     lock,
     runnerDeps: async (policy) => {
-      const effective = withPrometheusUrl(policy, opts.prometheusUrl);
+      const effective = applyOverrides(policy, {
+        ...(opts.prometheusUrl ? { prometheusUrl: opts.prometheusUrl } : {}),
+      });
       const source = (await createMetricsFor(effective, io.env))?.source;
       return {
         ...composeRunner(effective, {
@@ -197,18 +199,6 @@ function unrefTimeout(ms: number): Promise<void> {
  */
 function forceExitLater(code: ExitCode): void {
   setTimeout(() => process.exit(code), 2_000).unref();
-}
-
-function withPrometheusUrl(policy: Policy, url: string | undefined): Policy {
-  if (!url) return policy;
-  const spec = {
-    ...policy.spec,
-    prometheus: {
-      ...(policy.spec.prometheus ?? { timeout: 10_000, tls: { insecureSkipVerify: false }, headers: {} }),
-      url,
-    },
-  };
-  return { ...policy, spec };
 }
 
 /** Counts failed Prometheus queries (measurements of kind `error`) without changing them. */
