@@ -2,6 +2,20 @@
 export type EventTarget = { apiVersion: string; kind: string; namespace?: string; name: string; uid?: string };
 
 export interface EventRecorder {
-  /** Best-effort: a failed Event never fails the run. */
-  record(target: EventTarget, reason: string, message: string, type?: 'Normal' | 'Warning'): Promise<void>;
+  /**
+   * Best-effort: a failed Event never fails the run. `annotations` carry machine-readable facts
+   * (a gate evaluation's results) beside the human message.
+   */
+  record(
+    target: EventTarget,
+    reason: string,
+    message: string,
+    type?: 'Normal' | 'Warning',
+    annotations?: Record<string, string>,
+  ): Promise<void>;
+  /**
+   * A recorder stamping every Event with `labels` (the run's policy and ID), so a report finds a
+   * run's Events by label selector wherever they were written.
+   */
+  scoped?(labels: Record<string, string>): EventRecorder;
 }

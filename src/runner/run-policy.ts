@@ -22,7 +22,8 @@ import type { Policy } from '../policy/types.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { createExecutor, type CommandRunner } from './executor.ts';
 import { formatNumber } from '../engine/gates.ts';
-import { stateConfigMapName } from '../adapters/kubernetes/state.ts';
+import { GATE_RESULTS_ANNOTATION, POLICY_LABEL, RUN_ID_LABEL, stateConfigMapName } from '../adapters/kubernetes/state.ts';
+import { encodeGateEvaluation } from '../report/evaluations.ts';
 
 export type Clock = {
   now(): Date;
@@ -236,9 +237,11 @@ async function loop(
     await notifyAll(deps, log, transitions(undefined, state));
     previous = state;
   }
+  // Every Event of the run carries its policy and run ID, so `revroll report` finds them by label.
+  const events = deps.events.scoped?.({ [POLICY_LABEL]: name, [RUN_ID_LABEL]: state.runId }) ?? deps.events;
   const executor = createExecutor(policy, {
     cluster: deps.cluster,
-    events: deps.events,
+    events,
     notifier: deps.notifier,
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     ...(deps.runCommand ? { runCommand: deps.runCommand } : {}),
@@ -263,7 +266,7 @@ async function loop(
     ({ state, version } = await persist(deps.store, name, state, version, log));
     options.onProgress?.(state, changedRecords(previous, state));
     await notifyAll(deps, log, transitions(previous, state));
-    await recordGateEvaluation(deps, previous, state);
+    await recordGateEvaluation(deps, events, previous, state);
     const thread = await deps.threads?.get(state.runId);
     if (thread && (thread.ts !== state.slackThread?.ts || thread.channel !== state.slackThread?.channel))
       state.slackThread = thread;
@@ -377,7 +380,12 @@ async function persist(
  * Every gate evaluation becomes an Event on the run's state ConfigMap: the state keeps only the
  * last few, the Events (and logs) keep the whole history.
  */
-async function recordGateEvaluation(deps: RunnerDeps, previous: RunState | undefined, state: RunState): Promise<void> {
+async function recordGateEvaluation(
+  deps: RunnerDeps,
+  events: EventRecorder,
+  previous: RunState | undefined,
+  state: RunState,
+): Promise<void> {
   const gates = state.gates;
   if (!gates || (previous?.gates?.wave === gates.wave && previous.gates.evaluations === gates.evaluations)) return;
   const last = gates.recent.at(-1);
@@ -389,11 +397,19 @@ async function recordGateEvaluation(deps: RunnerDeps, previous: RunState | undef
     )
     .join(' ');
   const failing = last.results.some((r) => !r.shadow && r.outcome !== 'Pass');
-  await deps.events.record(
+  await events.record(
     { apiVersion: 'v1', kind: 'ConfigMap', namespace: deps.stateNamespace, name: stateConfigMapName(state.policy) },
     'RevrollGateEvaluation',
     `wave ${state.waves[gates.wave]} evaluation ${gates.evaluations}: ${text}`,
     failing ? 'Warning' : 'Normal',
+    {
+      [GATE_RESULTS_ANNOTATION]: encodeGateEvaluation({
+        wave: gates.wave,
+        evaluation: gates.evaluations,
+        at: last.at,
+        results: last.results,
+      }),
+    },
   );
 }
 

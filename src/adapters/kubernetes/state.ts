@@ -17,6 +17,13 @@ export function stateConfigMapName(policy: string): string {
   return `revroll-${policy}`;
 }
 
+/** Label on a run's state ConfigMap and on every Event of the run: the policy's name. */
+export const POLICY_LABEL = 'revroll.dev/policy';
+/** Label on every Event of a run: its run ID (`revroll report` lists a run's Events by it). */
+export const RUN_ID_LABEL = 'revroll.dev/run-id';
+/** Annotation on each RevrollGateEvaluation Event: the evaluation's results as JSON (see GateEvaluationAnnotation). */
+export const GATE_RESULTS_ANNOTATION = 'revroll.dev/gate-results';
+
 export function createConfigMapStateStore(cluster: ClusterPort, namespace: string): StateStore {
   const decode = (cm: KubeObject): Stored | undefined => {
     const text = (cm.data as Record<string, string> | undefined)?.[STATE_KEY];
@@ -54,7 +61,7 @@ export function createConfigMapStateStore(cluster: ClusterPort, namespace: strin
         metadata: {
           name,
           namespace,
-          labels: { 'app.kubernetes.io/managed-by': 'revroll', 'revroll.dev/policy': policy },
+          labels: { 'app.kubernetes.io/managed-by': 'revroll', [POLICY_LABEL]: policy },
           ...(version ? { resourceVersion: version } : {}),
         },
         data: { [STATE_KEY]: encode(policy, document) },
@@ -205,11 +212,25 @@ export function createLeaseLock(cluster: ClusterPort, namespace: string, now: ()
 /** core/v1 Events, named `<object>.<hex time>` like the real recorders; failures are swallowed and counted. */
 export function createEventRecorder(
   cluster: ClusterPort,
-  options: { now: () => Date; component?: string; fallbackNamespace: string; onError?: (error: unknown) => void },
+  options: {
+    now: () => Date;
+    component?: string;
+    fallbackNamespace: string;
+    onError?: (error: unknown) => void;
+    /** Labels on every Event (see `scoped`). */
+    labels?: Record<string, string>;
+  },
 ): EventRecorder {
   let sequence = 0;
   return {
-    async record(target: EventTarget, reason: string, message: string, type: 'Normal' | 'Warning' = 'Normal') {
+    scoped: (labels) => createEventRecorder(cluster, { ...options, labels: { ...options.labels, ...labels } }),
+    async record(
+      target: EventTarget,
+      reason: string,
+      message: string,
+      type: 'Normal' | 'Warning' = 'Normal',
+      annotations?: Record<string, string>,
+    ) {
       const at = options.now();
       const namespace = target.namespace ?? options.fallbackNamespace;
       sequence += 1;
@@ -221,7 +242,12 @@ export function createEventRecorder(
           ref: Resources.events,
           namespace,
           object: {
-            metadata: { name, namespace },
+            metadata: {
+              name,
+              namespace,
+              ...(options.labels ? { labels: options.labels } : {}),
+              ...(annotations ? { annotations } : {}),
+            },
             involvedObject: {
               apiVersion: target.apiVersion,
               kind: target.kind,
