@@ -6,6 +6,11 @@
 import { z } from 'zod';
 import type { GateOutcome, GateResult } from '../engine/gates.ts';
 
+/** Annotation on each RevrollGateEvaluation Event: the evaluation's results as JSON. */
+export const GATE_RESULTS_ANNOTATION = 'revroll.dev/gate-results';
+/** Annotation on each RevrollHeld Event: `{kind, reason, since, step}` of the hold as JSON. */
+export const HOLD_ANNOTATION = 'revroll.dev/hold';
+
 /** One evaluation of every check of a wave. */
 export type GateEvaluation = {
   /** Index of the wave in the run's waves. */

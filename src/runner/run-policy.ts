@@ -22,8 +22,8 @@ import type { Policy } from '../policy/types.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { createExecutor, type CommandRunner } from './executor.ts';
 import { formatNumber } from '../engine/gates.ts';
-import { GATE_RESULTS_ANNOTATION, POLICY_LABEL, RUN_ID_LABEL, stateConfigMapName } from '../adapters/kubernetes/state.ts';
-import { encodeGateEvaluation } from '../report/evaluations.ts';
+import { POLICY_LABEL, RUN_ID_LABEL, stateConfigMapName } from '../adapters/kubernetes/state.ts';
+import { encodeGateEvaluation, GATE_RESULTS_ANNOTATION, HOLD_ANNOTATION } from '../report/evaluations.ts';
 
 export type Clock = {
   now(): Date;
@@ -267,6 +267,7 @@ async function loop(
     options.onProgress?.(state, changedRecords(previous, state));
     await notifyAll(deps, log, transitions(previous, state));
     await recordGateEvaluation(deps, events, previous, state);
+    await recordHold(deps, events, previous, state);
     const thread = await deps.threads?.get(state.runId);
     if (thread && (thread.ts !== state.slackThread?.ts || thread.channel !== state.slackThread?.channel))
       state.slackThread = thread;
@@ -408,6 +409,32 @@ async function recordGateEvaluation(
         evaluation: gates.evaluations,
         at: last.at,
         results: last.results,
+      }),
+    },
+  );
+}
+
+/** A new hold becomes an Event on the state ConfigMap: the state keeps only the current one, a report shows them all. */
+async function recordHold(
+  deps: RunnerDeps,
+  events: EventRecorder,
+  previous: RunState | undefined,
+  state: RunState,
+): Promise<void> {
+  const hold = state.hold;
+  if (!hold || (previous?.hold?.since === hold.since && previous.hold.reason === hold.reason)) return;
+  const step = state.steps[state.cursor]?.id;
+  await events.record(
+    { apiVersion: 'v1', kind: 'ConfigMap', namespace: deps.stateNamespace, name: stateConfigMapName(state.policy) },
+    'RevrollHeld',
+    `held (${hold.kind})${step ? ` at ${step}` : ''}: ${hold.reason}`,
+    hold.kind === 'approval' || hold.kind === 'window' ? 'Normal' : 'Warning',
+    {
+      [HOLD_ANNOTATION]: JSON.stringify({
+        kind: hold.kind,
+        reason: hold.reason.slice(0, 1000),
+        since: hold.since,
+        ...(step ? { step } : {}),
       }),
     },
   );

@@ -21,8 +21,6 @@ export function stateConfigMapName(policy: string): string {
 export const POLICY_LABEL = 'revroll.dev/policy';
 /** Label on every Event of a run: its run ID (`revroll report` lists a run's Events by it). */
 export const RUN_ID_LABEL = 'revroll.dev/run-id';
-/** Annotation on each RevrollGateEvaluation Event: the evaluation's results as JSON (see GateEvaluationAnnotation). */
-export const GATE_RESULTS_ANNOTATION = 'revroll.dev/gate-results';
 
 export function createConfigMapStateStore(cluster: ClusterPort, namespace: string): StateStore {
   const decode = (cm: KubeObject): Stored | undefined => {
