@@ -178,7 +178,7 @@ function table(caption: string, head: string[], rows: string[][], options: { num
     .map((r) => `<tr>${r.map((c, i) => `<td${num.has(i) ? ' class="num"' : ''}>${c}</td>`).join('')}</tr>`)
     .join('\n');
   // A scrolling region must be reachable by keyboard (tabindex) and named (axe: scrollable-region-focusable).
-  return `<div class="table-wrap" tabindex="0" role="region" aria-label="${e(caption)}"><table><caption>${e(caption)}</caption><thead><tr>${th}</tr></thead><tbody>${body}</tbody></table></div>`;
+  return `<div class="table-wrap" tabindex="0" role="region" aria-label="${e(`Table: ${caption}`)}"><table><caption>${e(caption)}</caption><thead><tr>${th}</tr></thead><tbody>${body}</tbody></table></div>`;
 }
 
 function outcomeSection(model: ReportModel): string {

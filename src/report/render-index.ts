@@ -47,7 +47,7 @@ export function renderIndexMain(rows: readonly IndexRow[], generatedAt: Date): s
   const table =
     rows.length === 0
       ? '<p>No policy is loaded: put policy files in the folder given to <code>revroll serve --policies</code>.</p>'
-      : `<div class="table-wrap" tabindex="0" role="region" aria-label="Runs"><table class="runs"><caption>Policies and their runs</caption><thead><tr><th scope="col">Policy</th><th scope="col">Phase</th><th scope="col">Progress</th><th scope="col">Run</th><th scope="col">Notes</th><th scope="col">File</th></tr></thead><tbody>${body}</tbody></table></div>`;
+      : `<div class="table-wrap" tabindex="0" role="region" aria-label="Table: policies and their runs"><table class="runs"><caption>Policies and their runs</caption><thead><tr><th scope="col">Policy</th><th scope="col">Phase</th><th scope="col">Progress</th><th scope="col">Run</th><th scope="col">Notes</th><th scope="col">File</th></tr></thead><tbody>${body}</tbody></table></div>`;
   return `<section aria-labelledby="h-runs"><h2 id="h-runs">Runs</h2>
 ${table}
 <p class="meta">As of <time datetime="${generatedAt.toISOString()}">${generatedAt.toISOString().slice(0, 19).replace('T', ' ')}</time> UTC. Read-only: approve or reject from Slack or with <code>revroll approve|reject</code>.</p>
