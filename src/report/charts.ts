@@ -4,6 +4,13 @@
  * evaluations marked by outcome, all on one shared time axis. Pure.
  */
 import { formatNumber, type GateOutcome } from '../engine/gates.ts';
+
+/** Numbers as reports show them: the engine's 4 significant digits, without exponents between 1e3 and 1e9. */
+export function formatValue(value: number): string {
+  const abs = Math.abs(value);
+  if (Number.isFinite(value) && abs >= 1000 && abs < 1e9) return String(Number(value.toPrecision(6)));
+  return formatNumber(value);
+}
 import type { GatePreset, Threshold } from '../policy/types.ts';
 import type { GateEvaluation } from './evaluations.ts';
 import type { GateSeries, ReportGates } from './input.ts';
@@ -153,11 +160,11 @@ export function limitsAt(
 
 export function describeThreshold(threshold: Threshold): string {
   const parts: string[] = [];
-  if (threshold.min !== undefined) parts.push(`min ${formatNumber(threshold.min)}`);
-  if (threshold.max !== undefined) parts.push(`max ${formatNumber(threshold.max)}`);
+  if (threshold.min !== undefined) parts.push(`min ${formatValue(threshold.min)}`);
+  if (threshold.max !== undefined) parts.push(`max ${formatValue(threshold.max)}`);
   if (threshold.maxIncrease !== undefined)
-    parts.push(`at most ${formatNumber(threshold.maxIncrease)} over the baseline`);
-  if (threshold.maxRatio !== undefined) parts.push(`at most ${formatNumber(threshold.maxRatio)}x the baseline`);
+    parts.push(`at most ${formatValue(threshold.maxIncrease)} over the baseline`);
+  if (threshold.maxRatio !== undefined) parts.push(`at most ${formatValue(threshold.maxRatio)}x the baseline`);
   return parts.join(', ');
 }
 
@@ -168,11 +175,11 @@ function summarize(chart: GateChart): string {
   const values = (chart.series.find((s) => s.id === 'value')?.points ?? []).filter((v): v is number => v !== null);
   const range =
     values.length > 0
-      ? `; value from ${formatNumber(Math.min(...values))} to ${formatNumber(Math.max(...values))}`
+      ? `; value from ${formatValue(Math.min(...values))} to ${formatValue(Math.max(...values))}`
       : '; no value measured';
   const source =
     chart.valueSource === 'prometheus'
-      ? ` (${values.length} points from Prometheus)`
+      ? ` (${values.length} point${values.length === 1 ? '' : 's'} from Prometheus)`
       : chart.valueSource === 'evaluations'
         ? ' (from the recorded evaluations)'
         : '';

@@ -5,7 +5,7 @@
  * of `revroll report` and the pages of `revroll serve`.
  */
 import { createHash } from 'node:crypto';
-import { formatNumber } from '../engine/gates.ts';
+import { formatValue as formatNumber } from './charts.ts';
 import { reportClient, type ClientData, type ClientUpdate } from './client.ts';
 import type {
   ChartUnit,

@@ -2,7 +2,7 @@
  * The report as Markdown (`revroll report -o md`): for a ticket or a post-mortem. Charts become
  * their one-line summaries and their evaluations tables; everything else is as in the HTML.
  */
-import { formatNumber } from '../engine/gates.ts';
+import { formatValue as formatNumber } from './charts.ts';
 import type { GateChart, ReportModel } from './model.ts';
 
 /** Escapes a table cell: pipes and line breaks would break the row; `<` would start HTML. */

@@ -151,16 +151,28 @@ function describe(error: unknown): string {
 
 type RangeJob = { wave: number; check: string; subject: GateSeries['subject']; query: string; start: Date; end: Date };
 
-/** The time a wave's chart spans: from its restart to the end of its bake (or now). */
-function waveWindow(state: RunState, wave: number, now: Date): { start: Date; end: Date } | undefined {
+/** Shortest chart, in gate intervals: a bake that fails at its first evaluation still shows a shape. */
+const MIN_INTERVALS = 5;
+
+/**
+ * The time a wave's chart spans: from one gate interval before its restart to the end of its
+ * bake (or now), and at least MIN_INTERVALS intervals when that much time has passed (what came
+ * after a quick failure: the rollback).
+ */
+function waveWindow(
+  state: RunState,
+  wave: number,
+  intervalMs: number,
+  now: Date,
+): { start: Date; end: Date } | undefined {
   const name = state.waves[wave];
   const record = (kind: string) => state.records.find((r) => r.id === `wave/${name}/${kind}`);
   const bake = record('bake');
   if (!bake?.startedAt) return undefined;
-  const start = record('restart')?.startedAt ?? record('warmup')?.startedAt ?? bake.startedAt;
-  const end =
-    bake.finishedAt ?? (state.phase === 'Progressing' || state.phase === 'Held' ? now.toISOString() : state.updatedAt);
-  return { start: new Date(start), end: new Date(Math.max(Date.parse(end), Date.parse(start) + 1000)) };
+  const start = Date.parse(record('restart')?.startedAt ?? record('warmup')?.startedAt ?? bake.startedAt) - intervalMs;
+  const end = bake.finishedAt ? Date.parse(bake.finishedAt) : now.getTime();
+  const atLeast = Math.min(start + MIN_INTERVALS * intervalMs, now.getTime());
+  return { start: new Date(start), end: new Date(Math.max(end, atLeast, start + 1000)) };
 }
 
 async function rangeJobs(sources: ReportSources, state: RunState, policy: Policy): Promise<RangeJob[]> {
@@ -171,7 +183,7 @@ async function rangeJobs(sources: ReportSources, state: RunState, policy: Policy
   const toVersion = versions.get(state.to);
   const jobs: RangeJob[] = [];
   state.waves.forEach((_name, wave) => {
-    const window = waveWindow(state, wave, sources.now());
+    const window = waveWindow(state, wave, policy.spec.gates.interval, sources.now());
     if (!window) return;
     const namespaces = Object.entries(state.namespaces)
       .filter(([, ns]) => ns.wave === wave)
