@@ -58,6 +58,8 @@ export default tseslint.config(
   layer('engine', { paths: vendorIo, dirs: ['adapters', 'runner', 'cli', 'sandbox', 'telemetry'] }),
   layer('ports', { paths: vendorIo, dirs: ['adapters', 'runner', 'cli', 'mesh', 'sandbox'] }),
   layer('mesh', { paths: vendorIo, dirs: ['adapters', 'runner', 'cli', 'sandbox', 'engine'] }),
+  // Reports are views: built from data handed in, rendered to text; the runner and the CLI fetch.
+  layer('report', { paths: vendorIo, dirs: ['adapters', 'runner', 'cli', 'sandbox', 'telemetry'] }),
   layer('adapters', { dirs: ['runner', 'cli', 'engine', 'sandbox'] }),
   layer('runner', { dirs: ['cli', 'sandbox'] }),
   layer('lib', {
@@ -84,7 +86,7 @@ export default tseslint.config(
   },
   {
     // The pure core must not read the clock or the environment: time is passed in.
-    files: ['src/policy/**/*.ts', 'src/engine/**/*.ts', 'src/mesh/**/*.ts'],
+    files: ['src/policy/**/*.ts', 'src/engine/**/*.ts', 'src/mesh/**/*.ts', 'src/report/**/*.ts'],
     ignores: ['**/*.test.ts'],
     rules: {
       'no-restricted-globals': [

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what revroll's demo and tests need on a Debian machine with Node.js and npm:
-# the npm dependencies (which bring Node 24 into node_modules/.bin) and Prometheus from
-# Debian's package. Says clearly what is missing when it cannot install it.
+# the npm dependencies (which bring Node 24 into node_modules/.bin), Prometheus and Chromium
+# (for the report's browser tests) from Debian's packages. Says clearly what is missing when it cannot install it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,19 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
   else
     echo "revroll: Prometheus is missing. Install Debian's package as root: apt-get install --no-install-recommends prometheus" >&2
     exit 1
+  fi
+fi
+
+# The report's browser tests (and scripts/screenshots.ts) drive Debian's Chromium headless.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "revroll: installing Chromium from Debian's package (for the report's browser tests)..." >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    echo "revroll: Chromium is missing at /usr/bin/chromium; the report's browser tests need it. Install Debian's package as root: apt-get install --no-install-recommends chromium" >&2
+    if [ "${REVROLL_REQUIRE_KUBECTL:-}" = "1" ]; then exit 1; fi
   fi
 fi
 

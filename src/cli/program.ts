@@ -10,6 +10,7 @@ const commands = {
   lint: () => import('./commands/lint.ts'),
   run: () => import('./commands/run.ts'),
   status: () => import('./commands/status.ts'),
+  report: () => import('./commands/report.ts'),
   approve: () => import('./commands/approve.ts'),
   serve: () => import('./commands/serve.ts'),
   sandbox: () => withSandbox(() => import('./commands/sandbox.ts')),
@@ -118,6 +119,27 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
   ).action(async (policy: string | undefined, opts: ClusterFlags & { output: 'text' | 'json' }) => {
     state.code = await (await commands.status()).statusCommand(policy, opts, io);
   });
+
+  addClusterFlags(
+    program
+      .command('report')
+      .summary("render a policy's run: timeline, gate charts, namespaces, approvals, outcome")
+      .description(
+        'Render one run (the active or the last one, or --run ID while its Events last) from its state ConfigMap, its Events and, with --policy-file and a reachable Prometheus, range queries per gate and wave. HTML is one self-contained file.',
+      )
+      .argument('<policy>', 'policy name')
+      .addOption(outputOption(['html', 'md', 'json']))
+      .option('--out <file>', 'write the report to this file instead of standard output')
+      .option('--run <id>', 'an older run of the policy, rebuilt from its Events')
+      .option('--policy-file <file>', 'the policy file: thresholds, and the queries for Prometheus'),
+  ).action(
+    async (
+      policy: string,
+      opts: ClusterFlags & { output: 'html' | 'md' | 'json'; out?: string; run?: string; policyFile?: string },
+    ) => {
+      state.code = await (await commands.report()).reportCommand(policy, opts, io);
+    },
+  );
 
   for (const verb of ['approve', 'reject'] as const) {
     addClusterFlags(

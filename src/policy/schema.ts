@@ -614,7 +614,17 @@ export const PolicySpecSchema = z
       .describe('How long a failing step is retried before the run holds.'),
     approvals: ApprovalsSchema.prefault({}),
     schedule: ScheduleSchema.optional(),
-    notify: z.strictObject({ slack: SlackSchema.optional() }).prefault({}).describe('Notifications.'),
+    notify: z
+      .strictObject({
+        slack: SlackSchema.optional(),
+        dashboardUrl: checked('url', checkHttpUrl)
+          .optional()
+          .describe(
+            "External URL of `revroll serve`'s dashboard (e.g. https://revroll.example.com); Slack messages link to `<dashboardUrl>/runs/<policy>`.",
+          ),
+      })
+      .prefault({})
+      .describe('Notifications.'),
     prometheus: PrometheusSchema.optional(),
   })
   .transform((spec) => ({

@@ -95,6 +95,7 @@ export function composeRunner(policy: Policy, options: ComposeOptions): RunnerDe
           logger: logger.child({ component: 'slack' }),
           threads,
           ...(options.onNotifyFailure ? { onFailure: options.onNotifyFailure } : {}),
+          ...(policy.spec.notify.dashboardUrl ? { dashboardUrl: policy.spec.notify.dashboardUrl } : {}),
         })
       : createLogNotifier(logger));
   return {

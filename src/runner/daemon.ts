@@ -129,6 +129,8 @@ export type Daemon = {
   poke(policy: string): void;
   /** Slack settings of the loaded policies (for the Slack actions handler). */
   slackSettings(): ReadonlyMap<string, SlackSettings | undefined>;
+  /** A loaded policy by name (for the dashboard's reports); undefined when none is loaded. */
+  policy(name: string): Policy | undefined;
   /** Loops alive now (each is asleep or awaiting one run); fake clocks use it to know when all wait. */
   loops(): number;
 };
@@ -742,6 +744,10 @@ export function createDaemon(options: DaemonOptions): Daemon {
       return new Map(
         [...slots.values()].filter((s) => !s.removed).map((s) => [s.name, s.policy.spec.notify.slack] as const),
       );
+    },
+    policy(name) {
+      const slot = slots.get(name);
+      return slot && !slot.removed ? slot.policy : undefined;
     },
     loops: () => liveLoops,
   };

@@ -25,7 +25,8 @@ import type { Policy } from '../policy/types.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { createExecutor, type CommandRunner } from './executor.ts';
 import { formatNumber } from '../engine/gates.ts';
-import { stateConfigMapName } from '../adapters/kubernetes/state.ts';
+import { POLICY_LABEL, RUN_ID_LABEL, stateConfigMapName } from '../adapters/kubernetes/state.ts';
+import { encodeGateEvaluation, GATE_RESULTS_ANNOTATION, HOLD_ANNOTATION } from '../report/evaluations.ts';
 
 export type Clock = {
   now(): Date;
@@ -234,9 +235,11 @@ async function loop(
     await notifyAll(deps, log, transitions(undefined, state));
     previous = state;
   }
+  // Every Event of the run carries its policy and run ID, so `revroll report` finds them by label.
+  const events = deps.events.scoped?.({ [POLICY_LABEL]: name, [RUN_ID_LABEL]: state.runId }) ?? deps.events;
   const executor = createExecutor(policy, {
     cluster: deps.cluster,
-    events: deps.events,
+    events,
     notifier: deps.notifier,
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     ...(deps.runCommand ? { runCommand: deps.runCommand } : {}),
@@ -270,7 +273,8 @@ async function loop(
     ({ state, version } = await persist(deps.store, name, state, version, log));
     options.onProgress?.(state, changedRecords(previous, state));
     await notifyAll(deps, log, transitions(previous, state));
-    await recordGateEvaluation(deps, previous, state);
+    await recordGateEvaluation(deps, events, previous, state);
+    await recordHold(deps, events, previous, state);
     const thread = await deps.threads?.get(state.runId);
     if (thread && (thread.ts !== state.slackThread?.ts || thread.channel !== state.slackThread?.channel))
       state.slackThread = thread;
@@ -392,7 +396,12 @@ async function persist(
  * Every gate evaluation becomes an Event on the run's state ConfigMap: the state keeps only the
  * last few, the Events (and logs) keep the whole history.
  */
-async function recordGateEvaluation(deps: RunnerDeps, previous: RunState | undefined, state: RunState): Promise<void> {
+async function recordGateEvaluation(
+  deps: RunnerDeps,
+  events: EventRecorder,
+  previous: RunState | undefined,
+  state: RunState,
+): Promise<void> {
   const gates = state.gates;
   if (!gates || (previous?.gates?.wave === gates.wave && previous.gates.evaluations === gates.evaluations)) return;
   const last = gates.recent.at(-1);
@@ -404,11 +413,45 @@ async function recordGateEvaluation(deps: RunnerDeps, previous: RunState | undef
     )
     .join(' ');
   const failing = last.results.some((r) => !r.shadow && r.outcome !== 'Pass');
-  await deps.events.record(
+  await events.record(
     { apiVersion: 'v1', kind: 'ConfigMap', namespace: deps.stateNamespace, name: stateConfigMapName(state.policy) },
     'RevrollGateEvaluation',
     `wave ${state.waves[gates.wave]} evaluation ${gates.evaluations}: ${text}`,
     failing ? 'Warning' : 'Normal',
+    {
+      [GATE_RESULTS_ANNOTATION]: encodeGateEvaluation({
+        wave: gates.wave,
+        evaluation: gates.evaluations,
+        at: last.at,
+        results: last.results,
+      }),
+    },
+  );
+}
+
+/** A new hold becomes an Event on the state ConfigMap: the state keeps only the current one, a report shows them all. */
+async function recordHold(
+  deps: RunnerDeps,
+  events: EventRecorder,
+  previous: RunState | undefined,
+  state: RunState,
+): Promise<void> {
+  const hold = state.hold;
+  if (!hold || (previous?.hold?.since === hold.since && previous.hold.reason === hold.reason)) return;
+  const step = state.steps[state.cursor]?.id;
+  await events.record(
+    { apiVersion: 'v1', kind: 'ConfigMap', namespace: deps.stateNamespace, name: stateConfigMapName(state.policy) },
+    'RevrollHeld',
+    `held (${hold.kind})${step ? ` at ${step}` : ''}: ${hold.reason}`,
+    hold.kind === 'approval' || hold.kind === 'window' ? 'Normal' : 'Warning',
+    {
+      [HOLD_ANNOTATION]: JSON.stringify({
+        kind: hold.kind,
+        reason: hold.reason.slice(0, 1000),
+        since: hold.since,
+        ...(step ? { step } : {}),
+      }),
+    },
   );
 }
 

@@ -1,12 +1,13 @@
 /**
  * The daemon's HTTP server (node:http, no framework): `/metrics`, `/healthz`, `/readyz`,
- * `POST /slack/actions` and `/api/runs`. Bounded on every side (header and request timeouts,
+ * `POST /slack/actions`, `/api/runs` and the read-only dashboard (`/`, `/runs/<policy>`). Bounded on every side (header and request timeouts,
  * keep-alive, body size) and never crashing on bad input: every route answers JSON errors, and
  * a handler that throws yields a 500 without taking the process down.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../telemetry/logger.ts';
+import type { Dashboard } from './dashboard.ts';
 
 /** What the Slack actions endpoint receives: the raw body, byte for byte (the signature covers it). */
 export type SlackActionsHandler = (request: {
@@ -26,6 +27,8 @@ export type HttpServerOptions = {
   runs: () => unknown;
   /** Mounted at `POST /slack/actions` when given; 404 otherwise. */
   slackActions?: SlackActionsHandler;
+  /** The read-only dashboard (`/`, `/stream`, `/runs/<policy>...`, src/runner/dashboard.ts), when given. */
+  dashboard?: Dashboard;
   now?: () => Date;
   /** Largest accepted request body (default 64 KiB; more is 413). */
   maxBodyBytes?: number;
@@ -128,6 +131,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       throw new HttpError(400, 'malformed request target');
     }
     const route = routes.get(path.length > 1 ? path.replace(/\/+$/, '') : path);
+    if (!route && options.dashboard && (await options.dashboard.handle(req, res, path))) return;
     if (!route) throw new HttpError(404, `no route ${path}`);
     const method = req.method ?? 'GET';
     if (!route.methods.includes(method))
@@ -193,6 +197,8 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       });
     },
     close(graceMs = 2_000) {
+      // Event streams never end by themselves: end them so the server can close.
+      options.dashboard?.close();
       return new Promise((resolve) => {
         if (!server.listening) {
           resolve();

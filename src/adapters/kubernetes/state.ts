@@ -17,6 +17,11 @@ export function stateConfigMapName(policy: string): string {
   return `revroll-${policy}`;
 }
 
+/** Label on a run's state ConfigMap and on every Event of the run: the policy's name. */
+export const POLICY_LABEL = 'revroll.dev/policy';
+/** Label on every Event of a run: its run ID (`revroll report` lists a run's Events by it). */
+export const RUN_ID_LABEL = 'revroll.dev/run-id';
+
 export function createConfigMapStateStore(cluster: ClusterPort, namespace: string): StateStore {
   const decode = (cm: KubeObject): Stored | undefined => {
     const text = (cm.data as Record<string, string> | undefined)?.[STATE_KEY];
@@ -54,7 +59,7 @@ export function createConfigMapStateStore(cluster: ClusterPort, namespace: strin
         metadata: {
           name,
           namespace,
-          labels: { 'app.kubernetes.io/managed-by': 'revroll', 'revroll.dev/policy': policy },
+          labels: { 'app.kubernetes.io/managed-by': 'revroll', [POLICY_LABEL]: policy },
           ...(version ? { resourceVersion: version } : {}),
         },
         data: { [STATE_KEY]: encode(policy, document) },
@@ -212,16 +217,30 @@ export function createLeaseLock(cluster: ClusterPort, namespace: string, now: ()
  */
 export function createEventRecorder(
   cluster: ClusterPort,
-  options: { now: () => Date; component?: string; onError?: (error: unknown) => void },
+  options: {
+    now: () => Date;
+    component?: string;
+    onError?: (error: unknown) => void;
+    /** Labels on every Event (see `scoped`). */
+    labels?: Record<string, string>;
+  },
+  /** Shared by a recorder and the ones scoped from it. */
+  shared: { sequence: number; lost: LostEvents } = { sequence: 0, lost: { count: 0 } },
 ): EventRecorder {
-  let sequence = 0;
-  const lost: LostEvents = { count: 0 };
+  const lost = shared.lost;
   return {
-    async record(target: EventTarget, reason: string, message: string, type: 'Normal' | 'Warning' = 'Normal') {
+    scoped: (labels) => createEventRecorder(cluster, { ...options, labels: { ...options.labels, ...labels } }, shared),
+    async record(
+      target: EventTarget,
+      reason: string,
+      message: string,
+      type: 'Normal' | 'Warning' = 'Normal',
+      annotations?: Record<string, string>,
+    ) {
       const at = options.now();
       const namespace = target.namespace ?? CLUSTER_SCOPED_EVENT_NAMESPACE;
-      sequence += 1;
-      const name = `${target.name}.${(at.getTime() * 1000 + sequence).toString(16)}`;
+      shared.sequence += 1;
+      const name = `${target.name}.${(at.getTime() * 1000 + shared.sequence).toString(16)}`;
       const timestamp = at.toISOString().replace(/\.\d{3}Z$/, 'Z');
       try {
         await cluster.mutate({
@@ -229,7 +248,12 @@ export function createEventRecorder(
           ref: Resources.events,
           namespace,
           object: {
-            metadata: { name, namespace },
+            metadata: {
+              name,
+              namespace,
+              ...(options.labels ? { labels: options.labels } : {}),
+              ...(annotations ? { annotations } : {}),
+            },
             involvedObject: {
               apiVersion: target.apiVersion,
               kind: target.kind,

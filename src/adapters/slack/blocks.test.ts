@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { RunEvent, RunEventKind } from '../../ports/notifier.ts';
-import { formatApprovalDecided, formatApprovalRequest, formatEvent, formatRunStatus, type Block } from './blocks.ts';
+import {
+  formatApprovalDecided,
+  formatApprovalRequest,
+  formatEvent,
+  formatRunStatus,
+  runLink,
+  type Block,
+} from './blocks.ts';
 
 const base = { policy: 'mesh-prod', runId: 'run-1' };
 const gates = [
@@ -247,5 +254,29 @@ describe('src/adapters/slack/blocks', () => {
     });
     expect(headerOf(message.blocks)).toBe(':ocean: mesh-prod: wave canary in progress');
     expect(JSON.stringify(message.blocks)).toContain('`1-23-4` → `1-24-1`');
+  });
+
+  it("links the thread parent and each event to the run's dashboard page, escaped", () => {
+    expect(runLink(undefined, 'mesh-prod')).toBeUndefined();
+    expect(runLink('https://dash.example.com/revroll//', 'mesh-prod')).toBe(
+      'https://dash.example.com/revroll/runs/mesh-prod',
+    );
+    const link = 'https://dash.example.com/runs/mesh-prod?a=1&b=<2>';
+    const status = formatRunStatus({
+      policy: 'mesh-prod',
+      runId: 'run-1',
+      emoji: ':ocean:',
+      state: 'wave canary in progress',
+      latest: 'wave canary started',
+      link,
+    });
+    expect(JSON.stringify(status.blocks)).toContain(
+      '<https://dash.example.com/runs/mesh-prod?a=1&amp;b=&lt;2&gt;|View run>',
+    );
+    const event = formatEvent({ ...base, kind: 'promoted', message: 'promoted' }, { link });
+    expect(JSON.stringify(event.blocks.at(-1))).toContain('|View run>');
+    expect(JSON.stringify(formatEvent({ ...base, kind: 'promoted', message: 'promoted' }).blocks)).not.toContain(
+      'View run',
+    );
   });
 });

@@ -49,7 +49,19 @@ export type RunStatus = {
   /** The latest event's sentence. */
   latest: string;
   updatedAt?: Date;
+  /** The run's page on the dashboard, when the policy gives `notify.dashboardUrl`. */
+  link?: string;
 };
+
+/**
+ * The run's page on the dashboard: `<dashboardUrl>/runs/<policy>`. Shown as a link, not a URL
+ * button: Slack sends an interaction request to the app for URL buttons too (slackapi/node-slack-sdk
+ * issue 869), which the approvals endpoint would have to answer for a mere link.
+ */
+export function runLink(dashboardUrl: string | undefined, policy: string): string | undefined {
+  if (dashboardUrl === undefined) return undefined;
+  return `${dashboardUrl.replace(/\/+$/, '')}/runs/${encodeURIComponent(policy)}`;
+}
 
 // Slack's limits (https://api.slack.com/reference/block-kit/blocks).
 const HEADER_MAX = 150;
@@ -108,7 +120,10 @@ export function parseDetails(event: RunEvent): EventDetails {
 }
 
 /** One event as a message (a thread reply, or a standalone webhook post). */
-export function formatEvent(event: RunEvent, options: { mentions?: readonly string[] } = {}): SlackMessage {
+export function formatEvent(
+  event: RunEvent,
+  options: { mentions?: readonly string[]; link?: string } = {},
+): SlackMessage {
   const details = parseDetails(event);
   const { emoji, state } = describeEvent(event, details);
   const mentions = ALERT_KINDS.has(event.kind) ? (options.mentions ?? []).map(mention).join(' ') : '';
@@ -118,7 +133,7 @@ export function formatEvent(event: RunEvent, options: { mentions?: readonly stri
     header(`${emoji} ${event.policy}: ${state}`),
     { type: 'section', text: mrkdwn(clip(sentence || escapeMrkdwn(state), SECTION_MAX)) },
     ...(fields.length > 0 ? [{ type: 'section' as const, fields: fields.slice(0, MAX_FIELDS) }] : []),
-    contextLine(event.runId, event.step),
+    contextLine(event.runId, event.step, undefined, options.link),
   ];
   // The terminal way to decide is always shown: buttons may be absent, or Slack may be the thing that is down.
   if (event.kind === 'approval-requested' && event.step !== undefined) {
@@ -138,8 +153,8 @@ export function formatEvent(event: RunEvent, options: { mentions?: readonly stri
 }
 
 /** An approval request with Approve and Reject buttons bound to `value` (run, step, plan hash). */
-export function formatApprovalRequest(event: RunEvent, value: ApprovalButtonValue): SlackMessage {
-  const base = formatEvent(event);
+export function formatApprovalRequest(event: RunEvent, value: ApprovalButtonValue, link?: string): SlackMessage {
+  const base = formatEvent(event, link !== undefined ? { link } : {});
   const json = JSON.stringify(value);
   const confirm = (verb: string, style: 'primary' | 'danger') => ({
     title: plain(`${verb}?`),
@@ -233,7 +248,7 @@ export function formatRunStatus(status: RunStatus): SlackMessage {
       header(`${status.emoji} ${status.policy}: ${status.state}`),
       ...(fields.length > 0 ? [{ type: 'section' as const, fields }] : []),
       { type: 'section', text: mrkdwn(clip(`Latest: ${escapeMrkdwn(status.latest)}`, SECTION_MAX)) },
-      contextLine(status.runId, undefined, status.updatedAt),
+      contextLine(status.runId, undefined, status.updatedAt, status.link),
     ],
   };
 }
@@ -291,11 +306,13 @@ function header(text: string): Block {
   return { type: 'header', text: plain(text) };
 }
 
-function contextLine(runId: string, step?: string, updatedAt?: Date): Block {
+function contextLine(runId: string, step?: string, updatedAt?: Date, link?: string): Block {
   const parts = [
     `run ${code(runId)}`,
     ...(step !== undefined ? [`step ${code(step)}`] : []),
     ...(updatedAt ? [`updated ${slackDate(updatedAt)}`] : []),
+    // Slack link syntax; the URL is escaped like any text (https://api.slack.com/reference/surfaces/formatting#escaping).
+    ...(link !== undefined ? [`<${escapeMrkdwn(link)}|View run>`] : []),
   ];
   return { type: 'context', elements: [mrkdwn(clip(parts.join(' · '), FIELD_MAX))] };
 }

@@ -169,6 +169,31 @@ describe('src/adapters/slack/notifier', () => {
     expect(JSON.stringify(bodies[1])).toContain('revroll.approve');
   });
 
+  it("links every message to the run's dashboard page when the policy gives dashboardUrl", async () => {
+    const bodies: Record<string, unknown>[] = [];
+    mockHttp('https://hooks.slack.com')
+      .post('/services/T000/B000/SECRETWEBHOOKPATH')
+      .times(2)
+      .reply(200, async (request: Request) => {
+        bodies.push((await request.json()) as Record<string, unknown>);
+        return 'ok';
+      });
+    const settings = slackSettings({ botToken: undefined, webhookUrl: { env: 'SLACK_WEBHOOK_URL' } });
+    const notifier = createSlackNotifier({
+      settings,
+      env: { SLACK_WEBHOOK_URL: WEBHOOK_URL },
+      now,
+      retry: fast,
+      dashboardUrl: 'https://revroll.example.com/',
+    });
+    await notifier.notify(started);
+    await notifier.notify(approvalRequested);
+    for (const body of bodies)
+      expect(JSON.stringify(body.blocks)).toContain('<https://revroll.example.com/runs/mesh-prod|View run>');
+    // A link, not a URL button: the approval message still has exactly its two buttons.
+    expect(JSON.stringify(bodies[1]).match(/"type":"button"/g)?.length).toBe(2);
+  });
+
   it('posts approval requests without buttons when clicks cannot be verified', async () => {
     const calls: Call[] = [];
     fakeSlackApi({ post: 2 }, calls);

@@ -24,6 +24,7 @@ import {
   formatEvent,
   formatRunStatus,
   parseDetails,
+  runLink,
   type RunStatus,
   type SlackMessage,
 } from './blocks.ts';
@@ -79,6 +80,8 @@ export type SlackNotifierOptions = {
   logger?: Logger;
   /** Called once per failed notification (the metrics module counts them). */
   onFailure?: (failure: SlackFailure) => void;
+  /** `notify.dashboardUrl` of the policy: messages link to the run's page there. */
+  dashboardUrl?: string;
   /** Persists thread references (default: in memory). */
   threads?: ThreadStore;
   /** Overrides the client's retry policy (tests). */
@@ -152,6 +155,8 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
     return resolved;
   }
 
+  const link = (event: RunEvent) => runLink(options.dashboardUrl, event.policy);
+
   function trackStatus(event: RunEvent): RunStatus {
     const details = parseDetails(event);
     const { emoji, state } = describeEvent(event, details);
@@ -163,6 +168,7 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
       state,
       latest: event.message,
       updatedAt: options.now(),
+      ...(link(event) !== undefined ? { link: link(event) } : {}),
       ...((details.from ?? previous?.from) !== undefined ? { from: details.from ?? previous?.from } : {}),
       ...((details.to ?? previous?.to) !== undefined ? { to: details.to ?? previous?.to } : {}),
       ...((details.wave !== undefined ? String(details.wave) : previous?.wave) !== undefined
@@ -182,19 +188,24 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
     if (event.kind === 'approval-requested' && slack.buttons && event.step !== undefined) {
       const { planHash, expiresAt } = parseDetails(event);
       if (planHash !== undefined)
-        return formatApprovalRequest(event, {
-          policy: event.policy,
-          runId: event.runId,
-          step: event.step,
-          planHash,
-          ...(expiresAt !== undefined ? { expiresAt } : {}),
-        });
+        return formatApprovalRequest(
+          event,
+          {
+            policy: event.policy,
+            runId: event.runId,
+            step: event.step,
+            planHash,
+            ...(expiresAt !== undefined ? { expiresAt } : {}),
+          },
+          link(event),
+        );
       logger?.warn(
         { policy: event.policy, runId: event.runId, step: event.step },
         'approval request without a plan hash: posted without buttons',
       );
     }
-    return formatEvent(event, { mentions: settings.mentionOnFailure });
+    const href = link(event);
+    return formatEvent(event, { mentions: settings.mentionOnFailure, ...(href !== undefined ? { link: href } : {}) });
   }
 
   async function threadOf(runId: string): Promise<ThreadRef | undefined> {

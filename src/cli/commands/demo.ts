@@ -23,6 +23,7 @@ import { loadPolicyFile } from '../policy-file.ts';
 import { exitCodeFor } from './run.ts';
 import { startSandbox } from './sandbox.ts';
 import { createProgress } from '../progress.ts';
+import { produceReport, renderReport } from './report.ts';
 
 export type DemoOptions = { scenario?: string; policy?: string; debug?: boolean };
 
@@ -120,6 +121,17 @@ export async function demoCommand(options: DemoOptions, io: CliIo, stop?: AbortS
     say(
       `  run state: kubectl -n ${STATE_NAMESPACE} get configmap revroll-${policy.metadata.name} -o yaml (while the demo runs)`,
     );
+    // The report is rendered while the sandbox and Prometheus still run, and kept after them.
+    const model = await produceReport({
+      cluster,
+      stateNamespace: STATE_NAMESPACE,
+      policyName: policy.metadata.name,
+      policy,
+      env: io.env,
+    });
+    const reportFile = join(tmpdir(), `revroll-demo-${model.runId}.html`);
+    writeFileSync(reportFile, await renderReport(model, 'html'));
+    say(`  report of the run (open it in a browser): ${reportFile}`);
     return exitCodeFor(result);
   } finally {
     process.removeListener('SIGINT', onSignal);

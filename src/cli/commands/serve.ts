@@ -21,7 +21,15 @@ import { Resources } from '../../ports/cluster.ts';
 import type { MetricsSource } from '../../ports/metrics.ts';
 import { createSlackActionHandler } from '../../runner/approvals.ts';
 import { composeRunner, connectCluster, holderIdentity, realClock } from '../../runner/compose.ts';
-import { createDaemon } from '../../runner/daemon.ts';
+import { createDaemon, type Daemon } from '../../runner/daemon.ts';
+import { createDashboard, type Dashboard } from '../../runner/dashboard.ts';
+import { collectReport, loadReportAssets } from '../../runner/report-data.ts';
+import { parseStoredState } from '../../runner/run-policy.ts';
+import { createPrometheusClient } from '../../adapters/prometheus/client.ts';
+import type { ClusterPort } from '../../ports/cluster.ts';
+import { buildReport } from '../../report/build.ts';
+import type { ReportAssets } from '../../report/render-html.ts';
+import { VERSION } from '../program.ts';
 import { createHttpServer, type ReadinessCheck } from '../../runner/server.ts';
 import { createLogger } from '../../telemetry/logger.ts';
 import { createRunnerMetrics, type RunnerMetrics } from '../../telemetry/metrics.ts';
@@ -138,6 +146,13 @@ export async function serveCommand(opts: ServeFlags, io: CliIo): Promise<ExitCod
     ready: readiness(probe, stateNamespace),
     runs: () => ({ holder, policies: daemon.runs() }),
     slackActions,
+    dashboard: createDaemonDashboard({
+      daemon,
+      cluster,
+      stateNamespace,
+      env: io.env,
+      ...(opts.prometheusUrl ? { prometheusUrl: opts.prometheusUrl } : {}),
+    }),
   });
 
   const stop = waitForSignal();
@@ -169,6 +184,55 @@ export async function serveCommand(opts: ServeFlags, io: CliIo): Promise<ExitCod
     stop.dispose();
     clearInterval(harvestTimer);
   }
+}
+
+/** The dashboard over a daemon: its policies, their stored runs, their Events and Prometheus. */
+export function createDaemonDashboard(deps: {
+  daemon: Pick<Daemon, 'runs' | 'policy'>;
+  cluster: ClusterPort;
+  stateNamespace: string;
+  env: NodeJS.ProcessEnv;
+  prometheusUrl?: string;
+  refreshMs?: number;
+}): Dashboard {
+  const store = createConfigMapStateStore(deps.cluster, deps.stateNamespace);
+  let assets: Promise<ReportAssets> | undefined;
+  return createDashboard({
+    runs: () => deps.daemon.runs(),
+    states: async () =>
+      new Map(
+        (await store.list()).map(({ policy, stored }) => [
+          policy,
+          parseStoredState(stored.document, policy, deps.stateNamespace),
+        ]),
+      ),
+    report: async (name) => {
+      const loaded = deps.daemon.policy(name);
+      const policy = loaded
+        ? applyOverrides(loaded, { ...(deps.prometheusUrl ? { prometheusUrl: deps.prometheusUrl } : {}) })
+        : undefined;
+      const settings = policy?.spec.prometheus;
+      const input = await collectReport(
+        {
+          cluster: deps.cluster,
+          store,
+          stateNamespace: deps.stateNamespace,
+          ...(policy ? { policy } : {}),
+          ...(settings ? { prometheus: createPrometheusClient({ settings, env: deps.env }) } : {}),
+          now: () => new Date(),
+        },
+        name,
+      );
+      return buildReport(input);
+    },
+    assets: () => {
+      assets ??= loadReportAssets();
+      assets.catch(() => (assets = undefined));
+      return assets;
+    },
+    version: VERSION,
+    ...(deps.refreshMs !== undefined ? { refreshMs: deps.refreshMs } : {}),
+  });
 }
 
 /** Resolves with the first SIGTERM or SIGINT. */
