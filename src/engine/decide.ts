@@ -40,7 +40,9 @@ export type Action =
   | { type: 'wait-rollouts'; namespaces: string[]; key: string; timeoutMs: number }
   | { type: 'verify'; namespaces: string[]; revision: string; stragglers: 'fail' | 'ignore' | 'restart' }
   | { type: 'uninstall'; revision: string }
-  | { type: 'health'; revision: string };
+  | { type: 'health'; revision: string }
+  /** Is the revision's istiod Ready and injecting? Nothing moves until it is. */
+  | { type: 'check-revision'; revision: string };
 
 /**
  * One gateway to move: set its template's `istio.io/rev` (`rev`; null removes it) or restart it
@@ -64,6 +66,7 @@ export type Observation =
   | { type: 'verify'; stragglers: Straggler[]; converged: number }
   | { type: 'uninstall'; ok: boolean; refused: string[]; message: string }
   | { type: 'health'; ok: boolean; message: string }
+  | { type: 'check-revision'; ok: boolean; message: string }
   | { type: 'approval-requested' }
   /** Any other action: done, or an error (after the adapter's retries). */
   | { type: 'done'; ok: boolean; message: string };
@@ -398,6 +401,8 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
       if (blocked) return blocked;
       return act(state, step, { type: 'measure', wave: step.wave ?? 0, mode: 'baseline' }, now);
     }
+    case 'canary-health':
+      return act(state, step, { type: 'check-revision', revision: state.to }, now);
     case 'migrate': {
       const wave = step.wave ?? 0;
       const names = waveNamespaces(state, wave);
@@ -925,6 +930,19 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
     case 'health':
       advance(state, step, now, observation.message);
       return;
+    case 'check-revision': {
+      if (observation.ok) {
+        advance(state, step, now, observation.message);
+        return;
+      }
+      // Nothing moves onto an unhealthy canary: roll back what earlier waves moved, or hold.
+      const message = `the new revision is not healthy before ${step.id}: ${observation.message}`;
+      if (spec.rollback.automatic) {
+        fail(message);
+        startRollback(policy, state, message, now);
+      } else failAttempt(policy, state, step, `${message}; automatic rollback is off`, now);
+      return;
+    }
     case 'done':
       if (observation.ok) {
         advance(state, step, now, observation.message);

@@ -413,6 +413,7 @@ export function buildSteps(policy: Policy, waves: readonly PlannedWave[], gatewa
   waves.forEach((wave, index) => {
     const id = (kind: string) => `wave/${wave.name}/${kind}`;
     if (hasGates) steps.push({ id: id('baseline'), kind: 'baseline', wave: index });
+    steps.push({ id: id('canary-health'), kind: 'canary-health', wave: index });
     steps.push({ id: id('migrate'), kind: 'migrate', wave: index });
     if (index === 0 && withGateways('withFirstWave')) steps.push({ id: id('gateways'), kind: 'gateways', wave: index });
     steps.push(
@@ -427,6 +428,7 @@ export function buildSteps(policy: Policy, waves: readonly PlannedWave[], gatewa
   });
   if (withGateways('afterLastWave')) steps.push({ id: 'gateways/after-last-wave', kind: 'gateways' });
   if (spec.promote.approval.required) steps.push({ id: 'approval/promote', kind: 'approval', point: 'promote' });
+  steps.push({ id: 'promote/canary-health', kind: 'canary-health' });
   steps.push({ id: 'promote/tags', kind: 'promote-tags' });
   if (withGateways('onPromote')) steps.push({ id: 'promote/gateways', kind: 'gateways' });
   if (spec.strategy.restoreOriginalLabels) steps.push({ id: 'promote/restore-labels', kind: 'restore-labels' });

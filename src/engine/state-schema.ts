@@ -18,6 +18,7 @@ const StepKindSchema = z.enum([
   'canary-tag',
   'approval',
   'baseline',
+  'canary-health',
   'migrate',
   'restart',
   'rollout',

@@ -37,6 +37,8 @@ export type StepKind =
   | 'approval'
   /** Measures the wave's namespaces before they move. */
   | 'baseline'
+  /** Checks the new revision's istiod is Ready and injecting, right before namespaces move or tags are promoted. */
+  | 'canary-health'
   /** Relabels the wave's namespaces. */
   | 'migrate'
   /** Restarts the wave's workloads. */

@@ -30,6 +30,7 @@ const STEP_LABELS: Record<StepKind, string> = {
   'canary-tag': 'point the canary tag',
   approval: 'approval',
   baseline: 'measure the baseline',
+  'canary-health': 'check the new revision is healthy',
   migrate: 'relabel namespaces',
   restart: 'restart workloads',
   rollout: 'wait for rollouts',

@@ -45,7 +45,7 @@ import { KubernetesError } from '../adapters/kubernetes/cluster.ts';
 export type CommandRunner = (
   command: string,
   args: readonly string[],
-  options: { timeoutMs: number },
+  options: { timeoutMs: number; signal?: AbortSignal },
 ) => Promise<{ ok: boolean; output: string; error?: string; durationMs: number }>;
 
 export type ExecutorDeps = {
@@ -59,6 +59,8 @@ export type ExecutorDeps = {
   stateNamespace: string;
   /** Called with installer output, for the run report. */
   onOutput?: (text: string) => void;
+  /** The invocation's stop (SIGTERM, SIGINT, a lost Lease): every wait ends on it at once. */
+  signal?: AbortSignal;
 };
 
 /** At most this many namespaces are handled with per-namespace requests; more use cluster-wide lists. */
@@ -155,6 +157,7 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
     if (!found || !found.deployment)
       return `revision ${revision} is not installed (no ${istiodName(revision)} Deployment in ${istioNs})`;
     if (!found.injector) return `revision ${revision} has no injector MutatingWebhookConfiguration`;
+    if (found.injectorDeactivated) return `the injector of revision ${revision} (${found.injector}) is deactivated`;
     if (!found.ready) return `${istiodName(revision)} has no ready replica`;
     return undefined;
   }
@@ -212,6 +215,7 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
           (d) => ((d.status as { availableReplicas?: number } | undefined)?.availableReplicas ?? 0) > 0,
         ),
       timeoutMs,
+      deps.signal,
     );
     if (!ok) return `${istiodName(revision)} was not ready within ${Math.round(timeoutMs / 1000)}s`;
     const snapshot = await mesh();
@@ -222,7 +226,10 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
     if (spec.install.mode !== 'external') {
       if (!deps.runCommand) return { type: 'install', ok: false, message: 'no command runner available' };
       const command = spec.install.command ?? spec.install.mode;
-      const result = await deps.runCommand(command, spec.install.args, { timeoutMs: spec.install.timeout });
+      const result = await deps.runCommand(command, spec.install.args, {
+        timeoutMs: spec.install.timeout,
+        ...(deps.signal ? { signal: deps.signal } : {}),
+      });
       deps.onOutput?.(`$ ${command} ${spec.install.args.join(' ')}\n${result.output}`);
       if (!result.ok)
         return {
@@ -383,7 +390,10 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
     }
     const pending: string[] = [];
     const failed: string[] = [];
-    const deadline = AbortSignal.timeout(timeoutMs);
+    // The rollout timeout, or the invocation's stop (SIGTERM): whichever comes first.
+    const deadline = deps.signal
+      ? AbortSignal.any([AbortSignal.timeout(timeoutMs), deps.signal])
+      : AbortSignal.timeout(timeoutMs);
     await Promise.all(
       [...byKind].flatMap(([kind, keys]) => {
         const namespaces = [...new Set([...keys].map((k) => k.split('/')[0] as string))];
@@ -594,6 +604,14 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
     return { type: 'uninstall', ok: true, refused: [], message: `uninstalled ${revision} (${objects.length} objects)` };
   }
 
+  /** The revision's istiod is Ready (an available replica, its injector in place) right now. */
+  async function checkRevision(revision: string): Promise<Observation> {
+    const problem = revisionReady(await mesh(), revision);
+    return problem
+      ? { type: 'check-revision', ok: false, message: problem }
+      : { type: 'check-revision', ok: true, message: `${istiodName(revision)} is ready and injecting` };
+  }
+
   async function health(state: RunState, revision: string): Promise<Observation> {
     const snapshot = await mesh();
     const problem = revisionReady(snapshot, revision);
@@ -648,6 +666,8 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
             return await uninstall(state, action.revision);
           case 'health':
             return await health(state, action.revision);
+          case 'check-revision':
+            return await checkRevision(action.revision);
         }
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);

@@ -246,6 +246,7 @@ async function loop(
     now: () => deps.clock.now(),
     stateNamespace: deps.stateNamespace,
     onOutput: (text) => log.info({ output: text.slice(-2000) }, 'installer output'),
+    signal: stop,
   });
 
   // Events lost by earlier invocations of this run, plus this invocation's (the recorder counts).
@@ -288,6 +289,7 @@ async function loop(
       const stepLog = log.child({ runId: state.runId, step: state.steps[state.cursor]?.id });
       stepLog.debug({ action: decision.action.type }, 'executing');
       observation = await executor.execute(state, decision.action);
+
       if (observation.type === 'done' && !observation.ok)
         stepLog.warn({ reason: observation.message }, 'action failed');
       continue;

@@ -241,7 +241,7 @@ describe('runner: faults', () => {
     // A step that fails past the client's retries is tried again within the error budget.
     const result = await h.run(h.policy(labelsPolicy('  errorBudget: {attempts: 10, backoff: 100ms}\n')));
     h.sandbox.faults.setApiFaults(null);
-    expect(result.outcome).toBe('promoted');
+    expect(result.outcome, result.message).toBe('promoted');
     expect(h.cluster.requests.some((r) => r.status >= 400)).toBe(true);
     for (const ns of ['alpha', 'bravo', 'charlie']) expect(allOn(await h.podRevisions(ns), '1-25-1')).toBe(true);
     expect((await h.workload('deployments', 'alpha', 'web'))?.metadata.generation).toBe(2);

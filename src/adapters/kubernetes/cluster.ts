@@ -455,7 +455,8 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
               },
             },
             'application/json',
-            { verb: 'create', ref },
+            // A review stores nothing: asking again is always safe, whatever the first answer was.
+            { verb: 'create', ref, retryConflicts: true },
           );
           const allowed = (response.body as { status?: { allowed?: boolean } })?.status?.allowed === true;
           return allowed ? undefined : check;
