@@ -293,7 +293,7 @@ describe('kubectl against the sandbox', () => {
     expect(result.stderr).toContain('Error from server (UnsupportedMediaType)');
   });
 
-  it('deletes from files, and the objects are gone at once', async () => {
+  it('deletes from files; kubectl waits until the namespace controller has emptied and removed the namespace', async () => {
     expect((await h.kubectl(['delete', '-f', fixture('deployment-web.yaml')])).stdout.trim()).toBe(
       'deployment.apps "web" deleted',
     );
