@@ -17,7 +17,7 @@ import { simTypes, type SimTypes } from './resource-types.ts';
 import { syncStatefulSet } from './statefulset.ts';
 import { createLifecycleControllers } from './garbage-collector.ts';
 import type { ControllerContext, WorkKind } from './context.ts';
-import { controllerOf, isPodReady } from './pod-util.ts';
+import { controllerOf, isPodReady, workloadOf } from './pod-util.ts';
 
 export type { ReadinessGate } from './kubelet.ts';
 
@@ -239,6 +239,12 @@ export function createControllers(options: {
       ctx.enqueue(owner.kind as WorkKind, object.metadata.namespace ?? '', owner.name);
   }
 
+  /** A pod gone for good may unblock its Deployment (Recreate waits for every old pod). */
+  function enqueueDeploymentOf(pod: KubeObject): void {
+    const workload = workloadOf(pod);
+    if (workload?.kind === 'Deployment') ctx.enqueue('Deployment', pod.metadata.namespace ?? '', workload.name);
+  }
+
   function onEvent(event: ChangeEvent): void {
     if (closed) return;
     const { resource, object } = event;
@@ -258,6 +264,7 @@ export function createControllers(options: {
       if (event.type === 'ADDED') kubelet.podAdded(object);
       if (event.type !== 'DELETED' && object.metadata.deletionTimestamp) kubelet.podTerminating(object);
       enqueueOwner(object);
+      if (event.type === 'DELETED') enqueueDeploymentOf(object);
       // An istiod (or any) pod turning Ready may unblock controllers whose creates were
       // rejected by a webhook: retry them now instead of waiting for their backoff.
       if (

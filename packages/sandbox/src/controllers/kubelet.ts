@@ -219,7 +219,8 @@ export function createKubelet(options: {
       const uid = pod.metadata.uid ?? '';
       if (stopping.has(uid) || !pod.metadata.deletionTimestamp) return;
       stopping.add(uid);
-      const graceMs = Math.max(0, Date.parse(pod.metadata.deletionTimestamp) - clock.now().getTime());
+      // The kubelet kills the containers `deletionGracePeriodSeconds` after it sees the deletion.
+      const graceMs = (pod.metadata.deletionGracePeriodSeconds ?? 0) * 1000;
       const namespace = pod.metadata.namespace ?? '';
       const name = pod.metadata.name ?? '';
       clock.after(Math.min(graceMs, options.stopLatencyMs), () => finishTermination(namespace, name, uid));
