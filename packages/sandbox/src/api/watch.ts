@@ -80,12 +80,18 @@ export function startWatch(res: ServerResponse, options: WatchOptions): OpenWatc
     res.socket?.destroy();
     options.onEnd();
   };
+  let dropping = false;
   const send = (type: string, object: unknown) => {
-    if (ended) return;
-    res.write(`${JSON.stringify({ type, object })}\n`);
-    if (type === 'BOOKMARK' || type === 'ERROR') return;
-    sent += 1;
-    if (faults.dropAfterEvents !== undefined && sent >= faults.dropAfterEvents) drop();
+    if (ended || dropping) return;
+    const line = `${JSON.stringify({ type, object })}\n`;
+    if (type !== 'BOOKMARK' && type !== 'ERROR') sent += 1;
+    if (faults.dropAfterEvents !== undefined && sent >= faults.dropAfterEvents) {
+      // The Nth event reaches the client, then the connection goes.
+      dropping = true;
+      res.write(line, () => drop());
+      return;
+    }
+    res.write(line);
   };
 
   res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
