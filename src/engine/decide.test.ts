@@ -291,3 +291,63 @@ describe('decide', () => {
     expect(results[0]?.outcome).toBe('Pass');
   });
 });
+
+describe('decide: the error budget (safety invariant 6)', () => {
+  const failed: Observation = { type: 'done', ok: false, message: 'API answered 500' };
+
+  it('retries a failing step after a doubling back-off, holds once the budget is spent, and resumes fresh', () => {
+    const p = policy('  errorBudget: {attempts: 3, backoff: 10s}\n');
+    let d = drive(p, start(p), T0, (x) => (x.action?.type === 'label-namespaces' ? undefined : ok(x)));
+    expect(d.action?.type).toBe('label-namespaces');
+    const step = stepOf(d.state);
+    // First failure: no hold, wait 10 s; nothing is tried before that.
+    d = decide(p, d.state, failed, { now: at(1000) });
+    expect(d.action).toBeUndefined();
+    expect(d.state.hold).toBeUndefined();
+    expect(d.wakeAt).toEqual(at(11_000));
+    expect(decide(p, d.state, undefined, { now: at(5000) }).action).toBeUndefined();
+    d = decide(p, d.state, undefined, { now: at(11_000) });
+    expect(d.action?.type).toBe('label-namespaces');
+    // Second failure: 20 s.
+    d = decide(p, d.state, failed, { now: at(12_000) });
+    expect(d.wakeAt).toEqual(at(32_000));
+    d = decide(p, d.state, undefined, { now: at(32_000) });
+    expect(d.action?.type).toBe('label-namespaces');
+    // Third failure: the budget is spent. Held, naming the step and the last error; no action again.
+    d = decide(p, d.state, failed, { now: at(33_000) });
+    expect(d.action).toBeUndefined();
+    expect(d.state.phase).toBe('Held');
+    expect(d.state.hold).toMatchObject({ kind: 'error' });
+    expect(d.state.hold?.reason).toBe(
+      `${step} failed 3 time(s) in a row (spec.errorBudget.attempts); last error: API answered 500; run revroll again to retry from this step`,
+    );
+    expect(decide(p, d.state, undefined, { now: at(99_000) }).action).toBeUndefined();
+    // The next invocation: a fresh budget, the same step again.
+    const resumed = decide(p, d.state, undefined, { now: at(100_000), resumed: true });
+    expect(resumed.action?.type).toBe('label-namespaces');
+    expect(resumed.state.phase).toBe('Progressing');
+    expect(resumed.state.hold).toBeUndefined();
+    expect(resumed.state.retry).toBeUndefined();
+  });
+
+  it('notifies the hold once, as an error naming the step', async () => {
+    const { transitions } = await import('./events.ts');
+    const p = policy('  errorBudget: {attempts: 1, backoff: 1s}\n');
+    const before = drive(p, start(p), T0, (x) => (x.action?.type === 'label-namespaces' ? undefined : ok(x)));
+    const held = decide(p, before.state, failed, { now: at(1000) });
+    const events = transitions(before.state, held.state);
+    expect(events.map((e) => e.kind)).toEqual(['error']);
+    expect(events[0]?.message).toMatch(/^wave\/one\/migrate failed 1 time\(s\) in a row/);
+    expect(transitions(held.state, decide(p, held.state, undefined, { now: at(2000) }).state)).toEqual([]);
+  });
+
+  it('clears the count once the step succeeds', () => {
+    const p = policy('  errorBudget: {attempts: 3, backoff: 1s}\n');
+    let d = drive(p, start(p), T0, (x) => (x.action?.type === 'label-namespaces' ? undefined : ok(x)));
+    d = decide(p, d.state, failed, { now: at(1000) });
+    d = decide(p, d.state, undefined, { now: at(2000) });
+    d = decide(p, d.state, { type: 'done', ok: true, message: 'labelled' }, { now: at(2100) });
+    expect(d.state.retry).toBeUndefined();
+    expect(d.state.records.find((r) => r.id === 'wave/one/migrate')?.status).toBe('done');
+  });
+});

@@ -15,6 +15,7 @@ import {
   terminalPhases,
   type ApprovalPoint,
   type ApprovalRecord,
+  type GatewayRecord,
   type HoldKind,
   type NamespaceRecord,
   type RunState,
@@ -33,13 +34,26 @@ export type Action =
   | { type: 'request-approval'; step: string; point: ApprovalPoint; expiresAt: string; summary: string }
   | { type: 'measure'; wave: number; mode: 'baseline' | 'bake' }
   | { type: 'label-namespaces'; namespaces: { name: string; labels: NamespaceLabels }[] }
-  | { type: 'move-gateways'; gateways: { namespace: string; name: string; rev: string | null }[] }
+  | { type: 'move-gateways'; gateways: GatewayMove[] }
   /** Restarts the workloads of these namespaces not yet carrying `key`; with `only`, just those carrying `only`. */
   | { type: 'restart-workloads'; namespaces: string[]; key: string; only?: string; maxParallel: number }
   | { type: 'wait-rollouts'; namespaces: string[]; key: string; timeoutMs: number }
   | { type: 'verify'; namespaces: string[]; revision: string; stragglers: 'fail' | 'ignore' | 'restart' }
   | { type: 'uninstall'; revision: string }
   | { type: 'health'; revision: string };
+
+/**
+ * One gateway to move: set its template's `istio.io/rev` (`rev`; null removes it) or restart it
+ * (`restart`, the idempotency key), and bring the owner label of its own objects (`relabel`) to
+ * the revision it then runs, so an uninstall never selects a gateway that serves traffic.
+ */
+export type GatewayMove = {
+  namespace: string;
+  name: string;
+  rev?: string | null;
+  restart?: string;
+  relabel?: { app: string; from: string; to: string };
+};
 
 /** What the runner observed when it performed an action. */
 export type Observation =
@@ -61,6 +75,11 @@ export type DecideContext = {
   windowClosesAt?: Date;
   /** Outside a window or inside a freeze: waves may not start. */
   windowClosed?: { reason: string };
+  /**
+   * The first decision of a runner invocation (`revroll run` again, or the daemon's next try): a
+   * step held after spending its error budget gets a fresh one.
+   */
+  resumed?: boolean;
 };
 
 export type Decision = {
@@ -104,6 +123,10 @@ export function initialState(policy: Policy, plan: RunPlan, runId: string, now: 
       name: g.name,
       original: g.original,
       upgrade: g.upgrade,
+      mode: g.mode,
+      ...(g.found ? { found: true } : {}),
+      ...(g.app !== undefined ? { app: g.app } : {}),
+      ...(g.objectRev !== undefined ? { objectRev: g.objectRev } : {}),
     })),
     tags,
     approvals: [],
@@ -142,6 +165,8 @@ export function decide(
       finish(state, now);
       return { state };
     }
+    const gated = retryGate(policy, state, step, context);
+    if (gated) return gated;
     const outcome = enter(policy, state, step, context);
     if (outcome === 'advanced') continue;
     return outcome;
@@ -182,6 +207,7 @@ function advance(
   if (note !== undefined) entry.note = note;
   if (state.phase === 'Held') state.phase = 'Progressing';
   delete state.hold;
+  delete state.retry;
   state.cursor += 1;
   return 'advanced';
 }
@@ -219,6 +245,18 @@ function gatewaysFor(state: RunState, step: Step) {
       ? 'afterLastWave'
       : 'onPromote';
   return state.gateways.filter((g) => g.upgrade === when);
+}
+
+function forwardMove(state: RunState, g: GatewayRecord): GatewayMove {
+  if (g.mode === 'restart') return { namespace: g.namespace, name: g.name, restart: restartKey(state.to, state.runId) };
+  return {
+    namespace: g.namespace,
+    name: g.name,
+    rev: state.to,
+    ...(g.app !== undefined && g.objectRev !== undefined
+      ? { relabel: { app: g.app, from: g.objectRev, to: state.to } }
+      : {}),
+  };
 }
 
 /** Tags whose namespaces follow them: does the namespace's original form follow a tag revroll moved? */
@@ -387,7 +425,7 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
         step,
         {
           type: 'move-gateways',
-          gateways: gateways.map((g) => ({ namespace: g.namespace, name: g.name, rev: state.to })),
+          gateways: gateways.map((g) => forwardMove(state, g)),
         },
         now,
       );
@@ -471,17 +509,27 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
     case 'uninstall':
       return act(state, step, { type: 'uninstall', revision: step.revision ?? state.from }, now);
     case 'rollback-gateways': {
-      const moved = state.gateways.filter((g) => g.moved);
+      // Gateways moved by their template go back first (invariant 3); those that follow a tag can
+      // only go back with it (rollback-gateway-restarts).
+      const moved = state.gateways.filter((g) => g.moved && g.mode === 'relabel');
       if (moved.length === 0) return advance(state, step, now, 'no gateway moved', 'skipped');
-      return act(
-        state,
-        step,
-        {
-          type: 'move-gateways',
-          gateways: moved.map((g) => ({ namespace: g.namespace, name: g.name, rev: g.original })),
-        },
-        now,
-      );
+      const gateways = moved.map((g): GatewayMove => {
+        const relabel = g.app !== undefined && g.objectRev !== undefined;
+        return {
+          namespace: g.namespace,
+          name: g.name,
+          rev: g.original,
+          ...(relabel ? { relabel: { app: g.app as string, from: state.to, to: g.objectRev as string } } : {}),
+        };
+      });
+      return act(state, step, { type: 'move-gateways', gateways }, now);
+    }
+    case 'rollback-gateway-restarts': {
+      const moved = state.gateways.filter((g) => g.moved && g.mode === 'restart');
+      if (moved.length === 0) return advance(state, step, now, 'no gateway follows a moved tag', 'skipped');
+      const key = restartKey(`${state.from}-rollback`, state.runId);
+      const gateways = moved.map((g): GatewayMove => ({ namespace: g.namespace, name: g.name, restart: key }));
+      return act(state, step, { type: 'move-gateways', gateways }, now);
     }
     case 'rollback-labels': {
       const names = movedNamespaces(state);
@@ -686,6 +734,50 @@ function earliest(a: Date | undefined, b: Date | undefined): Date | undefined {
   return a.getTime() <= b.getTime() ? a : b;
 }
 
+const MAX_BACKOFF_MS = 5 * 60_000;
+/** When the daemon tries a run held on a spent error budget again (with a fresh budget). */
+const BUDGET_HOLD_RECHECK_MS = 5 * 60_000;
+
+/**
+ * A failed attempt of the current step (safety invariant 6): it is tried again after a back-off
+ * that doubles, until `spec.errorBudget.attempts` attempts failed in a row; then the run holds,
+ * naming the step and the last error, until the next invocation. With `final`, the failure waits
+ * for a human (abort, or run again) without retries.
+ */
+function failAttempt(policy: Policy, state: RunState, step: Step, message: string, now: Date, final = false): void {
+  const budget = policy.spec.errorBudget;
+  const attempts = final ? budget.attempts : (state.retry?.step === step.id ? state.retry.attempts : 0) + 1;
+  const delay = Math.min(budget.backoff * 2 ** (attempts - 1), MAX_BACKOFF_MS);
+  state.retry = { step: step.id, attempts, lastError: message, nextAt: new Date(now.getTime() + delay).toISOString() };
+  if (attempts < budget.attempts) return;
+  const reason = final
+    ? `${step.id}: ${message}`
+    : `${step.id} failed ${attempts} time(s) in a row (spec.errorBudget.attempts); last error: ${message}`;
+  hold(state, 'error', `${reason}; run revroll again to retry from this step`, now);
+}
+
+/** Keeps a failing step from being tried again before its back-off, or at all once its budget is spent. */
+function retryGate(policy: Policy, state: RunState, step: Step, context: DecideContext): Decision | undefined {
+  const retry = state.retry;
+  if (!retry) return undefined;
+  if (retry.step !== step.id) {
+    delete state.retry;
+    return undefined;
+  }
+  if (retry.attempts >= policy.spec.errorBudget.attempts) {
+    if (!context.resumed) return { state, wakeAt: new Date(context.now.getTime() + BUDGET_HOLD_RECHECK_MS) };
+    delete state.retry;
+    if (state.hold?.kind === 'error') {
+      delete state.hold;
+      if (state.phase === 'Held') state.phase = 'Progressing';
+    }
+    return undefined;
+  }
+  const nextAt = Date.parse(retry.nextAt);
+  if (context.now.getTime() < nextAt) return { state, wakeAt: new Date(nextAt) };
+  return undefined;
+}
+
 /** Applies the observation of the current step's action. */
 function complete(policy: Policy, state: RunState, step: Step, observation: Observation, context: DecideContext): void {
   const now = context.now;
@@ -768,11 +860,19 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
       } else {
         const message = `rollouts did not finish: ${[...observation.failed, ...observation.pending].slice(0, 10).join(', ')}`;
         if (state.phase === 'RollingBack') {
-          hold(state, 'error', `${message}; the rollback will retry`, now);
+          failAttempt(policy, state, step, message, now);
         } else {
           fail(message);
           if (spec.rollback.automatic) startRollback(policy, state, message, now);
-          else hold(state, 'error', `${message}; automatic rollback is off`, now);
+          else
+            failAttempt(
+              policy,
+              state,
+              step,
+              `${message}; automatic rollback is off: abort, or fix and run again`,
+              now,
+              true,
+            );
         }
       }
       return;
@@ -792,12 +892,20 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
       }
       const message = `${stragglers.length} pod(s) not on ${state.to}: ${describeStragglers(stragglers)}`;
       if (step.kind === 'verify') {
-        hold(state, 'error', message, now);
+        failAttempt(policy, state, step, message, now);
         return;
       }
       fail(message);
       if (spec.rollback.automatic) startRollback(policy, state, message, now);
-      else hold(state, 'error', `${message}; automatic rollback is off`, now);
+      else
+        failAttempt(
+          policy,
+          state,
+          step,
+          `${message}; automatic rollback is off: abort, or fix and run again`,
+          now,
+          true,
+        );
       return;
     }
     case 'uninstall':
@@ -818,8 +926,8 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
       if (observation.ok) {
         advance(state, step, now, observation.message);
       } else {
-        // An action that failed past the adapter's retries: hold and retry later (safety invariant 6).
-        hold(state, 'error', `${step.id}: ${observation.message}`, now, new Date(now.getTime() + HOLD_RECHECK_MS));
+        // An action that failed past the adapter's retries (safety invariant 6).
+        failAttempt(policy, state, step, observation.message, now);
       }
       return;
   }

@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { labelSelectorRequirements, matches } from '../lib/label-selector.ts';
 import type { MeshSnapshot } from '../mesh/revisions.ts';
 import { injectionLabels, injectionMode, type InjectionLabels } from '../mesh/namespaces.ts';
-import { gatewayInfo } from '../mesh/gateways.ts';
+import { gatewayInfo, gatewayRevision, isInjectedGateway } from '../mesh/gateways.ts';
+import { describeTarget, type UninstallTarget } from '../mesh/uninstall.ts';
 import type { Workload } from '../mesh/workloads.ts';
 import type { KubeObject } from '../ports/cluster.ts';
 import type { Policy } from '../policy/types.ts';
@@ -19,8 +20,10 @@ export type ClusterSnapshot = {
   workloads: readonly Workload[];
   /** Pods per namespace. */
   podCounts: Readonly<Record<string, number>>;
-  /** Deployments named by `spec.gateways`, when found. */
+  /** Gateway Deployments: those named by `spec.gateways` and every injected gateway in the cluster. */
   gateways: readonly KubeObject[];
+  /** Per revision the policy may uninstall: what the uninstall selector matches now. */
+  uninstall?: Readonly<Record<string, readonly UninstallTarget[]>>;
 };
 
 export type PlannedNamespace = {
@@ -46,6 +49,18 @@ export type PlannedGateway = {
   original: string | null;
   upgrade: 'withFirstWave' | 'afterLastWave' | 'onPromote';
   injected: boolean;
+  mode: 'relabel' | 'restart';
+  found?: boolean;
+  app?: string;
+  objectRev?: string;
+};
+
+/** An uninstall the plan may perform, with every object it would delete as things stand. */
+export type PlannedUninstall = {
+  revision: string;
+  when: 'promote' | 'rollback';
+  /** `Kind namespace/name`, in deletion order. */
+  deletes: string[];
 };
 
 export type PlannedTag = { tag: string; original?: string; target: string };
@@ -61,6 +76,8 @@ export type RunPlan = {
   gateways: PlannedGateway[];
   /** Tags moved on promotion. */
   promoteTags: PlannedTag[];
+  /** The uninstalls the policy asks for, with what they would delete. */
+  uninstalls: PlannedUninstall[];
   /** The canary tag pointed at `to` before the first wave (tags strategy). */
   canaryTag?: PlannedTag;
   steps: Step[];
@@ -225,37 +242,10 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
     );
   }
 
-  const gateways: PlannedGateway[] = [];
-  spec.gateways.forEach((gateway, i) => {
-    const found = snapshot.gateways.find(
-      (d) => d.metadata.name === gateway.name && d.metadata.namespace === gateway.namespace,
-    );
-    if (!found) {
-      problems.push({
-        path: `spec.gateways[${i}]`,
-        message: `gateway Deployment ${gateway.namespace}/${gateway.name} does not exist`,
-      });
-      return;
-    }
-    const info = gatewayInfo(found);
-    if (!info.injected) {
-      problems.push({
-        path: `spec.gateways[${i}]`,
-        message: `gateway ${gateway.namespace}/${gateway.name} has its proxy baked in (not injected); revroll moves injected gateways only`,
-      });
-      return;
-    }
-    gateways.push({
-      namespace: gateway.namespace,
-      name: gateway.name,
-      original: info.rev ?? null,
-      upgrade: gateway.upgrade,
-      injected: true,
-    });
-  });
-
   const tagsToMove = new Set(spec.promote.tags);
   if (strategy === 'tags' && spec.strategy.stableTag) tagsToMove.add(spec.strategy.stableTag);
+  const gateways = from === undefined ? [] : planGateways(policy, snapshot, from, tagsToMove, problems, warnings);
+  const uninstalls = from === undefined ? [] : planUninstalls(policy, snapshot, from, to, gateways);
   const promoteTags: PlannedTag[] = [...tagsToMove].map((tag) => {
     const current = snapshot.mesh.tags.find((t) => t.tag === tag)?.revision;
     return { tag, ...(current ? { original: current } : {}), target: to };
@@ -290,6 +280,7 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
     waves,
     gateways,
     promoteTags,
+    uninstalls,
     ...(canaryTag ? { canaryTag } : {}),
     steps,
     timing,
@@ -297,6 +288,113 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
     warnings,
   };
   return { plan: { ...plan, hash: planHash(policy, plan) }, problems };
+}
+
+/**
+ * The gateways a run moves: those `spec.gateways` names (as configured), and every other injected
+ * gateway found in the cluster whose pods get `from`, moved on promotion so that promotion leaves
+ * every gateway on the new revision (and an uninstall of `from` has nothing left to break). A
+ * found gateway that follows a promoted tag or the default revision is restarted once the tag has
+ * moved, keeping its template as the operator wrote it; one pinned to `from` by name is relabelled,
+ * as istioctl's in-place gateway upgrade does.
+ */
+function planGateways(
+  policy: Policy,
+  snapshot: ClusterSnapshot,
+  from: string,
+  tagsToMove: ReadonlySet<string>,
+  problems: PlanProblem[],
+  warnings: string[],
+): PlannedGateway[] {
+  const gateways: PlannedGateway[] = [];
+  const named = new Set<string>();
+  policy.spec.gateways.forEach((gateway, i) => {
+    named.add(`${gateway.namespace}/${gateway.name}`);
+    const found = snapshot.gateways.find(
+      (d) => d.metadata.name === gateway.name && d.metadata.namespace === gateway.namespace,
+    );
+    if (!found) {
+      problems.push({
+        path: `spec.gateways[${i}]`,
+        message: `gateway Deployment ${gateway.namespace}/${gateway.name} does not exist`,
+      });
+      return;
+    }
+    const info = gatewayInfo(found);
+    if (!info.injected) {
+      problems.push({
+        path: `spec.gateways[${i}]`,
+        message: `gateway ${gateway.namespace}/${gateway.name} has its proxy baked in (not injected); revroll moves injected gateways only`,
+      });
+      return;
+    }
+    gateways.push({
+      namespace: gateway.namespace,
+      name: gateway.name,
+      original: info.rev ?? null,
+      upgrade: gateway.upgrade,
+      injected: true,
+      mode: 'relabel',
+      ...(info.app !== undefined ? { app: info.app } : {}),
+      ...(info.objectRev !== undefined ? { objectRev: info.objectRev } : {}),
+    });
+  });
+  const defaultMoves = tagsToMove.has('default');
+  for (const deployment of snapshot.gateways) {
+    const info = gatewayInfo(deployment);
+    if (named.has(`${info.namespace}/${info.name}`) || !isInjectedGateway(deployment)) continue;
+    if (gatewayRevision(info, snapshot.mesh) !== from) continue;
+    const followsTag = info.rev === undefined ? defaultMoves : info.rev !== from && tagsToMove.has(info.rev);
+    const mode = followsTag ? 'restart' : 'relabel';
+    gateways.push({
+      namespace: info.namespace,
+      name: info.name,
+      original: info.rev ?? null,
+      upgrade: 'onPromote',
+      injected: true,
+      mode,
+      found: true,
+      ...(info.app !== undefined ? { app: info.app } : {}),
+      ...(info.objectRev !== undefined ? { objectRev: info.objectRev } : {}),
+    });
+    warnings.push(
+      `gateway ${info.namespace}/${info.name} runs ${from} and is not in spec.gateways: it moves on promotion (${mode === 'restart' ? `restarted once ${info.rev ?? 'the default tag'} points at the new revision` : 'its template istio.io/rev is set to the new revision'}); name it in spec.gateways to choose when`,
+    );
+  }
+  return gateways;
+}
+
+/**
+ * What each uninstall the policy asks for would delete: the objects its selector matches now,
+ * less the objects of gateways the run moves (relabelled to the revision they then run).
+ */
+function planUninstalls(
+  policy: Policy,
+  snapshot: ClusterSnapshot,
+  from: string,
+  to: string,
+  gateways: readonly PlannedGateway[],
+): PlannedUninstall[] {
+  const moved = new Set(
+    gateways
+      .filter((g) => g.mode === 'relabel' && g.app !== undefined && g.objectRev === from)
+      .map((g) => `${g.namespace}/${g.app}`),
+  );
+  const list = (revision: string, when: PlannedUninstall['when']): PlannedUninstall => ({
+    revision,
+    when,
+    deletes: (snapshot.uninstall?.[revision] ?? [])
+      .filter(
+        (t) =>
+          when !== 'promote' ||
+          !moved.has(`${t.object.metadata.namespace ?? ''}/${t.object.metadata.labels?.['app'] ?? ''}`),
+      )
+      .map(describeTarget),
+  });
+  const out: PlannedUninstall[] = [];
+  if (policy.spec.promote.uninstallPrevious) out.push(list(from, 'promote'));
+  if (policy.spec.rollback.uninstallCanary) out.push(list(to, 'rollback'));
+  return out;
 }
 
 /** The forward steps of a run, in order. */
@@ -344,6 +442,7 @@ export function rollbackSteps(uninstallCanary: boolean, canary: string): Step[] 
     { id: 'rollback/restart', kind: 'rollback-restart' },
     { id: 'rollback/rollout', kind: 'rollback-rollout' },
     { id: 'rollback/tags', kind: 'rollback-tags' },
+    { id: 'rollback/gateway-restarts', kind: 'rollback-gateway-restarts' },
     { id: 'rollback/restore-labels', kind: 'rollback-restore-labels' },
     { id: 'rollback/verify', kind: 'rollback-verify' },
   ];
@@ -399,7 +498,7 @@ export function describeMutations(plan: RunPlan, uninstallPrevious: boolean): st
     }
     if (wave.index === 0)
       for (const g of plan.gateways.filter((g) => g.upgrade === 'withFirstWave'))
-        lines.push(`wave ${wave.name}: gateway ${g.namespace}/${g.name} template istio.io/rev=${plan.to}`);
+        lines.push(`wave ${wave.name}: ${describeGatewayMove(g, plan.to)}`);
     for (const ns of wave.namespaces) {
       for (const w of ns.workloads)
         lines.push(
@@ -408,13 +507,30 @@ export function describeMutations(plan: RunPlan, uninstallPrevious: boolean): st
     }
   }
   for (const g of plan.gateways.filter((g) => g.upgrade === 'afterLastWave'))
-    lines.push(`after last wave: gateway ${g.namespace}/${g.name} template istio.io/rev=${plan.to}`);
+    lines.push(`after last wave: ${describeGatewayMove(g, plan.to)}`);
   for (const tag of plan.promoteTags)
     lines.push(
       `promote: tag set ${tag.tag} --revision ${plan.to} --overwrite${tag.original ? ` (was ${tag.original})` : ''}`,
     );
   for (const g of plan.gateways.filter((g) => g.upgrade === 'onPromote'))
-    lines.push(`promote: gateway ${g.namespace}/${g.name} template istio.io/rev=${plan.to}`);
-  if (uninstallPrevious) lines.push(`promote: uninstall revision ${plan.from} (only if nothing references it)`);
+    lines.push(`promote: ${describeGatewayMove(g, plan.to)}`);
+  for (const u of plan.uninstalls.filter((u) => uninstallPrevious && u.when === 'promote'))
+    lines.push(
+      `promote: uninstall revision ${u.revision} (only if nothing references it), deleting ${u.deletes.length} object(s): ${u.deletes.join(', ') || 'none'}`,
+    );
+  for (const u of plan.uninstalls.filter((u) => u.when === 'rollback'))
+    lines.push(
+      `on rollback only: uninstall revision ${u.revision} (only if nothing references it), deleting ${u.deletes.length} object(s): ${u.deletes.join(', ') || 'none'}`,
+    );
   return lines;
+}
+
+function describeGatewayMove(g: PlannedGateway, to: string): string {
+  const owner =
+    g.mode === 'relabel' && g.objectRev !== undefined && g.app !== undefined
+      ? `, its objects (app=${g.app}) istio.io/rev=${to}`
+      : '';
+  return g.mode === 'restart'
+    ? `rollout restart gateway deployment/${g.name} -n ${g.namespace} (follows ${g.original ?? 'the default revision'})`
+    : `gateway ${g.namespace}/${g.name} template istio.io/rev=${to}${owner}`;
 }

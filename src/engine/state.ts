@@ -70,6 +70,8 @@ export type StepKind =
   | 'rollback-rollout'
   /** Tags back on the previous revision. */
   | 'rollback-tags'
+  /** Restarts the gateways that follow a tag, once it points back at the previous revision. */
+  | 'rollback-gateway-restarts'
   /** Original labels back on namespaces that were pinned while tags moved back. */
   | 'rollback-restore-labels'
   /** Checks every moved pod runs the previous revision. */
@@ -122,6 +124,18 @@ export type GatewayRecord = {
   /** Template `istio.io/rev` before the run; null if absent. */
   original: string | null;
   upgrade: 'withFirstWave' | 'afterLastWave' | 'onPromote';
+  /**
+   * How it moves: `relabel` sets its template's `istio.io/rev` (and its objects' owner label);
+   * `restart` restarts it after the tag it follows has moved (a gateway found in the cluster that
+   * follows a promoted tag or the default revision keeps its template as it is).
+   */
+  mode: 'relabel' | 'restart';
+  /** Found in the cluster rather than named in `spec.gateways`. */
+  found?: boolean;
+  /** The `app` label shared by the gateway's own objects. */
+  app?: string;
+  /** The owner label `istio.io/rev` of its objects before the run, when istioctl installed it. */
+  objectRev?: string;
   moved?: boolean;
 };
 
@@ -165,6 +179,15 @@ export type HoldKind = 'approval' | 'window' | 'gates' | 'error' | 'uninstall';
 
 export type Hold = { kind: HoldKind; reason: string; since: string };
 
+export type StepRetry = {
+  step: string;
+  /** Failed attempts in this invocation's budget. */
+  attempts: number;
+  lastError: string;
+  /** When the next attempt may start, ISO. */
+  nextAt: string;
+};
+
 export type RunState = {
   version: typeof STATE_VERSION;
   policy: string;
@@ -191,12 +214,16 @@ export type RunState = {
   bakeUntil?: string;
   nextGateAt?: string;
   hold?: Hold;
+  /** The current step's failed attempts (the error budget, spec.errorBudget); cleared when a step succeeds. */
+  retry?: StepRetry;
   /** Why the run rolls back (set when rollback starts). */
   rollbackReason?: string;
   /** Set by `revroll abort`; the next decision starts the rollback. */
   abortRequested?: { by: string; at: string };
   /** A short, final sentence. */
   outcome?: string;
+  /** Audit Events the API server did not accept, over every invocation of the run. */
+  audit?: { eventsLost: number; lastError?: string };
   /** The chat thread of this run's notifications (so a restarted runner keeps replying in it). */
   slackThread?: { channel: string; ts: string };
 };

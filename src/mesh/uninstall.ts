@@ -2,7 +2,9 @@
  * Uninstalling a revision as `istioctl uninstall --revision <rev>` selects it (reference
  * section 5), guarded by safety invariant 1: never while anything still references it.
  */
-import { Resources, type KubeObject, type Mutation, type ResourceRef } from '../ports/cluster.ts';
+import { labelSelectorRequirements, matches, type LabelSelector } from '../lib/label-selector.ts';
+import { RevrollError } from '../errors.ts';
+import { Resources, type ClusterPort, type KubeObject, type Mutation, type ResourceRef } from '../ports/cluster.ts';
 import { Label, podRevision } from './labels.ts';
 import type { MeshSnapshot } from './revisions.ts';
 
@@ -111,6 +113,94 @@ export function findReferences(
     }
   }
   return references;
+}
+
+/** An object an uninstall would delete. */
+export type UninstallTarget = { ref: ResourceRef; object: KubeObject };
+
+/** A gateway revroll moved during the run: none of its objects may be deleted. */
+export type ProtectedGateway = { namespace: string; name: string; app?: string };
+
+/**
+ * Safety invariant 1 at the level of objects: of what the uninstall selector matched, the
+ * objects that must not be deleted, each with why. A workload or Service whose pods run a proxy
+ * of another revision serves traffic for that revision (a gateway moved but still labelled with
+ * the old owner label, say); an object of a gateway revroll moved is revroll's to keep. Any
+ * finding refuses the whole uninstall: nothing is deleted.
+ */
+export function unsafeDeletions(
+  targets: readonly UninstallTarget[],
+  context: { revision: string; pods: readonly KubeObject[]; protect: readonly ProtectedGateway[] },
+): string[] {
+  const reasons: string[] = [];
+  const podsIn = new Map<string, KubeObject[]>();
+  for (const pod of context.pods) {
+    if (pod.metadata['deletionTimestamp']) continue;
+    const ns = pod.metadata.namespace ?? '';
+    const list = podsIn.get(ns) ?? [];
+    list.push(pod);
+    podsIn.set(ns, list);
+  }
+  const elsewhere = (namespace: string, selector: LabelSelector | undefined): KubeObject | undefined => {
+    if (!selector || (Object.keys(selector.matchLabels ?? {}).length === 0 && !selector.matchExpressions?.length))
+      return undefined;
+    const requirements = labelSelectorRequirements(selector);
+    return (podsIn.get(namespace) ?? []).find((pod) => {
+      const rev = podRevision(pod);
+      return rev !== undefined && rev !== context.revision && matches(requirements, pod.metadata.labels);
+    });
+  };
+  for (const { ref, object } of targets) {
+    const namespace = object.metadata.namespace ?? '';
+    const name = object.metadata.name ?? '';
+    const id = `${ref.kind} ${namespace ? `${namespace}/` : ''}${name}`;
+    const moved = context.protect.find(
+      (g) =>
+        ref.namespaced &&
+        g.namespace === namespace &&
+        (g.name === name || (g.app !== undefined && object.metadata.labels?.[Label.app] === g.app)),
+    );
+    if (moved) {
+      reasons.push(`${id} belongs to gateway ${moved.namespace}/${moved.name}, which revroll moved: not deleting it`);
+      continue;
+    }
+    let pod: KubeObject | undefined;
+    if (ref.kind === 'Pod') {
+      const rev = podRevision(object);
+      if (rev !== undefined && rev !== context.revision && !object.metadata['deletionTimestamp']) pod = object;
+    } else if (ref.kind === 'Service') {
+      const selector = (object.spec as { selector?: Record<string, string> } | undefined)?.selector;
+      pod = elsewhere(namespace, selector ? { matchLabels: selector } : undefined);
+    } else if (ref.kind === 'Deployment' || ref.kind === 'DaemonSet' || ref.kind === 'StatefulSet') {
+      pod = elsewhere(namespace, (object.spec as { selector?: LabelSelector } | undefined)?.selector);
+    }
+    if (pod)
+      reasons.push(
+        `${id} serves pods on revision ${podRevision(pod) ?? '?'} (pod ${pod.metadata.name ?? ''}), not ${context.revision}: not deleting it`,
+      );
+  }
+  return reasons;
+}
+
+/** Lists what an uninstall of `revision` would delete now, kind by kind in istioctl's order. */
+export async function listUninstallTargets(cluster: ClusterPort, revision: string): Promise<UninstallTarget[]> {
+  const selector = uninstallSelector(revision);
+  const targets: UninstallTarget[] = [];
+  for (const ref of uninstallKinds) {
+    const listed = await cluster.list(ref, { labelSelector: selector }).catch((error: unknown) => {
+      // Kinds a cluster does not serve (e.g. EnvoyFilter without Istio's CRDs) have nothing to delete.
+      if (error instanceof RevrollError && /404/.test(error.message)) return [];
+      throw error;
+    });
+    for (const object of listed) targets.push({ ref, object });
+  }
+  return targets;
+}
+
+/** One line per object, for `revroll plan` and the uninstall's Event. */
+export function describeTarget({ ref, object }: UninstallTarget): string {
+  const namespace = object.metadata.namespace;
+  return `${ref.kind} ${namespace ? `${namespace}/` : ''}${object.metadata.name ?? ''}`;
 }
 
 /** The deletions of an uninstall, from objects already listed with `uninstallSelector`. */

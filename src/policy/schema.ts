@@ -595,6 +595,23 @@ export const PolicySpecSchema = z
       })
       .prefault({})
       .describe('Rollback.'),
+    errorBudget: z
+      .strictObject({
+        attempts: z
+          .number()
+          .int()
+          .min(1)
+          .max(100)
+          .default(5)
+          .describe(
+            "Attempts of one step that fail (each after the API client's own retries) before the run holds (safety invariant 6): it then exits 4 (or waits, in the daemon), names the step and the last error, notifies, and gets a fresh budget on the next invocation.",
+          ),
+        backoff: durationOr('10s', 'Wait before the second attempt; it doubles for each further one, up to 5m.', {
+          positive: true,
+        }),
+      })
+      .prefault({})
+      .describe('How long a failing step is retried before the run holds.'),
     approvals: ApprovalsSchema.prefault({}),
     schedule: ScheduleSchema.optional(),
     notify: z.strictObject({ slack: SlackSchema.optional() }).prefault({}).describe('Notifications.'),

@@ -76,6 +76,8 @@ export type ComposeOptions = {
   notifier?: Notifier;
   /** Counts failed notifications (the daemon's metrics). */
   onNotifyFailure?: () => void;
+  /** Counts audit Events the API server did not accept (the daemon's metrics). */
+  onEventLost?: () => void;
 };
 
 export function composeRunner(policy: Policy, options: ComposeOptions): RunnerDeps {
@@ -101,7 +103,6 @@ export function composeRunner(policy: Policy, options: ComposeOptions): RunnerDe
     lock: createLeaseLock(cluster, stateNamespace, () => clock.now()),
     events: createEventRecorder(cluster, {
       now: () => clock.now(),
-      fallbackNamespace: stateNamespace,
       onError: (error) =>
         logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'event not recorded'),
     }),

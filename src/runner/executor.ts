@@ -2,15 +2,29 @@
  * The executor: performs one engine action through the ports and reports what it observed.
  * It makes no decisions beyond "did this succeed"; what happens next is `decide`'s business.
  */
-import type { Action, Observation } from '../engine/decide.ts';
+import type { Action, GatewayMove, Observation } from '../engine/decide.ts';
 import { judge, type GateResult } from '../engine/gates.ts';
 import type { RunState } from '../engine/state.ts';
 import { checkConvergence, type Straggler } from '../mesh/convergence.ts';
-import { gatewayInfo, planGatewayRevision } from '../mesh/gateways.ts';
+import {
+  gatewayInfo,
+  gatewayObjectKinds,
+  gatewayObjectsSelector,
+  planGatewayObjectLabel,
+  planGatewayRevision,
+} from '../mesh/gateways.ts';
 import { Annotation, Label, istiodName, podRevision } from '../mesh/labels.ts';
 import { observeMesh, type MeshSnapshot } from '../mesh/revisions.ts';
 import { applyMutations, assertDefaultTarget, planRemoveTag, planSetTag } from '../mesh/tags.ts';
-import { findReferences, planUninstall, uninstallKinds, uninstallSelector } from '../mesh/uninstall.ts';
+import {
+  describeTarget,
+  findReferences,
+  listUninstallTargets,
+  planUninstall,
+  uninstallKinds,
+  unsafeDeletions,
+  type ProtectedGateway,
+} from '../mesh/uninstall.ts';
 import {
   planRestart,
   rolloutState,
@@ -24,7 +38,6 @@ import type { EventRecorder } from '../ports/events.ts';
 import type { MetricsSource } from '../ports/metrics.ts';
 import type { Notifier } from '../ports/notifier.ts';
 import type { Policy } from '../policy/types.ts';
-import { RevrollError } from '../errors.ts';
 import { mapLimit } from '../adapters/retry.ts';
 import { KubernetesError } from '../adapters/kubernetes/cluster.ts';
 
@@ -77,6 +90,10 @@ export function requiredPermissions(policy: Policy, stateNamespace: string): Per
   for (const kind of policy.spec.workloads.kinds) {
     const ref = workloadRefs[kind];
     for (const verb of ['list', 'watch', 'patch']) checks.push({ verb, group: ref.group, resource: ref.resource });
+  }
+  // Moving a gateway relabels its own objects wherever it runs (gateways may be found anywhere).
+  for (const ref of gatewayObjectKinds) {
+    for (const verb of ['list', 'patch']) checks.push({ verb, group: ref.group, resource: ref.resource });
   }
   for (const gateway of policy.spec.gateways) {
     checks.push(
@@ -286,16 +303,27 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
     return { type: 'done', ok: true, message: `labelled ${namespaces.length} namespace(s)` };
   }
 
-  async function moveGateways(
-    gateways: { namespace: string; name: string; rev: string | null }[],
-  ): Promise<Observation> {
+  async function moveGateways(gateways: GatewayMove[]): Promise<Observation> {
+    const now = deps.now();
     for (const g of gateways) {
-      await cluster.mutate(planGatewayRevision(g, g.rev));
-      await events.record(
-        { apiVersion: 'apps/v1', kind: 'Deployment', namespace: g.namespace, name: g.name },
-        'RevrollGatewayMoved',
-        `gateway pod template istio.io/rev=${g.rev ?? '(removed)'}`,
-      );
+      const target = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: g.namespace, name: g.name };
+      if (g.rev !== undefined) {
+        await cluster.mutate(planGatewayRevision(g, g.rev));
+        await events.record(target, 'RevrollGatewayMoved', `gateway pod template istio.io/rev=${g.rev ?? '(removed)'}`);
+      }
+      if (g.restart !== undefined) {
+        const object = await cluster.get(Resources.deployments, g.namespace, g.name);
+        const workload = object ? toWorkload('Deployment', object) : undefined;
+        if (workload && workload.restartedFor !== g.restart) {
+          await cluster.mutate(planRestart(workload, g.restart, now));
+          await events.record(
+            target,
+            'RevrollRestarted',
+            `gateway restarted onto the revision its tag points at (${g.restart})`,
+          );
+        }
+      }
+      if (g.relabel) await relabelGatewayObjects(g.namespace, g.relabel);
     }
     const wait = await waitRollouts(
       gateways.map((g) => ({ kind: 'Deployment' as const, namespace: g.namespace, name: g.name })),
@@ -308,6 +336,17 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
         message: `gateway rollout did not finish: ${[...wait.failed, ...wait.pending].join(', ')}`,
       };
     return { type: 'done', ok: true, message: `moved ${gateways.length} gateway(s)` };
+  }
+
+  /** The gateway's own objects get the owner label of the revision it now runs (see GatewayMove). */
+  async function relabelGatewayObjects(namespace: string, relabel: NonNullable<GatewayMove['relabel']>) {
+    if (relabel.from === relabel.to) return;
+    const selector = gatewayObjectsSelector(relabel.app, relabel.from);
+    for (const ref of gatewayObjectKinds) {
+      for (const object of await cluster.list(ref, { namespace, labelSelector: selector })) {
+        await cluster.mutate(planGatewayObjectLabel(ref, object, relabel.to));
+      }
+    }
   }
 
   async function restart(action: Extract<Action, { type: 'restart-workloads' }>): Promise<Observation> {
@@ -512,7 +551,7 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
     return { type: 'measure', results };
   }
 
-  async function uninstall(revision: string): Promise<Observation> {
+  async function uninstall(state: RunState, revision: string): Promise<Observation> {
     const snapshot = await mesh();
     if (!snapshot.revisions.some((r) => r.name === revision && r.injector)) {
       return { type: 'uninstall', ok: false, refused: [], message: `revision ${revision} is not installed` };
@@ -530,21 +569,27 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
         message: `${references.length} reference(s) to ${revision} remain`,
       };
     }
-    const selector = uninstallSelector(revision);
-    const objects: { ref: (typeof uninstallKinds)[number]; object: KubeObject }[] = [];
-    for (const ref of uninstallKinds) {
-      const listed = await cluster.list(ref, { labelSelector: selector }).catch((error: unknown) => {
-        // Kinds a cluster does not serve (e.g. EnvoyFilter without Istio's CRDs) have nothing to delete.
-        if (error instanceof RevrollError && /404/.test(error.message)) return [];
-        throw error;
-      });
-      for (const object of listed) objects.push({ ref, object });
+    const objects = await listUninstallTargets(cluster, revision);
+    const unsafe = unsafeDeletions(objects, { revision, pods, protect: protectedGateways(state) });
+    if (unsafe.length > 0) {
+      await events.record(
+        { apiVersion: 'v1', kind: 'Namespace', name: istioNs },
+        'RevrollUninstallRefused',
+        `uninstall of ${revision} refused, nothing deleted: ${unsafe.slice(0, 5).join('; ')}`,
+        'Warning',
+      );
+      return {
+        type: 'uninstall',
+        ok: false,
+        refused: unsafe,
+        message: `${unsafe.length} object(s) of ${revision} still serve traffic or were moved by revroll; nothing deleted`,
+      };
     }
     await applyMutations(cluster, planUninstall(objects));
     await events.record(
       { apiVersion: 'v1', kind: 'Namespace', name: istioNs },
       'RevrollUninstalled',
-      `revision ${revision} uninstalled: ${objects.length} object(s) deleted`,
+      `revision ${revision} uninstalled: ${objects.length} object(s) deleted: ${objects.map(describeTarget).join(', ')}`,
     );
     return { type: 'uninstall', ok: true, refused: [], message: `uninstalled ${revision} (${objects.length} objects)` };
   }
@@ -600,7 +645,7 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
           case 'verify':
             return await verify(action);
           case 'uninstall':
-            return await uninstall(action.revision);
+            return await uninstall(state, action.revision);
           case 'health':
             return await health(state, action.revision);
         }
@@ -613,6 +658,13 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
 }
 
 export type Executor = ReturnType<typeof createExecutor>;
+
+/** The gateways this run moved: an uninstall never deletes any of their objects. */
+function protectedGateways(state: RunState): ProtectedGateway[] {
+  return state.gateways
+    .filter((g) => g.moved)
+    .map((g) => ({ namespace: g.namespace, name: g.name, ...(g.app !== undefined ? { app: g.app } : {}) }));
+}
 
 function lastLine(text: string): string {
   const lines = text.trim().split('\n');

@@ -10,10 +10,12 @@ import { changedRecords, transitions } from '../engine/events.ts';
 import { planRun, type ClusterSnapshot, type PlanProblem, type RunPlan } from '../engine/plan.ts';
 import { STATE_VERSION, terminalPhases, type RunState, type StepRecord } from '../engine/state.ts';
 import { RevrollError } from '../errors.ts';
+import { isInjectedGateway } from '../mesh/gateways.ts';
 import { observeMesh } from '../mesh/revisions.ts';
+import { listUninstallTargets, type UninstallTarget } from '../mesh/uninstall.ts';
 import { toWorkload, workloadRefs, type Workload } from '../mesh/workloads.ts';
 import { Resources, type ClusterPort } from '../ports/cluster.ts';
-import type { EventRecorder } from '../ports/events.ts';
+import type { EventRecorder, LostEvents } from '../ports/events.ts';
 import type { Lock } from '../ports/lock.ts';
 import type { MetricsSource } from '../ports/metrics.ts';
 import type { Notifier, ThreadMemory } from '../ports/notifier.ts';
@@ -72,23 +74,37 @@ export type RunResult = {
 /** Reads what the planner needs: revisions and tags, namespaces, workloads, pod counts, gateways. */
 export async function snapshotCluster(cluster: ClusterPort, policy: Policy): Promise<ClusterSnapshot> {
   const istioNs = policy.spec.revisions.istioNamespace;
-  const [mesh, pods, ...lists] = await Promise.all([
+  const kinds = policy.spec.workloads.kinds;
+  const [mesh, pods, deployments, ...lists] = await Promise.all([
     observeMesh(cluster, istioNs),
     cluster.list(Resources.pods),
-    ...policy.spec.workloads.kinds.map((kind) =>
-      cluster.list(workloadRefs[kind]).then((items) => items.map((o) => toWorkload(kind, o))),
-    ),
+    // Every Deployment: the restart kinds usually include them, and gateways are found among them.
+    cluster.list(Resources.deployments),
+    ...kinds
+      .filter((kind) => kind !== 'Deployment')
+      .map((kind) => cluster.list(workloadRefs[kind]).then((items) => items.map((o) => toWorkload(kind, o)))),
   ]);
-  const workloads: Workload[] = (lists as Workload[][]).flat();
+  const workloads: Workload[] = [
+    ...(kinds.includes('Deployment') ? deployments.map((o) => toWorkload('Deployment', o)) : []),
+    ...(lists as Workload[][]).flat(),
+  ];
   const podCounts: Record<string, number> = {};
   for (const pod of pods) {
     const ns = pod.metadata.namespace ?? '';
     podCounts[ns] = (podCounts[ns] ?? 0) + 1;
   }
-  const gateways = (
-    await Promise.all(policy.spec.gateways.map((g) => cluster.get(Resources.deployments, g.namespace, g.name)))
-  ).filter((d): d is NonNullable<typeof d> => d !== undefined);
-  return { mesh, workloads, podCounts, gateways };
+  const named = new Set(policy.spec.gateways.map((g) => `${g.namespace}/${g.name}`));
+  const gateways = deployments.filter(
+    (d) => named.has(`${d.metadata.namespace ?? ''}/${d.metadata.name ?? ''}`) || isInjectedGateway(d),
+  );
+  const uninstall: Record<string, UninstallTarget[]> = {};
+  const from = policy.spec.revisions.from === 'auto' ? mesh.defaultRevision : policy.spec.revisions.from;
+  if (policy.spec.promote.uninstallPrevious && from) uninstall[from] = await listUninstallTargets(cluster, from);
+  if (policy.spec.rollback.uninstallCanary) {
+    const to = policy.spec.revisions.to;
+    uninstall[to] = await listUninstallTargets(cluster, to);
+  }
+  return { mesh, workloads, podCounts, gateways, uninstall };
 }
 
 /** Hash of the policy's spec: a resumed run refuses to continue under a changed policy. */
@@ -247,6 +263,10 @@ async function loop(
     onOutput: (text) => log.info({ output: text.slice(-2000) }, 'installer output'),
   });
 
+  // Events lost by earlier invocations of this run, plus this invocation's (the recorder counts).
+  const lostBefore = state.audit?.eventsLost ?? 0;
+  // The first decision of this invocation: a step held on a spent error budget gets a fresh one.
+  let resumed = true;
   let observation: Observation | undefined;
   for (;;) {
     if (stop.aborted)
@@ -257,9 +277,14 @@ async function loop(
         ...(plan ? { plan } : {}),
       };
     const now = deps.clock.now();
-    const decision = decide(policy, state, observation, { now, ...(options.schedule?.(now) ?? {}) });
+    const decision = decide(policy, state, observation, {
+      now,
+      ...(options.schedule?.(now) ?? {}),
+      ...(resumed ? { resumed: true } : {}),
+    });
+    resumed = false;
     observation = undefined;
-    state = { ...decision.state, policyHash: hash };
+    state = withLostEvents({ ...decision.state, policyHash: hash }, lostBefore, deps.events.lost());
     ({ state, version } = await persist(deps.store, name, state, version, log));
     options.onProgress?.(state, changedRecords(previous, state));
     await notifyAll(deps, log, transitions(previous, state));
@@ -303,6 +328,14 @@ async function loop(
       version = latest.version;
     }
   }
+}
+
+function withLostEvents(state: StoredRun, before: number, lost: LostEvents): StoredRun {
+  if (lost.count === 0) return state;
+  return {
+    ...state,
+    audit: { eventsLost: before + lost.count, ...(lost.lastError ? { lastError: lost.lastError } : {}) },
+  };
 }
 
 async function saveState(

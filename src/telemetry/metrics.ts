@@ -37,6 +37,8 @@ export type RunnerMetrics = {
   prometheusError(policy: string): void;
   /** A notification (Slack) could not be delivered; never fails a run. */
   notificationFailed(policy: string): void;
+  /** An audit Event could not be recorded; never fails a run, never silent. */
+  eventLost(policy: string): void;
   promoted(policy: string, at: Date): void;
   invalidPolicies(count: number): void;
   /** Drops every per-policy series of a policy that is no longer loaded. */
@@ -110,6 +112,12 @@ export function createRunnerMetrics(options: RunnerMetricsOptions = {}): RunnerM
     labelNames: ['policy'],
     registers: [registry],
   });
+  const eventsLost = new Counter({
+    name: 'revroll_events_lost_total',
+    help: 'Audit Events (Kubernetes Events about the objects revroll changed) the API server did not accept.',
+    labelNames: ['policy'],
+    registers: [registry],
+  });
   const lastPromotion = new Gauge({
     name: 'revroll_last_promotion_timestamp_seconds',
     help: 'Unix time of the last successful promotion.',
@@ -153,10 +161,19 @@ export function createRunnerMetrics(options: RunnerMetricsOptions = {}): RunnerM
     kubernetesError: (verb, resource, status) => kubernetesErrors.inc({ verb, resource, status: String(status) }),
     prometheusError: (policy) => prometheusErrors.inc({ policy }),
     notificationFailed: (policy) => notifyErrors.inc({ policy }),
+    eventLost: (policy) => eventsLost.inc({ policy }),
     promoted: (policy, at) => lastPromotion.set({ policy }, Math.floor(at.getTime() / 1000)),
     invalidPolicies: (count) => invalid.set(count),
     forget(policy) {
-      for (const metric of [waveSeconds, approvals, rollbacks, prometheusErrors, notifyErrors, lastPromotion])
+      for (const metric of [
+        waveSeconds,
+        approvals,
+        rollbacks,
+        prometheusErrors,
+        notifyErrors,
+        eventsLost,
+        lastPromotion,
+      ])
         metric.remove({ policy });
       for (const outcome of outcomesSeen.get(policy) ?? []) runs.remove({ policy, outcome });
       for (const p of PHASES) phase.remove({ policy, phase: p });

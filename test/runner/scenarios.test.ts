@@ -240,7 +240,8 @@ describe('runner: faults', () => {
   it('completes correctly with 10% API errors (500, 429, 409)', async () => {
     h = await createHarness();
     h.sandbox.faults.setApiFaults({ errorRate: 0.1, codes: [500, 429, 409] });
-    const result = await h.run(h.policy(labelsPolicy()));
+    // A step that fails past the client's retries is tried again within the error budget.
+    const result = await h.run(h.policy(labelsPolicy('  errorBudget: {attempts: 10, backoff: 100ms}\n')));
     h.sandbox.faults.setApiFaults(null);
     expect(result.outcome).toBe('promoted');
     expect(h.cluster.requests.some((r) => r.status >= 400)).toBe(true);

@@ -454,10 +454,50 @@ export function installGateway(
   ensureNamespace(store, types, namespace);
   const selector = { app: name, istio: 'ingressgateway' };
   const labels = { ...selector, 'istio.io/rev': options.revision, 'operator.istio.io/component': 'IngressGateways' };
+  // The objects of chart gateways/istio-ingress (istio/istio manifests/charts/gateways/istio-ingress/
+  // templates: serviceaccount.yaml, role.yaml, rolebindings.yaml, poddisruptionbudget.yaml,
+  // autoscale.yaml with the chart's defaults), every one with the same owner labels.
+  const account = `${name}-service-account`;
   upsert(store, types.serviceaccounts, {
     apiVersion: 'v1',
     kind: 'ServiceAccount',
+    metadata: { name: account, namespace, labels },
+  });
+  const extra = (group: string, plural: string, object: KubeObject) => {
+    const type = store.findType(group, plural);
+    if (type) upsert(store, type, object);
+  };
+  extra('rbac.authorization.k8s.io', 'roles', {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: { name: `${name}-sds`, namespace, labels },
+    rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'watch', 'list'] }],
+  });
+  extra('rbac.authorization.k8s.io', 'rolebindings', {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name: `${name}-sds`, namespace, labels },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${name}-sds` },
+    subjects: [{ kind: 'ServiceAccount', name: account }],
+  });
+  extra('policy', 'poddisruptionbudgets', {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
     metadata: { name, namespace, labels },
+    spec: { minAvailable: 1, selector: { matchLabels: selector } },
+  });
+  extra('autoscaling', 'horizontalpodautoscalers', {
+    apiVersion: 'autoscaling/v2',
+    kind: 'HorizontalPodAutoscaler',
+    metadata: { name, namespace, labels },
+    spec: {
+      maxReplicas: 5,
+      minReplicas: options.replicas ?? 2,
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name },
+      metrics: [
+        { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } } },
+      ],
+    },
   });
   upsert(store, types.deployments, {
     apiVersion: 'apps/v1',
@@ -472,7 +512,7 @@ export function installGateway(
           annotations: { 'inject.istio.io/templates': 'gateway', 'sidecar.istio.io/inject': 'true' },
         },
         spec: {
-          serviceAccountName: name,
+          serviceAccountName: account,
           containers: [
             {
               name: 'istio-proxy',

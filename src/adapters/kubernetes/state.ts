@@ -4,7 +4,7 @@
  */
 import { ExternalError } from '../../errors.ts';
 import { Resources, type ClusterPort, type KubeObject } from '../../ports/cluster.ts';
-import type { EventRecorder, EventTarget } from '../../ports/events.ts';
+import type { EventRecorder, EventTarget, LostEvents } from '../../ports/events.ts';
 import type { Lock } from '../../ports/lock.ts';
 import { StateConflictError, type StateStore, type Stored } from '../../ports/state-store.ts';
 import { KubernetesError } from './cluster.ts';
@@ -202,16 +202,24 @@ export function createLeaseLock(cluster: ClusterPort, namespace: string, now: ()
   };
 }
 
-/** core/v1 Events, named `<object>.<hex time>` like the real recorders; failures are swallowed and counted. */
+/**
+ * core/v1 Events, named `<object>.<hex time>` like the real recorders. An Event lives in its
+ * object's namespace; an Event about a cluster-scoped object (Namespace, webhook configuration)
+ * lives in `default` with an empty `involvedObject.namespace`, the only place a real API server
+ * accepts it (core/v1 event validation: "involvedObject.namespace: does not match
+ * event.namespace"). Failures never fail the run: they are counted and reported through `lost`
+ * and `onError`.
+ */
 export function createEventRecorder(
   cluster: ClusterPort,
-  options: { now: () => Date; component?: string; fallbackNamespace: string; onError?: (error: unknown) => void },
+  options: { now: () => Date; component?: string; onError?: (error: unknown) => void },
 ): EventRecorder {
   let sequence = 0;
+  const lost: LostEvents = { count: 0 };
   return {
     async record(target: EventTarget, reason: string, message: string, type: 'Normal' | 'Warning' = 'Normal') {
       const at = options.now();
-      const namespace = target.namespace ?? options.fallbackNamespace;
+      const namespace = target.namespace ?? CLUSTER_SCOPED_EVENT_NAMESPACE;
       sequence += 1;
       const name = `${target.name}.${(at.getTime() * 1000 + sequence).toString(16)}`;
       const timestamp = at.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -240,8 +248,14 @@ export function createEventRecorder(
           },
         });
       } catch (error) {
+        lost.count += 1;
+        lost.lastError = `${reason} on ${target.kind} ${target.namespace ? `${target.namespace}/` : ''}${target.name}: ${error instanceof Error ? error.message : String(error)}`;
         options.onError?.(error);
       }
     },
+    lost: () => ({ ...lost }),
   };
 }
+
+/** Where Kubernetes keeps Events about cluster-scoped objects. */
+export const CLUSTER_SCOPED_EVENT_NAMESPACE = 'default';

@@ -21,7 +21,7 @@ export async function approveCommand(
   });
   await requireStateNamespace(cluster, flags.stateNamespace);
   const store = createConfigMapStateStore(cluster, flags.stateNamespace);
-  const events = createEventRecorder(cluster, { now: () => new Date(), fallbackNamespace: flags.stateNamespace });
+  const events = createEventRecorder(cluster, { now: () => new Date() });
   const result = await decideFromCli({
     store,
     policy,

@@ -107,13 +107,14 @@ export async function serveCommand(opts: ServeFlags, io: CliIo): Promise<ExitCod
           env: io.env,
           clock,
           onNotifyFailure: () => metrics.notificationFailed(policy.metadata.name),
+          onEventLost: () => metrics.eventLost(policy.metadata.name),
           ...(source ? { metrics: countErrors(source, policy.metadata.name, metrics) } : {}),
         }),
         holder,
       };
     },
   });
-  const decisions = createEventRecorder(cluster, { now: () => clock.now(), fallbackNamespace: stateNamespace });
+  const decisions = createEventRecorder(cluster, { now: () => clock.now() });
   const slackActions = createSlackActionHandler({
     store,
     policies: () => daemon.slackSettings(),

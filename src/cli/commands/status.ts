@@ -57,6 +57,10 @@ export function renderStatus(state: RunState, detailed: boolean): string {
   if (state.hold) lines.push(`  held (${state.hold.kind}) since ${state.hold.since}: ${state.hold.reason}`);
   if (state.rollbackReason) lines.push(`  rollback reason: ${state.rollbackReason}`);
   if (state.outcome) lines.push(`  outcome: ${state.outcome}`);
+  if (state.audit && state.audit.eventsLost > 0)
+    lines.push(
+      `  warning: ${state.audit.eventsLost} audit Event(s) were not recorded by the API server${state.audit.lastError ? ` (last: ${state.audit.lastError})` : ''}`,
+    );
   const pending = state.approvals.filter((a) => a.decision === undefined);
   for (const a of pending)
     lines.push(

@@ -1,0 +1,154 @@
+/**
+ * Safety promises an operator relies on, each tried against the sandbox through the CLI as a
+ * user meets it (issue 12): where audit Events go, and that a lost one is never silent.
+ */
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/program.ts';
+import type { CliIo } from '../../src/cli/io.ts';
+import { Resources } from '../../src/ports/cluster.ts';
+import { requiredPermissions } from '../../src/runner/executor.ts';
+import { createHarness, STATE_NS, type Harness } from '../helpers/runner-harness.ts';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+function capture(cwd: string): CliIo & { stdout: () => string; stderr: () => string } {
+  let out = '';
+  let err = '';
+  return {
+    out: (t) => void (out += t),
+    err: (t) => void (err += t),
+    isTty: false,
+    env: { REVROLL_LEASE_TTL_SECONDS: '2' },
+    cwd,
+    stdout: () => out,
+    stderr: () => err,
+  };
+}
+
+const POLICY = `apiVersion: revroll.dev/v1alpha1
+kind: UpgradePolicy
+metadata: {name: safety}
+spec:
+  revisions: {from: auto, to: 1-25-1}
+  waves:
+    - {name: first, namespaces: {names: [alpha]}, bake: 100ms}
+  gates: {warmup: 100ms}
+`;
+
+function writePolicy(harness: Harness, text = POLICY): string {
+  const file = join(dirname(harness.kubeconfigFile), 'policy.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+async function cli(harness: Harness, args: string[]) {
+  const io = capture(dirname(harness.kubeconfigFile));
+  const code = await runCli([...args, '--kubeconfig', harness.kubeconfigFile], io);
+  return { code, out: io.stdout(), err: io.stderr() };
+}
+
+describe('audit Events', () => {
+  it('puts Events about cluster-scoped objects in default with no involvedObject.namespace', async () => {
+    h = await createHarness();
+    const file = writePolicy(h);
+    expect((await cli(h, ['run', file])).code).toBe(0);
+    const inDefault = await h.cluster.list(Resources.events, { namespace: 'default' });
+    const migrated = inDefault.filter((e) => e['reason'] === 'RevrollMigrated');
+    // Moved in the wave, then put back in its original label form on promotion.
+    expect(migrated.map((e) => e['involvedObject'])).toEqual([
+      { apiVersion: 'v1', kind: 'Namespace', name: 'alpha' },
+      { apiVersion: 'v1', kind: 'Namespace', name: 'alpha' },
+    ]);
+    const tagMoved = inDefault.filter((e) => e['reason'] === 'RevrollTagMoved');
+    expect(tagMoved.length).toBeGreaterThan(0);
+    // Nothing about a cluster-scoped object is posted into the state namespace any more.
+    const inState = await h.cluster.list(Resources.events, { namespace: STATE_NS });
+    expect(inState.filter((e) => (e['involvedObject'] as { kind: string }).kind === 'Namespace')).toEqual([]);
+    // Namespaced objects keep their Events in their own namespace.
+    const restarted = await h.cluster.list(Resources.events, { namespace: 'alpha' });
+    expect(restarted.some((e) => e['reason'] === 'RevrollRestarted')).toBe(true);
+  });
+
+  it('counts Events the API server refuses: the run goes on, the state and `revroll status` say so', async () => {
+    h = await createHarness();
+    const file = writePolicy(h);
+    h.sandbox.faults.apply({ api: { errorRate: 1, codes: [409], verbs: ['create'], resources: ['events'] } });
+    expect((await cli(h, ['run', file])).code).toBe(0);
+    h.sandbox.faults.apply({ api: null });
+    const status = await cli(h, ['status', 'safety']);
+    expect(status.code).toBe(0);
+    expect(status.out).toMatch(/warning: \d+ audit Event\(s\) were not recorded by the API server \(last: /);
+    const json = JSON.parse((await cli(h, ['status', 'safety', '-o', 'json'])).out) as {
+      audit?: { eventsLost: number };
+    };
+    expect(json.audit?.eventsLost).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('a step that keeps failing holds (invariant 6)', () => {
+  const budgetPolicy = (extra = '') => `apiVersion: revroll.dev/v1alpha1
+kind: UpgradePolicy
+metadata: {name: budget}
+spec:
+  revisions: {from: auto, to: 1-25-1}
+  waves:
+    - {name: first, namespaces: {names: [alpha]}, bake: 100ms, approval: {required: true, timeout: 1h}}
+    - {name: second, namespaces: {names: [charlie]}, bake: 100ms}
+  gates: {warmup: 100ms}
+  errorBudget: {attempts: 3, backoff: 50ms}
+${extra}`;
+
+  it('holds with exit 4 after the budget when the precheck keeps failing, then resumes on the next run', async () => {
+    h = await createHarness();
+    const file = writePolicy(h, budgetPolicy());
+    // Every permission check fails: the precheck cannot complete, however often it is tried.
+    h.sandbox.faults.apply({
+      api: {
+        errorRate: 1,
+        codes: [409],
+        verbs: ['create'],
+        resources: ['selfsubjectaccessreviews.authorization.k8s.io'],
+      },
+    });
+    h.sandbox.api.resetRequests();
+    const held = await cli(h, ['run', file]);
+    expect(held.code).toBe(4);
+    expect(held.err).toMatch(
+      /^held: precheck failed 3 time\(s\) in a row \(spec\.errorBudget\.attempts\); last error: .*; run revroll again to retry from this step$/m,
+    );
+    const reviews = h.sandbox.api.requests.filter((r) => r.resource === 'selfsubjectaccessreviews');
+    // Three attempts of the precheck, each asking once per permission: no retry storm.
+    const perAttempt = requiredPermissions(h.policy(budgetPolicy()), STATE_NS).length;
+    expect(reviews.length).toBe(3 * perAttempt);
+    const status = await cli(h, ['status', 'budget']);
+    expect(status.out).toMatch(/held \(error\) since .*: precheck failed 3 time\(s\) in a row/);
+    h.sandbox.faults.apply({ api: null });
+    // The next invocation gets a fresh budget and goes on from the precheck.
+    const next = await cli(h, ['run', file]);
+    expect(next.code).toBe(4);
+    expect(next.err).toMatch(/waiting for approval of wave\/first\/approval/);
+  });
+
+  it('holds mid-wave when every namespace patch fails, names the step, and resumes once the API heals', async () => {
+    h = await createHarness();
+    const file = writePolicy(h, budgetPolicy());
+    expect((await cli(h, ['run', file])).code).toBe(4); // wave first done, approval pending
+    expect((await cli(h, ['approve', 'budget'])).code).toBe(0);
+    h.sandbox.faults.apply({ api: { errorRate: 1, codes: [500], verbs: ['patch'], resources: ['namespaces'] } });
+    const held = await cli(h, ['run', file]);
+    expect(held.code).toBe(4);
+    expect(held.err).toMatch(/^held: wave\/second\/migrate failed 3 time\(s\) in a row .*last error: .*500/m);
+    expect((await h.namespaceLabels('charlie'))['istio-injection']).toBe('enabled');
+    h.sandbox.faults.apply({ api: null });
+    const done = await cli(h, ['run', file]);
+    expect(done.code, done.err).toBe(0);
+    expect((await h.namespaceLabels('charlie'))['istio-injection']).toBe('enabled'); // restored form after promotion
+    expect(await h.podRevisions('charlie')).toContain('1-25-1');
+  });
+});
