@@ -391,3 +391,37 @@ describe('without a kubelet (an API server alone)', () => {
     expect((await local('GET', '/api/v1/namespaces/default/pods/unbound')).status).toBe(404);
   });
 });
+
+describe('a Terminating pod keeps exporting its metrics until it is gone', () => {
+  let meshed: Sandbox;
+  beforeAll(async () => {
+    meshed = await createSandbox({
+      scenario: {
+        name: 'metrics',
+        nodes: 1,
+        startLatencyMs: 20,
+        istio: { revisions: [{ name: '1-25-1', version: '1.25.1' }] },
+        namespaces: [{ name: 'shop', labels: { 'istio.io/rev': '1-25-1' }, workloads: [{ name: 'web', replicas: 1 }] }],
+        telemetry: { tickMs: 50 },
+      } as never,
+      stopLatencyMs: 600_000,
+    });
+    await meshed.waitForIdle();
+  });
+  afterAll(async () => {
+    await meshed.close();
+  });
+
+  it('lists the pod as Terminating with its proxy series still scraped, and drops them once deleted', async () => {
+    const local = sender(meshed.url);
+    const pods = (await local('GET', '/api/v1/namespaces/shop/pods')).body.items as { metadata: Meta }[];
+    const name = pods[0]?.metadata.name ?? '';
+    const scrape = async () => (await fetch(meshed.metricsUrl)).text();
+    await waitUntil(async () => (await scrape()).includes(`pod="${name}"`), 5000, 'series of the pod');
+    await local('DELETE', `/api/v1/namespaces/shop/pods/${name}`);
+    expect(meta((await local('GET', `/api/v1/namespaces/shop/pods/${name}`)).body).deletionTimestamp).toBeDefined();
+    expect(await scrape()).toContain(`pod="${name}"`);
+    await local('DELETE', `/api/v1/namespaces/shop/pods/${name}`, { gracePeriodSeconds: 0 });
+    await waitUntil(async () => !(await scrape()).includes(`pod="${name}"`), 5000, 'series gone');
+  });
+});
