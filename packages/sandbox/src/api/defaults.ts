@@ -82,6 +82,9 @@ export function createDefaulter(): Defaulter {
     const isCreate = old === undefined;
     switch (resourceKey(resource)) {
       case 'namespaces':
+        // The namespace strategy sets this label on every write (NamespaceDefaultLabelName, GA 1.22).
+        if (object.metadata.name)
+          object.metadata.labels = { ...object.metadata.labels, 'kubernetes.io/metadata.name': object.metadata.name };
         if (!Array.isArray(spec.finalizers)) spec.finalizers = ['kubernetes'];
         if (isCreate) object.status = { phase: 'Active' };
         break;

@@ -94,15 +94,29 @@ export async function handleCreate(ctx: ResourceContext, r: ResourceRequest): Pr
   ctx.takeAdmissionDelay(); // what earlier (simulation) writes left is not this request's
   let created: KubeObject;
   try {
-    created = ctx.store.create(served.storage, route.namespace, prepared, {
-      writer: writer(r),
-      dryRun: isDryRun(query),
-    });
+    const options = { writer: writer(r), dryRun: isDryRun(query) };
+    created = inServedGroup(served, () => ctx.store.create(served.storage, route.namespace, prepared, options));
   } finally {
     // A webhook that timed out made this request wait its timeoutSeconds, success or failure.
     await delay(ctx.takeAdmissionDelay());
   }
   sendJson(res, 201, served.fromStorage(created));
+}
+
+/**
+ * The store validates in the stored kind; a request through another group (events.k8s.io/v1
+ * Events are core Events) names its own group in the 422, as the real server does.
+ */
+function inServedGroup<T>(served: Served, write: () => T): T {
+  try {
+    return write();
+  } catch (error) {
+    const storedGroup = served.storage.group;
+    if (!(error instanceof ApiError) || error.code !== 422 || served.group === storedGroup) throw error;
+    const kind = served.kind;
+    const message = error.message.replace(`${kind} "`, `${kind}.${served.group} "`);
+    throw new ApiError(422, error.reason, message, { ...error.details, group: served.group });
+  }
 }
 
 function write(ctx: ResourceContext, r: ResourceRequest, object: KubeObject): KubeObject {
@@ -113,11 +127,12 @@ function write(ctx: ResourceContext, r: ResourceRequest, object: KubeObject): Ku
     const finalizers = (object.spec as { finalizers?: string[] } | undefined)?.finalizers ?? [];
     object = { ...current, spec: { ...(current.spec as object), finalizers } };
   }
-  return ctx.store.update(served.storage, route.namespace, object, {
+  const options = {
     ...(route.subresource === 'status' ? { subresource: 'status' as const } : {}),
     writer: writer(r),
     dryRun: isDryRun(query),
-  });
+  };
+  return inServedGroup(served, () => ctx.store.update(served.storage, route.namespace, object, options));
 }
 
 export async function handleUpdate(ctx: ResourceContext, r: ResourceRequest): Promise<void> {

@@ -62,9 +62,9 @@ describe('client-node against the sandbox', () => {
       { name: 'demo', body: { metadata: { labels: { 'istio-injection': null, 'istio.io/rev': 'canary' } } } },
       merge,
     );
-    expect(patched.metadata?.labels).toEqual({ 'istio.io/rev': 'canary' });
+    expect(patched.metadata?.labels).toEqual({ 'istio.io/rev': 'canary', 'kubernetes.io/metadata.name': 'demo' });
     const read = await core.readNamespace({ name: 'demo' });
-    expect(read.metadata?.labels).toEqual({ 'istio.io/rev': 'canary' });
+    expect(read.metadata?.labels).toEqual({ 'istio.io/rev': 'canary', 'kubernetes.io/metadata.name': 'demo' });
     expect(read.status?.phase).toBe('Active');
     expect(read.metadata?.creationTimestamp).toBeInstanceOf(Date);
   });

@@ -45,7 +45,11 @@ describe('kubectl against the sandbox', () => {
     const again = await h.kubectl(['label', 'ns', 'demo', 'istio.io/rev=canary']);
     expect(again.stdout.trim()).toBe('namespace/demo not labeled');
     const labels = await h.kubectl(['get', 'ns', 'demo', '-o', 'jsonpath={.metadata.labels}']);
-    expect(JSON.parse(labels.stdout)).toEqual({ 'istio.io/rev': 'canary', team: 'payments' });
+    expect(JSON.parse(labels.stdout)).toEqual({
+      'istio.io/rev': 'canary',
+      'kubernetes.io/metadata.name': 'demo',
+      team: 'payments',
+    });
   });
 
   it('annotates, adding and removing in one command', async () => {

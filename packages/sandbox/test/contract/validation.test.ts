@@ -369,3 +369,42 @@ describe('other kinds revroll writes', () => {
     expect(() => h.store.create(type, 'demo', { metadata: { name: 'Bad' } })).toThrow(/ConfigMap "Bad" is invalid/);
   });
 });
+
+describe('defaults every writer gets', () => {
+  it('labels every namespace with kubernetes.io/metadata.name, which a write cannot remove', async () => {
+    const created = await send('POST', '/api/v1/namespaces', { metadata: { name: 'labelled' } });
+    expect((created.body.metadata as { labels: Record<string, string> }).labels).toEqual({
+      'kubernetes.io/metadata.name': 'labelled',
+    });
+    const patched = await send(
+      'PATCH',
+      '/api/v1/namespaces/labelled',
+      { metadata: { labels: { 'kubernetes.io/metadata.name': null } } },
+      {
+        contentType: 'application/merge-patch+json',
+      },
+    );
+    expect((patched.body.metadata as { labels: Record<string, string> }).labels['kubernetes.io/metadata.name']).toBe(
+      'labelled',
+    );
+  });
+
+  it('reports a core/v1 validation failure of an events.k8s.io/v1 write in that group', async () => {
+    const reply = await send('POST', '/apis/events.k8s.io/v1/namespaces/demo/events', {
+      metadata: { name: 'elsewhere' },
+      eventTime: '2026-11-22T04:00:00.000000Z',
+      reportingController: 'revroll',
+      reportingInstance: 'r1',
+      action: 'Gate',
+      reason: 'Passed',
+      // With eventTime set, only an empty involvedObject namespace outside default/kube-system is refused.
+      regarding: { kind: 'Node', name: 'n1' },
+      note: 'n',
+      type: 'Normal',
+    });
+    expect(reply.status).toBe(422);
+    expect(reply.body.message).toBe(
+      'Event.events.k8s.io "elsewhere" is invalid: involvedObject.namespace: Invalid value: "": does not match event.namespace',
+    );
+  });
+});
