@@ -125,7 +125,9 @@ export async function createHarness(scenario: ScenarioInput = smallScenario()): 
     },
     async podRevisions(namespace) {
       const pods = await cluster.list(Resources.pods, { namespace });
+      // Terminating pods (deletionTimestamp set) are on their way out: not the namespace's pods.
       return pods
+        .filter((p) => !p.metadata['deletionTimestamp'])
         .map((p) => podRevision(p))
         .filter((r): r is string => r !== undefined)
         .sort();

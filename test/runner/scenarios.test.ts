@@ -102,6 +102,8 @@ spec:
     const result = await h.run(policy);
     expect(result.outcome).toBe('promoted');
     expect(result.state?.records.find((r) => r.id === 'promote/uninstall-previous')?.status).toBe('done');
+    // Deleted in the foreground: istiod's Deployment goes once its pods have terminated.
+    await h.sandbox.waitForIdle();
     expect(await h.cluster.get(Resources.deployments, 'istio-system', 'istiod-1-24-3')).toBeUndefined();
     expect(
       await h.cluster.get(Resources.mutatingwebhookconfigurations, undefined, 'istio-sidecar-injector-1-24-3'),

@@ -72,7 +72,11 @@ async function gatewayPodRevisions(harness: Harness): Promise<string[]> {
     namespace: GATEWAY.namespace,
     labelSelector: 'app=istio-ingressgateway',
   });
-  return pods.map((p) => p.metadata.annotations?.['istio.io/rev'] ?? '').sort();
+  // Terminating pods (replaced, draining) are on their way out: not the gateway's pods.
+  return pods
+    .filter((p) => !p.metadata['deletionTimestamp'])
+    .map((p) => p.metadata.annotations?.['istio.io/rev'] ?? '')
+    .sort();
 }
 
 describe('uninstall never deletes what serves traffic', () => {
@@ -109,7 +113,8 @@ describe('uninstall never deletes what serves traffic', () => {
       expect((await h.cluster.get(ref, 'istio-system', name))?.metadata.labels?.['istio.io/rev'], name).toBe('1-25-1');
     }
     expect(allOn(await gatewayPodRevisions(h), '1-25-1')).toBe(true);
-    // The old control plane is gone, and only it.
+    // The old control plane is gone (deleted in the foreground: once its pods have terminated), and only it.
+    await h.sandbox.waitForIdle();
     expect(await h.cluster.get(Resources.deployments, 'istio-system', 'istiod-1-24-3')).toBeUndefined();
     expect(await h.cluster.get(Resources.deployments, 'istio-system', 'istiod-1-25-1')).toBeDefined();
   });
@@ -177,6 +182,7 @@ spec:
     expect(service?.metadata.labels?.['istio.io/rev']).toBe('1-24-3');
     expect(account).toBeDefined();
     expect(allOn(await gatewayPodRevisions(h), '1-24-3')).toBe(true);
+    await h.sandbox.waitForIdle(); // the canary's istiod goes once its pods have terminated
     expect(await h.cluster.get(Resources.deployments, 'istio-system', 'istiod-1-25-1')).toBeUndefined();
     expect(await h.cluster.get(Resources.deployments, 'istio-system', 'istiod-1-24-3')).toBeDefined();
   });
@@ -215,7 +221,9 @@ spec:
       namespace: 'istio-system',
       labelSelector: 'istio=ingressgateway',
     });
-    expect(pods.map((p) => p.metadata.annotations?.['istio.io/rev'])).toEqual(['1-25-1', '1-25-1']);
+    expect(
+      pods.filter((p) => !p.metadata['deletionTimestamp']).map((p) => p.metadata.annotations?.['istio.io/rev']),
+    ).toEqual(['1-25-1', '1-25-1']);
     const edge = await h.cluster.get(Resources.deployments, 'istio-system', 'edge-gateway');
     // Its template still follows the tag, as the operator wrote it.
     expect(

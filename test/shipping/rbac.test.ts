@@ -2,9 +2,11 @@
  * Least privilege, proven: the chart's ClusterRole and state-namespace Role grant exactly the
  * (verb, group, resource) revroll uses. revroll runs its scenarios against the sandbox
  * (revroll-requests.ts: promotions in both strategies, uninstalls, approvals, aborts with
- * rollbacks, plan, status, `serve`); every request it sent must be granted, and every grant
- * must have been used. The templates are read through the skeleton rendering of
- * helm-template.ts with `if .Values.rbac.*` evaluated, both with and without `rbac.uninstall`.
+ * rollbacks, plan, status, `serve`) as the chart's ServiceAccount, with the chart's RBAC objects
+ * installed and RBAC enforced by the sandbox: a missing right is a 403 that fails the run. Every
+ * request it sent must also be granted by the rules as read here, and every grant must have been
+ * used. The templates are read through the skeleton rendering of helm-template.ts with
+ * `if .Values.rbac.*` evaluated, both with and without `rbac.uninstall`.
  */
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
@@ -106,6 +108,11 @@ describe('charts/revroll RBAC', () => {
     expect(seen).toContain(key('create', 'admissionregistration.k8s.io', 'validatingwebhookconfigurations'));
     expect(seen).toContain(key('delete', 'admissionregistration.k8s.io', 'mutatingwebhookconfigurations'));
     expect(scenarios.map((s) => s.name)).toEqual(expect.arrayContaining(['tags strategy aborted, serve']));
+  });
+
+  it('ran under the chart’s RBAC, enforced: the API server refused none of revroll’s requests', () => {
+    expect(all.length).toBeGreaterThan(100);
+    expect(all.filter((r) => r.status === 401 || r.status === 403).map(describeRequest)).toEqual([]);
   });
 
   it('grants every request revroll sent (rbac.uninstall=true)', () => {

@@ -5,17 +5,21 @@
  * Everything runs as operators run it: the CLI (`plan`, `run`, `run --dry-run`, `status`,
  * `approve`, `abort`) in-process through `runCli`, and `revroll serve` as a child process.
  *
- * Attribution: the test's own setup goes through a client with its own User-Agent; every other
- * request the sandbox serves comes from revroll. (revroll's adapter sends `revroll`, but its
- * watches go through client-node's `Watch`, which sends undici's default User-Agent, so the
- * filter excludes the test's client instead of selecting revroll's User-Agent.)
+ * RBAC is enforced: each session installs the chart's own ServiceAccount, ClusterRole, Role and
+ * bindings (rendered from charts/revroll/templates, with or without `rbac.uninstall` as the
+ * scenario needs), and revroll runs with that ServiceAccount's token. A right the chart does not
+ * grant is a 403 in the run, which then fails.
+ *
+ * Attribution: the test's own setup goes through the admin kubeconfig; every request the
+ * sandbox authenticated as revroll's ServiceAccount is revroll's.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { KubeConfig } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
 import { createKubernetesCluster, type KubernetesCluster } from '../../src/adapters/kubernetes/cluster.ts';
 import { runCli } from '../../src/cli/program.ts';
 import type { CliIo } from '../../src/cli/io.ts';
@@ -25,14 +29,21 @@ import { uninstallKinds, uninstallSelector } from '../../src/mesh/uninstall.ts';
 import { createSandbox, type Sandbox } from '@revroll/sandbox';
 import type { ScenarioInput } from '@revroll/sandbox';
 import { smallScenario, STATE_NS } from '../helpers/runner-harness.ts';
+import { skeleton, valuesChooser } from './helm-template.ts';
 
 export { STATE_NS };
 
-/** The test's own Kubernetes client, told apart from revroll's by this User-Agent. */
+/** The test's own Kubernetes client (admin), told apart from revroll's in logs by this User-Agent. */
 const OBSERVER_USER_AGENT = 'revroll-shipping-test';
 
-/** One API request, reduced to what RBAC authorizes. Subresources are `resource/subresource`. */
-export type ObservedRequest = { verb: string; group: string; resource: string; namespace?: string };
+/** The chart's ServiceAccount (`revroll.serviceAccountName`), installed in the state namespace. */
+const SERVICE_ACCOUNT = 'revroll';
+const REVROLL_USER = `system:serviceaccount:${STATE_NS}:${SERVICE_ACCOUNT}`;
+
+const templates = new URL('../../charts/revroll/templates/', import.meta.url);
+
+/** One API request, reduced to what RBAC authorizes (and its answer). Subresources are `resource/subresource`. */
+export type ObservedRequest = { verb: string; group: string; resource: string; namespace?: string; status?: number };
 
 /** What one scenario observed, and whether it uninstalled a revision (rights granted only with `rbac.uninstall`). */
 export type ScenarioRequests = { name: string; uninstalls: boolean; requests: ObservedRequest[] };
@@ -65,15 +76,64 @@ type Session = {
   close(): Promise<void>;
 };
 
-async function openSession(scenario: ScenarioInput): Promise<Session> {
-  const sandbox = await createSandbox({ scenario: scenario as never });
+/**
+ * The chart's RBAC objects as `helm template` would render them for the release `revroll` in the
+ * state namespace: names from `revroll.fullname` (the skeleton's placeholder), namespaces from
+ * the release. Every template's `if .Values.rbac.*` is evaluated with these values.
+ */
+export function chartRbacObjects(uninstall: boolean): { ref: ResourceRef; object: KubeObject }[] {
+  const values = { rbac: { create: true, uninstall } };
+  const files: [string, ResourceRef][] = [
+    ['clusterrole.yaml', Resources.clusterroles],
+    ['role.yaml', Resources.roles],
+    ['clusterrolebinding.yaml', Resources.clusterrolebindings],
+    ['rolebinding.yaml', Resources.rolebindings],
+  ];
+  const render = (value: unknown, key?: string): unknown => {
+    if (typeof value === 'string')
+      return key === 'namespace' && value === 'HELM' ? STATE_NS : value.replace(/HELM/g, 'revroll');
+    if (Array.isArray(value)) return value.map((v) => render(v));
+    if (typeof value === 'object' && value !== null)
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, render(v, k)]));
+    return value;
+  };
+  return files.flatMap(([file, ref]) => {
+    const text = readFileSync(new URL(file, templates), 'utf8');
+    return parseAllDocuments(skeleton(text, file, valuesChooser(values, file)))
+      .map((d) => d.toJS() as KubeObject | null)
+      .filter((o): o is KubeObject => o !== null)
+      .map((object) => ({ ref, object: render(object) as KubeObject }));
+  });
+}
+
+async function installChartRbac(observer: KubernetesCluster, uninstall: boolean): Promise<void> {
+  await observer.mutate({
+    op: 'create',
+    ref: Resources.serviceaccounts,
+    namespace: STATE_NS,
+    object: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: SERVICE_ACCOUNT } },
+  });
+  for (const { ref, object } of chartRbacObjects(uninstall)) {
+    await observer.mutate({
+      op: 'create',
+      ref,
+      ...(ref.namespaced ? { namespace: object.metadata.namespace ?? STATE_NS } : {}),
+      object,
+    });
+  }
+}
+
+async function openSession(scenario: ScenarioInput, uninstalls: boolean): Promise<Session> {
+  const sandbox = await createSandbox({ scenario: scenario as never, rbac: 'enforce' });
   await sandbox.waitForIdle();
   const dir = mkdtempSync(join(tmpdir(), 'revroll-rbac-'));
-  const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfig, sandbox.kubeconfig);
   const config = new KubeConfig();
   config.loadFromString(sandbox.kubeconfig);
   const observer = createKubernetesCluster({ config, userAgent: OBSERVER_USER_AGENT });
+  await installChartRbac(observer, uninstalls);
+  // revroll itself runs as the chart's ServiceAccount, as in the cluster.
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, sandbox.kubeconfigFor(STATE_NS, SERVICE_ACCOUNT, { expirationSeconds: 86_400 }));
   return {
     sandbox,
     observer,
@@ -100,12 +160,13 @@ async function openSession(scenario: ScenarioInput): Promise<Session> {
     },
     requests() {
       return sandbox.api.requests
-        .filter((r) => r.userAgent !== OBSERVER_USER_AGENT && r.resource !== '')
+        .filter((r) => r.user === REVROLL_USER && r.resource !== '')
         .map((r) => ({
           verb: r.verb,
           group: r.group,
           resource: r.subresource ? `${r.resource}/${r.subresource}` : r.resource,
           ...(r.namespace ? { namespace: r.namespace } : {}),
+          status: r.status,
         }));
     },
     close: () => sandbox.close(),
@@ -150,7 +211,7 @@ async function withSession(
   scenario: ScenarioInput,
   body: (s: Session) => Promise<void>,
 ): Promise<ScenarioRequests> {
-  const s = await openSession(scenario);
+  const s = await openSession(scenario, uninstalls);
   try {
     await body(s);
     return { name, uninstalls, requests: s.requests() };

@@ -7,8 +7,14 @@
  * selectors Istio writes (reference §2.2), including deactivated (`never-match`) injectors.
  *
  * A matching webhook is "called": its `clientConfig.service` must have a Ready endpoint (an
- * istiod pod selected by the Service), otherwise the create fails as `failurePolicy: Fail` makes
- * it fail. The revision injected is the one behind that Service; the pod gets what Istio writes
+ * istiod pod selected by the Service), and a call may time out (a fault: it then takes the
+ * webhook's `timeoutSeconds` and fails with "context deadline exceeded"). A failed call fails the
+ * create under `failurePolicy: Fail` (500 `failed calling webhook "<name>": failed to call webhook:
+ * Post "https://<svc>.<ns>.svc:443/inject?timeout=10s": ...`) and is skipped under `Ignore`: the
+ * pod is created without that webhook's mutation and an audit note
+ * `failed-open.mutation.webhook.admission.k8s.io/round_0_index_<i>` is recorded (in `warnings`),
+ * as the mutating dispatcher does (k8s.io/apiserver/pkg/admission/plugin/webhook/mutating).
+ * The revision injected is the one behind that Service; the pod gets what Istio writes
  * (reference §3). Like the real webhook, an already injected pod or a hostNetwork pod is skipped.
  */
 import { labelSelectorRequirements, matches, type LabelSelector, type Requirement } from './selectors.ts';
@@ -24,6 +30,7 @@ type Webhook = {
   namespaceSelector?: LabelSelector;
   objectSelector?: LabelSelector;
   failurePolicy?: string;
+  timeoutSeconds?: number;
 };
 type CompiledWebhook = {
   configuration: string;
@@ -52,7 +59,12 @@ export type Admission = {
   readonly warnings: string[];
   /** The Istio version a revision runs, read from its istiod Deployment. */
   revisionVersion(revision: string, namespace?: string): string | undefined;
+  /** Simulated ms that webhook calls timed out for since the last call (the API waits them). */
+  takeDelay(): number;
 };
+
+/** Thrown by a webhook call that failed; the failure policy decides what it means. */
+class WebhookCallError extends StoreError {}
 
 export const PROXY_HUB = 'docker.io/istio';
 
@@ -62,10 +74,17 @@ export function installAdmission(options: {
   /** Pods of a namespace from the controllers' index (endpoints of the webhook Service). */
   podsInNamespace: (namespace: string) => KubeObject[];
   onInjection?: (record: InjectionRecord) => void;
+  /** Whether a call to this webhook times out (a fault). */
+  webhookTimesOut?: (configuration: string, webhook: string) => boolean;
 }): Admission {
   const { store, types, podsInNamespace } = options;
   const compiled = new WeakMap<KubeObject, CompiledWebhook[]>();
   const warnings: string[] = [];
+  let delayMs = 0;
+  const warn = (text: string) => {
+    warnings.push(text);
+    if (warnings.length > 100) warnings.shift();
+  };
 
   function compile(mwc: KubeObject): CompiledWebhook[] {
     let out = compiled.get(mwc);
@@ -115,15 +134,19 @@ export function installAdmission(options: {
         reason: why,
       });
       const target = ref
-        ? `https://${ref.name}.${ref.namespace}.svc:${ref.port ?? 443}${ref.path ?? '/'}?timeout=10s`
+        ? `https://${ref.name}.${ref.namespace}.svc:${ref.port ?? 443}${ref.path ?? '/'}?timeout=${hook.webhook.timeoutSeconds ?? 10}s`
         : (hook.webhook.clientConfig?.url ?? '');
-      throw new StoreError(
+      throw new WebhookCallError(
         'InternalError',
         500,
         `Internal error occurred: failed calling webhook "${hook.webhook.name}": failed to call webhook: Post "${target}": ${why}`,
       );
     };
     if (!ref) return fail('no service reference in clientConfig (URL webhooks are not simulated)');
+    if (options.webhookTimesOut?.(hook.configuration, hook.webhook.name)) {
+      delayMs += (hook.webhook.timeoutSeconds ?? 10) * 1000;
+      return fail('context deadline exceeded');
+    }
     const service = store.tryGet(types.services, ref.namespace, ref.name);
     if (!service) return fail(`service "${ref.name}" not found`);
     const selector = (service.spec as { selector?: Record<string, string> } | undefined)?.selector ?? {};
@@ -153,15 +176,24 @@ export function installAdmission(options: {
     const podName = object.metadata.name ?? '';
     let pod = object;
     let injectedBy: { revision: string; webhook: string } | undefined;
-    for (const hook of matched) {
-      const { revision, version, service } = callWebhook(hook, namespace, podName);
+    for (const [index, hook] of matched.entries()) {
+      let called: ReturnType<typeof callWebhook>;
+      try {
+        called = callWebhook(hook, namespace, podName);
+      } catch (error) {
+        if (!(error instanceof WebhookCallError) || hook.webhook.failurePolicy !== 'Ignore') throw error;
+        warn(
+          `pod ${namespace}/${podName}: failed-open.mutation.webhook.admission.k8s.io/round_0_index_${index}: ${hook.webhook.name} (${error.message})`,
+        );
+        continue;
+      }
+      const { revision, version, service } = called;
       if (injectedBy) {
         // The real API server calls this webhook too; istiod sees the status annotation and skips.
         if (injectedBy.revision !== revision) {
-          warnings.push(
+          warn(
             `pod ${namespace}/${podName}: webhooks of revisions "${injectedBy.revision}" (${injectedBy.webhook}) and "${revision}" (${hook.webhook.name}) both match; the first one injected`,
           );
-          if (warnings.length > 100) warnings.shift();
         }
         options.onInjection?.({
           namespace,
@@ -203,6 +235,11 @@ export function installAdmission(options: {
 
   return {
     warnings,
+    takeDelay() {
+      const taken = delayMs;
+      delayMs = 0;
+      return taken;
+    },
     revisionVersion(revision, namespace = 'istio-system') {
       const name = revision === 'default' ? 'istiod' : `istiod-${revision}`;
       return versionOf(store.tryGet(types.deployments, namespace, name));

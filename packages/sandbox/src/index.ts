@@ -24,6 +24,7 @@ import { createGatewayController, type GatewayController, type GatewayOwnership 
 import { applyGatewayApi, gatewayDeploymentName, wantsGatewayApiCrds } from './gateway-api/scenario-objects.ts';
 import { createLoadBalancer } from './load-balancer.ts';
 import { kubeconfigYaml } from './kubeconfig.ts';
+import type { RbacMode } from './api/rbac.ts';
 import { registerBuiltins } from './resources.ts';
 import { loadScenario, parseScenario, type Scenario, type ScenarioInput, type ScenarioWorkload } from './scenario.ts';
 import { createStore, type KubeObject, type Store } from './store.ts';
@@ -36,6 +37,8 @@ export type { GatewayController, GatewayOwnership } from './gateway-api/controll
 export type { RevisionInfo } from './gateway-api/ownership.ts';
 export { removeTag, setTag, setTagService, uninstallRevision } from './istio.ts';
 export type { FaultControl, FaultRequest, FaultState } from './faults.ts';
+export type { RbacMode, UserInfo } from './api/rbac.ts';
+export type { RecordedRequest } from './api-server.ts';
 export { isWatchParam, parseRoute, verbOf } from './api/routing.ts';
 
 export type SandboxOptions = {
@@ -53,6 +56,12 @@ export type SandboxOptions = {
   metricsPort?: number;
   /** Base directory for a relative scenario path. */
   cwd?: string;
+  /** Simulated ms a pod's containers take to exit after a delete (default 1000), capped by its grace period. */
+  stopLatencyMs?: number;
+  /** `enforce`: requests are authorized against the RBAC objects stored (default `allow-all`). */
+  rbac?: RbacMode;
+  /** Real ms between watch BOOKMARKs (default 60000, as kube-apiserver). */
+  bookmarkIntervalMs?: number;
 };
 
 export type SandboxSummary = {
@@ -75,8 +84,13 @@ export type Sandbox = {
   api: ApiServer;
   /** API server URL (`http://127.0.0.1:<port>`). */
   url: string;
-  /** A kubeconfig (YAML text) pointing at the sandbox, for kubectl and client-node. */
+  /** A kubeconfig (YAML text) pointing at the sandbox, for kubectl and client-node (the admin). */
   kubeconfig: string;
+  /**
+   * A kubeconfig that acts as a ServiceAccount (which must exist): its token comes from the
+   * TokenRequest API, so with `rbac: 'enforce'` requests get exactly that account's rights.
+   */
+  kubeconfigFor(namespace: string, serviceAccount: string, options?: { expirationSeconds?: number }): string;
   /** The Prometheus scrape target (`http://127.0.0.1:<port>/metrics`, scrape with honor_labels). */
   metricsUrl: string;
   scenario: Scenario;
@@ -120,8 +134,16 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
       ...(scenario.istio.defaultInstall && !scenario.istio.defaultInstall.ready ? ['default'] : []),
     ],
     metricsOutage: scenario.faults.metricsOutage,
+    seed: options.seed ?? scenario.seed,
   });
-  const controllers = createControllers({ store, clock, nodes, startLatencyMs, readiness: faults.podMayBeReady });
+  const controllers = createControllers({
+    store,
+    clock,
+    nodes,
+    startLatencyMs,
+    ...(options.stopLatencyMs !== undefined ? { stopLatencyMs: options.stopLatencyMs } : {}),
+    readiness: faults.podMayBeReady,
+  });
   const traffic = new Map<string, WorkloadTraffic>();
   for (const ns of scenario.namespaces)
     for (const w of ns.workloads) traffic.set(`${ns.name}/${w.name}`, { rps: w.rps, errorRate: w.errorRate });
@@ -184,6 +206,7 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
       types: controllers.types,
       podsInNamespace: controllers.podsInNamespace,
       onInjection: (r) => telemetry.recordInjection(r),
+      webhookTimesOut: faults.webhookTimesOut,
     });
 
     applyCluster(store, scenario, controllers, nodes);
@@ -197,10 +220,18 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
     );
     applyWorkloads(store, scenario, controllers);
 
-    const api = await createApiServer({ store, host: '127.0.0.1', port: options.port ?? 0 });
+    const api = await createApiServer({
+      store,
+      host: '127.0.0.1',
+      port: options.port ?? 0,
+      rbac: options.rbac ?? 'allow-all',
+      admissionDelayMs: () => admission.takeDelay() / clock.speed,
+      ...(options.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: options.bookmarkIntervalMs } : {}),
+    });
     closers.push(() => api.close());
     faults.attach({
       apiFaults: api.faults,
+      reseedApi: () => api.reseedFaults(),
       refreshReadiness: () => controllers.refreshReadiness(ISTIO_NAMESPACE),
       setMetricsOutage: (o) => telemetry.setOutage(o),
     });
@@ -218,6 +249,12 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
       api,
       url: api.url,
       kubeconfig: kubeconfigYaml(api.url),
+      kubeconfigFor: (namespace, serviceAccount, tokenOptions) =>
+        kubeconfigYaml(api.url, 'revroll-sandbox', {
+          name: `system:serviceaccount:${namespace}:${serviceAccount}`,
+          token: api.issueToken(namespace, serviceAccount, tokenOptions).token,
+          namespace,
+        }),
       metricsUrl: telemetry.url,
       scenario,
       faults,

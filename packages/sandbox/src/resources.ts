@@ -5,6 +5,8 @@
  */
 import type { ResourceType, Store } from './store.ts';
 import { installCrdSync } from './api/crd.ts';
+import { createDefaulter } from './api/defaults.ts';
+import { validateWrite } from './api/validation.ts';
 
 type Spec = Omit<ResourceType, 'singular'> & { singular?: string };
 
@@ -44,6 +46,7 @@ export const builtinResources: ResourceType[] = [
     categories: all,
     subresources: status,
     hasSpec: true,
+    generation: 'spec+annotations',
   }),
   grouped('apps', 'v1', 'StatefulSet', 'statefulsets', {
     shortNames: ['sts'],
@@ -73,9 +76,11 @@ export const builtinResources: ResourceType[] = [
   }),
   grouped('admissionregistration.k8s.io', 'v1', 'MutatingWebhookConfiguration', 'mutatingwebhookconfigurations', {
     namespaced: false,
+    generation: 'webhooks',
   }),
   grouped('admissionregistration.k8s.io', 'v1', 'ValidatingWebhookConfiguration', 'validatingwebhookconfigurations', {
     namespaced: false,
+    generation: 'webhooks',
   }),
   grouped('coordination.k8s.io', 'v1', 'Lease', 'leases'),
   grouped('discovery.k8s.io', 'v1', 'EndpointSlice', 'endpointslices'),
@@ -101,6 +106,7 @@ export const builtinResources: ResourceType[] = [
     hasSpec: true,
   }),
   grouped('authorization.k8s.io', 'v1', 'SelfSubjectAccessReview', 'selfsubjectaccessreviews', { namespaced: false }),
+  grouped('authorization.k8s.io', 'v1', 'SubjectAccessReview', 'subjectaccessreviews', { namespaced: false }),
 ];
 
 /**
@@ -109,6 +115,8 @@ export const builtinResources: ResourceType[] = [
  */
 export function registerBuiltins(store: Store): void {
   for (const type of builtinResources) store.registerType(type);
+  // Every write is defaulted and validated, whoever writes (the API or the simulation).
+  store.setPipeline({ defaults: createDefaulter(), validate: validateWrite });
   installCrdSync(store, isBuiltin);
 }
 
@@ -135,7 +143,10 @@ export function createSystemNamespaces(store: Store): void {
 }
 
 /** Kinds that only accept `create` (reviews are computed, never stored). */
-export const CREATE_ONLY = new Set(['selfsubjectaccessreviews.authorization.k8s.io']);
+export const CREATE_ONLY = new Set([
+  'selfsubjectaccessreviews.authorization.k8s.io',
+  'subjectaccessreviews.authorization.k8s.io',
+]);
 
 const BUILTIN_KEYS = new Set(builtinResources.map((t) => `${t.group}/${t.plural}`));
 

@@ -10,6 +10,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import { matches, type Requirement } from './selectors.ts';
+import { decideDelete, type DeleteOptions } from './deletion.ts';
+import {
+  isEntryList,
+  isResetRequest,
+  updateManagedFields,
+  type ManagedFieldsEntry,
+  type Writer,
+} from './api/managed-fields.ts';
+
+export type { DeleteOptions, PropagationPolicy } from './deletion.ts';
+export type { Writer } from './api/managed-fields.ts';
 
 /** A Kubernetes object as JSON. Only `metadata` is known to the store. */
 export type KubeObject = {
@@ -28,9 +39,17 @@ export type ObjectMeta = {
   generation?: number;
   creationTimestamp?: string;
   deletionTimestamp?: string;
+  deletionGracePeriodSeconds?: number;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
-  ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
+  ownerReferences?: {
+    apiVersion: string;
+    kind: string;
+    name: string;
+    uid: string;
+    controller?: boolean;
+    blockOwnerDeletion?: boolean;
+  }[];
   finalizers?: string[];
   [field: string]: unknown;
 };
@@ -49,7 +68,18 @@ export type ResourceType = {
   subresources?: string[];
   /** Whether writes to the main resource change `generation` when `spec` changes. */
   hasSpec?: boolean;
+  /** How `generation` moves, when not simply with `spec` (see GenerationRule). */
+  generation?: GenerationRule;
 };
+
+/**
+ * What bumps `metadata.generation` on an update, per the kind's registry strategy: `spec`
+ * (ReplicaSets, StatefulSets, DaemonSets, Jobs...), `spec+annotations` (Deployments: their
+ * annotations are copied to ReplicaSets, pkg/registry/apps/deployment/strategy.go), `webhooks`
+ * (webhook configurations), `nonMetadata` (custom resources: anything but metadata, and status
+ * when the CRD has a status subresource; apiextensions customResourceStrategy).
+ */
+export type GenerationRule = 'spec' | 'spec+annotations' | 'webhooks' | 'nonMetadata';
 
 /** Store errors map 1:1 onto Kubernetes `Status` reasons. */
 /** `InternalError` (500) is what a failing admission webhook with `failurePolicy: Fail` returns. */
@@ -61,19 +91,22 @@ export type StoreErrorReason =
   | 'BadRequest'
   | 'Expired'
   | 'MethodNotAllowed'
+  | 'Forbidden'
   | 'InternalError';
+
+export type StoreErrorDetails = {
+  name?: string;
+  group?: string;
+  kind?: string;
+  causes?: { reason: string; message: string; field: string }[];
+};
 
 export class StoreError extends Error {
   readonly reason: StoreErrorReason;
   readonly code: number;
-  readonly details: { name?: string; group?: string; kind?: string };
+  readonly details: StoreErrorDetails;
 
-  constructor(
-    reason: StoreErrorReason,
-    code: number,
-    message: string,
-    details: { name?: string; group?: string; kind?: string } = {},
-  ) {
+  constructor(reason: StoreErrorReason, code: number, message: string, details: StoreErrorDetails = {}) {
     super(message);
     this.reason = reason;
     this.code = code;
@@ -104,10 +137,23 @@ export type ListOptions = {
 export type CreateHook = (resource: ResourceType, object: KubeObject) => KubeObject;
 
 export type WriteOptions = {
-  /** Write the `status` subresource: only `status` changes, generation stays. */
-  subresource?: 'status';
+  /**
+   * Write a subresource: `status` changes only status (generation stays); `binding` only a pod's
+   * `spec.nodeName` (pods/binding, what the scheduler writes; a bound pod cannot be re-bound).
+   */
+  subresource?: 'status' | 'binding';
   /** Skip create hooks (used by the store's own seeding). */
   skipHooks?: boolean;
+  /** Compute what would be stored, store nothing (`dryRun=All`). */
+  dryRun?: boolean;
+  /** The API request's field manager: its write is recorded in `metadata.managedFields`. */
+  writer?: Writer;
+  /**
+   * The managedFields a server-side apply leaves (an `Apply` entry for the applier's fields),
+   * stored as given: the sandbox's own controllers that apply as Istio's do (gateway deployment
+   * controller, field manager istio.io/gateway-controller) compute them themselves.
+   */
+  applied?: unknown[];
 };
 
 export function resourceKey(resource: Pick<ResourceType, 'group' | 'plural'>): string {
@@ -122,17 +168,36 @@ function objectKey(namespace: string | undefined, name: string): string {
   return namespace ? `${namespace}/${name}` : name;
 }
 
+/** Where writes go through what kube-apiserver runs on every write (set by `registerBuiltins`). */
+export type WritePipeline = {
+  /** Server-side defaults, applied in place (idempotent) on create (`old` undefined) and update. */
+  defaults?: (resource: ResourceType, object: KubeObject, old: KubeObject | undefined) => void;
+  /** Validation of a create (`old` undefined) or a main-resource update; throws a 422. */
+  validate?: (resource: ResourceType, object: KubeObject, old: KubeObject | undefined) => void;
+};
+
+/** A consistent list read, kept for the continue tokens issued from it. */
+type Snapshot = { resourceVersion: number; items: KubeObject[]; takenAtMs: number };
+
 /** Creates an empty store. `now` is injected so simulations and tests control time. */
-export function createStore(options: { now?: () => Date; historySize?: number } = {}) {
+export function createStore(
+  options: { now?: () => Date; historySize?: number; snapshotTtlMs?: number; maxSnapshots?: number } = {},
+) {
   const now = options.now ?? (() => new Date());
   const historySize = options.historySize ?? 20_000;
+  // etcd compacts every 5 minutes by default (kube-apiserver --etcd-compaction-interval): a
+  // continue token older than that meets a compacted revision.
+  const snapshotTtlMs = options.snapshotTtlMs ?? 5 * 60_000;
+  const maxSnapshots = options.maxSnapshots ?? 64;
   const types = new Map<string, ResourceType>(); // resourceKey -> type
   const objects = new Map<string, Map<string, KubeObject>>(); // resourceKey -> objectKey -> object
   const history: ChangeEvent[] = [];
+  const snapshots = new Map<string, Snapshot>(); // `${resourceKey}@${rv}`
   let oldestRetained = 1; // smallest RV a watch may resume from
   let revision = 1;
   const watchers = new Set<(event: ChangeEvent) => void>();
   const createHooks: CreateHook[] = [];
+  let pipeline: WritePipeline = {};
 
   const timestamp = () =>
     now()
@@ -149,15 +214,26 @@ export function createStore(options: { now?: () => Date; historySize?: number } 
     return map;
   }
 
+  const details = (resource: ResourceType, name: string) => ({
+    name,
+    ...(resource.group === '' ? {} : { group: resource.group }),
+    kind: resource.plural,
+  });
+
   function notFound(resource: ResourceType, name: string): StoreError {
-    return new StoreError('NotFound', 404, `${resourceKey(resource)} "${name}" not found`, {
-      name,
-      ...(resource.group === '' ? {} : { group: resource.group }),
-      kind: resource.plural,
-    });
+    return new StoreError('NotFound', 404, `${resourceKey(resource)} "${name}" not found`, details(resource, name));
   }
 
-  function record(event: Omit<ChangeEvent, 'resourceVersion'> & { resourceVersion: number }): void {
+  function conflict(resource: ResourceType, name: string, why: string): StoreError {
+    return new StoreError(
+      'Conflict',
+      409,
+      `Operation cannot be fulfilled on ${resourceKey(resource)} "${name}": ${why}`,
+      details(resource, name),
+    );
+  }
+
+  function record(event: ChangeEvent): void {
     // Replayed watches need only the object; keeping `previous` too would retain two versions of
     // every object in the history.
     const { previous: _previous, ...kept } = event;
@@ -180,6 +256,123 @@ export function createStore(options: { now?: () => Date; historySize?: number } 
     if (resource.namespaced && !namespace) {
       throw new StoreError('BadRequest', 400, `${resourceKey(resource)} is namespaced: a namespace is required`);
     }
+  }
+
+  /** NamespaceLifecycle admission: nothing new in a namespace being deleted (403, with the real cause). */
+  function checkNotTerminating(resource: ResourceType, namespace: string | undefined, name: string): void {
+    if (!resource.namespaced || !namespace) return;
+    const ns = objects.get('namespaces')?.get(namespace);
+    if (!ns?.metadata.deletionTimestamp) return;
+    const subject = name ? `${resourceKey(resource)} "${name}"` : resourceKey(resource);
+    throw new StoreError(
+      'Forbidden',
+      403,
+      `${subject} is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`,
+      {
+        ...(name ? { name } : {}),
+        ...(resource.group === '' ? {} : { group: resource.group }),
+        kind: resource.plural,
+        causes: [
+          {
+            reason: 'NamespaceTerminating',
+            message: `namespace ${namespace} is being terminated`,
+            field: 'metadata.namespace',
+          },
+        ],
+      },
+    );
+  }
+
+  function withManagedFields(
+    resource: ResourceType,
+    before: KubeObject | undefined,
+    after: KubeObject,
+    writer: Writer | undefined,
+    sent: unknown,
+  ): void {
+    if (!writer) return;
+    if (isResetRequest(sent)) {
+      delete after.metadata.managedFields;
+      return;
+    }
+    const stored = (before?.metadata.managedFields ?? []) as ManagedFieldsEntry[];
+    // A client that sends back what it read, nothing or `[]` does not mean to set them.
+    const base =
+      sent === undefined || (Array.isArray(sent) && sent.length === 0) || jsonEqual(sent, stored) || !isEntryList(sent)
+        ? stored
+        : sent;
+    const entries = updateManagedFields(base, before, after, writer, timestamp(), isCustom(resource));
+    if (entries.length > 0) after.metadata.managedFields = entries;
+    else delete after.metadata.managedFields;
+  }
+
+  function removeNow(resource: ResourceType, key: string, current: KubeObject): KubeObject {
+    bucket(resource).delete(key);
+    const rv = nextRevision();
+    const deleted = { ...current, metadata: { ...current.metadata, resourceVersion: String(rv) } };
+    record({ type: 'DELETED', resourceVersion: rv, resource, object: deleted, previous: current });
+    return deleted;
+  }
+
+  function storeModified(resource: ResourceType, key: string, current: KubeObject, next: KubeObject): KubeObject {
+    const rv = nextRevision();
+    next.metadata.resourceVersion = String(rv);
+    bucket(resource).set(key, next);
+    record({ type: 'MODIFIED', resourceVersion: rv, resource, object: next, previous: current });
+    return next;
+  }
+
+  /** The object a main-resource update would store (server-owned fields kept, defaults, generation). */
+  function nextVersion(
+    resource: ResourceType,
+    current: KubeObject,
+    input: KubeObject,
+    options: WriteOptions,
+  ): KubeObject {
+    if (options.subresource === 'binding') {
+      const bound = (current.spec as { nodeName?: string } | undefined)?.nodeName;
+      const nodeName = (input.spec as { nodeName?: string } | undefined)?.nodeName;
+      if (bound && bound !== nodeName)
+        throw conflict(
+          resource,
+          current.metadata.name ?? '',
+          `pod ${current.metadata.name ?? ''} is already assigned to node "${bound}"`,
+        );
+      return { ...current, metadata: { ...current.metadata }, spec: { ...(current.spec as object), nodeName } };
+    }
+    if (options.subresource === 'status') {
+      const next = { ...current, metadata: { ...current.metadata }, status: structuredClone(input.status) };
+      if (next.status === undefined) delete next.status;
+      withManagedFields(resource, current, next, options.writer, input.metadata.managedFields);
+      return next;
+    }
+    const next = structuredClone(input);
+    const sentManagedFields = input.metadata.managedFields;
+    // Server-owned fields survive a client's PUT (rest.BeforeUpdate); a different uid is a 422.
+    if (!next.metadata.uid) next.metadata.uid = current.metadata.uid;
+    next.metadata.creationTimestamp = current.metadata.creationTimestamp;
+    next.metadata.namespace = current.metadata.namespace;
+    if (current.metadata.deletionTimestamp) next.metadata.deletionTimestamp = current.metadata.deletionTimestamp;
+    if (
+      current.metadata.deletionGracePeriodSeconds !== undefined &&
+      next.metadata.deletionGracePeriodSeconds === undefined
+    )
+      next.metadata.deletionGracePeriodSeconds = current.metadata.deletionGracePeriodSeconds;
+    if (current.metadata.generation !== undefined) next.metadata.generation = current.metadata.generation;
+    else delete next.metadata.generation;
+    next.metadata.managedFields = current.metadata.managedFields;
+    if (resource.subresources?.includes('status')) {
+      if ('status' in current) next.status = current.status;
+      else delete next.status;
+    }
+    next.apiVersion = groupVersion(resource);
+    next.kind = resource.kind;
+    pipeline.defaults?.(resource, next, current);
+    pipeline.validate?.(resource, next, current);
+    if (generationChanged(resource, current, next)) next.metadata.generation = (current.metadata.generation ?? 1) + 1;
+    withManagedFields(resource, current, next, options.writer, sentManagedFields);
+    if (options.applied) next.metadata.managedFields = options.applied;
+    return next;
   }
 
   const store = {
@@ -221,6 +414,11 @@ export function createStore(options: { now?: () => Date; historySize?: number } 
       createHooks.push(hook);
     },
 
+    /** Installs defaulting and validation for every writer (the API and the simulation alike). */
+    setPipeline(next: WritePipeline): void {
+      pipeline = next;
+    },
+
     get(resource: ResourceType, namespace: string | undefined, name: string): KubeObject {
       checkNamespace(resource, namespace);
       const object = bucket(resource).get(objectKey(resource.namespaced ? namespace : undefined, name));
@@ -240,6 +438,29 @@ export function createStore(options: { now?: () => Date; historySize?: number } 
       }
       items.sort((a, b) => compareKeys(a, b));
       return { items, resourceVersion: revision };
+    },
+
+    /**
+     * Every object of a type at the current version, kept so that later pages of a paginated list
+     * read the same snapshot (as etcd serves a continue token at its revision).
+     */
+    snapshot(resource: ResourceType): { items: KubeObject[]; resourceVersion: number } {
+      const key = `${resourceKey(resource)}@${revision}`;
+      let taken = snapshots.get(key);
+      if (!taken) {
+        taken = { resourceVersion: revision, items: store.list(resource).items, takenAtMs: now().getTime() };
+        snapshots.set(key, taken);
+        while (snapshots.size > maxSnapshots) snapshots.delete(snapshots.keys().next().value as string);
+      }
+      return taken;
+    },
+
+    /** The snapshot of a type at `resourceVersion`, unless it was compacted (or expired). */
+    snapshotAt(resource: ResourceType, resourceVersion: number): KubeObject[] | undefined {
+      const key = `${resourceKey(resource)}@${resourceVersion}`;
+      const taken = snapshots.get(key);
+      if (taken && now().getTime() - taken.takenAtMs > snapshotTtlMs) snapshots.delete(key);
+      return snapshots.get(key)?.items;
     },
 
     /** Whether an object passes a list's namespace, label and field selectors. */
@@ -268,41 +489,55 @@ export function createStore(options: { now?: () => Date; historySize?: number } 
       checkNamespace(resource, namespace);
       let object: KubeObject = structuredClone(input);
       object.metadata = object.metadata ?? {};
+      const sentManagedFields = object.metadata.managedFields;
       if (resource.namespaced) object.metadata.namespace = namespace;
       else delete object.metadata.namespace;
-      if (!object.metadata.name) {
-        if (object.metadata.generateName) {
-          object.metadata.name = `${object.metadata.generateName}${randomSuffix()}`;
-        } else {
-          throw new StoreError(
-            'Invalid',
-            422,
-            `${resource.kind} "" is invalid: metadata.name: Required value: name or generateName is required`,
-            { kind: resource.kind },
-          );
-        }
-      }
+      checkNotTerminating(resource, namespace, object.metadata.name ?? '');
       if (!options.skipHooks) {
         for (const hook of createHooks) object = hook(resource, object);
       }
+      if (!object.metadata.name && object.metadata.generateName)
+        object.metadata.name = `${object.metadata.generateName}${randomSuffix()}`;
+      object.apiVersion = groupVersion(resource);
+      object.kind = resource.kind;
+      // Server-owned metadata is never taken from the client (rest.BeforeCreate).
+      for (const field of [
+        'uid',
+        'resourceVersion',
+        'creationTimestamp',
+        'deletionTimestamp',
+        'deletionGracePeriodSeconds',
+      ])
+        delete object.metadata[field];
+      delete object.metadata.managedFields;
+      if (generationRule(resource)) object.metadata.generation = 1;
+      else delete object.metadata.generation;
+      pipeline.defaults?.(resource, object, undefined);
+      pipeline.validate?.(resource, object, undefined);
       const name = object.metadata.name as string;
       const map = bucket(resource);
       const key = objectKey(resource.namespaced ? namespace : undefined, name);
       if (map.has(key)) {
-        throw new StoreError('AlreadyExists', 409, `${resourceKey(resource)} "${name}" already exists`, {
-          name,
-          ...(resource.group === '' ? {} : { group: resource.group }),
-          kind: resource.plural,
-        });
+        throw new StoreError(
+          'AlreadyExists',
+          409,
+          `${resourceKey(resource)} "${name}" already exists`,
+          details(resource, name),
+        );
       }
-      const rv = nextRevision();
-      object.apiVersion = groupVersion(resource);
-      object.kind = resource.kind;
       object.metadata.uid = randomUUID();
-      object.metadata.resourceVersion = String(rv);
       object.metadata.creationTimestamp = timestamp();
-      if (resource.hasSpec) object.metadata.generation = 1;
-      else delete object.metadata.generation;
+      withManagedFields(
+        resource,
+        undefined,
+        object,
+        options.writer,
+        isResetRequest(sentManagedFields) ? undefined : sentManagedFields,
+      );
+      if (options.applied) object.metadata.managedFields = options.applied;
+      if (options.dryRun) return object;
+      const rv = nextRevision();
+      object.metadata.resourceVersion = String(rv);
       map.set(key, object);
       record({ type: 'ADDED', resourceVersion: rv, resource, object });
       return object;
@@ -310,7 +545,8 @@ export function createStore(options: { now?: () => Date; historySize?: number } 
 
     /**
      * Replaces an object. A `metadata.resourceVersion` in the input is a precondition (409 when
-     * stale); without one the update is unconditional, as on a real server.
+     * stale); without one the update is unconditional, as on a real server. An update that leaves
+     * an object being deleted without finalizers (and no grace period left) deletes it.
      */
     update(
       resource: ResourceType,
@@ -324,56 +560,84 @@ export function createStore(options: { now?: () => Date; historySize?: number } 
         throw new StoreError('Invalid', 422, `${resource.kind} "" is invalid: metadata.name: Required value`, {
           kind: resource.kind,
         });
-      const map = bucket(resource);
       const key = objectKey(resource.namespaced ? namespace : undefined, name);
-      const current = map.get(key);
+      const current = bucket(resource).get(key);
       if (!current) throw notFound(resource, name);
       const precondition = input.metadata.resourceVersion;
       if (precondition !== undefined && precondition !== '' && precondition !== current.metadata.resourceVersion) {
-        throw new StoreError(
-          'Conflict',
-          409,
-          `Operation cannot be fulfilled on ${resourceKey(resource)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
-          { name, ...(resource.group === '' ? {} : { group: resource.group }), kind: resource.plural },
+        throw conflict(
+          resource,
+          name,
+          'the object has been modified; please apply your changes to the latest version and try again',
         );
       }
-      let next: KubeObject;
-      if (options.subresource === 'status') {
-        next = { ...current, metadata: { ...current.metadata }, status: structuredClone(input.status) };
-      } else {
-        next = structuredClone(input);
-        // Server-owned fields survive a client's PUT.
-        next.metadata.uid = current.metadata.uid;
-        next.metadata.creationTimestamp = current.metadata.creationTimestamp;
-        next.metadata.namespace = current.metadata.namespace;
-        if (current.metadata.deletionTimestamp) next.metadata.deletionTimestamp = current.metadata.deletionTimestamp;
-        if ('status' in current && resource.subresources?.includes('status')) next.status = current.status;
-        if (resource.hasSpec) {
-          const generation = current.metadata.generation ?? 1;
-          next.metadata.generation = jsonEqual(current.spec, next.spec) ? generation : generation + 1;
-        }
-      }
-      next.apiVersion = groupVersion(resource);
-      next.kind = resource.kind;
+      const next = nextVersion(resource, current, input, options);
       if (jsonEqual(stripRv(current), stripRv(next))) return current; // no-op writes do not bump RV
-      const rv = nextRevision();
-      next.metadata.resourceVersion = String(rv);
-      map.set(key, next);
-      record({ type: 'MODIFIED', resourceVersion: rv, resource, object: next, previous: current });
-      return next;
+      if (options.dryRun)
+        return { ...next, metadata: { ...next.metadata, resourceVersion: current.metadata.resourceVersion } };
+      const finalizersLeft = (next.metadata.finalizers ?? []).length;
+      if (
+        current.metadata.deletionTimestamp &&
+        finalizersLeft === 0 &&
+        (current.metadata.deletionGracePeriodSeconds ?? 0) === 0
+      ) {
+        // The last finalizer is gone: the object goes (the store's shouldDeleteDuringUpdate).
+        const stored = storeModified(resource, key, current, next);
+        if (resource.plural !== 'namespaces' || resource.group !== '') return removeNow(resource, key, stored);
+        return stored;
+      }
+      return storeModified(resource, key, current, next);
     },
 
-    delete(resource: ResourceType, namespace: string | undefined, name: string): KubeObject {
+    /**
+     * Deletes as a DELETE request does (see deletion.ts): removed at once, or marked with a
+     * deletionTimestamp while a grace period runs or finalizers remain. `removed` tells which.
+     */
+    remove(
+      resource: ResourceType,
+      namespace: string | undefined,
+      name: string,
+      options: DeleteOptions = {},
+    ): { object: KubeObject; removed: boolean } {
       checkNamespace(resource, namespace);
-      const map = bucket(resource);
       const key = objectKey(resource.namespaced ? namespace : undefined, name);
-      const current = map.get(key);
+      const current = bucket(resource).get(key);
       if (!current) throw notFound(resource, name);
-      map.delete(key);
-      const rv = nextRevision();
-      const deleted = { ...current, metadata: { ...current.metadata, resourceVersion: String(rv) } };
-      record({ type: 'DELETED', resourceVersion: rv, resource, object: deleted, previous: current });
-      return deleted;
+      const pre = options.preconditions;
+      const preconditionFailed = (what: string, expected: string, actual: string | undefined) =>
+        conflict(
+          resource,
+          name,
+          `Precondition failed: ${what} in precondition: ${expected}, ${what} in object meta: ${actual ?? ''}`,
+        );
+      if (pre?.uid && pre.uid !== current.metadata.uid) throw preconditionFailed('UID', pre.uid, current.metadata.uid);
+      if (pre?.resourceVersion && pre.resourceVersion !== current.metadata.resourceVersion)
+        throw preconditionFailed('ResourceVersion', pre.resourceVersion, current.metadata.resourceVersion);
+      const kind =
+        resource.group === '' && (resource.plural === 'pods' || resource.plural === 'namespaces')
+          ? resource.plural
+          : 'other';
+      const decision = decideDelete(current, kind, options, now().getTime());
+      switch (decision.action) {
+        case 'unchanged':
+          return { object: current, removed: false };
+        case 'mark':
+          if (options.dryRun) return { object: decision.object, removed: false };
+          return { object: storeModified(resource, key, current, decision.object), removed: false };
+        case 'remove':
+          if (options.dryRun) return { object: current, removed: true };
+          return { object: removeNow(resource, key, current), removed: true };
+      }
+    },
+
+    /** `remove` for callers that only need the object (the simulation's controllers, Istio helpers). */
+    delete(
+      resource: ResourceType,
+      namespace: string | undefined,
+      name: string,
+      options: DeleteOptions = {},
+    ): KubeObject {
+      return store.remove(resource, namespace, name, options).object;
     },
 
     /**
@@ -395,11 +659,12 @@ export function createStore(options: { now?: () => Date; historySize?: number } 
       };
     },
 
-    /** Forgets history older than the newest `keep` events (to test 410 Gone on demand). */
+    /** Forgets history older than the newest `keep` events and every list snapshot (etcd compaction). */
     compact(keep = 0): void {
       const drop = Math.max(0, history.length - keep);
       history.splice(0, drop);
       oldestRetained = history[0]?.resourceVersion ?? revision + 1;
+      snapshots.clear();
     },
 
     /** Number of objects per resource (for sizing and the scale benchmark). */
@@ -410,6 +675,39 @@ export function createStore(options: { now?: () => Date; historySize?: number } 
     },
   };
   return store;
+}
+
+/** How a kind's `metadata.generation` moves (its registry strategy's PrepareForUpdate). */
+export function generationRule(resource: ResourceType): GenerationRule | undefined {
+  return resource.generation ?? (resource.hasSpec ? 'spec' : undefined);
+}
+
+function isCustom(resource: ResourceType): boolean {
+  return resource.generation === 'nonMetadata';
+}
+
+function generationChanged(resource: ResourceType, current: KubeObject, next: KubeObject): boolean {
+  const rule = generationRule(resource);
+  switch (rule) {
+    case undefined:
+      return false;
+    case 'spec':
+      return !jsonEqual(current.spec, next.spec);
+    case 'spec+annotations':
+      return (
+        !jsonEqual(current.spec, next.spec) ||
+        !jsonEqual(current.metadata.annotations ?? {}, next.metadata.annotations ?? {})
+      );
+    case 'webhooks':
+      return !jsonEqual(current.webhooks, next.webhooks);
+    case 'nonMetadata': {
+      const strip = (o: KubeObject) => {
+        const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = o;
+        return resource.subresources?.includes('status') ? rest : { ...rest, status: o.status };
+      };
+      return !jsonEqual(strip(current), strip(next));
+    }
+  }
 }
 
 export type Store = ReturnType<typeof createStore>;

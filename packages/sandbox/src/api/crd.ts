@@ -64,6 +64,7 @@ export function crdResourceType(crd: KubeObject): ResourceType | undefined {
     singular: names.singular || names.kind.toLowerCase(),
     namespaced: spec.scope !== 'Cluster',
     hasSpec: true,
+    generation: 'nonMetadata',
   };
   if (names.shortNames?.length) type.shortNames = [...names.shortNames];
   if (names.categories?.length) type.categories = [...names.categories];

@@ -2,10 +2,14 @@
  * Server-side defaulting for the fields clients read back: Deployment `replicas` (rollout status
  * compares against it), webhook policies (the real server adds `matchPolicy: Equivalent`,
  * `reinvocationPolicy: Never`, `rules[].scope: "*"`), Service cluster IPs, namespace phase.
- * Every default is idempotent, so re-defaulting on update never bumps `generation`.
+ * Every default is idempotent, so re-defaulting on update never bumps `generation`. The store runs
+ * it on every write, the simulation's included: objects are stored defaulted, as on a real server
+ * where controllers write through the API too.
+ *
+ * A Service update that omits its allocated cluster IP keeps it (the service registry's
+ * patchAllocatedValues); changing it is then a validation error.
  */
-import type { KubeObject } from '../store.ts';
-import type { Served } from './served.ts';
+import { resourceKey, type KubeObject, type ResourceType } from '../store.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -62,7 +66,7 @@ function defaultWebhooks(object: KubeObject, mutating: boolean): void {
   }
 }
 
-export type Defaulter = (served: Served, object: KubeObject, isCreate: boolean) => KubeObject;
+export type Defaulter = (resource: ResourceType, object: KubeObject, old: KubeObject | undefined) => void;
 
 /** Creates a defaulter; it owns the Service cluster-IP allocator (10.96.0.0/12, in order). */
 export function createDefaulter(): Defaulter {
@@ -72,11 +76,15 @@ export function createDefaulter(): Defaulter {
     return `10.96.${Math.floor(n / 256) % 256}.${n % 256}`;
   };
 
-  return (served, input, isCreate) => {
-    const object = structuredClone(input);
+  return (resource, object, old) => {
+    const hadSpec = object.spec !== undefined;
     const spec = obj(object, 'spec');
-    switch (served.key) {
+    const isCreate = old === undefined;
+    switch (resourceKey(resource)) {
       case 'namespaces':
+        // The namespace strategy sets this label on every write (NamespaceDefaultLabelName, GA 1.22).
+        if (object.metadata.name)
+          object.metadata.labels = { ...object.metadata.labels, 'kubernetes.io/metadata.name': object.metadata.name };
         if (!Array.isArray(spec.finalizers)) spec.finalizers = ['kubernetes'];
         if (isCreate) object.status = { phase: 'Active' };
         break;
@@ -113,21 +121,9 @@ export function createDefaulter(): Defaulter {
         setDefault(spec, 'replicas', 1);
         defaultTemplate(spec);
         break;
-      case 'services': {
-        setDefault(spec, 'type', 'ClusterIP');
-        setDefault(spec, 'sessionAffinity', 'None');
-        if (spec.type !== 'ExternalName') {
-          if (isCreate && spec.clusterIP === undefined) spec.clusterIP = allocateIp();
-          if (spec.clusterIP !== undefined) setDefault(spec, 'clusterIPs', [spec.clusterIP]);
-          setDefault(spec, 'ipFamilies', ['IPv4']);
-          setDefault(spec, 'ipFamilyPolicy', 'SingleStack');
-        }
-        for (const port of list(spec.ports)) {
-          setDefault(port, 'protocol', 'TCP');
-          setDefault(port, 'targetPort', port.port);
-        }
+      case 'services':
+        defaultService(spec, old, isCreate, allocateIp);
         break;
-      }
       case 'mutatingwebhookconfigurations.admissionregistration.k8s.io':
         defaultWebhooks(object, true);
         break;
@@ -135,7 +131,26 @@ export function createDefaulter(): Defaulter {
         defaultWebhooks(object, false);
         break;
     }
-    if (Object.keys(spec).length === 0 && input.spec === undefined) delete object.spec;
-    return object;
+    if (Object.keys(spec).length === 0 && !hadSpec) delete object.spec;
   };
+}
+
+function defaultService(spec: Obj, old: KubeObject | undefined, isCreate: boolean, allocateIp: () => string): void {
+  setDefault(spec, 'type', 'ClusterIP');
+  setDefault(spec, 'sessionAffinity', 'None');
+  if (spec.type !== 'ExternalName') {
+    const before = old?.spec as Obj | undefined;
+    if (!isCreate && (spec.clusterIP === undefined || spec.clusterIP === '') && before?.clusterIP !== undefined) {
+      spec.clusterIP = before.clusterIP;
+      if (spec.clusterIPs === undefined && before.clusterIPs !== undefined) spec.clusterIPs = before.clusterIPs;
+    }
+    if (isCreate && (spec.clusterIP === undefined || spec.clusterIP === '')) spec.clusterIP = allocateIp();
+    if (spec.clusterIP !== undefined) setDefault(spec, 'clusterIPs', [spec.clusterIP]);
+    setDefault(spec, 'ipFamilies', ['IPv4']);
+    setDefault(spec, 'ipFamilyPolicy', 'SingleStack');
+  }
+  for (const port of list(spec.ports)) {
+    setDefault(port, 'protocol', 'TCP');
+    setDefault(port, 'targetPort', port.port);
+  }
 }

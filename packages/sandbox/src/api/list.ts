@@ -116,9 +116,13 @@ function objectKey(object: KubeObject): string {
     : (object.metadata.name ?? '');
 }
 
-export function encodeContinue(rv: number, lastKey: string): string {
-  const token: ContinueToken = { v: 'meta.k8s.io/v1', rv, start: `${lastKey}\u0000` };
+function encodeToken(rv: number, start: string): string {
+  const token: ContinueToken = { v: 'meta.k8s.io/v1', rv, start };
   return Buffer.from(JSON.stringify(token)).toString('base64url');
+}
+
+export function encodeContinue(rv: number, lastKey: string): string {
+  return encodeToken(rv, `${lastKey}\u0000`);
 }
 
 function decodeContinue(text: string): ContinueToken {
@@ -132,6 +136,10 @@ function decodeContinue(text: string): ContinueToken {
   }
 }
 
+/** k8s.io/apiserver/pkg/storage/etcd3 `inconsistentContinue`. */
+const INCONSISTENT_CONTINUE =
+  'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.';
+
 /** Compares an object's sort key (namespace, then name) with a token's start key. */
 function compareToStart(object: KubeObject, start: string): number {
   const [ns, name] = start.includes('/') ? (start.split('/', 2) as [string, string]) : ['', start];
@@ -141,39 +149,81 @@ function compareToStart(object: KubeObject, start: string): number {
   return n < name ? -1 : n > name ? 1 : 0;
 }
 
+function after(items: KubeObject[], start: string): KubeObject[] {
+  let low = 0;
+  let high = items.length;
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (compareToStart(items[mid] as KubeObject, start) < 0) low = mid + 1;
+    else high = mid;
+  }
+  return items.slice(low);
+}
+
 export type Page = { items: KubeObject[]; resourceVersion: number; continue?: string; remainingItemCount?: number };
 
-/** Selects and paginates; items are sorted by namespace then name, as upstream. */
+/**
+ * Selects and paginates; items are sorted by namespace then name, as upstream. A paginated list
+ * reads one snapshot: the first page takes it (only when there is a next page), later pages read
+ * it at the token's resourceVersion, as etcd serves a revision. After compaction (or when the
+ * snapshot expired, 5 minutes) a token is 410 Expired with a fresh `metadata.continue` whose
+ * resourceVersion is -1: it continues from the same key in the current state (inconsistently),
+ * as kube-apiserver's handleCompactedErrorForPaging does. `resourceVersion=0` lists are served
+ * whole, ignoring `limit`, as from the watch cache.
+ */
 export function listPage(store: Store, served: Served, query: URLSearchParams, namespace: string | undefined): Page {
   const selection = selectionFromQuery(query, served, namespace);
-  const listed = store.list(served.storage, selection.options);
-  let items = selection.extra.length > 0 ? listed.items.filter((o) => selects(store, selection, o)) : listed.items;
-  const rvMatch = query.get('resourceVersionMatch');
-  const requestedRv = Number(query.get('resourceVersion') ?? '');
-  if (rvMatch === 'Exact' && requestedRv > 0 && requestedRv < listed.resourceVersion) {
-    throw new ApiError(410, 'Expired', 'The resourceVersion for the provided list is too old.');
-  }
+  const pick = (items: KubeObject[]) => items.filter((o) => selects(store, selection, o));
+  const rvParam = query.get('resourceVersion') ?? '';
+  const limitParam = Number(query.get('limit') ?? '0');
+  const limit = Number.isInteger(limitParam) && limitParam > 0 && rvParam !== '0' ? limitParam : 0;
   const continueText = query.get('continue');
+  let items: KubeObject[];
+  let resourceVersion: number;
+  let snapshotAll: (() => KubeObject[]) | undefined;
   if (continueText) {
+    if (rvParam !== '') throw badRequest('specifying resource version is not allowed when using continue');
     const token = decodeContinue(continueText);
-    let low = 0;
-    let high = items.length;
-    while (low < high) {
-      const mid = (low + high) >> 1;
-      if (compareToStart(items[mid] as KubeObject, token.start) < 0) low = mid + 1;
-      else high = mid;
+    const start = token.start; // `<last key>\u0000`: strictly after the last key served
+    if (token.rv === -1) {
+      const listed = store.list(served.storage, selection.options);
+      resourceVersion = listed.resourceVersion;
+      items = after(pick(listed.items), start);
+    } else {
+      const snapshot = store.snapshotAt(served.storage, token.rv);
+      if (!snapshot)
+        throw new ApiError(
+          410,
+          'Expired',
+          INCONSISTENT_CONTINUE,
+          undefined,
+          {},
+          { continue: encodeToken(-1, token.start) },
+        );
+      resourceVersion = token.rv;
+      items = after(pick(snapshot), start);
     }
-    items = items.slice(low);
+  } else {
+    const listed = store.list(served.storage, selection.options);
+    const rvMatch = query.get('resourceVersionMatch');
+    const requestedRv = Number(rvParam);
+    if (rvMatch === 'Exact' && requestedRv > 0 && requestedRv < listed.resourceVersion) {
+      throw new ApiError(410, 'Expired', 'The resourceVersion for the provided list is too old.');
+    }
+    resourceVersion = listed.resourceVersion;
+    items = selection.extra.length > 0 ? pick(listed.items) : listed.items;
+    snapshotAll = () => store.snapshot(served.storage).items;
   }
-  const limit = Number(query.get('limit') ?? '0');
-  if (Number.isInteger(limit) && limit > 0 && items.length > limit) {
+  if (limit > 0 && items.length > limit) {
+    // Later pages must see this version: keep the snapshot (taken now, at the same version).
+    snapshotAll?.();
     const page = items.slice(0, limit);
     return {
       items: page,
-      resourceVersion: listed.resourceVersion,
-      continue: encodeContinue(listed.resourceVersion, objectKey(page[limit - 1] as KubeObject)),
+      resourceVersion,
+      continue: encodeContinue(resourceVersion, objectKey(page[limit - 1] as KubeObject)),
       remainingItemCount: items.length - limit,
     };
   }
-  return { items, resourceVersion: listed.resourceVersion };
+  return { items, resourceVersion };
 }

@@ -24,7 +24,6 @@ function patchOperation(s: Served) {
     'application/json-patch+json',
     'application/merge-patch+json',
     ...(s.custom ? [] : ['application/strategic-merge-patch+json']),
-    'application/apply-patch+yaml',
   ];
   return {
     'x-kubernetes-group-version-kind': { group: s.group, version: s.version, kind: s.kind },

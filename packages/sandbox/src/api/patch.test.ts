@@ -40,8 +40,8 @@ describe('jsonPatch (RFC 6902)', () => {
 });
 
 describe('applyPatch', () => {
-  it('treats apply patches as merges and refuses non-object merge bodies', () => {
-    expect(applyPatch('apply', { a: 1 }, { b: 2 })).toEqual({ a: 1, b: 2 });
+  it('merges objects and refuses non-object merge bodies', () => {
+    expect(applyPatch('merge', { a: 1 }, { b: 2 })).toEqual({ a: 1, b: 2 });
     expect(() => applyPatch('merge', { a: 1 }, [1])).toThrow(ApiError);
   });
 });

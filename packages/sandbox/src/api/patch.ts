@@ -1,17 +1,23 @@
 /**
- * The four PATCH flavours of the Kubernetes API. They work on plain JSON and never mutate their
- * inputs (stored objects are shared and read-only).
+ * The PATCH flavours of the Kubernetes API the sandbox implements: JSON patch, JSON merge patch
+ * and strategic merge patch. They work on plain JSON and never mutate their inputs (stored objects
+ * are shared and read-only).
+ *
+ * Server-side apply (`application/apply-patch+yaml`) is refused with the 415 a server answers for
+ * a patch type it does not support (wire reference §4), never treated as a merge patch: its real
+ * semantics (field ownership, conflicts between managers, removal of fields an applier stops
+ * setting) would be a second, lenient implementation of a protocol revroll does not use, and a
+ * client that starts using it should fail here at once rather than pass on merge semantics.
  */
 import { ApiError, badRequest } from './status.ts';
 import { strategicMerge } from './strategic-merge.ts';
 
-export type PatchType = 'json' | 'merge' | 'strategic' | 'apply';
+export type PatchType = 'json' | 'merge' | 'strategic';
 
 export const PATCH_CONTENT_TYPES: Record<string, PatchType> = {
   'application/json-patch+json': 'json',
   'application/merge-patch+json': 'merge',
   'application/strategic-merge-patch+json': 'strategic',
-  'application/apply-patch+yaml': 'apply',
 };
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -157,7 +163,6 @@ export function applyPatch(type: PatchType, current: unknown, patch: unknown): u
     case 'json':
       return jsonPatch(current, patch);
     case 'merge':
-    case 'apply':
       if (!isObject(patch)) throw badRequest('the patch must be a JSON object');
       return mergePatch(current, patch);
     case 'strategic':

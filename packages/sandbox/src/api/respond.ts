@@ -3,6 +3,7 @@
  * private`: without it kubectl's HTTP cache keeps the dispatcher's `/version` probe for two hours.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { stringify as toYaml } from 'yaml';
 import { ApiError, failureStatus } from './status.ts';
 
 export const JSON_TYPE = 'application/json';
@@ -20,6 +21,19 @@ export function sendJson(
   res.end(text);
 }
 
+/** A response in the negotiated format (see negotiation.ts): JSON, or YAML when that was asked for. */
+export function sendObject(
+  res: ServerResponse,
+  code: number,
+  body: unknown,
+  output: { format: 'json' | 'yaml' },
+): void {
+  if (output.format === 'json') return sendJson(res, code, body);
+  const text = toYaml(body);
+  res.writeHead(code, { 'Content-Type': 'application/yaml', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
 export function sendText(res: ServerResponse, code: number, text: string): void {
   res.writeHead(code, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
@@ -31,7 +45,12 @@ export function sendPageNotFound(res: ServerResponse): void {
 }
 
 export function sendError(res: ServerResponse, error: ApiError): void {
-  sendJson(res, error.code, failureStatus(error.code, error.reason, error.message, error.details), error.headers);
+  sendJson(
+    res,
+    error.code,
+    failureStatus(error.code, error.reason, error.message, error.details, error.metadata),
+    error.headers,
+  );
 }
 
 export async function readBody(req: IncomingMessage): Promise<Buffer> {

@@ -5,15 +5,20 @@
  */
 import { StoreError } from '../store.ts';
 import { SelectorParseError } from '../selectors.ts';
+import { errorBody, errorText, type FieldError } from './field-errors.ts';
 
 export type StatusDetails = {
   name?: string;
   group?: string;
   kind?: string;
   uid?: string;
-  causes?: { reason: string; message: string; field: string }[];
+  /** `reason` and `field` are omitted when empty (omitempty in metav1.StatusCause). */
+  causes?: { reason?: string; message: string; field?: string }[];
   retryAfterSeconds?: number;
 };
+
+/** ListMeta of a Status (the fresh continue token of an expired one). */
+export type StatusMetadata = { continue?: string };
 
 export type StatusBody = {
   kind: 'Status';
@@ -32,6 +37,7 @@ export class ApiError extends Error {
   readonly reason: string;
   readonly details: StatusDetails | undefined;
   readonly headers: Record<string, string>;
+  readonly metadata: StatusMetadata;
 
   constructor(
     code: number,
@@ -39,17 +45,25 @@ export class ApiError extends Error {
     message: string,
     details?: StatusDetails,
     headers: Record<string, string> = {},
+    metadata: StatusMetadata = {},
   ) {
     super(message);
     this.code = code;
     this.reason = reason;
     this.details = details;
     this.headers = headers;
+    this.metadata = metadata;
   }
 }
 
-export function failureStatus(code: number, reason: string, message: string, details?: StatusDetails): StatusBody {
-  const body: StatusBody = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason };
+export function failureStatus(
+  code: number,
+  reason: string,
+  message: string,
+  details?: StatusDetails,
+  metadata: StatusMetadata = {},
+): StatusBody {
+  const body: StatusBody = { kind: 'Status', apiVersion: 'v1', metadata, status: 'Failure', message, reason };
   if (details !== undefined) body.details = details;
   body.code = code;
   return body;
@@ -74,18 +88,20 @@ export const unsupportedMediaType = () => new ApiError(415, 'UnsupportedMediaTyp
 export const resourceNotFound = () =>
   new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
 
-/** 422 Invalid, one cause per field error: `<Kind> "<name>" is invalid: <err>` or `[err1, err2]`. */
-export function invalid(
-  kind: string,
-  name: string,
-  errors: { field: string; message: string; reason?: string }[],
-): ApiError {
-  const texts = errors.map((e) => `${e.field}: ${e.message}`);
+/**
+ * 422 Invalid, one cause per field error, as apimachinery's `errors.NewInvalid`: the message is
+ * `<Kind>[.<group>] "<name>" is invalid: <err>` or `... is invalid: [err1, err2]` (identical
+ * messages listed once), `details` carry the kind (not the resource) and the group.
+ */
+export function invalid(kind: string, group: string, name: string, errors: readonly FieldError[]): ApiError {
+  const texts = [...new Set(errors.map(errorText))];
   const summary = texts.length === 1 ? texts[0] : `[${texts.join(', ')}]`;
-  return new ApiError(422, 'Invalid', `${kind} "${name}" is invalid: ${summary}`, {
+  const qualified = group ? `${kind}.${group}` : kind;
+  return new ApiError(422, 'Invalid', `${qualified} "${name}" is invalid: ${summary}`, {
     name,
+    ...(group ? { group } : {}),
     kind,
-    causes: errors.map((e) => ({ reason: e.reason ?? 'FieldValueInvalid', message: e.message, field: e.field })),
+    causes: errors.map((e) => ({ reason: e.type, message: errorBody(e), field: e.field })),
   });
 }
 
@@ -93,6 +109,10 @@ export function invalid(
 export function toApiError(error: unknown): ApiError | undefined {
   if (error instanceof ApiError) return error;
   if (error instanceof StoreError) {
+    if (error.reason === 'InternalError') {
+      const cause = error.message.replace(/^Internal error occurred: /, '');
+      return new ApiError(error.code, error.reason, error.message, { ...error.details, causes: [{ message: cause }] });
+    }
     const details = Object.keys(error.details).length > 0 || error.reason !== 'Expired' ? error.details : undefined;
     return new ApiError(error.code, error.reason, error.message, details);
   }
@@ -103,6 +123,6 @@ export function toApiError(error: unknown): ApiError | undefined {
 export function internalError(error: unknown): ApiError {
   const text = error instanceof Error ? error.message : String(error);
   return new ApiError(500, 'InternalError', `Internal error occurred: ${text}`, {
-    causes: [{ reason: '', message: text, field: '' }],
+    causes: [{ message: text }],
   });
 }

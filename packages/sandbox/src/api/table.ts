@@ -380,7 +380,12 @@ function printerFor(served: Served): Printer {
   return printers[resourceKey(served.storage)] ?? defaultPrinter;
 }
 
-export type TableOptions = { includeObject: 'None' | 'Metadata' | 'Object'; now: Date };
+export type TableOptions = {
+  includeObject: 'None' | 'Metadata' | 'Object';
+  now: Date;
+  /** `meta.k8s.io/v1` (default) or `meta.k8s.io/v1beta1`, as the Accept header asked. */
+  groupVersion?: string;
+};
 
 /** Builds a meta.k8s.io/v1 Table from stored objects (cells read the storage form). */
 export function toTable(
@@ -391,9 +396,10 @@ export function toTable(
   listMeta: Record<string, unknown> = {},
 ): Record<string, unknown> {
   const printer = printerFor(served);
+  const groupVersion = options.groupVersion || 'meta.k8s.io/v1';
   return {
     kind: 'Table',
-    apiVersion: 'meta.k8s.io/v1',
+    apiVersion: groupVersion,
     metadata: { resourceVersion, ...listMeta },
     columnDefinitions: printer.columns,
     rows: objects.map((o) => ({
@@ -403,7 +409,7 @@ export function toTable(
           ? undefined
           : options.includeObject === 'Object'
             ? served.fromStorage(o)
-            : { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata },
+            : { kind: 'PartialObjectMetadata', apiVersion: groupVersion, metadata: o.metadata },
     })),
   };
 }

@@ -1,9 +1,17 @@
 /**
- * Watches: chunked JSON lines, one `{"type":…,"object":…}` per event. Headers are flushed at
- * once (client-node waits for them), synthetic ADDED events are sent only when the
- * resourceVersion is unset or "0", a too-old resourceVersion is a 410 ERROR event followed by
- * close, and a bare newline every few seconds keeps client-node from dropping an idle watch
- * after 30 s. With `allowWatchBookmarks=true` a tick after changes sends a BOOKMARK instead.
+ * Watches as kube-apiserver serves them: chunked JSON lines, one `{"type":…,"object":…}` per
+ * event, headers flushed at once (client-node waits for them). Synthetic ADDED events only when
+ * the resourceVersion is unset or "0"; a too-old resourceVersion is one ERROR event with the 410
+ * Expired Status, then the stream ends (wire reference §4).
+ *
+ * An idle watch sends nothing at all: no keep-alive lines. client-node gives up on a watch after
+ * 30 s without a byte (wire reference §0.5), so its re-watch path is what keeps a client current,
+ * as against a real cluster. With `allowWatchBookmarks=true` the server sends BOOKMARK events
+ * carrying only `metadata.resourceVersion` (of the store, with every earlier event already sent)
+ * about every minute and 2 s before the `timeoutSeconds` deadline, as the watch cache's
+ * `nextBookmarkTime` schedules them (k8s.io/apiserver/pkg/storage/cacher/cache_watcher.go).
+ *
+ * Faults: a watch may be dropped (connection destroyed) after N events or after a time.
  */
 import type { ServerResponse } from 'node:http';
 import { StoreError, resourceKey, type ChangeEvent, type KubeObject, type Store } from '../store.ts';
@@ -11,12 +19,17 @@ import type { Served } from './served.ts';
 import { failureStatus } from './status.ts';
 import { selectionFromQuery, selects, type Selection } from './list.ts';
 
+/** How open watches break (from the fault settings, read when a watch starts). */
+export type WatchFaults = { dropAfterEvents?: number; dropAfterMs?: number };
+
 export type WatchOptions = {
   store: Store;
   served: Served;
   namespace: string | undefined;
   query: URLSearchParams;
-  keepAliveMs: number;
+  /** Real ms between periodic bookmarks. */
+  bookmarkIntervalMs: number;
+  faults: WatchFaults;
   /** Renders an object for the wire (e.g. as a one-row Table for `kubectl get -w`). */
   render: (object: KubeObject) => unknown;
   /** Called once the watch has ended, whatever the cause. */
@@ -42,10 +55,11 @@ function translate(
 
 /** Starts a watch on `res`. Selector errors must be checked by the caller before (they are 400s). */
 export function startWatch(res: ServerResponse, options: WatchOptions): OpenWatch {
-  const { store, served, query } = options;
+  const { store, served, query, faults } = options;
   const selection = selectionFromQuery(query, served, options.namespace);
   const storageKey = resourceKey(served.storage);
   let ended = false;
+  let sent = 0;
   let unsubscribe: (() => void) | undefined;
   const timers: NodeJS.Timeout[] = [];
 
@@ -53,12 +67,31 @@ export function startWatch(res: ServerResponse, options: WatchOptions): OpenWatc
     if (ended) return;
     ended = true;
     unsubscribe?.();
-    for (const timer of timers) clearInterval(timer);
+    for (const timer of timers) clearTimeout(timer);
     if (!res.writableEnded) res.end();
     options.onEnd();
   };
+  /** A dropped connection: no clean end of the chunked stream, the socket just goes. */
+  const drop = () => {
+    if (ended) return;
+    ended = true;
+    unsubscribe?.();
+    for (const timer of timers) clearTimeout(timer);
+    res.socket?.destroy();
+    options.onEnd();
+  };
+  let dropping = false;
   const send = (type: string, object: unknown) => {
-    if (!ended) res.write(`${JSON.stringify({ type, object })}\n`);
+    if (ended || dropping) return;
+    const line = `${JSON.stringify({ type, object })}\n`;
+    if (type !== 'BOOKMARK' && type !== 'ERROR') sent += 1;
+    if (faults.dropAfterEvents !== undefined && sent >= faults.dropAfterEvents) {
+      // The Nth event reaches the client, then the connection goes.
+      dropping = true;
+      res.write(line, () => drop());
+      return;
+    }
+    res.write(line);
   };
 
   res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
@@ -93,23 +126,37 @@ export function startWatch(res: ServerResponse, options: WatchOptions): OpenWatc
     end();
     return { end };
   }
-
-  // Store listeners run synchronously, so every event up to the store's current version has
-  // been sent when a tick fires: a BOOKMARK there is safe to resume from.
-  const bookmarks = query.get('allowWatchBookmarks') === 'true';
-  let bookmarked = store.resourceVersion();
-  const tick = () => {
-    if (ended) return;
-    const rv = store.resourceVersion();
-    if (bookmarks && rv !== bookmarked) {
-      bookmarked = rv;
-      send('BOOKMARK', { kind: served.kind, apiVersion: served.apiVersion, metadata: { resourceVersion: String(rv) } });
-    } else {
-      res.write('\n');
-    }
-  };
-  timers.push(setInterval(tick, options.keepAliveMs));
-  const timeoutSeconds = Number(query.get('timeoutSeconds') ?? '0');
-  if (Number.isFinite(timeoutSeconds) && timeoutSeconds > 0) timers.push(setTimeout(end, timeoutSeconds * 1000));
+  if (ended) return { end };
+  scheduleTimers(options, timers, send, end, drop);
   return { end };
+}
+
+function scheduleTimers(
+  options: WatchOptions,
+  timers: NodeJS.Timeout[],
+  send: (type: string, object: unknown) => void,
+  end: () => void,
+  drop: () => void,
+): void {
+  const { store, served, query, faults } = options;
+  // Store listeners run synchronously, so every event up to the store's current version has
+  // been sent when a timer fires: a BOOKMARK there is safe to resume from.
+  const bookmark = () =>
+    send('BOOKMARK', {
+      kind: served.kind,
+      apiVersion: served.apiVersion,
+      metadata: { resourceVersion: String(store.resourceVersion()) },
+    });
+  const timeoutSeconds = Number(query.get('timeoutSeconds') ?? '0');
+  const deadlineMs = Number.isFinite(timeoutSeconds) && timeoutSeconds > 0 ? timeoutSeconds * 1000 : undefined;
+  if (query.get('allowWatchBookmarks') === 'true') {
+    const periodic = () => {
+      bookmark();
+      timers.push(setTimeout(periodic, options.bookmarkIntervalMs));
+    };
+    timers.push(setTimeout(periodic, options.bookmarkIntervalMs));
+    if (deadlineMs !== undefined && deadlineMs > 2000) timers.push(setTimeout(bookmark, deadlineMs - 2000));
+  }
+  if (deadlineMs !== undefined) timers.push(setTimeout(end, deadlineMs));
+  if (faults.dropAfterMs !== undefined) timers.push(setTimeout(drop, faults.dropAfterMs));
 }

@@ -1,6 +1,8 @@
 /**
  * The DaemonSet controller: one pod per simulated node. A template change replaces pods node by
- * node, never leaving more than `maxUnavailable` (default 1) nodes without a Ready pod.
+ * node, never leaving more than `maxUnavailable` (default 1) nodes without a Ready pod. A node
+ * whose daemon pod is Terminating gets its new pod once the old one is gone (the node still
+ * "has" a daemon pod, podsShouldBeOnNode). A DaemonSet being deleted is left alone.
  */
 import type { KubeObject } from '../store.ts';
 import { errorMessage, writeStatus, type ControllerContext } from './context.ts';
@@ -30,10 +32,13 @@ export function syncDaemonSet(ctx: ControllerContext, ds: KubeObject): void {
     resolveIntOrPercent(spec.updateStrategy?.rollingUpdate?.maxUnavailable, nodes.length, true, '1'),
   );
 
+  if (ds.metadata.deletionTimestamp) return;
   const byNode = new Map<string, KubeObject[]>();
-  for (const pod of ctx.podsOf(ds.metadata.uid ?? '').filter(isPodActive)) {
+  const terminatingOn = new Set<string>();
+  for (const pod of ctx.podsOf(ds.metadata.uid ?? '')) {
     const node = (pod.spec as { nodeName?: string } | undefined)?.nodeName ?? '';
-    byNode.set(node, [...(byNode.get(node) ?? []), pod]);
+    if (isPodActive(pod)) byNode.set(node, [...(byNode.get(node) ?? []), pod]);
+    else if (pod.metadata.deletionTimestamp) terminatingOn.add(node);
   }
 
   // Pods on nodes that no longer exist, and duplicates on one node, go.
@@ -47,7 +52,7 @@ export function syncDaemonSet(ctx: ControllerContext, ds: KubeObject): void {
 
   let failed = false;
   for (const node of nodes) {
-    if (byNode.has(node)) continue;
+    if (byNode.has(node) || terminatingOn.has(node)) continue;
     const pod = podFromTemplate(spec.template ?? {}, {
       generateName: `${name}-`,
       owner: ds,

@@ -36,7 +36,8 @@ export function syncDeployment(ctx: ControllerContext, deployment: KubeObject): 
   let conditions = [...(previousStatus.conditions ?? [])];
   let progressed = false;
 
-  if (!spec.paused) {
+  // A Deployment being deleted only has its status synced (the real controller's syncStatusOnly).
+  if (!spec.paused && !deployment.metadata.deletionTimestamp) {
     const maxRevision = owned.reduce((max, rs) => Math.max(max, revisionOf(rs)), 0);
     if (!newRs) {
       newRs = createReplicaSet(ctx, deployment, spec, hash, maxRevision + 1);
@@ -257,7 +258,16 @@ function rollout(
 
   if (spec.strategy?.type === 'Recreate') {
     for (const rs of activeOld) changed = scale(ctx, deployment, rs, 0) || changed;
-    const oldPods = oldRss.reduce((total, rs) => total + (rsStatus(rs).replicas ?? 0), 0);
+    // oldPodsRunning: any old pod not Succeeded/Failed counts, Terminating ones included.
+    const oldPods = oldRss.reduce(
+      (total, rs) =>
+        total +
+        ctx.podsOf(rs.metadata.uid ?? '').filter((p) => {
+          const phase = (p.status as { phase?: string } | undefined)?.phase;
+          return phase !== 'Succeeded' && phase !== 'Failed';
+        }).length,
+      0,
+    );
     if (oldPods === 0) changed = scale(ctx, deployment, newRs, desired) || changed;
     return changed;
   }

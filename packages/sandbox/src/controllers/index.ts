@@ -3,8 +3,8 @@
  * objects dirty (owner index updates are O(1) per event); a flush on the next macrotask syncs
  * each dirty object once. Nothing ever rescans all pods, so 20,000 pods stay cheap.
  *
- * Also here: garbage collection of dependents (a deleted Deployment takes its ReplicaSets, a
- * deleted ReplicaSet its pods), as the real garbage collector does with background propagation.
+ * Garbage collection (background, foreground, orphan) and namespace deletion run beside them
+ * (garbage-collector.ts), for every kind.
  */
 import type { Clock } from '../clock.ts';
 import type { ChangeEvent, KubeObject, Store } from '../store.ts';
@@ -15,8 +15,9 @@ import { createKubelet, type Kubelet, type ReadinessGate } from './kubelet.ts';
 import { syncReplicaSet } from './replicaset.ts';
 import { simTypes, type SimTypes } from './resource-types.ts';
 import { syncStatefulSet } from './statefulset.ts';
+import { createLifecycleControllers } from './garbage-collector.ts';
 import type { ControllerContext, WorkKind } from './context.ts';
-import { controllerOf, isPodReady } from './pod-util.ts';
+import { controllerOf, isPodReady, workloadOf } from './pod-util.ts';
 
 export type { ReadinessGate } from './kubelet.ts';
 
@@ -44,6 +45,9 @@ export type Controllers = {
   close(): void;
 };
 
+/** How long a pod's containers take to exit on SIGTERM, by default (simulated ms). */
+export const DEFAULT_STOP_LATENCY_MS = 1000;
+
 const WORKLOADS: Record<WorkKind, 'deployments' | 'replicasets' | 'statefulsets' | 'daemonsets'> = {
   Deployment: 'deployments',
   ReplicaSet: 'replicasets',
@@ -56,6 +60,8 @@ export function createControllers(options: {
   clock: Clock;
   nodes: readonly string[];
   startLatencyMs: number;
+  /** Simulated ms a pod's containers take to stop after a delete (capped by its grace period). */
+  stopLatencyMs?: number;
   readiness?: ReadinessGate;
 }): Controllers {
   const { store, clock } = options;
@@ -85,9 +91,11 @@ export function createControllers(options: {
     types,
     clock,
     startLatencyMs: options.startLatencyMs,
+    stopLatencyMs: options.stopLatencyMs ?? DEFAULT_STOP_LATENCY_MS,
     readiness: options.readiness ?? (() => true),
     nodes,
   });
+  const lifecycle = createLifecycleControllers(store);
 
   const key = (kind: WorkKind, namespace: string, name: string) => `${kind}|${namespace}|${name}`;
 
@@ -138,45 +146,12 @@ export function createControllers(options: {
       delayed.set(k, cancel);
     },
     recordEvent(involved, type, reason, message, component) {
-      if (!types.events) return;
-      const namespace = involved.metadata.namespace ?? 'default';
-      const dedupe = `${involved.metadata.uid}|${reason}|${message}`;
-      const now = isoSeconds(clock.now());
-      const existingName = eventNames.get(dedupe);
-      const existing = existingName ? store.tryGet(types.events, namespace, existingName) : undefined;
-      if (existing) {
-        store.update(types.events, namespace, {
-          ...existing,
-          count: ((existing.count as number | undefined) ?? 1) + 1,
-          lastTimestamp: now,
-        });
-        return;
+      // A recorder drops what it cannot write (a namespace being deleted refuses new Events).
+      try {
+        writeEvent(involved, type, reason, message, component);
+      } catch {
+        // dropped, as client-go's event broadcaster drops failed Events
       }
-      eventCounter++;
-      const name = `${involved.metadata.name}.${(Date.now() * 1000 + eventCounter).toString(16)}`;
-      eventNames.set(dedupe, name);
-      store.create(types.events, namespace, {
-        apiVersion: 'v1',
-        kind: 'Event',
-        metadata: { name, namespace },
-        involvedObject: {
-          apiVersion: involved.apiVersion,
-          kind: involved.kind,
-          name: involved.metadata.name,
-          namespace,
-          uid: involved.metadata.uid,
-          resourceVersion: involved.metadata.resourceVersion,
-        },
-        reason,
-        message,
-        type,
-        count: 1,
-        firstTimestamp: now,
-        lastTimestamp: now,
-        source: { component },
-        reportingComponent: component,
-        reportingInstance: '',
-      });
     },
     setFailing(kind, namespace, name, isFailing) {
       if (isFailing) failing.add(key(kind, namespace, name));
@@ -184,6 +159,55 @@ export function createControllers(options: {
     },
     nowIso: () => isoSeconds(clock.now()),
   };
+
+  function writeEvent(
+    involved: KubeObject,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+    component: string,
+  ): void {
+    if (!types.events) return;
+    // Events about cluster-scoped objects go to `default`, with no involvedObject.namespace.
+    const namespace = involved.metadata.namespace ?? 'default';
+    const dedupe = `${involved.metadata.uid}|${reason}|${message}`;
+    const now = isoSeconds(clock.now());
+    const existingName = eventNames.get(dedupe);
+    const existing = existingName ? store.tryGet(types.events, namespace, existingName) : undefined;
+    if (existing) {
+      store.update(types.events, namespace, {
+        ...existing,
+        count: ((existing.count as number | undefined) ?? 1) + 1,
+        lastTimestamp: now,
+      });
+      return;
+    }
+    eventCounter++;
+    const name = `${involved.metadata.name}.${(Date.now() * 1000 + eventCounter).toString(16)}`;
+    eventNames.set(dedupe, name);
+    store.create(types.events, namespace, {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name, namespace },
+      involvedObject: {
+        apiVersion: involved.apiVersion,
+        kind: involved.kind,
+        name: involved.metadata.name,
+        ...(involved.metadata.namespace ? { namespace } : {}),
+        uid: involved.metadata.uid,
+        resourceVersion: involved.metadata.resourceVersion,
+      },
+      reason,
+      message,
+      type,
+      count: 1,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      source: { component },
+      reportingComponent: component,
+      reportingInstance: '',
+    });
+  }
 
   function podsInNamespace(namespace: string): KubeObject[] {
     const out: KubeObject[] = [];
@@ -221,18 +245,10 @@ export function createControllers(options: {
       ctx.enqueue(owner.kind as WorkKind, object.metadata.namespace ?? '', owner.name);
   }
 
-  /** Background garbage collection: dependents of a deleted owner go too. */
-  function collectGarbage(owner: KubeObject): void {
-    const uid = owner.metadata.uid ?? '';
-    const refs = dependents.get(uid);
-    if (!refs) return;
-    dependents.delete(uid);
-    for (const ref of refs.values()) {
-      const type = ref.plural === 'pods' ? types.pods : types.replicasets;
-      if (store.tryGet(type, ref.namespace, ref.name)?.metadata.ownerReferences?.some((r) => r.uid === uid)) {
-        store.delete(type, ref.namespace, ref.name);
-      }
-    }
+  /** A pod gone for good may unblock its Deployment (Recreate waits for every old pod). */
+  function enqueueDeploymentOf(pod: KubeObject): void {
+    const workload = workloadOf(pod);
+    if (workload?.kind === 'Deployment') ctx.enqueue('Deployment', pod.metadata.namespace ?? '', workload.name);
   }
 
   function onEvent(event: ChangeEvent): void {
@@ -252,7 +268,9 @@ export function createControllers(options: {
         set.add(name);
       }
       if (event.type === 'ADDED') kubelet.podAdded(object);
+      if (event.type !== 'DELETED' && object.metadata.deletionTimestamp) kubelet.podTerminating(object);
       enqueueOwner(object);
+      if (event.type === 'DELETED') enqueueDeploymentOf(object);
       // An istiod (or any) pod turning Ready may unblock controllers whose creates were
       // rejected by a webhook: retry them now instead of waiting for their backoff.
       if (
@@ -271,14 +289,13 @@ export function createControllers(options: {
     }
     if (resource === types.replicasets) {
       indexDependent(event, 'replicasets');
-      if (event.type === 'DELETED') collectGarbage(object);
-      else ctx.enqueue('ReplicaSet', namespace, name);
+      if (event.type !== 'DELETED') ctx.enqueue('ReplicaSet', namespace, name);
       enqueueOwner(object);
       return;
     }
     for (const kind of ['Deployment', 'StatefulSet', 'DaemonSet'] as const) {
       if (resource === types[WORKLOADS[kind]]) {
-        if (event.type === 'DELETED') collectGarbage(object);
+        if (event.type === 'DELETED') dependents.delete(object.metadata.uid ?? '');
         else if (event.type === 'ADDED' || !event.previous || specChanged(event.previous, object))
           ctx.enqueue(kind, namespace, name);
         return;
@@ -351,7 +368,9 @@ export function createControllers(options: {
       queue.size === 0 &&
       !flushHandle &&
       kubelet.pending() === 0 &&
+      kubelet.terminating() === 0 &&
       failing.size === 0 &&
+      lifecycle.idle() &&
       extra.every((c) => c.quiescent?.() ?? true),
     unsettled() {
       const out: string[] = [];
@@ -399,6 +418,7 @@ export function createControllers(options: {
       closed = true;
       for (const controller of extra.splice(0)) controller.close();
       stop();
+      lifecycle.close();
       activityTimer();
       for (const cancel of delayed.values()) cancel();
       delayed.clear();

@@ -4,6 +4,12 @@
  * statuses as the real kubelet reports them. A readiness override (faults: a crashed istiod)
  * keeps pods not Ready; an unpullable image (`auto`, a gateway nobody injected) keeps a pod
  * Pending in ImagePullBackOff, which is what happens on a real cluster.
+ *
+ * Termination: a pod marked for deletion (deletionTimestamp) keeps running, listed as
+ * Terminating, until its containers have stopped: `stopLatencyMs` of simulated time after the
+ * delete (how long the processes take to exit on SIGTERM), never later than the deletion's grace
+ * period (terminationGracePeriodSeconds, default 30 s, when the kubelet kills them). Then the
+ * kubelet deletes it for good (grace period 0); finalizers, if any, still hold it.
  */
 import type { Clock } from '../clock.ts';
 import type { KubeObject, Store } from '../store.ts';
@@ -21,8 +27,12 @@ export type Kubelet = {
   podAdded(pod: KubeObject): void;
   /** Re-evaluates readiness of running pods in a namespace (after a fault changed). */
   refresh(namespace: string, pods: KubeObject[]): void;
+  /** A pod was marked for deletion: stop it, then remove it. */
+  podTerminating(pod: KubeObject): void;
   /** Pods waiting to start. */
   pending(): number;
+  /** Pods marked for deletion whose containers have not stopped yet. */
+  terminating(): number;
   setStartLatency(ms: number): void;
   startLatency(): number;
 };
@@ -32,12 +42,14 @@ export function createKubelet(options: {
   types: SimTypes;
   clock: Clock;
   startLatencyMs: number;
+  stopLatencyMs: number;
   readiness: ReadinessGate;
   nodes: readonly string[];
 }): Kubelet {
   const { store, types, clock, readiness } = options;
   let latency = options.startLatencyMs;
   let pendingStarts = 0;
+  const stopping = new Set<string>(); // uids being terminated
   let ipCounter = 0;
   const nodeIps = new Map(options.nodes.map((node, i) => [node, `172.18.0.${i + 2}`]));
 
@@ -159,6 +171,14 @@ export function createKubelet(options: {
     store.update(types.pods, namespace, { ...pod, status }, { subresource: 'status' });
   }
 
+  function finishTermination(namespace: string, name: string, uid: string): void {
+    stopping.delete(uid);
+    const pod = store.tryGet(types.pods, namespace, name);
+    if (!pod || pod.metadata.uid !== uid) return;
+    // The containers have stopped: the kubelet's final delete, with no grace period left.
+    store.delete(types.pods, namespace, name, { gracePeriodSeconds: 0, preconditions: { uid } });
+  }
+
   let nextNode = 0;
   return {
     podAdded(pod) {
@@ -169,9 +189,9 @@ export function createKubelet(options: {
       if (phase === 'Running' || phase === 'Succeeded' || phase === 'Failed') return;
       const spec = (pod.spec ?? {}) as PodSpec;
       if (!spec.nodeName && options.nodes.length > 0) {
-        // The scheduler's job for bare pods: bind to a node (round robin).
+        // The scheduler's job for bare pods: bind to a node (round robin), through pods/binding.
         const node = options.nodes[nextNode++ % options.nodes.length] ?? '';
-        store.update(types.pods, namespace, { ...pod, spec: { ...spec, nodeName: node } });
+        store.update(types.pods, namespace, { ...pod, spec: { ...spec, nodeName: node } }, { subresource: 'binding' });
       }
       pendingStarts++;
       clock.after(latency, () => start(namespace, name, uid));
@@ -195,7 +215,18 @@ export function createKubelet(options: {
         }
       }
     },
+    podTerminating(pod) {
+      const uid = pod.metadata.uid ?? '';
+      if (stopping.has(uid) || !pod.metadata.deletionTimestamp) return;
+      stopping.add(uid);
+      // The kubelet kills the containers `deletionGracePeriodSeconds` after it sees the deletion.
+      const graceMs = (pod.metadata.deletionGracePeriodSeconds ?? 0) * 1000;
+      const namespace = pod.metadata.namespace ?? '';
+      const name = pod.metadata.name ?? '';
+      clock.after(Math.min(graceMs, options.stopLatencyMs), () => finishTermination(namespace, name, uid));
+    },
     pending: () => pendingStarts,
+    terminating: () => stopping.size,
     setStartLatency(ms) {
       latency = ms;
     },

@@ -2,8 +2,10 @@
  * The StatefulSet controller (podManagementPolicy OrderedReady, updateStrategy RollingUpdate):
  * pods `<name>-0..N-1` are created in order, each once its predecessor is Ready; a template
  * change replaces them one at a time from the highest ordinal down, each only when every other
- * pod is Ready. `currentRevision` catches up with `updateRevision` when all pods are updated,
- * which is what `kubectl rollout status statefulset/x` waits for.
+ * pod is Ready. A Terminating pod still holds its name: the ordinal is recreated once it is gone,
+ * and with OrderedReady nothing else moves meanwhile ("waiting for Pod to Terminate").
+ * `currentRevision` catches up with `updateRevision` when all pods are updated, which is what
+ * `kubectl rollout status statefulset/x` waits for. A StatefulSet being deleted is left alone.
  */
 import type { KubeObject } from '../store.ts';
 import { errorMessage, writeStatus, type ControllerContext } from './context.ts';
@@ -30,13 +32,17 @@ export function syncStatefulSet(ctx: ControllerContext, sts: KubeObject, pickNod
   const partition = spec.updateStrategy?.rollingUpdate?.partition ?? 0;
   const onDelete = spec.updateStrategy?.type === 'OnDelete';
 
+  if (sts.metadata.deletionTimestamp) return;
   const byOrdinal = new Map<number, KubeObject>();
-  for (const pod of ctx.podsOf(sts.metadata.uid ?? '').filter(isPodActive)) {
+  const terminating = new Set<number>();
+  for (const pod of ctx.podsOf(sts.metadata.uid ?? '')) {
     const ordinal = Number(pod.metadata.name?.slice(name.length + 1));
-    if (Number.isInteger(ordinal)) byOrdinal.set(ordinal, pod);
+    if (!Number.isInteger(ordinal)) continue;
+    if (isPodActive(pod)) byOrdinal.set(ordinal, pod);
+    else if (pod.metadata.deletionTimestamp) terminating.add(ordinal);
   }
 
-  let blocked = false;
+  let blocked = !parallel && terminating.size > 0;
   // Create missing ordinals in order; OrderedReady waits for each pod to be Ready.
   for (let ordinal = 0; ordinal < desired && !blocked; ordinal++) {
     const existing = byOrdinal.get(ordinal);
@@ -44,6 +50,7 @@ export function syncStatefulSet(ctx: ControllerContext, sts: KubeObject, pickNod
       if (!parallel && !isPodReady(existing)) blocked = true;
       continue;
     }
+    if (terminating.has(ordinal)) continue; // its name is taken until the old pod is gone
     const revision = ordinal < partition ? currentRevision : updateRevision;
     const pod = podFromTemplate(spec.template ?? {}, {
       name: `${name}-${ordinal}`,

@@ -113,8 +113,7 @@ export function applyRendered(
     const created = options.createDefaults
       ? options.createDefaults(structuredClone(desired))
       : structuredClone(desired);
-    created.metadata.managedFields = [entry];
-    store.create(type, namespace, created);
+    store.create(type, namespace, created, { applied: [entry] });
     return 'created';
   }
   if (existing.metadata.labels?.[MANAGED_LABEL] === undefined) return 'not-managed';
@@ -161,9 +160,11 @@ export function applyRendered(
     next.spec = spec;
   }
   if (jsonEqual(withoutTime(next), withoutTime(existing))) return 'unchanged';
-  store.update(type, namespace, {
-    ...next,
-    metadata: { ...next.metadata, resourceVersion: existing.metadata.resourceVersion },
-  });
+  store.update(
+    type,
+    namespace,
+    { ...next, metadata: { ...next.metadata, resourceVersion: existing.metadata.resourceVersion } },
+    { applied: next.metadata.managedFields as unknown[] },
+  );
   return 'updated';
 }

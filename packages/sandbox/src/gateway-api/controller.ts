@@ -13,7 +13,6 @@
  * Gateway). Routes and the Gateway's pods re-queue it for status.
  */
 import type { Clock } from '../clock.ts';
-import type { Served } from '../api/served.ts';
 import { createDefaulter } from '../api/defaults.ts';
 import { isoSeconds, isPodReady } from '../controllers/pod-util.ts';
 import type { SimTypes } from '../controllers/resource-types.ts';
@@ -265,12 +264,16 @@ export function createGatewayController(options: {
   // directly here): pod template fields on every write, Deployment fields on create.
   function normalizeDeployment(object: KubeObject): KubeObject {
     const template = (object.spec as { template?: { spec?: unknown } }).template;
-    if (template?.spec)
-      template.spec = defaulter({ key: 'pods' } as Served, { metadata: {}, spec: template.spec }, false).spec;
+    if (template?.spec) {
+      const pod: KubeObject = { metadata: {}, spec: template.spec };
+      defaulter(types.pods, pod, pod);
+      template.spec = pod.spec;
+    }
     return object;
   }
   function deploymentCreateDefaults(object: KubeObject): KubeObject {
-    return defaulter({ key: 'deployments.apps' } as Served, object, true);
+    defaulter(types.deployments, object, undefined);
+    return object;
   }
   function serviceCreateDefaults(object: KubeObject): KubeObject {
     const spec = (object.spec ?? {}) as Record<string, unknown>;

@@ -12,6 +12,7 @@ import { createStore, type Store } from '../../src/store.ts';
 import { createSystemNamespaces, registerBuiltins } from '../../src/resources.ts';
 import { createApiServer, type ApiServer, type ApiServerOptions } from '../../src/api-server.ts';
 import { kubeconfigYaml } from '../../src/kubeconfig.ts';
+import { createLifecycleControllers } from '../../src/controllers/garbage-collector.ts';
 
 export const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 export const fixture = (name: string) => join(FIXTURES, name);
@@ -29,10 +30,15 @@ export type Harness = {
   close(): Promise<void>;
 };
 
+/**
+ * The API server with the garbage collector and namespace controller running (a control plane
+ * without the workload controllers: tests play those themselves).
+ */
 export async function startHarness(options: Partial<ApiServerOptions> = {}): Promise<Harness> {
   const store = createStore();
   registerBuiltins(store);
   createSystemNamespaces(store);
+  const lifecycle = createLifecycleControllers(store);
   const server = await createApiServer({ store, log: () => undefined, ...options });
   const home = await mkdtemp(join(tmpdir(), 'revroll-api-'));
   const kubeconfigPath = join(home, 'kubeconfig');
@@ -60,6 +66,7 @@ export async function startHarness(options: Partial<ApiServerOptions> = {}): Pro
     kubectl,
     request: (path, init) => fetch(`${server.url}${path}`, init),
     close: async () => {
+      lifecycle.close();
       await server.close();
       await rm(home, { recursive: true, force: true });
     },

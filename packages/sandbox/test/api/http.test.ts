@@ -11,7 +11,7 @@ let h: Harness;
 let logged: unknown[] = [];
 
 beforeAll(async () => {
-  h = await startHarness({ watchKeepAliveMs: 100, log: (_message, error) => logged.push(error) });
+  h = await startHarness({ bookmarkIntervalMs: 100, log: (_message, error) => logged.push(error) });
   await h.request('/api/v1/namespaces', jsonInit('POST', { metadata: { name: 'demo', labels: { team: 'a' } } }));
   for (const name of ['alpha', 'bravo', 'charlie', 'delta']) {
     await h.request(
@@ -129,7 +129,10 @@ describe('non-resource endpoints', () => {
     expect(v1.resources.find((r) => r.name === 'pods/status')?.verbs).toEqual(['get', 'patch', 'update']);
     expect(v1.resources.find((r) => r.name === 'namespaces')?.namespaced).toBe(false);
     expect(await json(h.request('/apis/authorization.k8s.io/v1'))).toMatchObject({
-      resources: [{ name: 'selfsubjectaccessreviews', verbs: ['create'] }],
+      resources: [
+        { name: 'selfsubjectaccessreviews', verbs: ['create'] },
+        { name: 'subjectaccessreviews', verbs: ['create'] },
+      ],
     });
   });
 
@@ -515,7 +518,7 @@ describe('writes', () => {
         reportingInstance: 'r1',
         action: 'Gate',
         reason: 'Passed',
-        regarding: { kind: 'Pod', name: 'p' },
+        regarding: { kind: 'Pod', name: 'p', namespace: 'demo' },
         note: 'ok',
         type: 'Normal',
       }),
@@ -555,11 +558,16 @@ describe('writes', () => {
     expect(h.store.findType('example.com', 'things')).toBeUndefined();
   });
 
-  it('cascades a namespace deletion to what it contains', async () => {
+  it('cascades a namespace deletion to what it contains (the namespace controller)', async () => {
     await h.request('/api/v1/namespaces', jsonInit('POST', { metadata: { name: 'doomed' } }));
     await h.request('/api/v1/namespaces/doomed/configmaps', jsonInit('POST', { metadata: { name: 'c' } }));
-    expect((await h.request('/api/v1/namespaces/doomed', { method: 'DELETE' })).status).toBe(200);
+    const deleted = await h.request('/api/v1/namespaces/doomed', { method: 'DELETE' });
+    expect(deleted.status).toBe(200);
+    expect(await deleted.json()).toMatchObject({ kind: 'Namespace', status: { phase: 'Terminating' } });
+    for (let i = 0; i < 100 && (await h.request('/api/v1/namespaces/doomed')).status !== 404; i++)
+      await new Promise((r) => setTimeout(r, 10));
     expect((await h.request('/api/v1/namespaces/doomed/configmaps/c')).status).toBe(404);
+    expect((await h.request('/api/v1/namespaces/doomed')).status).toBe(404);
   });
 });
 
@@ -620,14 +628,14 @@ describe('watches', () => {
     expect(events.map((e) => `${e.type} ${e.object.metadata.name}`)).toEqual(['ADDED bravo']);
   });
 
-  it('ends after timeoutSeconds and sends keep-alive newlines while idle', async () => {
+  it('ends after timeoutSeconds and sends nothing at all while idle', async () => {
     const started = Date.now();
     const response = await h.request(
       '/api/v1/namespaces/demo/configmaps?watch=true&resourceVersion=999999&timeoutSeconds=1',
     );
     const text = await response.text();
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
-    expect(text).toMatch(/^\n+$/);
+    expect(text).toBe('');
   });
 
   it('sends a BOOKMARK at the current resourceVersion when bookmarks are allowed', async () => {

@@ -45,7 +45,11 @@ describe('kubectl against the sandbox', () => {
     const again = await h.kubectl(['label', 'ns', 'demo', 'istio.io/rev=canary']);
     expect(again.stdout.trim()).toBe('namespace/demo not labeled');
     const labels = await h.kubectl(['get', 'ns', 'demo', '-o', 'jsonpath={.metadata.labels}']);
-    expect(JSON.parse(labels.stdout)).toEqual({ 'istio.io/rev': 'canary', team: 'payments' });
+    expect(JSON.parse(labels.stdout)).toEqual({
+      'istio.io/rev': 'canary',
+      'kubernetes.io/metadata.name': 'demo',
+      team: 'payments',
+    });
   });
 
   it('annotates, adding and removing in one command', async () => {
@@ -293,7 +297,7 @@ describe('kubectl against the sandbox', () => {
     expect(result.stderr).toContain('Error from server (UnsupportedMediaType)');
   });
 
-  it('deletes from files, and the objects are gone at once', async () => {
+  it('deletes from files; kubectl waits until the namespace controller has emptied and removed the namespace', async () => {
     expect((await h.kubectl(['delete', '-f', fixture('deployment-web.yaml')])).stdout.trim()).toBe(
       'deployment.apps "web" deleted',
     );

@@ -29,6 +29,8 @@ describe('sandbox over HTTP with the real kubectl', () => {
     expect(status.stdout).toContain('Waiting for deployment "web" rollout to finish');
     expect(status.stdout.trim().split('\n').at(-1)).toBe('deployment "web" successfully rolled out');
 
+    // The replaced pods stay listed as Terminating until their containers have stopped.
+    await sandbox.waitForIdle();
     const after = await k.kubectl('get', 'pods', '-n', 'shop-frontend', '-l', 'app=web', '-o', 'name');
     expect(after.stdout.trim().split('\n')).toHaveLength(3);
     expect(
@@ -57,6 +59,7 @@ describe('sandbox over HTTP with the real kubectl', () => {
         0,
       );
     }
+    await sandbox.waitForIdle();
     const annotations = await k.kubectl(
       'get',
       'pods',
