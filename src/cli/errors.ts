@@ -1,6 +1,7 @@
 import { ExitCode } from './exit-codes.ts';
-import { formatProblem, PolicyError, RevrollError, UsageError } from '../errors.ts';
+import { PolicyError, RevrollError, UsageError } from '../errors.ts';
 import type { CliIo } from './io.ts';
+import { problemLines } from './policy-file.ts';
 
 /**
  * The single error boundary: turns any error into one clear line on stderr and an exit code.
@@ -8,7 +9,7 @@ import type { CliIo } from './io.ts';
  */
 export function reportError(error: unknown, io: CliIo, debug: boolean): ExitCode {
   if (error instanceof PolicyError) {
-    for (const problem of error.problems) io.err(`${formatProblem(problem)}\n`);
+    for (const line of problemLines(error.problems)) io.err(`${line}\n`);
     if (debug) io.err(`${error.stack ?? ''}\n`);
     return ExitCode.invalid;
   }

@@ -1,7 +1,8 @@
 /** Reading policy files for the commands: size-checked, with one clear problem when unreadable. */
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { PolicyError, type PolicyProblem } from '../errors.ts';
+import { constants } from 'node:fs';
+import { formatProblem, PolicyError, type PolicyProblem } from '../errors.ts';
 import { loadPolicyText, MAX_POLICY_BYTES } from '../policy/load.ts';
 import type { Policy } from '../policy/types.ts';
 
@@ -21,27 +22,53 @@ function readFailure(file: string, error: unknown): PolicyProblem {
   return { path: '', rule: 'read', message: `cannot read policy file: ${reason}`, location: { file, line: 1, col: 1 } };
 }
 
-/** Reads a file as text, refusing oversized ones before loading them into memory. */
+/**
+ * Reads a file as text. A policy is a regular file of at most MAX_POLICY_BYTES (1 MiB): anything
+ * else (a device such as /dev/zero, a FIFO, a socket, a bigger file) is refused at once, before
+ * any of it is read, so no input can hang or exhaust the command.
+ */
 export async function readPolicyFile(
   file: string,
   cwd: string,
 ): Promise<{ text: string } | { problem: PolicyProblem }> {
+  const problem = (rule: string, message: string) => ({
+    problem: { path: '', rule, message, location: { file, line: 1, col: 1 } },
+  });
   try {
-    const bytes = await readFile(resolve(cwd, file));
-    if (bytes.length > MAX_POLICY_BYTES) {
-      return {
-        problem: {
-          path: '',
-          rule: 'size',
-          message: `the file is ${bytes.length} bytes; policies are limited to ${MAX_POLICY_BYTES} bytes`,
-          location: { file, line: 1, col: 1 },
-        },
-      };
+    // O_NONBLOCK: opening a FIFO with no writer must not wait.
+    const handle = await open(resolve(cwd, file), constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const info = await handle.stat();
+      if (info.isDirectory()) return problem('read', 'cannot read policy file: is a directory, not a policy file');
+      if (!info.isFile())
+        return problem('read', 'cannot read policy file: not a regular file (a device, FIFO or socket)');
+      if (info.size > MAX_POLICY_BYTES)
+        return problem('size', `the file is ${info.size} bytes; policies are limited to ${MAX_POLICY_BYTES} bytes`);
+      // At most one byte more than the limit: a file that grew since stat is still refused.
+      const buffer = Buffer.alloc(MAX_POLICY_BYTES + 1);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+      if (bytesRead > MAX_POLICY_BYTES)
+        return problem('size', `the file is over ${MAX_POLICY_BYTES} bytes; policies are limited to that`);
+      return { text: buffer.subarray(0, bytesRead).toString('utf8') };
+    } finally {
+      await handle.close();
     }
-    return { text: bytes.toString('utf8') };
   } catch (error) {
     return { problem: readFailure(file, error) };
   }
+}
+
+/** At most this many problems are printed for one file; the rest are counted. */
+export const MAX_PRINTED_PROBLEMS = 50;
+
+/** The lines for a file's problems, capped at MAX_PRINTED_PROBLEMS with a line saying how many more. */
+export function problemLines(problems: readonly PolicyProblem[], suffix = ''): string[] {
+  const lines = problems.slice(0, MAX_PRINTED_PROBLEMS).map((p) => `${formatProblem(p)}${suffix}`);
+  if (problems.length > MAX_PRINTED_PROBLEMS) {
+    const file = problems[0]?.location?.file;
+    lines.push(`${file ? `${file}: ` : ''}... and ${problems.length - MAX_PRINTED_PROBLEMS} more problem(s) not shown`);
+  }
+  return lines;
 }
 
 /** Reads and loads one policy; every problem at once as a PolicyError. Warnings are returned. */

@@ -214,13 +214,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
     return state.code;
   } catch (error) {
     if (error instanceof CommanderError) {
-      // Help and version are "errors" to commander; they are successes to the user.
-      if (
-        error.code === 'commander.helpDisplayed' ||
-        error.code === 'commander.version' ||
-        error.code === 'commander.help'
-      ) {
-        return ExitCode.ok;
+      // Help and version asked for are "errors" to commander and successes to the user; help shown
+      // because the command line was incomplete or wrong (no command, `help <unknown>`) is a usage
+      // error: commander gives it a non-zero exit code.
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.ok;
+      if (error.code === 'commander.help') {
+        if (error.exitCode === 0) return ExitCode.ok;
+        const unknown = argv[0] === 'help' ? argv[1] : undefined;
+        io.err(unknown ? `error: unknown command '${unknown}'\n` : 'error: no command given\n');
       }
       return ExitCode.invalid;
     }

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,5 +86,71 @@ describe('revroll lint', () => {
       code: 2,
       stderr: 'no-such-policy.yaml:1:1 cannot read policy file: no such file\n',
     });
+  });
+});
+
+describe('bad input to the CLI (issue 12 item 10)', () => {
+  const run = promisify(execFile);
+  const revroll = async (args: string[]) => {
+    try {
+      const { stdout, stderr } = await run(join(root, 'node_modules/.bin/node'), ['src/cli/main.ts', ...args], {
+        cwd: root,
+        timeout: 10_000,
+      });
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const e = error as { code: number; stdout: string; stderr: string; killed?: boolean };
+      if (e.killed) throw new Error(`revroll ${args.join(' ')} hung`);
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  };
+
+  it('refuses a device, a FIFO and a directory at once, without reading them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'revroll-lint-'));
+    execFileSync('mkfifo', [join(dir, 'pipe.yaml')]);
+    const { io, err } = capture(dir);
+    const code = await runCli(['lint', '/dev/zero', 'pipe.yaml', '/tmp'], io);
+    expect(code).toBe(2);
+    expect(err).toEqual([
+      '/dev/zero:1:1 cannot read policy file: not a regular file (a device, FIFO or socket)\n',
+      'pipe.yaml:1:1 cannot read policy file: not a regular file (a device, FIFO or socket)\n',
+      '/tmp:1:1 cannot read policy file: is a directory, not a policy file\n',
+    ]);
+  });
+
+  it('refuses a file over 1 MiB before parsing it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'revroll-lint-'));
+    writeFileSync(join(dir, 'big.yaml'), `# ${'x'.repeat(1024 * 1024)}\n`);
+    const { io, err } = capture(dir);
+    expect(await runCli(['lint', 'big.yaml'], io)).toBe(2);
+    expect(err).toEqual(['big.yaml:1:1 the file is 1048579 bytes; policies are limited to 1048576 bytes\n']);
+  });
+
+  it('caps the problems printed for one file and says how many more there are', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'revroll-lint-'));
+    const waves = Array.from({ length: 80 }, (_, i) => `    - {name: w${i}, namespaces: {names: [a]}, bake: nope}`);
+    writeFileSync(
+      join(dir, 'many.yaml'),
+      `apiVersion: revroll.dev/v1alpha1\nkind: UpgradePolicy\nmetadata: {name: many}\nspec:\n  revisions: {from: auto, to: 1-25-1}\n  waves:\n${waves.join('\n')}\n`,
+    );
+    const { io, err } = capture(dir);
+    expect(await runCli(['lint', 'many.yaml'], io)).toBe(2);
+    const problems = err.filter(
+      (line) => line.startsWith('many.yaml:') && !line.includes('... and') && !line.includes(': invalid ('),
+    );
+    expect(problems.length).toBe(50);
+    expect(err).toContain('many.yaml: ... and 30 more problem(s) not shown\n');
+  });
+
+  it('exits 2 with no command and with help for an unknown command, 0 for help asked for', async () => {
+    const bare = await revroll([]);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/Usage: revroll/);
+    expect(bare.stderr).toMatch(/^error: no command given$/m);
+    const unknown = await revroll(['help', 'nosuchcommand']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^error: unknown command 'nosuchcommand'$/m);
+    expect((await revroll(['help', 'lint'])).code).toBe(0);
+    expect((await revroll(['--help'])).code).toBe(0);
   });
 });

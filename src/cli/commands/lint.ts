@@ -2,7 +2,7 @@ import type { CliIo } from '../io.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { formatProblem } from '../../errors.ts';
 import { loadPolicyText } from '../../policy/load.ts';
-import { readPolicyFile } from '../policy-file.ts';
+import { problemLines, readPolicyFile } from '../policy-file.ts';
 import type { Policy } from '../../policy/types.ts';
 
 /** `nightly-1-25: 1-24-3 -> 1-25-1, 3 waves, 4 gates, labels strategy`. */
@@ -28,8 +28,8 @@ export async function lintCommand(files: string[], io: CliIo): Promise<ExitCode>
       continue;
     }
     const result = loadPolicyText(read.text, file);
-    for (const problem of result.problems) io.err(`${formatProblem(problem)}\n`);
-    for (const warning of result.warnings) io.err(`${formatProblem(warning)} (warning)\n`);
+    for (const line of problemLines(result.problems)) io.err(`${line}\n`);
+    for (const line of problemLines(result.warnings, ' (warning)')) io.err(`${line}\n`);
     if (result.policy === undefined) {
       invalid = true;
       io.err(`${file}: invalid (${result.problems.length} problem${result.problems.length === 1 ? '' : 's'})\n`);
