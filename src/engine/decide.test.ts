@@ -100,7 +100,7 @@ const ok = (d: Decision): Observation | undefined => {
     case 'verify':
       return { type: 'verify', stragglers: [], converged: 2 };
     case 'request-approval':
-      return { type: 'approval-requested' };
+      return { type: 'approval-requested', delivered: true };
     case undefined:
       return undefined;
     default:
@@ -349,5 +349,31 @@ describe('decide: the error budget (safety invariant 6)', () => {
     d = decide(p, d.state, { type: 'done', ok: true, message: 'labelled' }, { now: at(2100) });
     expect(d.state.retry).toBeUndefined();
     expect(d.state.records.find((r) => r.id === 'wave/one/migrate')?.status).toBe('done');
+  });
+});
+
+describe('decide: approval requests record what happened', () => {
+  const p = policy('  approvals: {beforeFirstWave: true, timeout: 1h}\n');
+  const toRequest = () => drive(p, start(p), T0, (x) => (x.action?.type === 'request-approval' ? undefined : ok(x)));
+
+  it('stores a failed send as not notified, with why, and does not send again in a loop', () => {
+    const asked = toRequest();
+    expect(asked.action?.type).toBe('request-approval');
+    const failed = decide(
+      p,
+      asked.state,
+      { type: 'approval-requested', delivered: false, error: 'Slack: 503' },
+      { now: at(1000) },
+    );
+    expect(failed.action).toBeUndefined();
+    expect(failed.state.approvals.at(-1)).toMatchObject({ notified: false, notifyError: 'Slack: 503' });
+    expect(failed.state.hold?.reason).toMatch(/the request could not be sent: Slack: 503; decide with revroll approve/);
+    expect(decide(p, failed.state, undefined, { now: at(2000) }).action).toBeUndefined();
+    // The next invocation tries again; a success clears the error.
+    const again = decide(p, failed.state, undefined, { now: at(3000), resumed: true });
+    expect(again.action?.type).toBe('request-approval');
+    const sent = decide(p, again.state, { type: 'approval-requested', delivered: true }, { now: at(3100) });
+    expect(sent.state.approvals.at(-1)?.notified).toBe(true);
+    expect(sent.state.approvals.at(-1)?.notifyError).toBeUndefined();
   });
 });

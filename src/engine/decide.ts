@@ -67,7 +67,8 @@ export type Observation =
   | { type: 'uninstall'; ok: boolean; refused: string[]; message: string }
   | { type: 'health'; ok: boolean; message: string }
   | { type: 'check-revision'; ok: boolean; message: string }
-  | { type: 'approval-requested' }
+  /** The approval request went out, or could not (`error`): the record says which. */
+  | { type: 'approval-requested'; delivered: boolean; error?: string }
   /** Any other action: done, or an error (after the adapter's retries). */
   | { type: 'done'; ok: boolean; message: string };
 
@@ -298,6 +299,7 @@ function approvalGate(
   point: ApprovalPoint,
   summary: string,
   now: Date,
+  resumed = false,
 ): 'approved' | Decision {
   const { timeout, onTimeout } = approvalTimeout(policy, step);
   const request = (reminder: boolean): Decision => {
@@ -327,7 +329,10 @@ function approvalGate(
   const approval = state.approvals.findLast((a) => a.step === step.id && a.point === point);
   if (!approval) return request(false);
   if (approval.decision === 'approved') return 'approved';
-  if (approval.decision === undefined && !approval.notified && now.getTime() < Date.parse(approval.expiresAt)) {
+  // Not sent yet (a crash between saving the request and sending it), or sent without success
+  // and this is a new invocation: send it (again). A failed send is not retried in a loop.
+  const unsent = !approval.notified && (approval.notifyError === undefined || resumed);
+  if (approval.decision === undefined && unsent && now.getTime() < Date.parse(approval.expiresAt)) {
     begin(state, step, now);
     return hold(
       state,
@@ -360,10 +365,13 @@ function approvalGate(
     startRollback(policy, state, `approval for ${step.id} expired (${onTimeout})`, now);
     return { state };
   }
+  const unsentWhy = approval.notifyError
+    ? ` (the request could not be sent: ${approval.notifyError}; decide with revroll approve|reject)`
+    : '';
   return hold(
     state,
     'approval',
-    `waiting for approval of ${step.id} until ${approval.expiresAt}`,
+    `waiting for approval of ${step.id} until ${approval.expiresAt}${unsentWhy}`,
     now,
     new Date(approval.expiresAt),
   );
@@ -392,7 +400,7 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
               .map((t) => t.tag)
               .join(', ')}`
           : `continue ${state.policy}: ${state.from} -> ${state.to}`;
-      const result = approvalGate(policy, state, step, point, summary, now);
+      const result = approvalGate(policy, state, step, point, summary, now, context.resumed);
       return result === 'approved' ? advance(state, step, now, 'approved') : result;
     }
     case 'baseline': {
@@ -683,7 +691,8 @@ function enterBake(policy: Policy, state: RunState, step: Step, context: DecideC
   }
   const due = !state.nextGateAt || now.getTime() >= Date.parse(state.nextGateAt);
   if (due) return { state, action: { type: 'measure', wave, mode: 'bake' } };
-  if (now.getTime() >= bakeUntil && state.gates.evaluations > 0) return judgeBake(policy, state, step, now);
+  if (now.getTime() >= bakeUntil && state.gates.evaluations > 0)
+    return judgeBake(policy, state, step, now, context.resumed);
   const next = Math.min(Date.parse(state.nextGateAt as string), Math.max(bakeUntil, now.getTime()));
   return { state, wakeAt: new Date(next) };
 }
@@ -694,7 +703,7 @@ function finishBake(state: RunState, step: Step, now: Date): 'advanced' {
   return advance(state, step, now);
 }
 
-function judgeBake(policy: Policy, state: RunState, step: Step, now: Date): Entered {
+function judgeBake(policy: Policy, state: RunState, step: Step, now: Date, resumed = false): Entered {
   const gates = policy.spec.gates;
   const last = state.gates?.recent.at(-1)?.results ?? [];
   const verdict = bakeVerdict(gates, last);
@@ -712,6 +721,7 @@ function judgeBake(policy: Policy, state: RunState, step: Step, now: Date): Ente
       'inconclusive',
       `gates inconclusive for wave ${state.waves[step.wave ?? 0]}: ${verdict.reason}`,
       now,
+      resumed,
     );
     if (result === 'approved') {
       finishBake(state, step, now);
@@ -817,7 +827,11 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
       return;
     case 'approval-requested': {
       const pending = state.approvals.findLast((a) => a.step === step.id);
-      if (pending) pending.notified = true;
+      if (pending) {
+        pending.notified = observation.delivered;
+        if (observation.delivered) delete pending.notifyError;
+        else pending.notifyError = observation.error ?? 'not delivered';
+      }
       return;
     }
     case 'measure': {

@@ -159,8 +159,10 @@ export type ApprovalRecord = {
   via?: 'slack' | 'cli';
   channel?: string;
   decidedAt?: string;
-  /** Set once the request reached the notifier (a crash in between sends it again). */
+  /** Whether the request reached anyone (a crash before the send sends it again). */
   notified?: boolean;
+  /** Why the request could not be sent (it is sent again by the next invocation); decide by CLI meanwhile. */
+  notifyError?: string;
 };
 
 /** Gate bookkeeping for the wave being baked. */

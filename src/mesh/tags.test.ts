@@ -32,7 +32,11 @@ function injector(rev: string, extraLabels: Record<string, string> = {}): KubeOb
         'operator.istio.io/managed': 'Reconcile',
         ...extraLabels,
       },
-      annotations: { note: 'kept' },
+      annotations: {
+        note: 'kept',
+        'kubectl.kubernetes.io/last-applied-configuration': '{"apiVersion":"admissionregistration.k8s.io/v1"}',
+        'meta.helm.sh/release-name': 'istiod',
+      },
     },
     webhooks: [webhook('rev.namespace.sidecar-injector.istio.io'), webhook('rev.object.sidecar-injector.istio.io')],
   };

@@ -138,9 +138,19 @@ export function planRemoveTag(snapshot: MeshSnapshot, tag: string, tagServices: 
 }
 
 /**
+ * Annotations a tool writes about its own handling of an object, which must not follow a copy:
+ * `kubectl apply`'s last-applied configuration (a later apply of the tag would diff against the
+ * injector), Helm's release ownership (the tag would look like part of the istiod release).
+ */
+export function bookkeepingAnnotation(key: string): boolean {
+  return key === 'kubectl.kubernetes.io/last-applied-configuration' || key.startsWith('meta.helm.sh/');
+}
+
+/**
  * Builds the `istio-revision-tag-<tag>` MWC from the revision's own injector: its caBundle,
  * service (so it points at istiod-<rev>, not at a tag Service), path, URL, reinvocation policy,
- * labels (minus `app` and every operator.istio.io key) and annotations.
+ * labels (minus `app` and every operator.istio.io key) and annotations, less the bookkeeping
+ * annotations that belong to the tool that wrote the injector (`bookkeepingAnnotation`).
  */
 export function buildTagWebhook(source: KubeObject, tag: string, revision: string, istioNamespace: string): KubeObject {
   const sourceHooks = (source.webhooks as MutatingWebhook[] | undefined) ?? [];
@@ -233,13 +243,16 @@ export function buildTagWebhook(source: KubeObject, tag: string, revision: strin
     'app.kubernetes.io/part-of': 'istio',
     'app.kubernetes.io/managed-by': 'revroll',
   });
+  const copied = source.metadata.annotations
+    ? Object.fromEntries(Object.entries(source.metadata.annotations).filter(([key]) => !bookkeepingAnnotation(key)))
+    : undefined;
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
     metadata: {
       name: tagWebhookName(tag, istioNamespace),
       labels,
-      ...(source.metadata.annotations ? { annotations: { ...source.metadata.annotations } } : {}),
+      ...(copied && Object.keys(copied).length > 0 ? { annotations: copied } : {}),
     },
     webhooks,
   };

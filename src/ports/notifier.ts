@@ -23,8 +23,11 @@ export type RunEvent = {
   details?: Record<string, unknown>;
 };
 
+/** What became of a notification: it never throws, but says whether anyone was told. */
+export type Delivery = { delivered: true } | { delivered: false; error: string };
+
 export interface Notifier {
-  notify(event: RunEvent): Promise<void>;
+  notify(event: RunEvent): Promise<Delivery>;
 }
 
 /** Where a notifier keeps the message thread of each run (backed by the run state, so a restarted runner replies in the same thread). */

@@ -53,11 +53,12 @@ export async function requireStateNamespace(cluster: KubernetesCluster, namespac
   }
 }
 
-/** Notifications as log lines (when no Slack is configured). */
+/** Notifications as log lines (when no Slack is configured): nobody is told, and it says so. */
 export function createLogNotifier(logger: Logger): Notifier {
   return {
     async notify(event: RunEvent) {
       logger.debug({ event: event.kind, policy: event.policy, runId: event.runId, step: event.step }, 'notification');
+      return { delivered: false, error: 'no notification channel is configured (spec.notify.slack)' };
     },
   };
 }

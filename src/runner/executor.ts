@@ -641,7 +641,7 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
           case 'set-tags':
             return await setTags(action.tags);
           case 'request-approval':
-            await deps.notifier.notify({
+            const delivery = await deps.notifier.notify({
               kind: 'approval-requested',
               policy: state.policy,
               runId: state.runId,
@@ -649,7 +649,11 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
               message: action.summary,
               details: { expiresAt: action.expiresAt, point: action.point, planHash: state.planHash },
             });
-            return { type: 'approval-requested' };
+            return {
+              type: 'approval-requested',
+              delivered: delivery.delivered,
+              ...(delivery.delivered ? {} : { error: delivery.error }),
+            };
           case 'measure':
             return await measure(state, action);
           case 'label-namespaces':

@@ -2,6 +2,8 @@
  * Safety promises an operator relies on, each tried against the sandbox through the CLI as a
  * user meets it (issue 12): where audit Events go, and that a lost one is never silent.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -256,5 +258,29 @@ spec:
     expect(touched).toEqual([]);
     expect((await h.namespaceLabels('charlie'))['istio-injection']).toBe('enabled');
     expect((await h.namespaceLabels('alpha'))['istio-injection']).toBe('enabled');
+  });
+});
+
+describe('tag webhooks copy only what belongs to them', () => {
+  it("leaves the injector's kubectl and Helm bookkeeping annotations out of the tag it builds", async () => {
+    h = await createHarness();
+    // Asynchronous: the sandbox serves from this process.
+    const kubectl = async (...args: string[]) =>
+      (await promisify(execFile)('kubectl', ['--kubeconfig', h?.kubeconfigFile ?? '', ...args])).stdout;
+    await kubectl(
+      'annotate',
+      'mutatingwebhookconfiguration',
+      'istio-sidecar-injector-1-25-1',
+      'kubectl.kubernetes.io/last-applied-configuration={"kind":"MutatingWebhookConfiguration"}',
+      'meta.helm.sh/release-name=istiod-1-25-1',
+      'team.example.com/owner=mesh',
+    );
+    expect((await cli(h, ['run', writePolicy(h)])).code).toBe(0);
+    const tag = JSON.parse(
+      await kubectl('get', 'mutatingwebhookconfiguration', 'istio-revision-tag-default', '-o', 'json'),
+    ) as {
+      metadata: { annotations?: Record<string, string> };
+    };
+    expect(tag.metadata.annotations ?? {}).toEqual({ 'team.example.com/owner': 'mesh' });
   });
 });

@@ -222,7 +222,7 @@ describe('src/adapters/slack/notifier', () => {
       onFailure: (f) => failures.push(f),
       retry: fast,
     });
-    await expect(notifier.notify(started)).resolves.toBeUndefined();
+    await expect(notifier.notify(started)).resolves.toMatchObject({ delivered: false });
     expect(notifier.failures).toBe(1);
     expect(failures).toEqual([
       {
@@ -249,8 +249,10 @@ describe('src/adapters/slack/notifier', () => {
   it('gives up within its retry budget on a Slack outage', async () => {
     mockHttp('https://slack.com').post('/api/chat.postMessage').times(3).reply(503, '');
     const notifier = createSlackNotifier({ settings: slackSettings(), env: ENV, now, retry: fast });
-    await notifier.notify(started);
+    const delivery = await notifier.notify(started);
     expect(notifier.failures).toBe(1);
+    // The caller is told it failed (an approval request is then recorded as not sent).
+    expect(delivery).toMatchObject({ delivered: false, error: expect.stringMatching(/^Slack: /) });
   });
 
   it('reports a missing secret by its reference, and recovers once it appears', async () => {

@@ -10,7 +10,7 @@
  */
 import type { AxiosInstance } from 'axios';
 import { RevrollError } from '../../errors.ts';
-import type { Notifier, RunEvent, RunEventKind } from '../../ports/notifier.ts';
+import type { Delivery, Notifier, RunEvent, RunEventKind } from '../../ports/notifier.ts';
 import type { SlackSettings } from '../../policy/types.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import { redactSecrets } from '../http.ts';
@@ -115,7 +115,7 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
   const memory = new Map<string, ThreadRef>();
   const statuses = new Map<string, RunStatus>();
   const approvalMessages = new Map<string, ThreadRef>();
-  const queues = new Map<string, Promise<void>>();
+  const queues = new Map<string, Promise<unknown>>();
   let failures = 0;
   let known: string[] = [];
 
@@ -282,11 +282,12 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
     await slack.client.updateMessage({ channel: posted.channel, ts: posted.ts, message });
   }
 
-  async function deliver(event: RunEvent): Promise<void> {
+  async function deliver(event: RunEvent): Promise<Delivery> {
     try {
       const slack = await client();
       if (slack.mode === 'bot') await deliverThreaded(event, slack);
       else await slack.client.postWebhook(slack.webhookUrl ?? '', messageFor(event, slack));
+      return { delivered: true };
     } catch (error) {
       failures += 1;
       const failure = describeFailure(event, error, known);
@@ -307,6 +308,7 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
       } catch {
         // A failing metrics hook must not turn a best-effort notification into a crash.
       }
+      return { delivered: false, error: `Slack: ${failure.message}` };
     }
   }
 
@@ -314,9 +316,9 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
     get failures() {
       return failures;
     },
-    notify(event: RunEvent): Promise<void> {
+    notify(event: RunEvent): Promise<Delivery> {
       // Events of one run are delivered in order, so the parent is posted once and replies follow it.
-      const previous = queues.get(event.runId) ?? Promise.resolve();
+      const previous: Promise<unknown> = queues.get(event.runId) ?? Promise.resolve();
       const next = previous.then(() => deliver(event));
       queues.set(event.runId, next);
       void next.then(() => {
