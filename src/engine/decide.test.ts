@@ -362,18 +362,51 @@ describe('decide: approval requests record what happened', () => {
     const failed = decide(
       p,
       asked.state,
-      { type: 'approval-requested', delivered: false, error: 'Slack: 503' },
+      { type: 'approval-requested', delivered: false, error: 'Slack: 503', retry: true },
       { now: at(1000) },
     );
     expect(failed.action).toBeUndefined();
     expect(failed.state.approvals.at(-1)).toMatchObject({ notified: false, notifyError: 'Slack: 503' });
     expect(failed.state.hold?.reason).toMatch(/the request could not be sent: Slack: 503; decide with revroll approve/);
-    expect(decide(p, failed.state, undefined, { now: at(2000) }).action).toBeUndefined();
-    // The next invocation tries again; a success clears the error.
-    const again = decide(p, failed.state, undefined, { now: at(3000), resumed: true });
+    expect(failed.wakeAt).toEqual(at(1000 + 5 * 60_000));
+    expect(decide(p, failed.state, undefined, { now: at(2000), resumed: true }).action).toBeUndefined();
+    // Five minutes later it is sent again; a success clears the error.
+    const again = decide(p, failed.state, undefined, { now: at(1000 + 5 * 60_000) });
     expect(again.action?.type).toBe('request-approval');
-    const sent = decide(p, again.state, { type: 'approval-requested', delivered: true }, { now: at(3100) });
+    const sent = decide(p, again.state, { type: 'approval-requested', delivered: true }, { now: at(400_000) });
     expect(sent.state.approvals.at(-1)?.notified).toBe(true);
     expect(sent.state.approvals.at(-1)?.notifyError).toBeUndefined();
+  });
+
+  it('never sends again what cannot be delivered (no channel configured)', () => {
+    const asked = toRequest();
+    const failed = decide(
+      p,
+      asked.state,
+      { type: 'approval-requested', delivered: false, error: 'no channel', retry: false },
+      { now: at(1000) },
+    );
+    expect(failed.state.approvals.at(-1)).toMatchObject({ notified: false, notifyError: 'no channel' });
+    expect(decide(p, failed.state, undefined, { now: at(30 * 60_000), resumed: true }).action).toBeUndefined();
+  });
+});
+
+describe('decide: holds say why', () => {
+  it('an inconclusive bake held for approval names what was missing, not only that it waits', () => {
+    const p = policy('  approvals: {onInconclusive: true, timeout: 1h}\n');
+    const noData = (d: Decision): Observation | undefined =>
+      d.action?.type === 'measure' && d.action.mode === 'bake'
+        ? {
+            type: 'measure',
+            results: [{ check: 'errors', outcome: 'Error', message: 'Prometheus unreachable: connect ECONNREFUSED' }],
+          }
+        : ok(d);
+    let d = drive(p, start(p), T0, noData);
+    for (let t = 5_000; t <= 60_000 && d.state.hold?.kind !== 'approval'; t += 5_000)
+      d = drive(p, d.state, at(t), noData);
+    expect(d.state.hold?.kind).toBe('approval');
+    expect(d.state.hold?.reason).toMatch(
+      /^gates inconclusive for wave one: .*Prometheus unreachable.*; waiting for approval of wave\/one\/bake until /,
+    );
   });
 });

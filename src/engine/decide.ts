@@ -36,9 +36,24 @@ export type Action =
   | { type: 'label-namespaces'; namespaces: { name: string; labels: NamespaceLabels }[] }
   | { type: 'move-gateways'; gateways: GatewayMove[] }
   /** Restarts the workloads of these namespaces not yet carrying `key`; with `only`, just those carrying `only`. */
-  | { type: 'restart-workloads'; namespaces: string[]; key: string; only?: string; maxParallel: number }
+  | {
+      type: 'restart-workloads';
+      namespaces: string[];
+      key: string;
+      only?: string;
+      maxParallel: number;
+      /** Workloads (`namespace/Kind/name`) never to restart (spec.workloads.unhealthy: skip). */
+      leave?: string[];
+    }
   | { type: 'wait-rollouts'; namespaces: string[]; key: string; timeoutMs: number }
-  | { type: 'verify'; namespaces: string[]; revision: string; stragglers: 'fail' | 'ignore' | 'restart' }
+  | {
+      type: 'verify';
+      namespaces: string[];
+      revision: string;
+      stragglers: 'fail' | 'ignore' | 'restart';
+      /** Workloads left on purpose: their pods are not stragglers. */
+      leave?: string[];
+    }
   | { type: 'uninstall'; revision: string }
   | { type: 'health'; revision: string }
   /** Is the revision's istiod Ready and injecting? Nothing moves until it is. */
@@ -59,7 +74,8 @@ export type GatewayMove = {
 
 /** What the runner observed when it performed an action. */
 export type Observation =
-  | { type: 'precheck'; problems: string[] }
+  /** `problems` stop the run before anything moves; `notes` are findings that do not. */
+  | { type: 'precheck'; problems: string[]; notes?: string[] }
   | { type: 'install'; ok: boolean; message: string }
   | { type: 'measure'; results: GateResult[] }
   | { type: 'wait-rollouts'; ok: boolean; pending: string[]; failed: string[]; elapsedMs: number }
@@ -68,7 +84,7 @@ export type Observation =
   | { type: 'health'; ok: boolean; message: string }
   | { type: 'check-revision'; ok: boolean; message: string }
   /** The approval request went out, or could not (`error`): the record says which. */
-  | { type: 'approval-requested'; delivered: boolean; error?: string }
+  | { type: 'approval-requested'; delivered: boolean; error?: string; retry?: boolean }
   /** Any other action: done, or an error (after the adapter's retries). */
   | { type: 'done'; ok: boolean; message: string };
 
@@ -98,7 +114,8 @@ export function initialState(policy: Policy, plan: RunPlan, runId: string, now: 
   const namespaces: Record<string, NamespaceRecord> = {};
   for (const wave of plan.waves) {
     for (const ns of wave.namespaces) {
-      namespaces[ns.name] = { wave: wave.index, ...ns.original };
+      const leave = ns.skipped.filter((w) => w.leave).map((w) => `${w.kind}/${w.name}`);
+      namespaces[ns.name] = { wave: wave.index, ...ns.original, ...(leave.length > 0 ? { leave } : {}) };
     }
   }
   const tags = [...(plan.canaryTag ? [plan.canaryTag] : []), ...plan.promoteTags].map((t) => ({
@@ -138,6 +155,8 @@ export function initialState(policy: Policy, plan: RunPlan, runId: string, now: 
 }
 
 const MAX_RECENT_EVALUATIONS = 5;
+/** A failed approval request is sent again after this long. */
+const NOTIFY_RETRY_MS = 5 * 60_000;
 const HOLD_RECHECK_MS = 60_000;
 
 /** The next state and action. See the module comment. */
@@ -254,6 +273,12 @@ function gatewaysFor(state: RunState, step: Step) {
   return state.gateways.filter((g) => g.upgrade === when);
 }
 
+/** The workloads of these namespaces the run leaves alone, as `namespace/Kind/name`. */
+function leaveOf(state: RunState, names: readonly string[]): { leave?: string[] } {
+  const leave = names.flatMap((name) => (state.namespaces[name]?.leave ?? []).map((w) => `${name}/${w}`));
+  return leave.length > 0 ? { leave } : {};
+}
+
 function forwardMove(state: RunState, g: GatewayRecord): GatewayMove {
   if (g.mode === 'restart') return { namespace: g.namespace, name: g.name, restart: restartKey(state.to, state.runId) };
   return {
@@ -299,9 +324,16 @@ function approvalGate(
   point: ApprovalPoint,
   summary: string,
   now: Date,
-  resumed = false,
 ): 'approved' | Decision {
   const { timeout, onTimeout } = approvalTimeout(policy, step);
+  // Why the run waits: an inconclusive bake says why it asks (a Prometheus outage, missing data),
+  // and a request that could not be sent says so and how to decide meanwhile.
+  const waiting = (approval: ApprovalRecord) =>
+    `${point === 'inconclusive' ? `${summary}; ` : ''}waiting for approval of ${step.id} until ${approval.expiresAt}${
+      approval.notifyError
+        ? ` (the request could not be sent: ${approval.notifyError}; decide with revroll approve|reject)`
+        : ''
+    }`;
   const request = (reminder: boolean): Decision => {
     const approval: ApprovalRecord = {
       step: step.id,
@@ -314,7 +346,7 @@ function approvalGate(
     return hold(
       state,
       'approval',
-      `waiting for approval of ${step.id} until ${approval.expiresAt}`,
+      waiting(approval),
       now,
       new Date(approval.expiresAt),
       {
@@ -329,15 +361,18 @@ function approvalGate(
   const approval = state.approvals.findLast((a) => a.step === step.id && a.point === point);
   if (!approval) return request(false);
   if (approval.decision === 'approved') return 'approved';
-  // Not sent yet (a crash between saving the request and sending it), or sent without success
-  // and this is a new invocation: send it (again). A failed send is not retried in a loop.
-  const unsent = !approval.notified && (approval.notifyError === undefined || resumed);
+  // Not sent yet (a crash between saving the request and sending it), or a failed send whose
+  // retry time has come: send it (again). A send that cannot succeed is not retried.
+  const unsent =
+    !approval.notified &&
+    (approval.notifyError === undefined ||
+      (approval.notifyRetryAt !== undefined && now.getTime() >= Date.parse(approval.notifyRetryAt)));
   if (approval.decision === undefined && unsent && now.getTime() < Date.parse(approval.expiresAt)) {
     begin(state, step, now);
     return hold(
       state,
       'approval',
-      `waiting for approval of ${step.id} until ${approval.expiresAt}`,
+      waiting(approval),
       now,
       new Date(approval.expiresAt),
       {
@@ -365,15 +400,13 @@ function approvalGate(
     startRollback(policy, state, `approval for ${step.id} expired (${onTimeout})`, now);
     return { state };
   }
-  const unsentWhy = approval.notifyError
-    ? ` (the request could not be sent: ${approval.notifyError}; decide with revroll approve|reject)`
-    : '';
+  const retryAt = approval.notifyRetryAt ? new Date(approval.notifyRetryAt) : undefined;
   return hold(
     state,
     'approval',
-    `waiting for approval of ${step.id} until ${approval.expiresAt}${unsentWhy}`,
+    waiting(approval),
     now,
-    new Date(approval.expiresAt),
+    earliest(new Date(approval.expiresAt), retryAt),
   );
 }
 
@@ -400,7 +433,7 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
               .map((t) => t.tag)
               .join(', ')}`
           : `continue ${state.policy}: ${state.from} -> ${state.to}`;
-      const result = approvalGate(policy, state, step, point, summary, now, context.resumed);
+      const result = approvalGate(policy, state, step, point, summary, now);
       return result === 'approved' ? advance(state, step, now, 'approved') : result;
     }
     case 'baseline': {
@@ -453,7 +486,13 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
       return act(
         state,
         step,
-        { type: 'restart-workloads', namespaces: names, key: restartKey(state.to, state.runId), maxParallel },
+        {
+          type: 'restart-workloads',
+          namespaces: names,
+          key: restartKey(state.to, state.runId),
+          maxParallel,
+          ...leaveOf(state, names),
+        },
         now,
       );
     }
@@ -478,7 +517,13 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
       return act(
         state,
         step,
-        { type: 'verify', namespaces: names, revision: state.to, stragglers: spec.workloads.stragglers },
+        {
+          type: 'verify',
+          namespaces: names,
+          revision: state.to,
+          stragglers: spec.workloads.stragglers,
+          ...leaveOf(state, names),
+        },
         now,
       );
     }
@@ -520,7 +565,12 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
     case 'verify': {
       const names = movedNamespaces(state);
       if (names.length === 0) return advance(state, step, now, 'nothing moved', 'skipped');
-      return act(state, step, { type: 'verify', namespaces: names, revision: state.to, stragglers: 'fail' }, now);
+      return act(
+        state,
+        step,
+        { type: 'verify', namespaces: names, revision: state.to, stragglers: 'fail', ...leaveOf(state, names) },
+        now,
+      );
     }
     case 'uninstall':
       return act(state, step, { type: 'uninstall', revision: step.revision ?? state.from }, now);
@@ -691,8 +741,7 @@ function enterBake(policy: Policy, state: RunState, step: Step, context: DecideC
   }
   const due = !state.nextGateAt || now.getTime() >= Date.parse(state.nextGateAt);
   if (due) return { state, action: { type: 'measure', wave, mode: 'bake' } };
-  if (now.getTime() >= bakeUntil && state.gates.evaluations > 0)
-    return judgeBake(policy, state, step, now, context.resumed);
+  if (now.getTime() >= bakeUntil && state.gates.evaluations > 0) return judgeBake(policy, state, step, now);
   const next = Math.min(Date.parse(state.nextGateAt as string), Math.max(bakeUntil, now.getTime()));
   return { state, wakeAt: new Date(next) };
 }
@@ -703,7 +752,7 @@ function finishBake(state: RunState, step: Step, now: Date): 'advanced' {
   return advance(state, step, now);
 }
 
-function judgeBake(policy: Policy, state: RunState, step: Step, now: Date, resumed = false): Entered {
+function judgeBake(policy: Policy, state: RunState, step: Step, now: Date): Entered {
   const gates = policy.spec.gates;
   const last = state.gates?.recent.at(-1)?.results ?? [];
   const verdict = bakeVerdict(gates, last);
@@ -721,7 +770,6 @@ function judgeBake(policy: Policy, state: RunState, step: Step, now: Date, resum
       'inconclusive',
       `gates inconclusive for wave ${state.waves[step.wave ?? 0]}: ${verdict.reason}`,
       now,
-      resumed,
     );
     if (result === 'approved') {
       finishBake(state, step, now);
@@ -813,7 +861,8 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
         state.phase = 'Failed';
         state.outcome = `precheck failed, nothing was changed: ${observation.problems.join('; ')}`;
       } else {
-        advance(state, step, now, 'cluster ready for the upgrade');
+        const notes = observation.notes ?? [];
+        advance(state, step, now, `cluster ready for the upgrade${notes.length > 0 ? `; ${notes.join('; ')}` : ''}`);
       }
       return;
     case 'install':
@@ -829,8 +878,12 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
       const pending = state.approvals.findLast((a) => a.step === step.id);
       if (pending) {
         pending.notified = observation.delivered;
-        if (observation.delivered) delete pending.notifyError;
-        else pending.notifyError = observation.error ?? 'not delivered';
+        delete pending.notifyError;
+        delete pending.notifyRetryAt;
+        if (!observation.delivered) {
+          pending.notifyError = observation.error ?? 'not delivered';
+          if (observation.retry) pending.notifyRetryAt = new Date(now.getTime() + NOTIFY_RETRY_MS).toISOString();
+        }
       }
       return;
     }

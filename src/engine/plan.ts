@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { labelSelectorRequirements, matches } from '../lib/label-selector.ts';
 import type { MeshSnapshot } from '../mesh/revisions.ts';
+import { istiodName } from '../mesh/labels.ts';
 import { injectionLabels, injectionMode, type InjectionLabels } from '../mesh/namespaces.ts';
 import { gatewayInfo, gatewayRevision, isInjectedGateway } from '../mesh/gateways.ts';
 import { describeTarget, type UninstallTarget } from '../mesh/uninstall.ts';
@@ -31,8 +32,11 @@ export type PlannedNamespace = {
   name: string;
   original: InjectionLabels;
   workloads: { kind: Workload['kind']; name: string; replicas: number }[];
-  /** Workloads left alone, with why. */
-  skipped: { kind: Workload['kind']; name: string; reason: string }[];
+  /**
+   * Workloads left alone, with why. `leave` marks those a run must keep its hands off although
+   * nothing else would skip them (unhealthy before the upgrade, spec.workloads.unhealthy: skip).
+   */
+  skipped: { kind: Workload['kind']; name: string; reason: string; leave?: true }[];
   pods: number;
 };
 
@@ -107,7 +111,17 @@ const SYSTEM_NAMESPACES = new Set(['kube-system', 'kube-public', 'kube-node-leas
 export function resolveFrom(policy: Policy, mesh: MeshSnapshot): { from?: string; problem?: PlanProblem } {
   const from = policy.spec.revisions.from;
   if (from !== 'auto') return { from };
-  if (mesh.defaultRevision) return { from: mesh.defaultRevision };
+  if (mesh.defaultRevision) {
+    const rev = mesh.defaultRevision;
+    if (!mesh.revisions.some((r) => r.name === rev && r.deployment))
+      return {
+        problem: {
+          path: 'spec.revisions.from',
+          message: `from: auto, but the default tag points at revision ${rev}, which is not installed (no ${istiodName(rev)} Deployment in ${mesh.istioNamespace}): new pods that follow it get no proxy. Point the tag at an installed revision (istioctl tag set default --revision <rev> --overwrite) or name the revision in spec.revisions.from`,
+        },
+      };
+    return { from: rev };
+  }
   return {
     problem: {
       path: 'spec.revisions.from',
@@ -141,6 +155,12 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
   const { from, problem } = resolveFrom(policy, snapshot.mesh);
   if (problem) problems.push(problem);
   const to = spec.revisions.to;
+  if (!snapshot.mesh.revisions.some((r) => r.name === to && r.deployment))
+    warnings.push(
+      spec.install.mode === 'external'
+        ? `revision ${to} is not installed yet: the install step waits up to ${Math.round(spec.install.readyTimeout / 60_000)} min for an external install (spec.install.mode: external)`
+        : `revision ${to} is not installed yet: the install step runs ${spec.install.command ?? spec.install.mode} to install it`,
+    );
   if (from !== undefined && from === to)
     problems.push({
       path: 'spec.revisions',
@@ -170,6 +190,7 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
   const excludedWorkloads = new Set(spec.workloads.exclude.workloads.map((w) => `${w.kind}/${w.namespace}/${w.name}`));
   const kinds = new Set(spec.workloads.kinds);
 
+  const unhealthy: string[] = [];
   const planNamespace = (name: string): PlannedNamespace => {
     const ns = byName.get(name) as KubeObject;
     const workloads: PlannedNamespace['workloads'] = [];
@@ -181,6 +202,14 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
       if (excludedWorkloads.has(`${w.kind}/${w.namespace}/${w.name}`))
         skipped.push({ kind: w.kind, name: w.name, reason: 'excluded by spec.workloads.exclude' });
       else if (w.optOut) skipped.push({ kind: w.kind, name: w.name, reason: w.optOut });
+      else if (w.unhealthy && spec.workloads.unhealthy === 'skip')
+        skipped.push({
+          kind: w.kind,
+          name: w.name,
+          reason: `${w.unhealthy} (spec.workloads.unhealthy: skip)`,
+          leave: true,
+        });
+      else if (w.unhealthy) unhealthy.push(`${w.kind} ${w.namespace}/${w.name} is ${w.unhealthy}`);
       else workloads.push({ kind: w.kind, name: w.name, replicas: w.replicas });
     }
     return { name, original: injectionLabels(ns), workloads, skipped, pods: snapshot.podCounts[name] ?? 0 };
@@ -203,6 +232,8 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
               path: `spec.waves[${index}].namespaces.names[${i}]`,
               message: `namespace ${name} is excluded by spec.workloads.exclude.namespaces`,
             });
+          } else if (from === undefined) {
+            // Nothing can be said of what a namespace injects from: the spec.revisions problem says why.
           } else if (!remaining.has(name)) {
             const labels = injectionLabels(ns);
             problems.push({
@@ -236,6 +267,11 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
       bakeMs: wave.bake,
     };
   });
+  for (const message of unhealthy)
+    problems.push({
+      path: 'spec.workloads.unhealthy',
+      message: `${message}; or set spec.workloads.unhealthy: skip to leave such workloads on the old revision`,
+    });
   const unplanned = [...remaining].sort();
   if (unplanned.length > 0) {
     warnings.push(

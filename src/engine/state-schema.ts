@@ -95,6 +95,7 @@ export const RunStateSchema = z.strictObject({
       rev: z.string().optional(),
       moved: z.boolean().optional(),
       pinned: z.boolean().optional(),
+      leave: z.array(z.string()).optional(),
     }),
   ),
   gateways: z.array(
@@ -132,6 +133,7 @@ export const RunStateSchema = z.strictObject({
       decidedAt: iso.optional(),
       notified: z.boolean().optional(),
       notifyError: z.string().optional(),
+      notifyRetryAt: iso.optional(),
     }),
   ),
   gates: z

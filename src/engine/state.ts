@@ -118,6 +118,8 @@ export type NamespaceRecord = {
   moved?: boolean;
   /** Set while rollback has it pinned to the previous revision (tags moved back later). */
   pinned?: boolean;
+  /** Workloads (`Kind/name`) the run never restarts: unhealthy before it, spec.workloads.unhealthy: skip. */
+  leave?: string[];
 };
 
 export type GatewayRecord = {
@@ -161,8 +163,10 @@ export type ApprovalRecord = {
   decidedAt?: string;
   /** Whether the request reached anyone (a crash before the send sends it again). */
   notified?: boolean;
-  /** Why the request could not be sent (it is sent again by the next invocation); decide by CLI meanwhile. */
+  /** Why the request could not be sent; decide by CLI meanwhile. */
   notifyError?: string;
+  /** When a failed send that may succeed later is tried again, ISO. */
+  notifyRetryAt?: string;
 };
 
 /** Gate bookkeeping for the wave being baked. */

@@ -24,6 +24,8 @@ export type Workload = {
   optOut?: string;
   /** The revroll restart key last written to its template, if any. */
   restartedFor?: string;
+  /** Why a restart now could not finish (paused, not Ready, mid-rollout), with what to do. */
+  unhealthy?: string;
 };
 
 type PodTemplate = {
@@ -43,6 +45,7 @@ export function toWorkload(kind: WorkloadKind, object: KubeObject): Workload {
   else if (template.spec?.hostNetwork) optOut = 'hostNetwork pods are never injected';
   const replicas = kind === 'DaemonSet' ? (status.desiredNumberScheduled ?? 0) : (spec.replicas ?? 1);
   const restartedFor = annotations[Annotation.restartedFor];
+  const unhealthy = unhealthyReason(kind, object);
   return {
     kind,
     namespace: object.metadata.namespace ?? '',
@@ -50,7 +53,22 @@ export function toWorkload(kind: WorkloadKind, object: KubeObject): Workload {
     replicas,
     ...(optOut ? { optOut } : {}),
     ...(restartedFor ? { restartedFor } : {}),
+    ...(unhealthy ? { unhealthy } : {}),
   };
+}
+
+/**
+ * Why restarting this workload now would not finish: a paused Deployment never rolls out, and
+ * one that is not settled (not every replica updated and ready) may never get there. Undefined
+ * when it is healthy. The advice names the kubectl command an operator would use.
+ */
+export function unhealthyReason(kind: WorkloadKind, object: KubeObject): string | undefined {
+  const ref = `${kind.toLowerCase()}/${object.metadata.name ?? ''} -n ${object.metadata.namespace ?? ''}`;
+  if (kind === 'Deployment' && (object.spec as { paused?: boolean } | undefined)?.paused === true)
+    return `paused (spec.paused: true), so its rollout would never finish: resume it (kubectl rollout resume ${ref}) or leave it out`;
+  const state = rolloutState(kind, object);
+  if (state.done) return undefined;
+  return `not healthy before the upgrade (${state.message}): fix it (kubectl rollout status ${ref}) or leave it out`;
 }
 
 /** `<revision>@<runId>`: written on restart so a resumed run never restarts a workload twice for the same move. */
@@ -110,8 +128,17 @@ export function rolloutState(kind: WorkloadKind, object: KubeObject): RolloutSta
       }
       const replicas = spec.replicas ?? 1;
       const updated = num('updatedReplicas');
+      // Pods that cannot be created (an admission webhook refusing them, a quota): say why.
+      const replicaFailure = status.conditions?.find((c) => c.type === 'ReplicaFailure' && c.status === 'True');
+      const cause = replicaFailure
+        ? `; pods cannot be created (${replicaFailure.reason ?? 'ReplicaFailure'}): ${replicaFailure.message ?? ''}`
+        : '';
       if (updated < replicas)
-        return { done: false, failed: false, message: `${updated} out of ${replicas} new replicas have been updated` };
+        return {
+          done: false,
+          failed: false,
+          message: `${updated} out of ${replicas} new replicas have been updated, ${num('availableReplicas')} available${cause}`,
+        };
       if (num('replicas') > updated)
         return {
           done: false,
@@ -172,4 +199,21 @@ export function rolloutState(kind: WorkloadKind, object: KubeObject): RolloutSta
 
 export function workloadId(w: Pick<Workload, 'kind' | 'namespace' | 'name'>): string {
   return `${w.kind}/${w.namespace}/${w.name}`;
+}
+
+/**
+ * The workload a pod belongs to, from its owner reference: a ReplicaSet stands for the Deployment
+ * whose name it carries before the pod's `pod-template-hash` (as the Deployment controller names
+ * it); StatefulSets and DaemonSets own their pods directly.
+ */
+export function podWorkload(pod: KubeObject): { kind: WorkloadKind; name: string } | undefined {
+  const owner = (
+    pod.metadata.ownerReferences as { kind?: string; name?: string; controller?: boolean }[] | undefined
+  )?.find((o) => o.controller !== false);
+  if (!owner?.name) return undefined;
+  if (owner.kind === 'StatefulSet' || owner.kind === 'DaemonSet') return { kind: owner.kind, name: owner.name };
+  if (owner.kind !== 'ReplicaSet') return undefined;
+  const hash = pod.metadata.labels?.['pod-template-hash'];
+  if (!hash || !owner.name.endsWith(`-${hash}`)) return undefined;
+  return { kind: 'Deployment', name: owner.name.slice(0, -hash.length - 1) };
 }

@@ -277,6 +277,12 @@ export const WorkloadsSchema = z
       .describe(
         'Pods of a moved namespace still on the old revision after rollouts (bare pods, Jobs): `fail` the wave, `ignore` them, or `restart` (delete) them.',
       ),
+    unhealthy: z
+      .enum(['block', 'skip'])
+      .default('block')
+      .describe(
+        'Workloads that could not roll out before the upgrade starts (a paused Deployment, one not Ready or still rolling out): `block` the run, listing each with what to do, or `skip` them (never restarted; their pods stay on the old revision and count as stragglers). Restarting them would time out and roll back the whole upgrade, and a rollback would then wait for them forever.',
+      ),
   })
   .describe('Workload restarts.');
 

@@ -23,8 +23,11 @@ export type RunEvent = {
   details?: Record<string, unknown>;
 };
 
-/** What became of a notification: it never throws, but says whether anyone was told. */
-export type Delivery = { delivered: true } | { delivered: false; error: string };
+/**
+ * What became of a notification: it never throws, but says whether anyone was told, and whether
+ * trying again later may help (`retry`: a Slack outage may pass; no channel configured will not).
+ */
+export type Delivery = { delivered: true } | { delivered: false; error: string; retry: boolean };
 
 export interface Notifier {
   notify(event: RunEvent): Promise<Delivery>;

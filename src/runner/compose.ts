@@ -58,7 +58,7 @@ export function createLogNotifier(logger: Logger): Notifier {
   return {
     async notify(event: RunEvent) {
       logger.debug({ event: event.kind, policy: event.policy, runId: event.runId, step: event.step }, 'notification');
-      return { delivered: false, error: 'no notification channel is configured (spec.notify.slack)' };
+      return { delivered: false, error: 'no notification channel is configured (spec.notify.slack)', retry: false };
     },
   };
 }

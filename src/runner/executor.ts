@@ -27,6 +27,7 @@ import {
 } from '../mesh/uninstall.ts';
 import {
   planRestart,
+  podWorkload,
   rolloutState,
   toWorkload,
   workloadRefs,
@@ -167,10 +168,14 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
     const snapshot = await mesh();
     const fromProblem = revisionReady(snapshot, state.from);
     if (fromProblem) problems.push(`stable ${fromProblem}`);
-    if (spec.install.mode === 'external') {
-      // An external install may still be in progress: the install step waits for it. Only a
-      // missing revision with no installer configured is worth noting here, and it is not fatal.
-    }
+    const notes: string[] = [];
+    const toProblem = revisionReady(snapshot, state.to);
+    if (toProblem)
+      notes.push(
+        spec.install.mode === 'external'
+          ? `${toProblem}: the install step waits up to ${Math.round(spec.install.readyTimeout / 60_000)} min for it to be installed outside revroll (spec.install.mode: external)`
+          : `${toProblem}: the install step installs it with ${spec.install.command ?? spec.install.mode}`,
+      );
     if (spec.strategy.type === 'tags') {
       const stable = spec.strategy.stableTag ?? '';
       if (!snapshot.tags.some((t) => t.tag === stable))
@@ -203,7 +208,7 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
       problems.push(
         `permission missing: ${d.verb} ${d.group === '' ? d.resource : `${d.resource}.${d.group}`}${d.namespace ? ` in namespace ${d.namespace}` : ' (cluster-wide)'}`,
       );
-    return { type: 'precheck', problems };
+    return { type: 'precheck', problems, notes };
   }
 
   async function waitRevisionReady(revision: string, timeoutMs: number): Promise<string | undefined> {
@@ -357,10 +362,13 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
   }
 
   async function restart(action: Extract<Action, { type: 'restart-workloads' }>): Promise<Observation> {
+    const leave = new Set(action.leave ?? []);
     const all = await workloadsIn(action.namespaces);
     const targets = all.filter(
       ({ workload }) =>
-        workload.restartedFor !== action.key && (action.only === undefined || workload.restartedFor === action.only),
+        !leave.has(`${workload.namespace}/${workload.kind}/${workload.name}`) &&
+        workload.restartedFor !== action.key &&
+        (action.only === undefined || workload.restartedFor === action.only),
     );
     const now = deps.now();
     await mapLimit(targets, action.maxParallel, async ({ workload }) => {
@@ -436,9 +444,16 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
               deadline,
             )
             .catch((error: unknown) => {
-              failure = error instanceof Error ? error.message : String(error);
+              // The rollout timeout ending the watch is not a watch failure: what the rollouts
+              // reached is read below. A stop (SIGTERM) is reported by the run loop.
+              if (!deadline.aborted) failure = error instanceof Error ? error.message : String(error);
               return false;
             });
+          // Timed out before the watch listed anything: read the workloads once, to say where they are.
+          if (failure === undefined && !done && last.size === 0 && !deps.signal?.aborted) {
+            const listed = await cluster.list(workloadRefs[kind], scope.namespace ? { namespace: scope.namespace } : {});
+            last = new Map(listed.map((o) => [`${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`, o]));
+          }
           for (const key of scope.keys) {
             const object = last.get(key);
             if (failure !== undefined) {
@@ -470,7 +485,15 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
   }
 
   async function verify(action: Extract<Action, { type: 'verify' }>): Promise<Observation> {
-    const pods = await listIn(Resources.pods, action.namespaces);
+    const leave = new Set(action.leave ?? []);
+    const listed = await listIn(Resources.pods, action.namespaces);
+    const pods =
+      leave.size === 0
+        ? listed
+        : listed.filter((pod) => {
+            const owner = podWorkload(pod);
+            return !owner || !leave.has(`${pod.metadata.namespace ?? ''}/${owner.kind}/${owner.name}`);
+          });
     const report = checkConvergence(pods, action.revision, new Set(action.namespaces));
     let stragglers: Straggler[] = report.stragglers;
     if (action.stragglers === 'restart' && stragglers.length > 0) {
@@ -652,7 +675,7 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
             return {
               type: 'approval-requested',
               delivered: delivery.delivered,
-              ...(delivery.delivered ? {} : { error: delivery.error }),
+              ...(delivery.delivered ? {} : { error: delivery.error, retry: delivery.retry }),
             };
           case 'measure':
             return await measure(state, action);

@@ -29,7 +29,7 @@ import { composeRunner } from '../../src/runner/compose.ts';
 import { createDaemon, type Daemon } from '../../src/runner/daemon.ts';
 import type { Clock } from '../../src/runner/run-policy.ts';
 import { createSandbox, type Sandbox } from '@revroll/sandbox';
-import { silentLogger } from '../../src/telemetry/logger.ts';
+import { createLogger, silentLogger } from '../../src/telemetry/logger.ts';
 import { createRunnerMetrics, type RunnerMetrics } from '../../src/telemetry/metrics.ts';
 
 export const STATE_NAMESPACE = 'revroll-system';
@@ -228,7 +228,7 @@ export function startTestDaemon(
     },
   }) as KubernetesCluster;
   const port: ClusterPort = cluster;
-  const logger = silentLogger();
+  const logger = process.env.DEBUG_DAEMON ? createLogger({ level: 'info', pretty: false }) : silentLogger();
   const metrics = createRunnerMetrics();
   const daemon = createDaemon({
     policiesDir: options.policiesDir,

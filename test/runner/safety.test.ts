@@ -9,9 +9,11 @@ import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.ts';
 import type { CliIo } from '../../src/cli/io.ts';
-import { createConfigMapStateStore } from '../../src/adapters/kubernetes/state.ts';
-import { Resources } from '../../src/ports/cluster.ts';
-import { requiredPermissions } from '../../src/runner/executor.ts';
+import { Resources, type KubeObject } from '../../src/ports/cluster.ts';
+import { createConfigMapStateStore, createEventRecorder } from '../../src/adapters/kubernetes/state.ts';
+import type { RunState } from '../../src/engine/state.ts';
+import { planRestart, restartKey, toWorkload } from '../../src/mesh/workloads.ts';
+import { createExecutor, requiredPermissions } from '../../src/runner/executor.ts';
 import { createHarness, STATE_NS, type Harness } from '../helpers/runner-harness.ts';
 
 let h: Harness | undefined;
@@ -282,5 +284,157 @@ describe('tag webhooks copy only what belongs to them', () => {
       metadata: { annotations?: Record<string, string> };
     };
     expect(tag.metadata.annotations ?? {}).toEqual({ 'team.example.com/owner': 'mesh' });
+  });
+});
+
+describe('precheck finds what would wreck a wave, before anything moves', () => {
+  const MUTATING = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
+  const mesh = (extra = '') => `apiVersion: revroll.dev/v1alpha1
+kind: UpgradePolicy
+metadata: {name: checks}
+spec:
+  revisions: {from: auto, to: 1-25-1}
+  waves:
+    - {name: first, namespaces: {names: [alpha]}, bake: 100ms}
+  gates: {warmup: 100ms}
+${extra}`;
+
+  it('blocks on a paused Deployment, naming it and what to do; skips it when the policy says so', async () => {
+    h = await createHarness();
+    await h.cluster.mutate({
+      op: 'merge-patch',
+      ref: Resources.deployments,
+      namespace: 'alpha',
+      name: 'api',
+      patch: { spec: { paused: true } },
+    });
+    const file = writePolicy(h, mesh());
+    const plan = await cli(h, ['plan', file]);
+    expect(plan.code).toBe(1);
+    expect(plan.err).toMatch(
+      /^problem: spec\.workloads\.unhealthy: Deployment alpha\/api is paused \(spec\.paused: true\), so its rollout would never finish: resume it \(kubectl rollout resume deployment\/api -n alpha\) or leave it out; or set spec\.workloads\.unhealthy: skip/m,
+    );
+    h.sandbox.api.resetRequests();
+    const run = await cli(h, ['run', file]);
+    expect(run.code).toBe(1);
+    // Nothing but revroll's own Lease (taken to plan, released) was written.
+    expect(h.sandbox.api.requests.filter((r) => MUTATING.has(r.verb) && r.resource !== 'leases')).toEqual([]);
+
+    const skipping = writePolicy(h, mesh('  workloads: {unhealthy: skip, stragglers: fail}\n'));
+    const before = (await h.workload('deployments', 'alpha', 'api'))?.metadata.generation;
+    const done = await cli(h, ['run', skipping]);
+    expect(done.code, done.err).toBe(0);
+    expect((await h.workload('deployments', 'alpha', 'api'))?.metadata.generation).toBe(before);
+    expect((await h.workload('deployments', 'alpha', 'web'))?.metadata.generation).toBe(2);
+  });
+
+  it('blocks on a workload that is not Ready before the upgrade', async () => {
+    h = await createHarness();
+    // An image that cannot be pulled: its new pod stays Pending, the rollout never completes.
+    await h.cluster.mutate({
+      op: 'strategic-patch',
+      ref: Resources.deployments,
+      namespace: 'alpha',
+      name: 'web',
+      patch: { spec: { template: { spec: { containers: [{ name: 'web', image: 'auto' }] } } } },
+    });
+    const plan = await cli(h, ['plan', writePolicy(h, mesh())]);
+    expect(plan.code).toBe(1);
+    expect(plan.err).toMatch(
+      /problem: spec\.workloads\.unhealthy: Deployment alpha\/web is not healthy before the upgrade \(.*\): fix it \(kubectl rollout status deployment\/web -n alpha\)/,
+    );
+  });
+
+  it('says a target revision is not installed yet, and that an external install is waited for', async () => {
+    h = await createHarness();
+    const plan = await cli(h, [
+      'plan',
+      writePolicy(
+        h,
+        mesh().replace('to: 1-25-1', 'to: 1-26-0').concat('  install: {mode: external, readyTimeout: 15m}\n'),
+      ),
+    ]);
+    expect(plan.out).toMatch(
+      /^warning: revision 1-26-0 is not installed yet: the install step waits up to 15 min for an external install/m,
+    );
+  });
+
+  it('reports a default tag pointing at a revision that no longer exists once, as the cause', async () => {
+    h = await createHarness();
+    await h.cluster.mutate({
+      op: 'delete',
+      ref: Resources.deployments,
+      namespace: 'istio-system',
+      name: 'istiod-1-24-3',
+      propagation: 'Background',
+    });
+    const file = writePolicy(
+      h,
+      `apiVersion: revroll.dev/v1alpha1
+kind: UpgradePolicy
+metadata: {name: checks}
+spec:
+  revisions: {from: auto, to: 1-25-1}
+  waves:
+    - {name: first, namespaces: {names: [alpha, bravo, charlie]}, bake: 100ms}
+`,
+    );
+    const plan = await cli(h, ['plan', file]);
+    expect(plan.code).toBe(1);
+    const problems = plan.err.split('\n').filter((line) => line.startsWith('problem:'));
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /^problem: spec\.revisions\.from: from: auto, but the default tag points at revision 1-24-3, which is not installed \(no istiod-1-24-3 Deployment in istio-system\)/,
+      ),
+    ]);
+  });
+});
+
+describe('messages say what happened', () => {
+  it("a rollout that times out reports the rollout's real state and why pods are not created", async () => {
+    h = await createHarness();
+    const policy = h.policy(POLICY);
+    const key = restartKey('1-25-1', 'run-x');
+    // alpha injects from the default revision; with its istiod down, new pods are refused at admission.
+    h.sandbox.faults.apply({ crash: ['1-24-3'] });
+    const web = await h.workload('deployments', 'alpha', 'web');
+    await h.cluster.mutate(planRestart(toWorkload('Deployment', web as KubeObject), key, new Date()));
+    const executor = createExecutor(policy, {
+      cluster: h.cluster,
+      events: createEventRecorder(h.cluster, { now: () => new Date() }),
+      notifier: { notify: async () => ({ delivered: true }) },
+      now: () => new Date(),
+      stateNamespace: STATE_NS,
+    });
+    const state = { namespaces: { alpha: { wave: 0 } } } as unknown as RunState;
+    const observation = await executor.execute(state, {
+      type: 'wait-rollouts',
+      namespaces: ['alpha'],
+      key,
+      timeoutMs: 1500,
+    });
+    expect(observation).toMatchObject({ type: 'wait-rollouts', ok: false });
+    const pending = (observation as { pending: string[] }).pending.join('\n');
+    expect(pending).not.toMatch(/could not watch|aborted/);
+    expect(pending).toMatch(
+      /^Deployment\/alpha\/web: 0 out of 2 new replicas have been updated, \d+ available; pods cannot be created \(FailedCreate\): .*sidecar-injector/m,
+    );
+  });
+
+  it('revroll plan says gates were not evaluated because of plan problems, not for want of a URL', async () => {
+    h = await createHarness();
+    const file = writePolicy(
+      h,
+      `${POLICY}  prometheus: {url: "http://127.0.0.1:9"}
+`
+        .replace(
+          'gates: {warmup: 100ms}',
+          'gates: {warmup: 100ms, checks: [{name: e, preset: proxy-5xx-ratio, threshold: {max: 0.1}}]}',
+        )
+        .replace('names: [alpha]', 'names: [nosuch]'),
+    );
+    const plan = await cli(h, ['plan', file]);
+    expect(plan.out).toMatch(/^Gates: not evaluated \(the plan has problems, listed below\)$/m);
+    expect(plan.out).not.toMatch(/no Prometheus URL/);
   });
 });

@@ -308,7 +308,7 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
       } catch {
         // A failing metrics hook must not turn a best-effort notification into a crash.
       }
-      return { delivered: false, error: `Slack: ${failure.message}` };
+      return { delivered: false, error: `Slack: ${failure.message}`, retry: true };
     }
   }
 

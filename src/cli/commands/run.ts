@@ -55,7 +55,11 @@ export async function planCommand(file: string, flags: PlanFlags, io: CliIo): Pr
       io.out('\nGates evaluated now:\n');
       for (const g of gates) io.out(`  ${g.check.padEnd(28)} ${g.text}\n`);
     } else if (policy.spec.gates.checks.length > 0) {
-      io.out('\nGates: not evaluated (no Prometheus URL: set spec.prometheus.url or --prometheus-url)\n');
+      io.out(
+        !policy.spec.prometheus?.url
+          ? '\nGates: not evaluated (no Prometheus URL: set spec.prometheus.url or --prometheus-url)\n'
+          : '\nGates: not evaluated (the plan has problems, listed below)\n',
+      );
     }
     for (const problem of problems) io.err(`problem: ${problem.path}: ${problem.message}\n`);
   }
