@@ -343,20 +343,13 @@ function approvalGate(
     };
     state.approvals.push(approval);
     begin(state, step, now);
-    return hold(
-      state,
-      'approval',
-      waiting(approval),
-      now,
-      new Date(approval.expiresAt),
-      {
-        type: 'request-approval',
-        step: step.id,
-        point,
-        expiresAt: approval.expiresAt,
-        summary: reminder ? `reminder: ${summary}` : summary,
-      },
-    );
+    return hold(state, 'approval', waiting(approval), now, new Date(approval.expiresAt), {
+      type: 'request-approval',
+      step: step.id,
+      point,
+      expiresAt: approval.expiresAt,
+      summary: reminder ? `reminder: ${summary}` : summary,
+    });
   };
   const approval = state.approvals.findLast((a) => a.step === step.id && a.point === point);
   if (!approval) return request(false);
@@ -369,20 +362,13 @@ function approvalGate(
       (approval.notifyRetryAt !== undefined && now.getTime() >= Date.parse(approval.notifyRetryAt)));
   if (approval.decision === undefined && unsent && now.getTime() < Date.parse(approval.expiresAt)) {
     begin(state, step, now);
-    return hold(
-      state,
-      'approval',
-      waiting(approval),
-      now,
-      new Date(approval.expiresAt),
-      {
-        type: 'request-approval',
-        step: step.id,
-        point,
-        expiresAt: approval.expiresAt,
-        summary,
-      },
-    );
+    return hold(state, 'approval', waiting(approval), now, new Date(approval.expiresAt), {
+      type: 'request-approval',
+      step: step.id,
+      point,
+      expiresAt: approval.expiresAt,
+      summary,
+    });
   }
   if (approval.decision === 'rejected') {
     startRollback(
@@ -401,13 +387,7 @@ function approvalGate(
     return { state };
   }
   const retryAt = approval.notifyRetryAt ? new Date(approval.notifyRetryAt) : undefined;
-  return hold(
-    state,
-    'approval',
-    waiting(approval),
-    now,
-    earliest(new Date(approval.expiresAt), retryAt),
-  );
+  return hold(state, 'approval', waiting(approval), now, earliest(new Date(approval.expiresAt), retryAt));
 }
 
 function enter(policy: Policy, state: RunState, step: Step, context: DecideContext): Entered {

@@ -451,7 +451,10 @@ export function createExecutor(policy: Policy, deps: ExecutorDeps) {
             });
           // Timed out before the watch listed anything: read the workloads once, to say where they are.
           if (failure === undefined && !done && last.size === 0 && !deps.signal?.aborted) {
-            const listed = await cluster.list(workloadRefs[kind], scope.namespace ? { namespace: scope.namespace } : {});
+            const listed = await cluster.list(
+              workloadRefs[kind],
+              scope.namespace ? { namespace: scope.namespace } : {},
+            );
             last = new Map(listed.map((o) => [`${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`, o]));
           }
           for (const key of scope.keys) {
