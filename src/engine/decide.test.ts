@@ -222,12 +222,14 @@ describe('decide', () => {
     expect(d.wakeAt).toEqual(at(15_000 + 60_000));
     state = d.state;
     const stale = recordDecision(state, { approve: true, by: 'eve', via: 'slack', planHash: 'other' }, at(16_000));
-    expect(stale.error).toMatch(/plan other/);
+    expect(stale).toMatchObject({ ok: false, refusal: 'plan-changed' });
     const approved = recordDecision(state, { approve: true, by: 'alice', via: 'cli' }, at(16_000));
+    if (!approved.ok) throw new Error(approved.message);
     d = drive(p, approved.state, at(16_000), (x) => (x.action?.type === 'label-namespaces' ? undefined : ok(x)));
     expect(d.action?.type).toBe('label-namespaces');
     expect(d.state.approvals[0]).toMatchObject({ decision: 'approved', by: 'alice', via: 'cli' });
     const rejected = recordDecision(state, { approve: false, by: 'bob', via: 'slack' }, at(16_000));
+    if (!rejected.ok) throw new Error(rejected.message);
     expect(decide(p, rejected.state, undefined, { now: at(16_000) }).state.rollbackReason).toMatch(
       /rejected by bob \(slack\)/,
     );

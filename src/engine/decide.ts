@@ -1036,35 +1036,95 @@ function finish(state: RunState, now: Date): void {
   delete state.hold;
 }
 
-/** Records a human decision on the pending approval of a step. Returns an error message when refused. */
-export function recordDecision(
-  state: RunState,
-  decision: { step?: string; approve: boolean; by: string; via: 'slack' | 'cli'; channel?: string; planHash?: string },
-  now: Date,
-): { state: RunState; error?: string } {
+/** Why `recordDecision` refused a decision. Every refusal leaves the state as it was. */
+export type DecisionRefusal =
+  /** The decision names another run than the policy's current one (a button from an older run's message). */
+  | 'other-run'
+  /** The run's plan changed since the approval was requested: the request decided on is not the one pending. */
+  | 'plan-changed'
+  /** The run is finished; nothing waits for a decision. */
+  | 'finished'
+  /** No approval was requested (for the step named, or at all). */
+  | 'not-requested'
+  /** The step was decided already (a replayed or a second decision). */
+  | 'already-decided'
+  /** The approval expired: by the clock, or marked so by `decide`. */
+  | 'expired'
+  /** The decision was made on an earlier request for the step than the one pending (a replayed button). */
+  | 'superseded';
+
+/** A human decision, and what it says about the request it decides (each given binding must match the run). */
+export type HumanDecision = {
+  approve: boolean;
+  by: string;
+  via: 'slack' | 'cli';
+  channel?: string;
+  /** The step decided; without it, the latest pending request. */
+  step?: string;
+  runId?: string;
+  planHash?: string;
+  /** The `expiresAt` of the very request decided on (Slack buttons carry it). */
+  requestExpiresAt?: string;
+};
+
+export type RecordedDecision =
+  { ok: true; state: RunState; approval: ApprovalRecord } | { ok: false; refusal: DecisionRefusal; message: string };
+
+/**
+ * Records a human decision on a pending approval: the ONE place that checks a decision against
+ * the run (run, plan, phase, step, expiry, request). Callers map refusals to their answers.
+ */
+export function recordDecision(state: RunState, decision: HumanDecision, now: Date): RecordedDecision {
+  const refuse = (refusal: DecisionRefusal, message: string): RecordedDecision => ({ ok: false, refusal, message });
+  if (decision.runId !== undefined && decision.runId !== state.runId)
+    return refuse(
+      'other-run',
+      `this decision is for run ${decision.runId}, but the current run of policy ${state.policy} is ${state.runId}`,
+    );
+  if (decision.planHash !== undefined && decision.planHash !== state.planHash)
+    return refuse(
+      'plan-changed',
+      `the plan of run ${state.runId} changed since the approval was requested (plan ${decision.planHash}, now ${state.planHash}); decide on the new request`,
+    );
+  if (terminalPhases.has(state.phase))
+    return refuse(
+      'finished',
+      `run ${state.runId} of policy ${state.policy} is finished (${state.phase}); nothing is waiting for a decision`,
+    );
+  const candidates = state.approvals
+    .map((approval, index) => ({ approval, index }))
+    .filter(({ approval }) => decision.step === undefined || approval.step === decision.step);
+  // The latest pending request; failing that, the latest one, to say why nothing is pending.
+  const found = candidates.filter(({ approval }) => approval.decision === undefined).at(-1) ?? candidates.at(-1);
+  if (!found)
+    return refuse(
+      'not-requested',
+      decision.step !== undefined
+        ? `run ${state.runId} has no approval request for step ${decision.step}`
+        : `run ${state.runId} of policy ${state.policy} is not waiting for an approval`,
+    );
+  const target = found.approval;
+  const expired = `the approval for step ${target.step} expired at ${target.expiresAt}`;
+  if (target.decision === 'expired') return refuse('expired', expired);
+  if (target.decision !== undefined)
+    return refuse(
+      'already-decided',
+      `step ${target.step} was already ${target.decision}${target.by ? ` by ${target.by}` : ''}${target.decidedAt ? ` at ${target.decidedAt}` : ''}`,
+    );
+  // An unparseable expiry is no licence to decide: NaN compares false, so test for "not before".
+  if (!(now.getTime() < Date.parse(target.expiresAt))) return refuse('expired', expired);
+  if (decision.requestExpiresAt !== undefined && decision.requestExpiresAt !== target.expiresAt)
+    return refuse(
+      'superseded',
+      `this button belongs to an earlier approval request for step ${target.step}; use the latest request`,
+    );
   const next = structuredClone(state);
-  if (decision.planHash !== undefined && decision.planHash !== state.planHash) {
-    return { state, error: `the decision is for plan ${decision.planHash}, but the run's plan is ${state.planHash}` };
-  }
-  const pending = next.approvals.filter((a) => a.decision === undefined);
-  const target: ApprovalRecord | undefined = decision.step
-    ? pending.find((a) => a.step === decision.step)
-    : pending.at(-1);
-  if (!target) {
-    return {
-      state,
-      error: decision.step
-        ? `no approval is pending for step ${decision.step}`
-        : `no approval is pending for ${state.policy}`,
-    };
-  }
-  if (Date.parse(target.expiresAt) <= now.getTime())
-    return { state, error: `the approval for ${target.step} expired at ${target.expiresAt}` };
-  target.decision = decision.approve ? 'approved' : 'rejected';
-  target.by = decision.by;
-  target.via = decision.via;
-  if (decision.channel) target.channel = decision.channel;
-  target.decidedAt = now.toISOString();
+  const approval = next.approvals[found.index] as ApprovalRecord;
+  approval.decision = decision.approve ? 'approved' : 'rejected';
+  approval.by = decision.by;
+  approval.via = decision.via;
+  if (decision.channel) approval.channel = decision.channel;
+  approval.decidedAt = now.toISOString();
   next.updatedAt = now.toISOString();
-  return { state: next };
+  return { ok: true, state: next, approval };
 }

@@ -36,7 +36,7 @@ export function transitions(previous: RunState | undefined, next: RunState): Run
         ...base,
         kind: 'wave-finished',
         step: record.id,
-        message: `wave ${wave[1]} passed: ${record.note ?? ''}`,
+        message: `wave ${wave[1]} passed${record.note ? `: ${record.note}` : ''}`,
         details: { wave: wave[1], gates: next.gates?.recent.at(-1)?.results ?? [] },
       });
     }
@@ -74,7 +74,7 @@ export function transitions(previous: RunState | undefined, next: RunState): Run
     events.push({
       ...base,
       kind: 'rollback-started',
-      message: `rolling back to ${next.from}: ${next.rollbackReason ?? ''}`,
+      message: `rolling back to ${next.from}${next.rollbackReason ? `: ${next.rollbackReason}` : ''}`,
     });
   }
   if (next.phase === 'RolledBack' && previous.phase !== 'RolledBack') {

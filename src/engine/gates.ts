@@ -30,7 +30,9 @@ export type GateResult = {
 /**
  * Applies a check's threshold. NaN is NoData (0/0: nothing was measured); +Inf and -Inf are real
  * answers (a ratio over a vanished denominator, an unbounded latency) and are judged as numbers,
- * so +Inf breaches `max`. Baseline-relative thresholds without a usable baseline are NoData.
+ * so +Inf breaches `max`. Baseline-relative thresholds without a usable baseline are NoData; a
+ * baseline is usable only when finite: against +Inf every value would pass (`Inf - Inf` is NaN,
+ * and no value exceeds `Inf * ratio`), against -Inf every value would fail.
  */
 export function judge(
   check: Pick<GateCheck, 'name' | 'threshold' | 'baseline' | 'minTraffic' | 'shadow'>,
@@ -47,18 +49,33 @@ export function judge(
     ...(baseline !== undefined ? { baseline } : {}),
     ...(measurement.traffic !== undefined ? { traffic: measurement.traffic } : {}),
   };
-  if (measurement.traffic !== undefined && measurement.traffic < check.minTraffic) {
+  const traffic = measurement.traffic;
+  if (traffic !== undefined && traffic < check.minTraffic) {
     return {
       ...withValue,
       outcome: 'NoData',
-      message: `traffic ${formatNumber(measurement.traffic)} req/s is below the floor of ${formatNumber(check.minTraffic)} req/s`,
+      message: `traffic ${formatNumber(traffic)} req/s is below the floor of ${formatNumber(check.minTraffic)} req/s`,
+    };
+  }
+  // A NaN rate measured nothing, so it cannot show that a floor is met (NaN < floor is false).
+  if (traffic !== undefined && Number.isNaN(traffic) && check.minTraffic > 0) {
+    return {
+      ...withValue,
+      outcome: 'NoData',
+      message: `traffic is NaN (nothing measured), so the floor of ${formatNumber(check.minTraffic)} req/s is not shown to be met`,
     };
   }
   if (Number.isNaN(value))
     return { ...withValue, outcome: 'NoData', message: 'the query returned NaN (nothing measured)' };
   const breaches = breached(check.threshold, value, baseline);
   if (breaches === 'no-baseline') {
-    return { ...withValue, outcome: 'NoData', message: `no baseline to compare with (baseline: ${check.baseline})` };
+    const measured =
+      typeof baseline === 'number' && !Number.isNaN(baseline) ? ` measured ${formatNumber(baseline)}` : '';
+    return {
+      ...withValue,
+      outcome: 'NoData',
+      message: `no baseline to compare with (baseline: ${check.baseline}${measured})`,
+    };
   }
   if (breaches.length > 0) return { ...withValue, outcome: 'Fail', message: breaches.join('; ') };
   return { ...withValue, outcome: 'Pass', message: `${formatNumber(value)} within threshold` };
@@ -71,7 +88,7 @@ function breached(threshold: Threshold, value: number, baseline: number | null |
   if (threshold.max !== undefined && value > threshold.max)
     out.push(`${formatNumber(value)} > max ${formatNumber(threshold.max)}`);
   if (threshold.maxIncrease !== undefined || threshold.maxRatio !== undefined) {
-    if (baseline === null || baseline === undefined || Number.isNaN(baseline)) {
+    if (baseline === null || baseline === undefined || !Number.isFinite(baseline)) {
       // Absolute thresholds already decided a Fail; without one, the relative check cannot decide.
       return out.length > 0 ? out : threshold.min === undefined && threshold.max === undefined ? 'no-baseline' : out;
     }

@@ -4,7 +4,7 @@
  * tag or be absent; reference section 3).
  */
 import type { KubeObject } from '../ports/cluster.ts';
-import { hasProxy, Label, podRevision } from './labels.ts';
+import { hasProxy, injectionOptOut, podRevision } from './labels.ts';
 
 /** A pod that did not converge, named so an operator can act on it. */
 export type Straggler = {
@@ -44,8 +44,7 @@ export function checkConvergence(
     const owner = ownerOf(pod);
     const name = pod.metadata.name ?? '';
     if (!hasProxy(pod)) {
-      const optedOut =
-        pod.metadata.labels?.[Label.inject] === 'false' || pod.metadata.annotations?.[Label.inject] === 'false';
+      const optedOut = injectionOptOut(pod.metadata) !== undefined;
       const hostNetwork = (pod.spec as { hostNetwork?: boolean } | undefined)?.hostNetwork === true;
       if (!optedOut && !hostNetwork)
         stragglers.push({ namespace, pod: name, owner, reason: 'no proxy although its namespace injects' });

@@ -53,6 +53,25 @@ export function podRevision(pod: KubeObject): string | undefined {
   }
 }
 
+/**
+ * Whether a pod (or pod template) opts out of sidecar injection, read as istiod's injectRequired
+ * reads it (istio/istio pkg/kube/inject/inject.go @00af2c5): the `sidecar.istio.io/inject` label
+ * wins over the annotation of the same name; `y`, `yes`, `true`, `on` (any case) inject, an empty
+ * or absent value leaves it to the namespace, and any other value (`false`, `no`, `off`...) opts out.
+ */
+export function injectionOptOut(meta: {
+  labels?: Record<string, string> | undefined;
+  annotations?: Record<string, string> | undefined;
+}): { by: 'label' | 'annotation'; value: string } | undefined {
+  const label = meta.labels?.[Label.inject];
+  const by = label !== undefined ? 'label' : 'annotation';
+  const value = label ?? meta.annotations?.[Label.inject];
+  if (value === undefined || value === '' || INJECT_VALUES.has(value.toLowerCase())) return undefined;
+  return { by, value };
+}
+
+const INJECT_VALUES: ReadonlySet<string> = new Set(['y', 'yes', 'true', 'on']);
+
 /** Whether a pod carries an Istio proxy (injected). */
 export function hasProxy(pod: KubeObject): boolean {
   const annotations = pod.metadata.annotations ?? {};

@@ -3,7 +3,7 @@
  * does, and telling when their rollouts are done, as `kubectl rollout status` does.
  */
 import { Resources, type KubeObject, type Mutation, type ResourceRef } from '../ports/cluster.ts';
-import { Annotation, Label } from './labels.ts';
+import { Annotation, injectionOptOut, Label } from './labels.ts';
 
 export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet';
 
@@ -40,8 +40,8 @@ export function toWorkload(kind: WorkloadKind, object: KubeObject): Workload {
   const labels = template.metadata?.labels ?? {};
   const annotations = template.metadata?.annotations ?? {};
   let optOut: string | undefined;
-  if (labels[Label.inject] === 'false') optOut = `pod template label ${Label.inject}=false`;
-  else if (annotations[Label.inject] === 'false') optOut = `pod template annotation ${Label.inject}=false`;
+  const optedOut = injectionOptOut({ labels, annotations });
+  if (optedOut) optOut = `pod template ${optedOut.by} ${Label.inject}=${optedOut.value}`;
   else if (template.spec?.hostNetwork) optOut = 'hostNetwork pods are never injected';
   const replicas = kind === 'DaemonSet' ? (status.desiredNumberScheduled ?? 0) : (spec.replicas ?? 1);
   const restartedFor = annotations[Annotation.restartedFor];
@@ -103,12 +103,20 @@ export type RolloutState = { done: true } | { done: false; failed: boolean; mess
 
 type Condition = { type?: string; status?: string; reason?: string; message?: string };
 
+/**
+ * The checks `kubectl rollout status` makes, in its order (kubernetes/kubernetes
+ * staging/src/k8s.io/kubectl/pkg/polymorphichelpers/rollout_status.go @18ff3ed), plus the two
+ * cases where it would wait forever for a restart: a paused Deployment (`kubectl rollout
+ * restart` refuses it, objectrestarter.go) and an OnDelete StatefulSet or DaemonSet (kubectl
+ * refuses their status: only RollingUpdate rolls). Those fail at once with what to do.
+ */
 export function rolloutState(kind: WorkloadKind, object: KubeObject): RolloutState {
   const name = object.metadata.name ?? '';
   const generation = object.metadata.generation ?? 0;
   const status = (object.status ?? {}) as Record<string, unknown> & { conditions?: Condition[] };
   const spec = (object.spec ?? {}) as {
     replicas?: number;
+    paused?: boolean;
     updateStrategy?: { type?: string; rollingUpdate?: { partition?: number } };
   };
   const num = (key: string) => (typeof status[key] === 'number' ? (status[key] as number) : 0);
@@ -118,6 +126,12 @@ export function rolloutState(kind: WorkloadKind, object: KubeObject): RolloutSta
 
   switch (kind) {
     case 'Deployment': {
+      if (spec.paused === true)
+        return {
+          done: false,
+          failed: true,
+          message: `deployment "${name}" is paused (spec.paused): it rolls out nothing until resumed (kubectl rollout resume)`,
+        };
       const progressing = status.conditions?.find((c) => c.type === 'Progressing');
       if (progressing?.reason === 'ProgressDeadlineExceeded') {
         return {
@@ -179,6 +193,12 @@ export function rolloutState(kind: WorkloadKind, object: KubeObject): RolloutSta
       return { done: true };
     }
     case 'DaemonSet': {
+      if (spec.updateStrategy?.type === 'OnDelete')
+        return {
+          done: false,
+          failed: true,
+          message: `daemonset "${name}" uses the OnDelete update strategy: pods must be deleted to restart`,
+        };
       const desired = num('desiredNumberScheduled');
       if (num('updatedNumberScheduled') < desired)
         return {

@@ -6,7 +6,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createSlackActionHandler } from '../../src/runner/approvals.ts';
+import { createSlackActionHandler } from '../../src/adapters/slack/actions.ts';
+import { createApprovals } from '../../src/runner/approvals.ts';
 import { setupHttpMocks } from '../helpers/http-mock.ts';
 import { clickPayload, ENV, finishedRun, POLICY, signedRequest, slackSettings } from './fixtures.ts';
 import { createInMemoryStateStoreDouble } from './in-memory-state-store.ts';
@@ -17,13 +18,17 @@ function setup() {
   const store = createInMemoryStateStoreDouble({
     [POLICY]: finishedRun() as unknown as Record<string, unknown>,
   });
-  const handle = createSlackActionHandler({ store, policies: () => new Map([[POLICY, slackSettings()]]), env: ENV });
+  const handle = createSlackActionHandler({
+    approvals: createApprovals({ store }),
+    policies: () => new Map([[POLICY, slackSettings()]]),
+    env: ENV,
+  });
   return { store, handle };
 }
 
 const REFUSALS = [400, 401, 403, 404, 409];
 
-describe('POST /slack/actions fuzzed (src/runner/approvals)', () => {
+describe('POST /slack/actions fuzzed (src/adapters/slack/actions)', () => {
   it('refuses arbitrary signed bodies', async () => {
     const { store, handle } = setup();
     await fc.assert(

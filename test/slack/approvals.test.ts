@@ -1,11 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { userInfo } from 'node:os';
-import {
-  createSlackActionHandler,
-  decideFromCli,
-  type DecisionRecord,
-  type SlackActionRequest,
-} from '../../src/runner/approvals.ts';
+import { createSlackActionHandler, type SlackActionRequest } from '../../src/adapters/slack/actions.ts';
+import { createApprovals, decideFromCli, type DecisionRecord } from '../../src/runner/approvals.ts';
 import type { RunState } from '../../src/engine/state.ts';
 import type { SlackSettings } from '../../src/policy/types.ts';
 import { mockHttp, setupHttpMocks } from '../helpers/http-mock.ts';
@@ -50,11 +46,10 @@ function harness(
   const { logger, lines } = captureLogger();
   const policies = options.policies ?? new Map([[POLICY, slackSettings(options.settings)]]);
   const handle = createSlackActionHandler({
-    store,
+    approvals: createApprovals({ store, onDecided: (r) => void decisions.push(r) }),
     policies: () => policies,
     env: ENV,
     logger,
-    onDecision: (r) => void decisions.push(r),
     retry: fast,
   });
   return { store, handle, decisions, lines };
@@ -91,7 +86,7 @@ function expectUnchanged(h: Harness, before: ReturnType<InMemoryStateStoreDouble
   expect(h.decisions).toEqual([]);
 }
 
-describe('POST /slack/actions (src/runner/approvals)', () => {
+describe('POST /slack/actions (src/adapters/slack/actions, src/runner/approvals)', () => {
   it('records an approval bound to run, step and plan, calls the hook, and updates the message', async () => {
     const h = harness();
     const update = expectMessageUpdate();
@@ -378,7 +373,7 @@ describe('POST /slack/actions (src/runner/approvals)', () => {
     ]);
     const store = createInMemoryStateStoreDouble({ [POLICY]: heldRun() as unknown as Record<string, unknown> });
     const handle = createSlackActionHandler({
-      store,
+      approvals: createApprovals({ store }),
       policies: () => policies,
       env: { ...ENV, TEAM_B_SECRET: 'team-b-signing-secret' },
       retry: fast,

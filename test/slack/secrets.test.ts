@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { createSlackClient } from '../../src/adapters/slack/client.ts';
 import { createSlackNotifier, type SlackFailure } from '../../src/adapters/slack/notifier.ts';
-import { createSlackActionHandler, decideFromCli } from '../../src/runner/approvals.ts';
+import { createSlackActionHandler } from '../../src/adapters/slack/actions.ts';
+import { createApprovals, decideFromCli } from '../../src/runner/approvals.ts';
 import type { RunEvent } from '../../src/ports/notifier.ts';
 import { mockHttp, setupHttpMocks } from '../helpers/http-mock.ts';
 import { captureLogger } from './capture-logger.ts';
@@ -123,7 +124,7 @@ describe('secrets never leak (src/adapters/slack, src/runner/approvals)', () => 
     // The approval flow: forged, accepted (message update fails), replayed (notice fails), CLI.
     const store = createInMemoryStateStoreDouble({ [POLICY]: heldRun() as unknown as Record<string, unknown> });
     const handle = createSlackActionHandler({
-      store,
+      approvals: createApprovals({ store, logger }),
       policies: () => new Map([[POLICY, slackSettings()]]),
       env: ENV,
       logger,

@@ -3,7 +3,6 @@ import { createConfigMapStateStore, createEventRecorder } from '../../adapters/k
 import { ExternalError } from '../../errors.ts';
 import { connectCluster, requireStateNamespace } from '../../runner/compose.ts';
 import { decideFromCli } from '../../runner/approvals.ts';
-import { stateConfigMapName } from '../../adapters/kubernetes/state.ts';
 import { ExitCode } from '../exit-codes.ts';
 import type { CliIo } from '../io.ts';
 import type { ClusterFlags } from '../program.ts';
@@ -21,7 +20,6 @@ export async function approveCommand(
   });
   await requireStateNamespace(cluster, flags.stateNamespace);
   const store = createConfigMapStateStore(cluster, flags.stateNamespace);
-  const events = createEventRecorder(cluster, { now: () => new Date() });
   const result = await decideFromCli({
     store,
     policy,
@@ -29,12 +27,7 @@ export async function approveCommand(
     ...(flags.step ? { step: flags.step } : {}),
     ...(flags.as ? { as: flags.as } : {}),
     now: new Date(),
-    onDecision: (record) =>
-      events.record(
-        { apiVersion: 'v1', kind: 'ConfigMap', namespace: flags.stateNamespace, name: stateConfigMapName(policy) },
-        approve ? 'RevrollApproved' : 'RevrollRejected',
-        `${record.step} ${record.decision} by ${record.by} (cli)`,
-      ),
+    events: { recorder: createEventRecorder(cluster, { now: () => new Date() }), namespace: flags.stateNamespace },
   });
   if (!result.ok) throw new ExternalError('APPROVAL_REFUSED', result.message, `run state of ${policy}`);
   io.out(`${result.message}\n`);

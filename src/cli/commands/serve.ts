@@ -10,16 +10,12 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createKubernetesCluster, KubernetesError, type KubernetesCluster } from '../../adapters/kubernetes/cluster.ts';
 import { loadKubeConfig } from '../../adapters/kubernetes/kubeconfig.ts';
-import {
-  createConfigMapStateStore,
-  createEventRecorder,
-  createLeaseLock,
-  stateConfigMapName,
-} from '../../adapters/kubernetes/state.ts';
+import { createConfigMapStateStore, createEventRecorder, createLeaseLock } from '../../adapters/kubernetes/state.ts';
 import { UsageError } from '../../errors.ts';
 import { Resources } from '../../ports/cluster.ts';
 import type { MetricsSource } from '../../ports/metrics.ts';
-import { createSlackActionHandler } from '../../runner/approvals.ts';
+import { createSlackActionHandler } from '../../adapters/slack/actions.ts';
+import { createApprovals } from '../../runner/approvals.ts';
 import { composeRunner, connectCluster, holderIdentity, realClock } from '../../runner/compose.ts';
 import { createDaemon, type Daemon } from '../../runner/daemon.ts';
 import { createDashboard, type Dashboard } from '../../runner/dashboard.ts';
@@ -124,21 +120,19 @@ export async function serveCommand(opts: ServeFlags, io: CliIo): Promise<ExitCod
       };
     },
   });
-  const decisions = createEventRecorder(cluster, { now: () => clock.now() });
-  const slackActions = createSlackActionHandler({
+  const slackLogger = logger.child({ component: 'slack' });
+  const approvals = createApprovals({
     store,
+    events: { recorder: createEventRecorder(cluster, { now: () => clock.now() }), namespace: stateNamespace },
+    // A decision was saved: the policy's loop acts on it now instead of at its next poll.
+    onDecided: (record) => daemon.poke(record.policy),
+    logger: slackLogger,
+  });
+  const slackActions = createSlackActionHandler({
+    approvals,
     policies: () => daemon.slackSettings(),
     env: io.env,
-    logger: logger.child({ component: 'slack' }),
-    // A decision was saved: record it as an Event, and the policy's loop acts on it now instead of at its next poll.
-    onDecision: async (record) => {
-      daemon.poke(record.policy);
-      await decisions.record(
-        { apiVersion: 'v1', kind: 'ConfigMap', namespace: stateNamespace, name: stateConfigMapName(record.policy) },
-        record.decision === 'approved' ? 'RevrollApproved' : 'RevrollRejected',
-        `${record.step} ${record.decision} by ${record.by} (${record.via}${record.channel ? ` in ${record.channel}` : ''})`,
-      );
-    },
+    logger: slackLogger,
   });
   const server = createHttpServer({
     logger,
