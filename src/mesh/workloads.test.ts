@@ -12,6 +12,7 @@ import {
   restartKey,
   rolloutState,
   toWorkload,
+  unhealthyReason,
   workloadId,
   type RolloutState,
   type Workload,
@@ -366,7 +367,9 @@ describe('toWorkload: one object per row', () => {
       workload: { ...base, kind: 'Deployment', replicas: 1 },
     },
   ])('$kind: $name', ({ kind, object: o, workload }) => {
-    expect(toWorkload(kind, o)).toEqual(workload);
+    // Health before the upgrade has its own table (unhealthyReason) below.
+    const { unhealthy: _health, ...seen } = toWorkload(kind, o);
+    expect(seen).toEqual(workload);
   });
 });
 
@@ -405,4 +408,41 @@ describe('restarts', () => {
       expect(workloadId({ kind, namespace: 'shop', name: 'web' })).toBe(`${kind}/shop/web`);
     },
   );
+});
+
+describe('unhealthyReason: what would keep a restart from finishing, one row per case', () => {
+  const deployment = (spec: Record<string, unknown>, status: Record<string, unknown>): KubeObject => ({
+    metadata: { name: 'web', namespace: 'shop', generation: 2 },
+    spec: { replicas: 2, ...spec },
+    status: { observedGeneration: 2, ...status },
+  });
+  const settled = { replicas: 2, updatedReplicas: 2, availableReplicas: 2, readyReplicas: 2 };
+  it.each<{ name: string; object: KubeObject; reason: RegExp | undefined }>([
+    { name: 'settled', object: deployment({}, settled), reason: undefined },
+    {
+      name: 'paused',
+      object: deployment({ paused: true }, settled),
+      reason:
+        /^paused \(spec\.paused: true\), so its rollout would never finish: resume it \(kubectl rollout resume deployment\/web -n shop\)/,
+    },
+    {
+      name: 'not every replica available',
+      object: deployment({}, { ...settled, availableReplicas: 1 }),
+      reason: /^not healthy before the upgrade \(1 of 2 updated replicas are available\): fix it/,
+    },
+    {
+      name: 'a rollout in progress',
+      object: deployment({}, { ...settled, updatedReplicas: 1 }),
+      reason: /^not healthy before the upgrade \(1 out of 2 new replicas have been updated/,
+    },
+    {
+      name: 'spec not observed yet',
+      object: deployment({}, { ...settled, observedGeneration: 1 }),
+      reason: /waiting for the deployment spec update to be observed/,
+    },
+  ])('$name', ({ object, reason }) => {
+    const found = unhealthyReason('Deployment', object);
+    if (reason === undefined) expect(found).toBeUndefined();
+    else expect(found).toMatch(reason);
+  });
 });

@@ -145,13 +145,13 @@ export function rolloutState(kind: WorkloadKind, object: KubeObject): RolloutSta
       // Pods that cannot be created (an admission webhook refusing them, a quota): say why.
       const replicaFailure = status.conditions?.find((c) => c.type === 'ReplicaFailure' && c.status === 'True');
       const cause = replicaFailure
-        ? `; pods cannot be created (${replicaFailure.reason ?? 'ReplicaFailure'}): ${replicaFailure.message ?? ''}`
+        ? `, ${num('availableReplicas')} available; pods cannot be created (${replicaFailure.reason ?? 'ReplicaFailure'}): ${replicaFailure.message ?? ''}`
         : '';
       if (updated < replicas)
         return {
           done: false,
           failed: false,
-          message: `${updated} out of ${replicas} new replicas have been updated, ${num('availableReplicas')} available${cause}`,
+          message: `${updated} out of ${replicas} new replicas have been updated${cause}`,
         };
       if (num('replicas') > updated)
         return {
