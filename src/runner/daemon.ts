@@ -39,7 +39,7 @@ import {
   type RunOutcome,
   type RunResult,
 } from './run-policy.ts';
-import { engineWindow, nextCronFire, nextFit, openSince, scheduleStatus } from './schedule.ts';
+import { engineWindow, nextCronFire, nextFit, openSince, scheduleStatus } from '../engine/schedule.ts';
 
 export type DaemonOptions = {
   /** Folder of policy files (`*.yaml`, `*.yml`; dot-files and ConfigMap `..data` links ignored). */
