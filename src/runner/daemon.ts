@@ -1,20 +1,19 @@
 /**
  * The `serve` daemon: loads every policy of a folder, keeps it loaded as the folder changes, and
- * supervises one loop per policy that starts runs on the policy's cron schedule, continues held
- * runs when their window opens, their timer fires or their state changes (an approval, an abort),
- * and backs off when another daemon holds the policy's Lease.
+ * supervises one loop per policy. A loop only asks and acts: it reads the policy's run state,
+ * asks the pure `nextStep` (src/engine/schedule-next.ts: cron, windows, freezes, held runs, Lease
+ * back-off, catch-up, policy changes) what to do, then invokes the runner or sleeps until the
+ * step's wake-up or a poke (a decision recorded here, a policy change, shutdown).
  *
- * Time is injected: every wait is `clock.sleep` until an instant computed from `clock.now()`,
- * cron's next date and the schedule's windows, so tests drive weeks of nights with a fake clock.
- * File watching and rescans use real timers: the folder lives in the real world.
+ * Time is injected: every wait is `clock.sleep` until an instant the decision computed from
+ * `clock.now()`, so tests drive weeks of nights with a fake clock. File watching and rescans use
+ * real timers: the folder lives in the real world.
  *
  * Invariants:
  * - One loop per loaded policy name; a loop either sleeps or awaits one `runPolicy` at a time.
  * - A run is never killed mid-step: removal and shutdown abort its signal, and `runPolicy` stops
  *   at the next step boundary with its state persisted (the next runner resumes it).
- * - The daemon never starts a new run of a policy whose last run of the same spec finished
- *   (promoted, rolled back or failed): repeating a finished upgrade every night is not a schedule,
- *   and retrying a rolled-back canary needs a human (change the policy to start again).
+ * - Which runs start, continue or wait is decided by `nextStep` alone (its invariants are there).
  */
 import { policyIdentity } from '../policy/identity.ts';
 import { createHash } from 'node:crypto';
@@ -22,8 +21,18 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { estimateWaveMs } from '../engine/decide.ts';
-import { terminalPhases, type Hold, type RunPhase, type RunState, type StepRecord } from '../engine/state.ts';
+import {
+  afterInvocation,
+  defaultLoopSettings,
+  initialMemory,
+  nextStep,
+  poked,
+  type LoopMemory,
+  type LoopSettings,
+  type StoredView,
+  type WaitReason,
+} from '../engine/schedule-next.ts';
+import type { Hold, RunPhase, RunState, StepRecord } from '../engine/state.ts';
 import { formatProblem, type PolicyProblem } from '../errors.ts';
 import type { Lock } from '../ports/lock.ts';
 import type { StateStore } from '../ports/state-store.ts';
@@ -39,7 +48,7 @@ import {
   type RunOutcome,
   type RunResult,
 } from './run-policy.ts';
-import { engineWindow, nextCronFire, nextFit, openSince, scheduleStatus } from '../engine/schedule.ts';
+import { engineWindow } from '../engine/schedule.ts';
 
 export type DaemonOptions = {
   /** Folder of policy files (`*.yaml`, `*.yml`; dot-files and ConfigMap `..data` links ignored). */
@@ -135,30 +144,20 @@ export type Daemon = {
   loops(): number;
 };
 
-type Wait = { kind: 'wait'; until?: Date; poll: boolean; why: string };
-type Next = { kind: 'run'; why: string } | Wait;
-
 type Slot = {
   name: string;
   file: string;
   policy: Policy;
-  hash: string;
+  /** `policyIdentity(policy)`. */
+  identity: string;
   log: Logger;
   removed: boolean;
   run?: AbortController;
   sleep?: AbortController;
+  /** A wake-up came while the loop was busy: its next sleep is skipped. */
   woken: boolean;
-  /** Cron fires after this instant are still to come. */
-  fireCursor: Date;
-  /** A cron fire that has not started a run yet (the window was closed). */
-  pendingFire?: Date;
-  /** Version of the state the loop last acted on; a different one means someone decided something. */
-  seenVersion?: string;
-  /** No invocation before this (another daemon holds the Lease, or an error backoff). */
-  retryAt?: Date;
-  errors: number;
-  /** From the last held result: when the engine wants to look again. */
-  wakeAt?: Date;
+  /** What the scheduling decision remembers between steps. */
+  memory: LoopMemory;
   lastPhase?: RunPhase;
   lastEvaluations?: number;
   view: Pick<
@@ -168,19 +167,35 @@ type Slot = {
   done?: Promise<void>;
 };
 
+/** How loudly a wait is logged when the loop starts waiting for a new reason. */
+const waitLogLevel: Record<WaitReason, 'debug' | 'info' | 'warn'> = {
+  locked: 'info',
+  error: 'warn',
+  'policy-changed': 'warn',
+  'no-window-fits': 'warn',
+  'wave-window': 'info',
+  held: 'info',
+  finished: 'debug',
+  'no-schedule': 'debug',
+  'next-fire': 'debug',
+  closed: 'info',
+};
+
 const POLICY_FILE = /\.ya?ml$/i;
-/** Longest single sleep when nothing is due (a wake-up to re-evaluate; cheap). */
-const MAX_IDLE_MS = 6 * 3_600_000;
 
 export function createDaemon(options: DaemonOptions): Daemon {
   const { clock, logger, metrics, store, lock } = options;
   const leaseTtlMs = options.leaseTtlMs ?? 30_000;
-  const statePollMs = options.statePollMs ?? 30_000;
   const runPollMs = options.runPollMs ?? 5_000;
-  const lockedRetryMs = options.lockedRetryMs ?? 60_000;
-  const backoff = options.errorBackoffMs ?? { min: 30_000, max: 600_000 };
-  const heldRecheckMs = options.heldRecheckMs ?? 300_000;
-  const graceMs = options.missedFireGraceMs ?? 900_000;
+  const defaults = defaultLoopSettings;
+  const settings: LoopSettings = {
+    statePollMs: options.statePollMs ?? defaults.statePollMs,
+    heldRecheckMs: options.heldRecheckMs ?? defaults.heldRecheckMs,
+    lockedRetryMs: options.lockedRetryMs ?? defaults.lockedRetryMs,
+    errorBackoffMs: options.errorBackoffMs ?? defaults.errorBackoffMs,
+    missedFireGraceMs: options.missedFireGraceMs ?? defaults.missedFireGraceMs,
+    maxIdleMs: defaults.maxIdleMs,
+  };
   const files = new Map<string, FileEntry>();
   const slots = new Map<string, Slot>();
   let stopping = false;
@@ -311,11 +326,11 @@ export function createDaemon(options: DaemonOptions): Daemon {
         continue;
       }
       slot.file = file;
-      const hash = policyIdentity(policy);
-      if (hash !== slot.hash || slot.policy !== policy) {
+      const identity = policyIdentity(policy);
+      if (identity !== slot.identity || slot.policy !== policy) {
         slot.policy = policy;
-        if (hash !== slot.hash) slot.log.info({ file }, 'policy changed; applies from the next invocation');
-        slot.hash = hash;
+        if (identity !== slot.identity) slot.log.info({ file }, 'policy changed; applies from the next invocation');
+        slot.identity = identity;
         wake(slot);
       }
     }
@@ -358,17 +373,15 @@ export function createDaemon(options: DaemonOptions): Daemon {
   // ---- the loops --------------------------------------------------------------------------
 
   function startSlot(name: string, file: string, policy: Policy): void {
-    const now = clock.now();
     const slot: Slot = {
       name,
       file,
       policy,
-      hash: policyIdentity(policy),
+      identity: policyIdentity(policy),
       log: logger.child({ policy: name }),
       removed: false,
       woken: false,
-      fireCursor: catchUpFrom(policy, now),
-      errors: 0,
+      memory: initialMemory(policy.spec.schedule, clock.now(), settings),
       view: {},
     };
     slots.set(name, slot);
@@ -384,148 +397,82 @@ export function createDaemon(options: DaemonOptions): Daemon {
       });
   }
 
-  /**
-   * Where cron fires start counting when a policy loads: a fire missed while no daemon ran (a
-   * restart during the window) is caught up if it happened since the window opened (or, without
-   * windows, within the grace period).
-   */
-  function catchUpFrom(policy: Policy, now: Date): Date {
-    const schedule = policy.spec.schedule;
-    if (!schedule) return now;
-    // One millisecond before the opening: a fire exactly at the opening instant counts.
-    const since = openSince(schedule, now);
-    if (schedule.windows.length === 0)
-      return new Date(Math.max(since ? since.getTime() - 1 : 0, now.getTime() - graceMs));
-    return since ? new Date(since.getTime() - 1) : now;
-  }
-
   function wake(slot: Slot): void {
     slot.woken = true;
     slot.sleep?.abort();
   }
 
-  async function sleepUntil(slot: Slot, wait: Wait): Promise<void> {
+  /** Sleeps until `at`, or until woken (a wake-up that came while the loop was busy skips the sleep). */
+  async function sleepUntil(slot: Slot, at: Date): Promise<void> {
     if (slot.woken) {
       slot.woken = false;
       return;
     }
-    const now = clock.now().getTime();
-    let ms = wait.until ? Math.max(0, wait.until.getTime() - now) : MAX_IDLE_MS;
-    if (wait.poll) ms = Math.min(ms, statePollMs);
-    ms = Math.min(ms, MAX_IDLE_MS);
     const controller = new AbortController();
     slot.sleep = controller;
     try {
-      await clock.sleep(ms, controller.signal);
+      await clock.sleep(Math.max(0, at.getTime() - clock.now().getTime()), controller.signal);
     } catch {
-      // Woken early: the loop re-evaluates.
+      // Woken early: the loop asks again.
     } finally {
       slot.sleep = undefined;
       slot.woken = false;
     }
   }
 
+  /** Ask what to do (nextStep), then act: invoke the runner, or sleep until the step's wake-up or a poke. */
   async function loop(slot: Slot): Promise<void> {
     slot.log.debug({ file: slot.file }, 'policy loop started');
-    while (!stopping && !slot.removed) {
-      let next: Next;
-      try {
-        next = await decideNext(slot);
-      } catch (error) {
-        next = failed(slot, error, 'cannot read the run state');
-      }
-      if (stopping || slot.removed) break;
-      if (next.kind === 'run') {
+    let shown: WaitReason | undefined;
+    while (!stopping) {
+      const stored = await readState(slot);
+      if (stopping) break;
+      const { step, memory } = nextStep({
+        memory: slot.memory,
+        stored,
+        policy: slot.policy,
+        identity: slot.identity,
+        removed: slot.removed,
+        now: clock.now(),
+        settings,
+      });
+      slot.memory = memory;
+      if (step.kind === 'stop') break;
+      if (step.kind === 'run') {
+        shown = undefined;
         slot.view.nextScheduledAt = undefined;
         slot.view.waiting = undefined;
-        await invoke(slot, next.why);
+        await invoke(slot, step.why);
         continue;
       }
-      slot.view.nextScheduledAt = next.until?.toISOString();
-      slot.view.waiting = next.why;
-      await sleepUntil(slot, next);
+      slot.view.nextScheduledAt = step.until?.toISOString();
+      slot.view.waiting = step.why;
+      if (step.reason !== shown)
+        slot.log[waitLogLevel[step.reason]]({ reason: step.reason, until: step.until?.toISOString() }, step.why);
+      shown = step.reason;
+      await sleepUntil(slot, step.wakeAt);
     }
     slot.log.debug('policy loop stopped');
   }
 
-  function failed(slot: Slot, error: unknown, what: string): Wait {
-    slot.errors += 1;
-    const delay = Math.min(backoff.max, backoff.min * 2 ** Math.min(slot.errors - 1, 16));
-    slot.retryAt = new Date(clock.now().getTime() + delay);
-    slot.log.error({ err: (error as Error).message, retryInMs: delay }, 'policy loop error; backing off');
-    return { kind: 'wait', until: slot.retryAt, poll: false, why: `${what}; retrying` };
-  }
-
-  /** What the loop does now: run the policy, or wait (until when, and why). */
-  async function decideNext(slot: Slot): Promise<Next> {
-    const now = clock.now();
-    if (slot.retryAt && now < slot.retryAt)
-      return {
-        kind: 'wait',
-        until: slot.retryAt,
-        poll: false,
-        why: slot.view.lastOutcome === 'locked' ? 'another runner holds the policy' : 'backing off after an error',
-      };
-    slot.retryAt = undefined;
-    const stored = await store.load(slot.name);
-    const state = stored ? parseStoredState(stored.document, slot.name) : undefined;
-    observeState(slot, state);
-    const changed = stored !== undefined && stored.version !== slot.seenVersion;
-    const schedule = slot.policy.spec.schedule;
-
-    if (state && !terminalPhases.has(state.phase)) {
-      // Mid-step (a restart, a takeover) or rolling back: continue now; the engine only holds
-      // at wave boundaries, and a half-migrated wave must keep being watched.
-      if (state.phase !== 'Held') return { kind: 'run', why: 'active run' };
-      if (changed && slot.seenVersion !== undefined) return { kind: 'run', why: 'run state changed' };
-      if (slot.seenVersion === undefined) {
-        slot.seenVersion = stored?.version;
-        return { kind: 'run', why: 'held run found' };
-      }
-      if (state.hold?.kind === 'window' && schedule) {
-        const wave = state.steps[state.cursor]?.wave ?? 0;
-        const at = nextFit(schedule, now, estimateWaveMs(slot.policy, state, wave));
-        if (!at) return { kind: 'wait', poll: true, why: 'no window ahead is long enough for the next wave' };
-        if (at <= now) return { kind: 'run', why: 'window open' };
-        return { kind: 'wait', until: at, poll: true, why: 'held until the next window the wave fits in' };
-      }
-      const at = slot.wakeAt ?? new Date(now.getTime() + heldRecheckMs);
-      slot.wakeAt = at;
-      if (at <= now) {
-        slot.wakeAt = undefined;
-        return { kind: 'run', why: 'hold timer' };
-      }
-      return { kind: 'wait', until: at, poll: true, why: `held: ${state.hold?.kind ?? 'hold'}` };
+  /** The stored run state, validated; folded into the view and the gauges. */
+  async function readState(slot: Slot): Promise<StoredView> {
+    try {
+      const stored = await store.load(slot.name);
+      const state = stored ? parseStoredState(stored.document, slot.name) : undefined;
+      observeState(slot, state);
+      return stored && state ? { kind: 'run', state, version: stored.version } : { kind: 'none' };
+    } catch (error) {
+      slot.log.error({ err: (error as Error).message }, 'cannot read the run state');
+      return { kind: 'unreadable' };
     }
-
-    if (state && terminalPhases.has(state.phase) && state.policyHash === slot.hash) {
-      return { kind: 'wait', poll: false, why: `finished (${state.phase}); change the policy to run again` };
-    }
-    if (!schedule) return { kind: 'wait', poll: false, why: 'no schedule' };
-    if (!slot.pendingFire) {
-      const fire = nextCronFire(schedule, slot.fireCursor);
-      if (fire > now) return { kind: 'wait', until: fire, poll: false, why: 'next cron fire' };
-      slot.pendingFire = fire;
-      slot.fireCursor = now;
-    }
-    // Another daemon may have started a run for this fire already.
-    if (state && Date.parse(state.startedAt) >= slot.pendingFire.getTime() && state.policyHash === slot.hash) {
-      slot.pendingFire = undefined;
-      return { kind: 'wait', until: now, poll: false, why: 'run already started elsewhere' };
-    }
-    const status = scheduleStatus(schedule, now);
-    if (status.open) return { kind: 'run', why: 'cron fire' };
-    return { kind: 'wait', until: status.opensAt, poll: false, why: `due; ${status.reason}` };
   }
 
   async function invoke(slot: Slot, why: string): Promise<void> {
     const policy = slot.policy;
     const controller = new AbortController();
     slot.run = controller;
-    slot.pendingFire = undefined;
-    slot.wakeAt = undefined;
-    const startedAt = clock.now();
-    slot.view.lastRunAt = startedAt.toISOString();
+    slot.view.lastRunAt = clock.now().toISOString();
     slot.log.info({ reason: why }, 'invoking runner');
     let result: RunResult;
     try {
@@ -541,7 +488,8 @@ export function createDaemon(options: DaemonOptions): Daemon {
       slot.view.lastOutcome = 'error';
       slot.view.lastMessage = (error as Error).message;
       metrics.runFinished(slot.name, 'error');
-      failed(slot, error, 'the last invocation failed');
+      slot.log.error({ err: (error as Error).message }, 'the runner failed');
+      slot.memory = afterInvocation(slot.memory, { outcome: 'error' }, clock.now());
       return;
     } finally {
       slot.run = undefined;
@@ -559,58 +507,34 @@ export function createDaemon(options: DaemonOptions): Daemon {
       'runner returned',
     );
     if (result.state) observeState(slot, result.state);
-    switch (result.outcome) {
-      case 'locked':
-        slot.retryAt = await lockedRetry(slot);
-        return;
-      case 'held':
-        if (result.wakeAt) slot.wakeAt = result.wakeAt;
-        break;
-      case 'promoted':
-        metrics.promoted(slot.name, clock.now());
-        break;
-      case 'failed':
-        // With an active run left (the policy changed under it), do not spin: back off.
-        if (result.state && !terminalPhases.has(result.state.phase))
-          failed(slot, new Error(result.message), 'the run cannot continue');
-        break;
-      case 'rolled-back':
-      case 'interrupted':
-        break;
-    }
-    if (!(result.outcome === 'failed' && slot.retryAt)) slot.errors = 0;
-    await recordSeen(slot, result);
+    if (result.outcome === 'promoted') metrics.promoted(slot.name, clock.now());
+    // What the next decision needs to know: until when the other daemon's Lease holds, or the state the run left.
+    const facts = result.outcome === 'locked' ? await leaseExpiry(slot) : await latestState(slot);
+    slot.memory = afterInvocation(
+      slot.memory,
+      { outcome: result.outcome, ...definedOnly({ state: result.state, wakeAt: result.wakeAt }), ...facts },
+      clock.now(),
+    );
   }
 
-  /** Until when another daemon's Lease holds: its expiry, bounded by the retry interval. */
-  async function lockedRetry(slot: Slot): Promise<Date> {
-    const now = clock.now().getTime();
-    let at = now + lockedRetryMs;
+  async function leaseExpiry(slot: Slot): Promise<{ leaseExpiresAt?: Date }> {
     try {
       const holder = await lock.holder(slot.name);
-      if (holder) at = Math.min(at, holder.expiresAt.getTime() + 1_000);
+      return holder ? { leaseExpiresAt: holder.expiresAt } : {};
     } catch (error) {
       slot.log.warn({ err: (error as Error).message }, 'lease holder unknown');
+      return {};
     }
-    return new Date(Math.max(at, now + 1_000));
   }
 
-  /**
-   * Remembers the state version the run left behind. A decision written between the run's last
-   * save and this read is not ours: leave the version unseen so the loop acts on it at once.
-   */
-  async function recordSeen(slot: Slot, result: RunResult): Promise<void> {
+  /** The state right after a run (a decision saved while the run returned is in it, not in the run's copy). */
+  async function latestState(slot: Slot): Promise<{ latest?: { version: string; state: RunState } }> {
     try {
       const stored = await store.load(slot.name);
-      if (!stored) return;
-      const latest = parseStoredState(stored.document, slot.name);
-      const external =
-        result.state &&
-        (JSON.stringify(latest.approvals) !== JSON.stringify(result.state.approvals) ||
-          Boolean(latest.abortRequested) !== Boolean(result.state.abortRequested));
-      slot.seenVersion = external ? `${stored.version}-unseen` : stored.version;
+      return stored ? { latest: { version: stored.version, state: parseStoredState(stored.document, slot.name) } } : {};
     } catch (error) {
       slot.log.warn({ err: (error as Error).message }, 'run state unreadable after the run');
+      return {};
     }
   }
 
@@ -737,7 +661,7 @@ export function createDaemon(options: DaemonOptions): Daemon {
     poke(policy) {
       const slot = slots.get(policy);
       if (!slot) return;
-      slot.seenVersion = slot.seenVersion === undefined ? undefined : `${slot.seenVersion}-poked`;
+      slot.memory = poked(slot.memory);
       wake(slot);
     },
     slackSettings() {
