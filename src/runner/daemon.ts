@@ -16,11 +16,6 @@
  * - Which runs start, continue or wait is decided by `nextStep` alone (its invariants are there).
  */
 import { policyIdentity } from '../policy/identity.ts';
-import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { parse } from 'yaml';
 import {
   afterInvocation,
   defaultLoopSettings,
@@ -33,10 +28,10 @@ import {
   type WaitReason,
 } from '../engine/schedule-next.ts';
 import type { Hold, RunPhase, RunState, StepRecord } from '../engine/state.ts';
-import { formatProblem, type PolicyProblem } from '../errors.ts';
+import { createPolicyFolder, type PolicySet } from '../adapters/policy-folder.ts';
+import { formatProblem } from '../errors.ts';
 import type { Lock } from '../ports/lock.ts';
 import type { StateStore } from '../ports/state-store.ts';
-import { loadPolicyText, MAX_ALIAS_COUNT, MAX_POLICY_BYTES } from '../policy/load.ts';
 import type { Policy, SlackSettings } from '../policy/types.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { RunnerMetrics } from '../telemetry/metrics.ts';
@@ -82,19 +77,6 @@ export type DaemonOptions = {
   debounceMs?: number;
   /** Watch the folder with fs.watch (default true). */
   watch?: boolean;
-};
-
-/** One file of the folder, as loaded. */
-type FileEntry = {
-  file: string;
-  hash: string;
-  policy?: Policy;
-  problems: PolicyProblem[];
-  warnings: PolicyProblem[];
-  /** `metadata.name` of an invalid file, when it can be read (for the runs API only). */
-  name?: string;
-  /** Name of the last valid version of an invalid file: that version keeps running. */
-  lastGood?: Policy;
 };
 
 /** One policy's status in the runs API. */
@@ -181,8 +163,6 @@ const waitLogLevel: Record<WaitReason, 'debug' | 'info' | 'warn'> = {
   closed: 'info',
 };
 
-const POLICY_FILE = /\.ya?ml$/i;
-
 export function createDaemon(options: DaemonOptions): Daemon {
   const { clock, logger, metrics, store, lock } = options;
   const leaseTtlMs = options.leaseTtlMs ?? 30_000;
@@ -196,132 +176,26 @@ export function createDaemon(options: DaemonOptions): Daemon {
     missedFireGraceMs: options.missedFireGraceMs ?? defaults.missedFireGraceMs,
     maxIdleMs: defaults.maxIdleMs,
   };
-  const files = new Map<string, FileEntry>();
   const slots = new Map<string, Slot>();
   let stopping = false;
   let liveLoops = 0;
-  let watcher: FSWatcher | undefined;
-  let rescanTimer: NodeJS.Timeout | undefined;
-  let debounceTimer: NodeJS.Timeout | undefined;
-  let scanning: Promise<void> | undefined;
-  let scanAgain = false;
+  const folder = createPolicyFolder({
+    dir: options.policiesDir,
+    logger,
+    onChange: (set) => reconcile(set),
+    ...definedOnly({ rescanMs: options.rescanMs, debounceMs: options.debounceMs, watch: options.watch }),
+  });
 
-  // ---- the folder -------------------------------------------------------------------------
+  // ---- the policy set -------------------------------------------------------------------
 
-  async function loadFile(file: string, previous: FileEntry | undefined): Promise<FileEntry | undefined> {
-    let bytes: Buffer;
-    try {
-      const info = await stat(file);
-      if (!info.isFile()) return undefined; // a directory named *.yaml, a dangling link mid-swap
-      if (info.size > MAX_POLICY_BYTES) {
-        const problem: PolicyProblem = {
-          path: '',
-          rule: 'size',
-          message: `the file is ${info.size} bytes; policies are limited to ${MAX_POLICY_BYTES} bytes`,
-          location: { file, line: 1, col: 1 },
-        };
-        return {
-          file,
-          hash: `size:${info.size}:${info.mtimeMs}`,
-          problems: [problem],
-          warnings: [],
-          ...lastGoodOf(previous),
-        };
-      }
-      bytes = await readFile(file);
-    } catch (error) {
-      // Vanished between readdir and read (a ConfigMap symlink swap): the next scan sees the new state.
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      const problem: PolicyProblem = {
-        path: '',
-        rule: 'read',
-        message: `cannot read policy file: ${(error as Error).message}`,
-        location: { file, line: 1, col: 1 },
-      };
-      return { file, hash: 'unreadable', problems: [problem], warnings: [], ...lastGoodOf(previous) };
-    }
-    const hash = createHash('sha256').update(bytes).digest('hex');
-    if (previous && previous.hash === hash) return previous;
-    const loaded = loadPolicyText(bytes.toString('utf8'), file);
-    if (loaded.policy) return { file, hash, policy: loaded.policy, problems: [], warnings: loaded.warnings };
-    const name = nameOf(bytes.toString('utf8'));
-    return {
-      file,
-      hash,
-      problems: loaded.problems,
-      warnings: loaded.warnings,
-      ...(name ? { name } : {}),
-      ...lastGoodOf(previous),
-    };
-  }
-
-  function lastGoodOf(previous: FileEntry | undefined): { lastGood?: Policy } {
-    const good = previous?.policy ?? previous?.lastGood;
-    return good ? { lastGood: good } : {};
-  }
-
-  async function scanOnce(): Promise<void> {
-    let names: string[];
-    try {
-      names = (await readdir(options.policiesDir)).filter((n) => !n.startsWith('.') && POLICY_FILE.test(n)).sort();
-    } catch (error) {
-      logger.error({ dir: options.policiesDir, err: (error as Error).message }, 'policy folder unreadable');
-      return;
-    }
-    const seen = new Set<string>();
-    for (const name of names) {
-      const file = join(options.policiesDir, name);
-      const previous = files.get(file);
-      const entry = await loadFile(file, previous);
-      if (!entry) continue;
-      seen.add(file);
-      if (entry === previous) continue;
-      files.set(file, entry);
-      if (entry.policy) {
-        logger.info(
-          { file, policy: entry.policy.metadata.name, warnings: entry.warnings.map(formatProblem) },
-          previous ? 'policy reloaded' : 'policy loaded',
-        );
-      } else {
-        logger.error(
-          { file, problems: entry.problems.map(formatProblem), keeps: entry.lastGood?.metadata.name },
-          'invalid policy',
-        );
-      }
-    }
-    for (const file of [...files.keys()]) {
-      if (seen.has(file)) continue;
-      files.delete(file);
-      logger.info({ file }, 'policy file removed');
-    }
-    reconcile();
-  }
-
-  /** Loaded policies by name: the first file (in name order) defining a name wins. */
-  function effectivePolicies(): Map<string, { file: string; policy: Policy; stale: boolean }> {
-    const byName = new Map<string, { file: string; policy: Policy; stale: boolean }>();
-    for (const entry of [...files.values()].sort((a, b) => a.file.localeCompare(b.file))) {
-      const policy = entry.policy ?? entry.lastGood;
-      if (!policy || byName.has(policy.metadata.name)) continue;
-      byName.set(policy.metadata.name, { file: entry.file, policy, stale: !entry.policy });
-    }
-    return byName;
-  }
-
-  function duplicateOf(entry: FileEntry, effective: Map<string, { file: string }>): string | undefined {
-    const name = entry.policy?.metadata.name;
-    const owner = name ? effective.get(name) : undefined;
-    return owner && owner.file !== entry.file ? owner.file : undefined;
-  }
-
-  function reconcile(): void {
-    const effective = effectivePolicies();
-    metrics.invalidPolicies([...files.values()].filter((e) => !e.policy || duplicateOf(e, effective)).length);
+  /** Starts a loop per new policy, hands changed policies to theirs, ends the loops of removed ones. */
+  function reconcile(set: PolicySet): void {
+    metrics.invalidPolicies(set.invalid);
     if (stopping) return;
-    for (const [name, { file, policy }] of effective) {
+    for (const [name, { file, policy }] of set.policies) {
       const slot = slots.get(name);
       if (!slot || slot.removed) {
-        if (slot?.removed) continue; // the old loop is still finishing its step; the next scan restarts it
+        if (slot?.removed) continue; // the old loop is still finishing its step; its end starts the new one
         startSlot(name, file, policy);
         continue;
       }
@@ -335,39 +209,12 @@ export function createDaemon(options: DaemonOptions): Daemon {
       }
     }
     for (const slot of slots.values()) {
-      if (effective.has(slot.name) || slot.removed) continue;
+      if (set.policies.has(slot.name) || slot.removed) continue;
       slot.removed = true;
       slot.log.info('policy removed; its loop stops at the next step boundary');
       slot.run?.abort();
       wake(slot);
     }
-  }
-
-  async function rescan(): Promise<void> {
-    if (scanning) {
-      scanAgain = true;
-      return scanning;
-    }
-    scanning = (async () => {
-      try {
-        do {
-          scanAgain = false;
-          await scanOnce();
-        } while (scanAgain && !stopping);
-      } finally {
-        scanning = undefined;
-      }
-    })();
-    return scanning;
-  }
-
-  function scheduleRescan(): void {
-    if (stopping) return;
-    if (debounceTimer) clearTimeout(debounceTimer);
-    debounceTimer = setTimeout(() => {
-      debounceTimer = undefined;
-      rescan().catch((error: unknown) => logger.error({ err: (error as Error).message }, 'policy rescan failed'));
-    }, options.debounceMs ?? 200);
   }
 
   // ---- the loops --------------------------------------------------------------------------
@@ -393,7 +240,7 @@ export function createDaemon(options: DaemonOptions): Daemon {
         if (slots.get(name) === slot) slots.delete(name);
         metrics.forget(name);
         // A file that came back while the old loop finished its step gets a fresh loop.
-        if (slot.removed && !stopping) reconcile();
+        if (slot.removed && !stopping) reconcile(folder.current());
       });
   }
 
@@ -581,32 +428,24 @@ export function createDaemon(options: DaemonOptions): Daemon {
   // ---- the API ----------------------------------------------------------------------------
 
   function runs(): RunView[] {
-    const effective = effectivePolicies();
     const views: RunView[] = [];
     const listed = new Set<string>();
-    for (const entry of [...files.values()].sort((a, b) => a.file.localeCompare(b.file))) {
-      const duplicate = duplicateOf(entry, effective);
-      const policy = entry.policy ?? entry.lastGood;
-      const name = policy?.metadata.name ?? entry.name;
-      const slot = name && !duplicate ? slots.get(name) : undefined;
+    for (const file of folder.current().files) {
+      const slot = file.name && !file.duplicate ? slots.get(file.name) : undefined;
       if (slot) listed.add(slot.name);
-      const problems = entry.problems.map(formatProblem);
-      if (duplicate)
-        problems.push(
-          `${entry.file}:1:1 metadata.name: policy ${name} is already defined in ${duplicate}; this file is ignored`,
-        );
       views.push({
-        ...(name ? { name } : {}),
-        file: entry.file,
-        valid: entry.policy !== undefined && !duplicate,
-        problems,
-        warnings: entry.warnings.map(formatProblem),
-        ...(!entry.policy && entry.lastGood ? { stale: true } : {}),
+        ...(file.name ? { name: file.name } : {}),
+        file: file.file,
+        valid: file.valid,
+        problems: file.problems.map(formatProblem),
+        warnings: file.warnings.map(formatProblem),
+        ...(file.stale ? { stale: true } : {}),
         scheduled: slot !== undefined && slot.policy.spec.schedule !== undefined,
         running: slot?.run !== undefined,
         ...(slot ? definedOnly(slot.view) : {}),
       });
     }
+    // Loops whose file is gone, still finishing their step.
     for (const slot of slots.values()) {
       if (listed.has(slot.name)) continue;
       views.push({
@@ -625,38 +464,17 @@ export function createDaemon(options: DaemonOptions): Daemon {
   }
 
   return {
-    async start() {
-      await rescan();
-      if (options.watch !== false) {
-        try {
-          // The folder, not the files: ConfigMap mounts change by swapping the `..data` symlink.
-          watcher = watch(options.policiesDir, { persistent: false }, () => scheduleRescan());
-          watcher.on('error', (error) =>
-            logger.warn({ err: error.message }, 'policy folder watch failed; relying on rescans'),
-          );
-        } catch (error) {
-          logger.warn({ err: (error as Error).message }, 'policy folder watch failed; relying on rescans');
-        }
-      }
-      const every = options.rescanMs ?? 30_000;
-      if (every > 0) {
-        rescanTimer = setInterval(() => scheduleRescan(), every);
-        rescanTimer.unref();
-      }
-    },
+    start: () => folder.start(),
     async stop() {
       stopping = true;
-      watcher?.close();
-      if (rescanTimer) clearInterval(rescanTimer);
-      if (debounceTimer) clearTimeout(debounceTimer);
+      const folderStopped = folder.stop();
       for (const slot of slots.values()) {
         slot.run?.abort();
         wake(slot);
       }
-      await Promise.all([...slots.values()].map((s) => s.done));
-      await scanning;
+      await Promise.all([...[...slots.values()].map((s) => s.done), folderStopped]);
     },
-    rescan,
+    rescan: () => folder.rescan(),
     runs,
     poke(policy) {
       const slot = slots.get(policy);
@@ -675,17 +493,6 @@ export function createDaemon(options: DaemonOptions): Daemon {
     },
     loops: () => liveLoops,
   };
-}
-
-/** Best effort: the `metadata.name` of a document that does not load as a policy. */
-function nameOf(text: string): string | undefined {
-  try {
-    const document = parse(text, { maxAliasCount: MAX_ALIAS_COUNT }) as { metadata?: { name?: unknown } } | undefined;
-    const name = document?.metadata?.name;
-    return typeof name === 'string' && name.length <= 253 ? name : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {
