@@ -138,7 +138,7 @@ export function createPolicyFolder(options: PolicyFolderOptions): PolicyFolder {
       if (entry === previous) continue;
       changed = true;
       files.set(file, entry);
-      logEntry(entry, previous);
+      logEntry(logger, entry, previous);
     }
     for (const file of [...files.keys()]) {
       if (seen.has(file)) continue;
@@ -147,20 +147,6 @@ export function createPolicyFolder(options: PolicyFolderOptions): PolicyFolder {
       logger.info({ file }, 'policy file removed');
     }
     return changed;
-  }
-
-  function logEntry(entry: FileEntry, previous: FileEntry | undefined): void {
-    if (entry.policy) {
-      logger.info(
-        { file: entry.file, policy: entry.policy.metadata.name, warnings: entry.warnings.map(formatProblem) },
-        previous ? 'policy reloaded' : 'policy loaded',
-      );
-      return;
-    }
-    logger.error(
-      { file: entry.file, problems: entry.problems.map(formatProblem), keeps: entry.lastGood?.metadata.name },
-      'invalid policy',
-    );
   }
 
   function rescan(): Promise<void> {
@@ -225,6 +211,20 @@ export function createPolicyFolder(options: PolicyFolderOptions): PolicyFolder {
     rescan,
     current: () => set,
   };
+}
+
+function logEntry(logger: Logger, entry: FileEntry, previous: FileEntry | undefined): void {
+  if (entry.policy) {
+    logger.info(
+      { file: entry.file, policy: entry.policy.metadata.name, warnings: entry.warnings.map(formatProblem) },
+      previous ? 'policy reloaded' : 'policy loaded',
+    );
+    return;
+  }
+  logger.error(
+    { file: entry.file, problems: entry.problems.map(formatProblem), keeps: entry.lastGood?.metadata.name },
+    'invalid policy',
+  );
 }
 
 /** Reads one file; undefined when it is not a regular file (now). */

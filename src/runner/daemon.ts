@@ -163,18 +163,27 @@ const waitLogLevel: Record<WaitReason, 'debug' | 'info' | 'warn'> = {
   closed: 'info',
 };
 
+/** What the loops share: the daemon's options, the decision's settings, and whether it is stopping. */
+type LoopContext = {
+  options: DaemonOptions;
+  settings: LoopSettings;
+  stopping(): boolean;
+};
+
 export function createDaemon(options: DaemonOptions): Daemon {
-  const { clock, logger, metrics, store, lock } = options;
-  const leaseTtlMs = options.leaseTtlMs ?? 30_000;
-  const runPollMs = options.runPollMs ?? 5_000;
+  const { clock, logger, metrics } = options;
   const defaults = defaultLoopSettings;
-  const settings: LoopSettings = {
-    statePollMs: options.statePollMs ?? defaults.statePollMs,
-    heldRecheckMs: options.heldRecheckMs ?? defaults.heldRecheckMs,
-    lockedRetryMs: options.lockedRetryMs ?? defaults.lockedRetryMs,
-    errorBackoffMs: options.errorBackoffMs ?? defaults.errorBackoffMs,
-    missedFireGraceMs: options.missedFireGraceMs ?? defaults.missedFireGraceMs,
-    maxIdleMs: defaults.maxIdleMs,
+  const context: LoopContext = {
+    options,
+    settings: {
+      statePollMs: options.statePollMs ?? defaults.statePollMs,
+      heldRecheckMs: options.heldRecheckMs ?? defaults.heldRecheckMs,
+      lockedRetryMs: options.lockedRetryMs ?? defaults.lockedRetryMs,
+      errorBackoffMs: options.errorBackoffMs ?? defaults.errorBackoffMs,
+      missedFireGraceMs: options.missedFireGraceMs ?? defaults.missedFireGraceMs,
+      maxIdleMs: defaults.maxIdleMs,
+    },
+    stopping: () => stopping,
   };
   const slots = new Map<string, Slot>();
   let stopping = false;
@@ -185,8 +194,6 @@ export function createDaemon(options: DaemonOptions): Daemon {
     onChange: (set) => reconcile(set),
     ...definedOnly({ rescanMs: options.rescanMs, debounceMs: options.debounceMs, watch: options.watch }),
   });
-
-  // ---- the policy set -------------------------------------------------------------------
 
   /** Starts a loop per new policy, hands changed policies to theirs, ends the loops of removed ones. */
   function reconcile(set: PolicySet): void {
@@ -217,8 +224,6 @@ export function createDaemon(options: DaemonOptions): Daemon {
     }
   }
 
-  // ---- the loops --------------------------------------------------------------------------
-
   function startSlot(name: string, file: string, policy: Policy): void {
     const slot: Slot = {
       name,
@@ -228,12 +233,12 @@ export function createDaemon(options: DaemonOptions): Daemon {
       log: logger.child({ policy: name }),
       removed: false,
       woken: false,
-      memory: initialMemory(policy.spec.schedule, clock.now(), settings),
+      memory: initialMemory(policy.spec.schedule, clock.now(), context.settings),
       view: {},
     };
     slots.set(name, slot);
     liveLoops += 1;
-    slot.done = loop(slot)
+    slot.done = loop(context, slot)
       .catch((error: unknown) => slot.log.error({ err: (error as Error).message }, 'policy loop crashed'))
       .finally(() => {
         liveLoops -= 1;
@@ -242,225 +247,6 @@ export function createDaemon(options: DaemonOptions): Daemon {
         // A file that came back while the old loop finished its step gets a fresh loop.
         if (slot.removed && !stopping) reconcile(folder.current());
       });
-  }
-
-  function wake(slot: Slot): void {
-    slot.woken = true;
-    slot.sleep?.abort();
-  }
-
-  /** Sleeps until `at`, or until woken (a wake-up that came while the loop was busy skips the sleep). */
-  async function sleepUntil(slot: Slot, at: Date): Promise<void> {
-    if (slot.woken) {
-      slot.woken = false;
-      return;
-    }
-    const controller = new AbortController();
-    slot.sleep = controller;
-    try {
-      await clock.sleep(Math.max(0, at.getTime() - clock.now().getTime()), controller.signal);
-    } catch {
-      // Woken early: the loop asks again.
-    } finally {
-      slot.sleep = undefined;
-      slot.woken = false;
-    }
-  }
-
-  /** Ask what to do (nextStep), then act: invoke the runner, or sleep until the step's wake-up or a poke. */
-  async function loop(slot: Slot): Promise<void> {
-    slot.log.debug({ file: slot.file }, 'policy loop started');
-    let shown: WaitReason | undefined;
-    while (!stopping) {
-      const stored = await readState(slot);
-      if (stopping) break;
-      const { step, memory } = nextStep({
-        memory: slot.memory,
-        stored,
-        policy: slot.policy,
-        identity: slot.identity,
-        removed: slot.removed,
-        now: clock.now(),
-        settings,
-      });
-      slot.memory = memory;
-      if (step.kind === 'stop') break;
-      if (step.kind === 'run') {
-        shown = undefined;
-        slot.view.nextScheduledAt = undefined;
-        slot.view.waiting = undefined;
-        await invoke(slot, step.why);
-        continue;
-      }
-      slot.view.nextScheduledAt = step.until?.toISOString();
-      slot.view.waiting = step.why;
-      if (step.reason !== shown)
-        slot.log[waitLogLevel[step.reason]]({ reason: step.reason, until: step.until?.toISOString() }, step.why);
-      shown = step.reason;
-      await sleepUntil(slot, step.wakeAt);
-    }
-    slot.log.debug('policy loop stopped');
-  }
-
-  /** The stored run state, validated; folded into the view and the gauges. */
-  async function readState(slot: Slot): Promise<StoredView> {
-    try {
-      const stored = await store.load(slot.name);
-      const state = stored ? parseStoredState(stored.document, slot.name) : undefined;
-      observeState(slot, state);
-      return stored && state ? { kind: 'run', state, version: stored.version } : { kind: 'none' };
-    } catch (error) {
-      slot.log.error({ err: (error as Error).message }, 'cannot read the run state');
-      return { kind: 'unreadable' };
-    }
-  }
-
-  async function invoke(slot: Slot, why: string): Promise<void> {
-    const policy = slot.policy;
-    const controller = new AbortController();
-    slot.run = controller;
-    slot.view.lastRunAt = clock.now().toISOString();
-    slot.log.info({ reason: why }, 'invoking runner');
-    let result: RunResult;
-    try {
-      const deps = await options.runnerDeps(policy);
-      result = await runPolicy(policy, deps, {
-        signal: controller.signal,
-        leaseTtlMs,
-        pollMs: runPollMs,
-        schedule: (now) => engineWindow(policy.spec.schedule, now),
-        onProgress: (state, changed) => progress(slot, state, changed),
-      });
-    } catch (error) {
-      slot.view.lastOutcome = 'error';
-      slot.view.lastMessage = (error as Error).message;
-      metrics.runFinished(slot.name, 'error');
-      slot.log.error({ err: (error as Error).message }, 'the runner failed');
-      slot.memory = afterInvocation(slot.memory, { outcome: 'error' }, clock.now());
-      return;
-    } finally {
-      slot.run = undefined;
-    }
-    metrics.runFinished(slot.name, result.outcome);
-    slot.view.lastOutcome = result.outcome;
-    slot.view.lastMessage = result.message;
-    const log = result.state ? slot.log.child({ runId: result.state.runId }) : slot.log;
-    log.info(
-      {
-        outcome: result.outcome,
-        message: result.message,
-        problems: result.problems?.map((p) => `${p.path}: ${p.message}`),
-      },
-      'runner returned',
-    );
-    if (result.state) observeState(slot, result.state);
-    if (result.outcome === 'promoted') metrics.promoted(slot.name, clock.now());
-    // What the next decision needs to know: until when the other daemon's Lease holds, or the state the run left.
-    const facts = result.outcome === 'locked' ? await leaseExpiry(slot) : await latestState(slot);
-    slot.memory = afterInvocation(
-      slot.memory,
-      { outcome: result.outcome, ...definedOnly({ state: result.state, wakeAt: result.wakeAt }), ...facts },
-      clock.now(),
-    );
-  }
-
-  async function leaseExpiry(slot: Slot): Promise<{ leaseExpiresAt?: Date }> {
-    try {
-      const holder = await lock.holder(slot.name);
-      return holder ? { leaseExpiresAt: holder.expiresAt } : {};
-    } catch (error) {
-      slot.log.warn({ err: (error as Error).message }, 'lease holder unknown');
-      return {};
-    }
-  }
-
-  /** The state right after a run (a decision saved while the run returned is in it, not in the run's copy). */
-  async function latestState(slot: Slot): Promise<{ latest?: { version: string; state: RunState } }> {
-    try {
-      const stored = await store.load(slot.name);
-      return stored ? { latest: { version: stored.version, state: parseStoredState(stored.document, slot.name) } } : {};
-    } catch (error) {
-      slot.log.warn({ err: (error as Error).message }, 'run state unreadable after the run');
-      return {};
-    }
-  }
-
-  /** Folds a state into the view and the gauges. */
-  function observeState(slot: Slot, state: RunState | undefined): void {
-    if (!state) {
-      slot.view.phase = undefined;
-      slot.view.step = undefined;
-      slot.view.hold = undefined;
-      slot.view.runId = undefined;
-      return;
-    }
-    slot.view.runId = state.runId;
-    slot.view.phase = state.phase;
-    slot.view.step = state.steps[state.cursor]?.id;
-    slot.view.hold = state.hold;
-    metrics.phase(slot.name, state.phase);
-    metrics.pendingApprovals(slot.name, state.approvals.filter((a) => a.decision === undefined).length);
-    if (state.phase === 'RollingBack' && slot.lastPhase !== undefined && slot.lastPhase !== 'RollingBack')
-      metrics.rollbackStarted(slot.name);
-    slot.lastPhase = state.phase;
-  }
-
-  function progress(slot: Slot, state: RunState, changed: StepRecord[]): void {
-    observeState(slot, state);
-    for (const record of changed) {
-      const match = /^wave\/(.+)\/bake$/.exec(record.id);
-      if (!match || record.status !== 'done' || !record.finishedAt) continue;
-      const first = state.records.find((r) => r.id.startsWith(`wave/${match[1]}/`) && r.startedAt);
-      if (first?.startedAt)
-        metrics.waveDuration(slot.name, (Date.parse(record.finishedAt) - Date.parse(first.startedAt)) / 1000);
-    }
-    const gates = state.gates;
-    if (gates && gates.evaluations !== slot.lastEvaluations) {
-      const latest = gates.recent.at(-1);
-      if (slot.lastEvaluations !== undefined && latest) {
-        for (const result of latest.results)
-          metrics.gateEvaluation(slot.name, result.check, result.outcome, result.value);
-      }
-      slot.lastEvaluations = gates.evaluations;
-    }
-  }
-
-  // ---- the API ----------------------------------------------------------------------------
-
-  function runs(): RunView[] {
-    const views: RunView[] = [];
-    const listed = new Set<string>();
-    for (const file of folder.current().files) {
-      const slot = file.name && !file.duplicate ? slots.get(file.name) : undefined;
-      if (slot) listed.add(slot.name);
-      views.push({
-        ...(file.name ? { name: file.name } : {}),
-        file: file.file,
-        valid: file.valid,
-        problems: file.problems.map(formatProblem),
-        warnings: file.warnings.map(formatProblem),
-        ...(file.stale ? { stale: true } : {}),
-        scheduled: slot !== undefined && slot.policy.spec.schedule !== undefined,
-        running: slot?.run !== undefined,
-        ...(slot ? definedOnly(slot.view) : {}),
-      });
-    }
-    // Loops whose file is gone, still finishing their step.
-    for (const slot of slots.values()) {
-      if (listed.has(slot.name)) continue;
-      views.push({
-        name: slot.name,
-        file: slot.file,
-        valid: true,
-        problems: [],
-        warnings: [],
-        removed: true,
-        scheduled: false,
-        running: slot.run !== undefined,
-        ...definedOnly(slot.view),
-      });
-    }
-    return views;
   }
 
   return {
@@ -475,7 +261,7 @@ export function createDaemon(options: DaemonOptions): Daemon {
       await Promise.all([...[...slots.values()].map((s) => s.done), folderStopped]);
     },
     rescan: () => folder.rescan(),
-    runs,
+    runs: () => runViews(folder.current(), slots),
     poke(policy) {
       const slot = slots.get(policy);
       if (!slot) return;
@@ -493,6 +279,232 @@ export function createDaemon(options: DaemonOptions): Daemon {
     },
     loops: () => liveLoops,
   };
+}
+
+// ---- one policy's loop ------------------------------------------------------------------
+
+/** Ask what to do (nextStep), then act: invoke the runner, or sleep until the step's wake-up or a poke. */
+async function loop(context: LoopContext, slot: Slot): Promise<void> {
+  const { clock } = context.options;
+  slot.log.debug({ file: slot.file }, 'policy loop started');
+  let shown: WaitReason | undefined;
+  while (!context.stopping()) {
+    const stored = await readState(context.options, slot);
+    if (context.stopping()) break;
+    const { step, memory } = nextStep({
+      memory: slot.memory,
+      stored,
+      policy: slot.policy,
+      identity: slot.identity,
+      removed: slot.removed,
+      now: clock.now(),
+      settings: context.settings,
+    });
+    slot.memory = memory;
+    if (step.kind === 'stop') break;
+    if (step.kind === 'run') {
+      shown = undefined;
+      slot.view.nextScheduledAt = undefined;
+      slot.view.waiting = undefined;
+      await invoke(context.options, slot, step.why);
+      continue;
+    }
+    slot.view.nextScheduledAt = step.until?.toISOString();
+    slot.view.waiting = step.why;
+    if (step.reason !== shown)
+      slot.log[waitLogLevel[step.reason]]({ reason: step.reason, until: step.until?.toISOString() }, step.why);
+    shown = step.reason;
+    await sleepUntil(clock, slot, step.wakeAt);
+  }
+  slot.log.debug('policy loop stopped');
+}
+
+function wake(slot: Slot): void {
+  slot.woken = true;
+  slot.sleep?.abort();
+}
+
+/** Sleeps until `at`, or until woken (a wake-up that came while the loop was busy skips the sleep). */
+async function sleepUntil(clock: Clock, slot: Slot, at: Date): Promise<void> {
+  if (slot.woken) {
+    slot.woken = false;
+    return;
+  }
+  const controller = new AbortController();
+  slot.sleep = controller;
+  try {
+    await clock.sleep(Math.max(0, at.getTime() - clock.now().getTime()), controller.signal);
+  } catch {
+    // Woken early: the loop asks again.
+  } finally {
+    slot.sleep = undefined;
+    slot.woken = false;
+  }
+}
+
+/** The stored run state, validated; folded into the view and the gauges. */
+async function readState(options: DaemonOptions, slot: Slot): Promise<StoredView> {
+  try {
+    const stored = await options.store.load(slot.name);
+    const state = stored ? parseStoredState(stored.document, slot.name) : undefined;
+    observeState(options.metrics, slot, state);
+    return stored && state ? { kind: 'run', state, version: stored.version } : { kind: 'none' };
+  } catch (error) {
+    slot.log.error({ err: (error as Error).message }, 'cannot read the run state');
+    return { kind: 'unreadable' };
+  }
+}
+
+/** One runner invocation, then what the next decision needs to know about it. */
+async function invoke(options: DaemonOptions, slot: Slot, why: string): Promise<void> {
+  const { clock, metrics } = options;
+  const policy = slot.policy;
+  const controller = new AbortController();
+  slot.run = controller;
+  slot.view.lastRunAt = clock.now().toISOString();
+  slot.log.info({ reason: why }, 'invoking runner');
+  let result: RunResult;
+  try {
+    const deps = await options.runnerDeps(policy);
+    result = await runPolicy(policy, deps, {
+      signal: controller.signal,
+      leaseTtlMs: options.leaseTtlMs ?? 30_000,
+      pollMs: options.runPollMs ?? 5_000,
+      schedule: (now) => engineWindow(policy.spec.schedule, now),
+      onProgress: (state, changed) => progress(metrics, slot, state, changed),
+    });
+  } catch (error) {
+    slot.view.lastOutcome = 'error';
+    slot.view.lastMessage = (error as Error).message;
+    metrics.runFinished(slot.name, 'error');
+    slot.log.error({ err: (error as Error).message }, 'the runner failed');
+    slot.memory = afterInvocation(slot.memory, { outcome: 'error' }, clock.now());
+    return;
+  } finally {
+    slot.run = undefined;
+  }
+  metrics.runFinished(slot.name, result.outcome);
+  slot.view.lastOutcome = result.outcome;
+  slot.view.lastMessage = result.message;
+  const log = result.state ? slot.log.child({ runId: result.state.runId }) : slot.log;
+  log.info(
+    {
+      outcome: result.outcome,
+      message: result.message,
+      problems: result.problems?.map((p) => `${p.path}: ${p.message}`),
+    },
+    'runner returned',
+  );
+  if (result.state) observeState(metrics, slot, result.state);
+  if (result.outcome === 'promoted') metrics.promoted(slot.name, clock.now());
+  // Until when the other daemon's Lease holds, or the state the run left behind.
+  const facts =
+    result.outcome === 'locked' ? await leaseExpiry(options.lock, slot) : await latestState(options.store, slot);
+  slot.memory = afterInvocation(
+    slot.memory,
+    { outcome: result.outcome, ...definedOnly({ state: result.state, wakeAt: result.wakeAt }), ...facts },
+    clock.now(),
+  );
+}
+
+async function leaseExpiry(lock: Lock, slot: Slot): Promise<{ leaseExpiresAt?: Date }> {
+  try {
+    const holder = await lock.holder(slot.name);
+    return holder ? { leaseExpiresAt: holder.expiresAt } : {};
+  } catch (error) {
+    slot.log.warn({ err: (error as Error).message }, 'lease holder unknown');
+    return {};
+  }
+}
+
+/** The state right after a run (a decision saved while the run returned is in it, not in the run's copy). */
+async function latestState(store: StateStore, slot: Slot): Promise<{ latest?: { version: string; state: RunState } }> {
+  try {
+    const stored = await store.load(slot.name);
+    return stored ? { latest: { version: stored.version, state: parseStoredState(stored.document, slot.name) } } : {};
+  } catch (error) {
+    slot.log.warn({ err: (error as Error).message }, 'run state unreadable after the run');
+    return {};
+  }
+}
+
+// ---- views and gauges -------------------------------------------------------------------
+
+/** Folds a state into the view and the gauges. */
+function observeState(metrics: RunnerMetrics, slot: Slot, state: RunState | undefined): void {
+  if (!state) {
+    slot.view.phase = undefined;
+    slot.view.step = undefined;
+    slot.view.hold = undefined;
+    slot.view.runId = undefined;
+    return;
+  }
+  slot.view.runId = state.runId;
+  slot.view.phase = state.phase;
+  slot.view.step = state.steps[state.cursor]?.id;
+  slot.view.hold = state.hold;
+  metrics.phase(slot.name, state.phase);
+  metrics.pendingApprovals(slot.name, state.approvals.filter((a) => a.decision === undefined).length);
+  if (state.phase === 'RollingBack' && slot.lastPhase !== undefined && slot.lastPhase !== 'RollingBack')
+    metrics.rollbackStarted(slot.name);
+  slot.lastPhase = state.phase;
+}
+
+function progress(metrics: RunnerMetrics, slot: Slot, state: RunState, changed: StepRecord[]): void {
+  observeState(metrics, slot, state);
+  for (const record of changed) {
+    const match = /^wave\/(.+)\/bake$/.exec(record.id);
+    if (!match || record.status !== 'done' || !record.finishedAt) continue;
+    const first = state.records.find((r) => r.id.startsWith(`wave/${match[1]}/`) && r.startedAt);
+    if (first?.startedAt)
+      metrics.waveDuration(slot.name, (Date.parse(record.finishedAt) - Date.parse(first.startedAt)) / 1000);
+  }
+  const gates = state.gates;
+  if (gates && gates.evaluations !== slot.lastEvaluations) {
+    const latest = gates.recent.at(-1);
+    if (slot.lastEvaluations !== undefined && latest) {
+      for (const result of latest.results)
+        metrics.gateEvaluation(slot.name, result.check, result.outcome, result.value);
+    }
+    slot.lastEvaluations = gates.evaluations;
+  }
+}
+
+/** The runs API: every file of the set with its loop's view, then loops whose file is gone. */
+function runViews(set: PolicySet, slots: ReadonlyMap<string, Slot>): RunView[] {
+  const views: RunView[] = [];
+  const listed = new Set<string>();
+  for (const file of set.files) {
+    const slot = file.name && !file.duplicate ? slots.get(file.name) : undefined;
+    if (slot) listed.add(slot.name);
+    views.push({
+      ...(file.name ? { name: file.name } : {}),
+      file: file.file,
+      valid: file.valid,
+      problems: file.problems.map(formatProblem),
+      warnings: file.warnings.map(formatProblem),
+      ...(file.stale ? { stale: true } : {}),
+      scheduled: slot !== undefined && slot.policy.spec.schedule !== undefined,
+      running: slot?.run !== undefined,
+      ...(slot ? definedOnly(slot.view) : {}),
+    });
+  }
+  // Loops whose file is gone, still finishing their step.
+  for (const slot of slots.values()) {
+    if (listed.has(slot.name)) continue;
+    views.push({
+      name: slot.name,
+      file: slot.file,
+      valid: true,
+      problems: [],
+      warnings: [],
+      removed: true,
+      scheduled: false,
+      running: slot.run !== undefined,
+      ...definedOnly(slot.view),
+    });
+  }
+  return views;
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {
