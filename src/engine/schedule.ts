@@ -11,7 +11,7 @@
  * (autumn) resolve to one of their two occurrences.
  */
 import { CronTime } from 'cron';
-import type { DecideContext } from '../engine/decide.ts';
+import type { DecideContext } from './decide.ts';
 import type { Schedule } from '../policy/types.ts';
 
 /** A half-open interval [from, to) in epoch milliseconds; `to` may be +Infinity. */

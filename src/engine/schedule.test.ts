@@ -27,7 +27,7 @@ function schedule(overrides: Partial<Schedule> = {}): Schedule {
 /** 2026-03-02 is a Monday; Berlin is UTC+1 until 2026-03-29, then UTC+2. */
 const at = (iso: string) => new Date(iso);
 
-describe('src/runner/schedule', () => {
+describe('src/engine/schedule', () => {
   it('converts wall-clock times to instants across DST', () => {
     expect(new Date(zonedInstant(2026, 3, 2, 120, BERLIN)).toISOString()).toBe('2026-03-02T01:00:00.000Z');
     expect(new Date(zonedInstant(2026, 7, 1, 120, BERLIN)).toISOString()).toBe('2026-07-01T00:00:00.000Z');
