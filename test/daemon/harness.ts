@@ -164,6 +164,8 @@ export type Harness = {
 
 export async function createHarness(): Promise<Harness> {
   const sandbox = await createSandbox({ scenario: 'demo', startLatencyMs: 20 });
+  // A cluster at rest before the upgrade: revroll refuses to start while workloads still roll out.
+  await sandbox.waitForIdle();
   const dir = mkdtempSync(join(tmpdir(), 'revroll-daemon-'));
   const kubeconfigFile = join(dir, 'kubeconfig.yaml');
   writeFileSync(kubeconfigFile, sandbox.kubeconfig);
