@@ -26,40 +26,9 @@ import { formatProblem, type PolicyProblem } from '../errors.ts';
 import { loadPolicyText, MAX_ALIAS_COUNT, MAX_POLICY_BYTES } from '../policy/load.ts';
 import type { Policy } from '../policy/types.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import type { FolderFile, FolderPolicy, PolicySet, PolicySource } from '../ports/policy-source.ts';
 
-/** A policy of the folder that runs. */
-export type FolderPolicy = {
-  name: string;
-  file: string;
-  policy: Policy;
-  /** The file is invalid now: this is its last valid version. */
-  stale: boolean;
-};
-
-/** One file of the folder, as the runs API shows it. */
-export type FolderFile = {
-  file: string;
-  /** `metadata.name` of its policy, of its last valid version, or read from an invalid file when it can be. */
-  name?: string;
-  /** It defines a valid policy that runs under its name. */
-  valid: boolean;
-  /** It defines a valid policy whose name an earlier file already uses, so it is ignored. */
-  duplicate: boolean;
-  /** It is invalid but its last valid version keeps running. */
-  stale: boolean;
-  /** Every problem, located (`file:line:col path: message` with formatProblem). */
-  problems: PolicyProblem[];
-  warnings: PolicyProblem[];
-};
-
-export type PolicySet = {
-  /** The policies to run, by name. */
-  policies: ReadonlyMap<string, FolderPolicy>;
-  /** Every file, in name order. */
-  files: readonly FolderFile[];
-  /** Files that do not run as they are: invalid ones and duplicates. */
-  invalid: number;
-};
+export type { FolderFile, FolderPolicy, PolicySet } from '../ports/policy-source.ts';
 
 export type PolicyFolderOptions = {
   dir: string;
@@ -74,16 +43,8 @@ export type PolicyFolderOptions = {
   watch?: boolean;
 };
 
-export type PolicyFolder = {
-  /** Scans the folder once (emitting the first set), then watches it and rescans periodically. */
-  start(): Promise<void>;
-  /** Stops watching and waits for a scan in flight. */
-  stop(): Promise<void>;
-  /** Scans now (after the scan in flight, if any); resolves once the set is emitted. */
-  rescan(): Promise<void>;
-  /** The last emitted set. */
-  current(): PolicySet;
-};
+/** The policy folder is the daemon's policy source. */
+export type PolicyFolder = PolicySource;
 
 /** What a file's entry was made from: equal fingerprints mean nothing to re-read. */
 type Fingerprint =

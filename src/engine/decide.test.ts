@@ -94,7 +94,7 @@ const ok = (d: Decision): Observation | undefined => {
     case 'install':
       return { type: 'install', ok: true, message: 'ready' };
     case 'measure':
-      return { type: 'measure', results: [{ check: 'errors', outcome: 'Pass', value: 0.001, message: 'ok' }] };
+      return { type: 'measure', measurements: [{ check: 'errors', wave: { kind: 'value', value: 0.001 } }] };
     case 'wait-rollouts':
       return { type: 'wait-rollouts', ok: true, pending: [], failed: [], elapsedMs: 1000 };
     case 'verify':
@@ -158,7 +158,7 @@ describe('decide', () => {
       x.state.phase === 'RollingBack'
         ? undefined
         : x.action?.type === 'measure'
-          ? { type: 'measure', results: [{ check: 'errors', outcome: 'Fail', value: 0.3, message: '0.3 > max 0.05' }] }
+          ? { type: 'measure', measurements: [{ check: 'errors', wave: { kind: 'value', value: 0.3 } }] }
           : ok(x),
     );
     expect(d.state.phase).toBe('RollingBack');
@@ -175,7 +175,7 @@ describe('decide', () => {
     let d = drive(p, start(p), T0, ok);
     const noData = (x: Decision): Observation | undefined =>
       x.action?.type === 'measure'
-        ? { type: 'measure', results: [{ check: 'errors', outcome: 'NoData', message: 'no series' }] }
+        ? { type: 'measure', measurements: [{ check: 'errors', wave: { kind: 'empty', reason: 'no series' } }] }
         : ok(x);
     d = drive(p, d.state, at(5000), noData);
     d = drive(p, d.state, at(10_000), noData);
@@ -191,7 +191,10 @@ describe('decide', () => {
       x.state.phase === 'RollingBack'
         ? undefined
         : x.action?.type === 'measure'
-          ? { type: 'measure', results: [{ check: 'errors', outcome: 'Error', message: 'Prometheus unreachable' }] }
+          ? {
+              type: 'measure',
+              measurements: [{ check: 'errors', wave: { kind: 'error', reason: 'Prometheus unreachable' } }],
+            }
           : ok(x);
     for (const [onError, phase] of [
       ['hold', 'Held'],
@@ -400,7 +403,9 @@ describe('decide: holds say why', () => {
       d.action?.type === 'measure' && d.action.mode === 'bake'
         ? {
             type: 'measure',
-            results: [{ check: 'errors', outcome: 'Error', message: 'Prometheus unreachable: connect ECONNREFUSED' }],
+            measurements: [
+              { check: 'errors', wave: { kind: 'error', reason: 'Prometheus unreachable: connect ECONNREFUSED' } },
+            ],
           }
         : ok(d);
     let d = drive(p, start(p), T0, noData);

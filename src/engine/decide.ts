@@ -8,7 +8,7 @@ import type { Straggler } from '../mesh/convergence.ts';
 import { describeStragglers } from '../mesh/convergence.ts';
 import { restartKey } from '../mesh/workloads.ts';
 import type { Policy } from '../policy/types.ts';
-import { account, bakeVerdict, formatNumber, type GateResult } from './gates.ts';
+import { account, bakeVerdict, formatNumber, judgeMeasurements, type GateMeasurement } from './gates.ts';
 import { rollbackSteps, type RunPlan } from './plan.ts';
 import {
   STATE_VERSION,
@@ -46,14 +46,16 @@ export type Action =
       leave?: string[];
     }
   | { type: 'wait-rollouts'; namespaces: string[]; key: string; timeoutMs: number }
+  /** Observes which pods of these namespaces are not on `revision` (read-only). */
   | {
       type: 'verify';
       namespaces: string[];
       revision: string;
-      stragglers: 'fail' | 'ignore' | 'restart';
       /** Workloads left on purpose: their pods are not stragglers. */
       leave?: string[];
     }
+  /** Deletes the stragglers the converge step recorded (spec.workloads.stragglers: restart). */
+  | { type: 'delete-stragglers'; stragglers: Straggler[] }
   | { type: 'uninstall'; revision: string }
   | { type: 'health'; revision: string }
   /** Is the revision's istiod Ready and injecting? Nothing moves until it is. */
@@ -77,9 +79,12 @@ export type Observation =
   /** `problems` stop the run before anything moves; `notes` are findings that do not. */
   | { type: 'precheck'; problems: string[]; notes?: string[] }
   | { type: 'install'; ok: boolean; message: string }
-  | { type: 'measure'; results: GateResult[] }
+  /** Raw measurements, one per gate check: the engine judges them (judgeMeasurements). */
+  | { type: 'measure'; measurements: GateMeasurement[] }
   | { type: 'wait-rollouts'; ok: boolean; pending: string[]; failed: string[]; elapsedMs: number }
   | { type: 'verify'; stragglers: Straggler[]; converged: number }
+  /** `failed`: the stragglers whose delete failed, with why. */
+  | { type: 'delete-stragglers'; deleted: number; failed: Straggler[] }
   | { type: 'uninstall'; ok: boolean; refused: string[]; message: string }
   | { type: 'health'; ok: boolean; message: string }
   | { type: 'check-revision'; ok: boolean; message: string }
@@ -501,12 +506,13 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
           type: 'verify',
           namespaces: names,
           revision: state.to,
-          stragglers: spec.workloads.stragglers,
           ...leaveOf(state, names),
         },
         now,
       );
     }
+    case 'delete-stragglers':
+      return enterDeleteStragglers(state, step, now);
     case 'warmup': {
       begin(state, step, now);
       if (!state.warmupUntil) state.warmupUntil = new Date(now.getTime() + spec.gates.warmup).toISOString();
@@ -545,12 +551,7 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
     case 'verify': {
       const names = movedNamespaces(state);
       if (names.length === 0) return advance(state, step, now, 'nothing moved', 'skipped');
-      return act(
-        state,
-        step,
-        { type: 'verify', namespaces: names, revision: state.to, stragglers: 'fail', ...leaveOf(state, names) },
-        now,
-      );
+      return act(state, step, { type: 'verify', namespaces: names, revision: state.to, ...leaveOf(state, names) }, now);
     }
     case 'uninstall':
       return act(state, step, { type: 'uninstall', revision: step.revision ?? state.from }, now);
@@ -646,7 +647,7 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
     case 'rollback-verify': {
       const names = movedNamespaces(state);
       if (names.length === 0) return advance(state, step, now, 'no namespace moved', 'skipped');
-      return act(state, step, { type: 'verify', namespaces: names, revision: state.from, stragglers: 'ignore' }, now);
+      return act(state, step, { type: 'verify', namespaces: names, revision: state.from }, now);
     }
     case 'rollback-uninstall':
       return act(state, step, { type: 'uninstall', revision: step.revision ?? state.to }, now);
@@ -824,6 +825,38 @@ function retryGate(policy: Policy, state: RunState, step: Step, context: DecideC
   return undefined;
 }
 
+/** Deletes the stragglers the converge step of this wave recorded; nothing recorded, nothing to do. */
+function enterDeleteStragglers(state: RunState, step: Step, now: Date): Entered {
+  const recorded = state.stragglers;
+  if (!recorded || recorded.wave !== (step.wave ?? 0) || recorded.pods.length === 0) {
+    delete state.stragglers;
+    return advance(state, step, now, 'no straggler to delete', 'skipped');
+  }
+  return act(state, step, { type: 'delete-stragglers', stragglers: recorded.pods }, now);
+}
+
+/** Every straggler deleted: the wave goes on (their controllers recreate them on the revision). A failed delete fails the wave as a straggler would. */
+function completeDeleteStragglers(
+  policy: Policy,
+  state: RunState,
+  step: Step,
+  observation: Extract<Observation, { type: 'delete-stragglers' }>,
+  now: Date,
+  fail: (message: string) => void,
+): void {
+  delete state.stragglers;
+  const left = observation.failed;
+  if (left.length === 0) {
+    advance(state, step, now, `deleted ${observation.deleted} straggler(s)`);
+    return;
+  }
+  const message = `${left.length} pod(s) not on ${state.to}: ${describeStragglers(left)}`;
+  fail(message);
+  if (policy.spec.rollback.automatic) startRollback(policy, state, message, now);
+  else
+    failAttempt(policy, state, step, `${message}; automatic rollback is off: abort, or fix and run again`, now, true);
+}
+
 /** Applies the observation of the current step's action. */
 function complete(policy: Policy, state: RunState, step: Step, observation: Observation, context: DecideContext): void {
   const now = context.now;
@@ -868,28 +901,34 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
       return;
     }
     case 'measure': {
+      const results = judgeMeasurements(
+        spec.gates.checks,
+        step.kind === 'baseline' ? 'baseline' : 'bake',
+        observation.measurements,
+        state.gates?.baseline ?? {},
+      );
       const gp =
         state.gates && state.gates.wave === (step.wave ?? 0)
           ? state.gates
           : { wave: step.wave ?? 0, baseline: {}, failures: {}, consecutiveErrors: {}, recent: [], evaluations: 0 };
       state.gates = gp;
       if (step.kind === 'baseline') {
-        for (const result of observation.results) gp.baseline[result.check] = result.value ?? null;
+        for (const result of results) gp.baseline[result.check] = result.value ?? null;
         advance(
           state,
           step,
           now,
-          observation.results
+          results
             .map((r) => `${r.check}=${r.value === undefined || r.value === null ? 'none' : formatNumber(r.value)}`)
             .join(', '),
         );
         return;
       }
       gp.evaluations += 1;
-      gp.recent.push({ at: now.toISOString(), results: observation.results });
+      gp.recent.push({ at: now.toISOString(), results });
       if (gp.recent.length > MAX_RECENT_EVALUATIONS) gp.recent.splice(0, gp.recent.length - MAX_RECENT_EVALUATIONS);
       state.nextGateAt = new Date(now.getTime() + spec.gates.interval).toISOString();
-      const { counters, decision } = account(spec.gates, gp, observation.results);
+      const { counters, decision } = account(spec.gates, gp, results);
       gp.failures = counters.failures;
       gp.consecutiveErrors = counters.consecutiveErrors;
       if (decision.kind === 'fail') {
@@ -933,6 +972,12 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
       return;
     case 'verify': {
       const stragglers = observation.stragglers;
+      if (step.kind === 'converge' && spec.workloads.stragglers === 'restart' && stragglers.length > 0) {
+        // Deleting them is the next step's action (delete-stragglers): recorded, then performed.
+        state.stragglers = { wave: step.wave ?? 0, pods: stragglers };
+        advance(state, step, now, `${stragglers.length} straggler(s) to delete: ${describeStragglers(stragglers, 5)}`);
+        return;
+      }
       if (
         stragglers.length === 0 ||
         (step.kind === 'converge' && spec.workloads.stragglers === 'ignore') ||
@@ -963,6 +1008,9 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
         );
       return;
     }
+    case 'delete-stragglers':
+      completeDeleteStragglers(policy, state, step, observation, now, fail);
+      return;
     case 'uninstall':
       if (observation.ok) advance(state, step, now, observation.message);
       else

@@ -110,6 +110,42 @@ function breached(threshold: Threshold, value: number, baseline: number | null |
 }
 
 /** What the wave should do after an evaluation. */
+/** What the measure action observed for one gate check: the wave, and the cohort when the check's baseline is `cohort`. */
+export type GateMeasurement = { check: string; wave: Measurement; cohort?: Measurement };
+
+/**
+ * Judges the raw measurements of one evaluation. A baseline evaluation only records values (no
+ * threshold applies); a bake evaluation compares with the stored `before` baseline or with the
+ * cohort measured alongside. A check with no measurement is an Error.
+ */
+export function judgeMeasurements(
+  checks: readonly GateCheck[],
+  mode: 'baseline' | 'bake',
+  measurements: readonly GateMeasurement[],
+  stored: Readonly<Record<string, number | null>>,
+): GateResult[] {
+  const byCheck = new Map(measurements.map((m) => [m.check, m]));
+  return checks.map((check) => {
+    const measured = byCheck.get(check.name);
+    const wave: Measurement = measured?.wave ?? { kind: 'error', reason: 'not measured' };
+    if (mode === 'baseline') return judge({ ...check, threshold: { max: Number.POSITIVE_INFINITY } }, wave, undefined);
+    return judge(check, wave, baselineOf(check, measured, stored));
+  });
+}
+
+function baselineOf(
+  check: GateCheck,
+  measured: GateMeasurement | undefined,
+  stored: Readonly<Record<string, number | null>>,
+): number | null | undefined {
+  if (check.baseline === 'before') return stored[check.name] ?? null;
+  if (check.baseline === 'cohort') {
+    const cohort = measured?.cohort;
+    return cohort?.kind === 'value' && !Number.isNaN(cohort.value) ? cohort.value : null;
+  }
+  return undefined;
+}
+
 export type GateDecision =
   /** Keep baking. */
   | { kind: 'continue' }

@@ -456,9 +456,10 @@ export function buildSteps(policy: Policy, waves: readonly PlannedWave[], gatewa
       { id: id('restart'), kind: 'restart', wave: index },
       { id: id('rollout'), kind: 'rollout', wave: index },
       { id: id('converge'), kind: 'converge', wave: index },
-      { id: id('warmup'), kind: 'warmup', wave: index },
-      { id: id('bake'), kind: 'bake', wave: index },
     );
+    if (spec.workloads.stragglers === 'restart')
+      steps.push({ id: id('delete-stragglers'), kind: 'delete-stragglers', wave: index });
+    steps.push({ id: id('warmup'), kind: 'warmup', wave: index }, { id: id('bake'), kind: 'bake', wave: index });
     if (spec.waves[index]?.approval.required)
       steps.push({ id: id('approval'), kind: 'approval', wave: index, point: 'wave' });
   });

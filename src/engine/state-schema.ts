@@ -23,6 +23,7 @@ const StepKindSchema = z.enum([
   'restart',
   'rollout',
   'converge',
+  'delete-stragglers',
   'warmup',
   'bake',
   'gateways',
@@ -144,6 +145,20 @@ export const RunStateSchema = z.strictObject({
       consecutiveErrors: z.record(z.string(), count),
       recent: z.array(z.strictObject({ at: iso, results: z.array(GateResultSchema) })),
       evaluations: count,
+    })
+    .optional(),
+  stragglers: z
+    .strictObject({
+      wave: count,
+      pods: z.array(
+        z.strictObject({
+          namespace: z.string(),
+          pod: z.string(),
+          revision: z.string().optional(),
+          owner: z.string(),
+          reason: z.string(),
+        }),
+      ),
     })
     .optional(),
   warmupUntil: iso.optional(),

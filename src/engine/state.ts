@@ -4,6 +4,7 @@
  * (restarted workloads are found again by revroll's annotation), and only the last few gate
  * measurements per wave are kept (the full history goes to the report and Events).
  */
+import type { Straggler } from '../mesh/convergence.ts';
 import type { GateResult } from './gates.ts';
 
 export const STATE_VERSION = 1;
@@ -47,6 +48,8 @@ export type StepKind =
   | 'rollout'
   /** Checks every pod of the wave runs the new revision. */
   | 'converge'
+  /** Deletes the pods the converge step found not on the new revision (spec.workloads.stragglers: restart). */
+  | 'delete-stragglers'
   /** Waits after convergence before gates count. */
   | 'warmup'
   /** Evaluates gates every interval for the bake duration. */
@@ -217,6 +220,8 @@ export type RunState = {
   tags: TagRecord[];
   approvals: ApprovalRecord[];
   gates?: GateProgress;
+  /** Stragglers the converge step of `wave` found, for its delete-stragglers step; cleared once deleted. */
+  stragglers?: { wave: number; pods: Straggler[] };
   /** Deadlines of the timed steps, ISO. */
   warmupUntil?: string;
   bakeUntil?: string;

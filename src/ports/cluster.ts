@@ -3,6 +3,7 @@
  * JSON objects and resource references (no client-library types). Kept narrow on purpose:
  * read, write, watch, and ask for permission.
  */
+import { ExternalError } from '../errors.ts';
 
 /** A Kubernetes object as plain JSON. */
 export type KubeObject = {
@@ -154,3 +155,36 @@ export const Resources = {
     namespaced: true,
   },
 } as const satisfies Record<string, ResourceRef>;
+
+/**
+ * What went wrong talking to the cluster, in the port's terms: the runner branches on `kind`,
+ * never on an HTTP status or message text.
+ */
+export type ClusterErrorKind =
+  /** The object changed since it was read (optimistic concurrency): observe again and re-plan. */
+  | 'conflict'
+  /** The object (or its namespace) does not exist. */
+  | 'not-found'
+  /** The credentials may not do this. */
+  | 'forbidden'
+  /** The API server rejected the request as invalid. */
+  | 'invalid'
+  /** The API server did not answer, or answered with a server error, past the retry budget. */
+  | 'unavailable'
+  /** Anything else the API server refused. */
+  | 'other';
+
+/** A failed cluster call. Adapters throw it (or a subclass); its `kind` says what happened. */
+export class ClusterError extends ExternalError {
+  readonly kind: ClusterErrorKind;
+
+  constructor(kind: ClusterErrorKind, code: string, message: string, target: string, options?: { cause?: unknown }) {
+    super(code, message, target, options);
+    this.kind = kind;
+  }
+}
+
+/** The error is a cluster error of this kind. */
+export function isClusterError(error: unknown, kind: ClusterErrorKind): error is ClusterError {
+  return error instanceof ClusterError && error.kind === kind;
+}

@@ -3,6 +3,16 @@
  * the state as an opaque JSON document; the runner owns its shape and validation.
  */
 
+/** The state ConfigMap of a policy's runs (one per policy, in the state namespace). */
+export function stateConfigMapName(policy: string): string {
+  return `revroll-${policy}`;
+}
+
+/** Label on a run's state ConfigMap and on every Event of the run: the policy's name. */
+export const POLICY_LABEL = 'revroll.dev/policy';
+/** Label on every Event of a run: its run ID (`revroll report` lists a run's Events by it). */
+export const RUN_ID_LABEL = 'revroll.dev/run-id';
+
 /** A stored document and the version to write it back with (optimistic concurrency). */
 export type Stored = { document: Record<string, unknown>; version: string };
 

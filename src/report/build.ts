@@ -35,6 +35,7 @@ const STEP_LABELS: Record<StepKind, string> = {
   restart: 'restart workloads',
   rollout: 'wait for rollouts',
   converge: 'check convergence',
+  'delete-stragglers': 'delete straggler pods',
   warmup: 'warm up',
   bake: 'bake with gates',
   gateways: 'move gateways',
@@ -395,7 +396,13 @@ function stragglersOf(state: RunState | undefined, events: readonly RunEventReco
   const checks: StragglerView['checks'] = [];
   state?.steps.forEach((step, i) => {
     const record = state.records[i];
-    if ((step.kind === 'converge' || step.kind === 'verify' || step.kind === 'rollback-verify') && record?.note)
+    if (
+      (step.kind === 'converge' ||
+        step.kind === 'delete-stragglers' ||
+        step.kind === 'verify' ||
+        step.kind === 'rollback-verify') &&
+      record?.note
+    )
       checks.push({ step: step.id, status: record.status, note: record.note });
   });
   return {

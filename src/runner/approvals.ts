@@ -7,12 +7,11 @@
  * state untouched.
  */
 import { userInfo } from 'node:os';
-import { stateConfigMapName } from '../adapters/kubernetes/state.ts';
 import { recordDecision } from '../engine/decide.ts';
 import { RevrollError } from '../errors.ts';
 import type { Approvals, DecisionOutcome, DecisionRecord, DecisionRequest } from '../ports/approvals.ts';
 import type { EventRecorder } from '../ports/events.ts';
-import { StateConflictError, type StateStore } from '../ports/state-store.ts';
+import { stateConfigMapName, StateConflictError, type StateStore } from '../ports/state-store.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { parseStoredState } from './run-policy.ts';
 

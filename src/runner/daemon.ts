@@ -27,27 +27,22 @@ import {
   type StoredView,
   type WaitReason,
 } from '../engine/schedule-next.ts';
-import type { Hold, RunPhase, RunState, StepRecord } from '../engine/state.ts';
-import { createPolicyFolder, type PolicySet } from '../adapters/policy-folder.ts';
+import type { RunPhase, RunState, StepRecord } from '../engine/state.ts';
+import type { PolicySet, PolicySourceFactory } from '../ports/policy-source.ts';
 import { formatProblem } from '../errors.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { RunView } from '../ports/runs.ts';
 import type { Lock } from '../ports/lock.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import type { Policy, SlackSettings } from '../policy/types.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { RunnerMetrics } from '../telemetry/metrics.ts';
-import {
-  parseStoredState,
-  runPolicy,
-  type Clock,
-  type RunnerDeps,
-  type RunOutcome,
-  type RunResult,
-} from './run-policy.ts';
+import { parseStoredState, runPolicy, type RunnerDeps, type RunResult } from './run-policy.ts';
 import { engineWindow } from '../engine/schedule.ts';
 
 export type DaemonOptions = {
-  /** Folder of policy files (`*.yaml`, `*.yml`; dot-files and ConfigMap `..data` links ignored). */
-  policiesDir: string;
+  /** Where the policies come from (the policy folder, built by the composition root). */
+  policies: PolicySourceFactory;
   clock: Clock;
   logger: Logger;
   metrics: RunnerMetrics;
@@ -71,41 +66,9 @@ export type DaemonOptions = {
   heldRecheckMs?: number;
   /** A cron fire missed by at most this much when a policy loads is caught up (window-less schedules; default 15 min). */
   missedFireGraceMs?: number;
-  /** Real-time interval of the safety-net rescan (default 30 s); 0 disables it. */
-  rescanMs?: number;
-  /** Real-time debounce of watch events (default 200 ms). */
-  debounceMs?: number;
-  /** Watch the folder with fs.watch (default true). */
-  watch?: boolean;
 };
 
-/** One policy's status in the runs API. */
-export type RunView = {
-  /** Policy name (undefined when the file does not load far enough to tell). */
-  name?: string;
-  file: string;
-  valid: boolean;
-  /** `file:line:col path: message`, every problem at once. */
-  problems: string[];
-  warnings: string[];
-  /** The file is invalid but its last valid version keeps running. */
-  stale?: boolean;
-  /** The file is gone; its loop ends at the next step boundary. */
-  removed?: boolean;
-  scheduled: boolean;
-  /** A runner invocation is in flight in this daemon. */
-  running: boolean;
-  runId?: string;
-  phase?: RunPhase;
-  step?: string;
-  hold?: Hold;
-  lastOutcome?: RunOutcome | 'error';
-  lastMessage?: string;
-  lastRunAt?: string;
-  nextScheduledAt?: string;
-  /** Why the loop waits until `nextScheduledAt`. */
-  waiting?: string;
-};
+export type { RunView } from '../ports/runs.ts';
 
 export type Daemon = {
   /** Loads the folder, starts watching it and starts one loop per valid policy. */
@@ -188,12 +151,7 @@ export function createDaemon(options: DaemonOptions): Daemon {
   const slots = new Map<string, Slot>();
   let stopping = false;
   let liveLoops = 0;
-  const folder = createPolicyFolder({
-    dir: options.policiesDir,
-    logger,
-    onChange: (set) => reconcile(set),
-    ...definedOnly({ rescanMs: options.rescanMs, debounceMs: options.debounceMs, watch: options.watch }),
-  });
+  const folder = options.policies((set) => reconcile(set));
 
   /** Starts a loop per new policy, hands changed policies to theirs, ends the loops of removed ones. */
   function reconcile(set: PolicySet): void {

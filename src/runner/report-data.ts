@@ -4,21 +4,16 @@
  * and wave over the wave's bake when Prometheus answers. Every source may fail on its own: the
  * report then says which one and why, and uses what is left.
  */
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { POLICY_LABEL, RUN_ID_LABEL, stateConfigMapName } from '../adapters/kubernetes/state.ts';
-import { KubernetesError } from '../adapters/kubernetes/cluster.ts';
-import { PrometheusError, type PrometheusClient } from '../adapters/prometheus/client.ts';
+import { POLICY_LABEL, RUN_ID_LABEL, stateConfigMapName } from '../ports/state-store.ts';
 import type { RunState } from '../engine/state.ts';
 import { RevrollError, UsageError } from '../errors.ts';
 import { buildGateQueries } from '../mesh/queries.ts';
 import { observeMesh } from '../mesh/revisions.ts';
-import { Resources, type ClusterPort, type KubeObject } from '../ports/cluster.ts';
-import type { MeasureScope } from '../ports/metrics.ts';
+import { isClusterError, Resources, type ClusterPort, type KubeObject } from '../ports/cluster.ts';
+import { MetricsError, type MeasureScope, type RangeQuerySource } from '../ports/metrics.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import type { Policy } from '../policy/types.ts';
 import type { GateSeries, ReportGates, ReportInput, RunEventRecord } from '../report/input.ts';
-import type { ReportAssets } from '../report/render-html.ts';
 import { parseStoredState } from './run-policy.ts';
 
 export type ReportSources = {
@@ -28,7 +23,7 @@ export type ReportSources = {
   /** The policy, for thresholds and gate queries; without it the report shows what was recorded. */
   policy?: Policy;
   /** Prometheus, when the policy (or --prometheus-url) names one. */
-  prometheus?: PrometheusClient;
+  prometheus?: RangeQuerySource;
   now: () => Date;
 };
 
@@ -92,7 +87,7 @@ async function readEvents(
   try {
     objects = await sources.cluster.list(Resources.events, { labelSelector: selector });
   } catch (error) {
-    if (!(error instanceof KubernetesError && error.status === 403)) return { ok: false, reason: describe(error) };
+    if (!isClusterError(error, 'forbidden')) return { ok: false, reason: describe(error) };
     // Allowed to read its own namespace only: gate evaluations, holds and approvals are there.
     try {
       objects = await sources.cluster.list(Resources.events, {
@@ -240,11 +235,7 @@ async function readSeries(sources: ReportSources, state: RunState | undefined): 
           points: (first?.values ?? []).filter(([, v]) => Number.isFinite(v)).map(([t, v]) => [t, v]),
         });
       } catch (error) {
-        if (
-          error instanceof PrometheusError &&
-          (error.classification === 'unreachable' || error.classification === 'timeout')
-        )
-          unreachable = error.message;
+        if (error instanceof MetricsError && error.unreachable) unreachable = error.message;
         else failures.push(error instanceof RevrollError ? error.message : describe(error));
       }
     }
@@ -252,24 +243,4 @@ async function readSeries(sources: ReportSources, state: RunState | undefined): 
   await Promise.all(Array.from({ length: Math.min(PARALLEL_QUERIES, jobs.length) }, worker));
   if (unreachable !== undefined) return { ok: false, reason: unreachable };
   return { ok: true, items, queries: jobs.length, failures };
-}
-
-/** uPlot's script, stylesheet and licence, from its installed package (inlined in every HTML report). */
-export async function loadReportAssets(): Promise<ReportAssets> {
-  const require = createRequire(import.meta.url);
-  try {
-    const read = (path: string) => readFile(require.resolve(`uplot/${path}`), 'utf8');
-    const [uplotJs, uplotCss, uplotLicense] = await Promise.all([
-      read('dist/uPlot.iife.min.js'),
-      read('dist/uPlot.min.css'),
-      read('LICENSE'),
-    ]);
-    return { uplotJs, uplotCss, uplotLicense };
-  } catch (error) {
-    throw new RevrollError(
-      'REPORT_ASSETS_MISSING',
-      `the charting library uplot is not installed next to revroll (${describe(error)}); reinstall revroll (npm ci)`,
-      { cause: error },
-    );
-  }
 }

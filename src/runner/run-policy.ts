@@ -16,22 +16,25 @@ import { listUninstallTargets, type UninstallTarget } from '../mesh/uninstall.ts
 import { toWorkload, workloadRefs, type Workload } from '../mesh/workloads.ts';
 import { Resources, type ClusterPort } from '../ports/cluster.ts';
 import type { EventRecorder, LostEvents } from '../ports/events.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { Installer } from '../ports/installer.ts';
 import type { Lock } from '../ports/lock.ts';
+import type { RunOutcome } from '../ports/runs.ts';
 import type { MetricsSource } from '../ports/metrics.ts';
 import type { Notifier, ThreadMemory } from '../ports/notifier.ts';
-import { StateConflictError, type StateStore } from '../ports/state-store.ts';
+import {
+  POLICY_LABEL,
+  RUN_ID_LABEL,
+  stateConfigMapName,
+  StateConflictError,
+  type StateStore,
+} from '../ports/state-store.ts';
 import { policyIdentity } from '../policy/identity.ts';
 import type { Policy } from '../policy/types.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { createExecutor, type CommandRunner } from './executor.ts';
+import { createExecutor } from './executor.ts';
 import { formatNumber } from '../engine/gates.ts';
-import { POLICY_LABEL, RUN_ID_LABEL, stateConfigMapName } from '../adapters/kubernetes/state.ts';
 import { encodeGateEvaluation, GATE_RESULTS_ANNOTATION, HOLD_ANNOTATION } from '../report/evaluations.ts';
-
-export type Clock = {
-  now(): Date;
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-};
 
 export type RunnerDeps = {
   cluster: ClusterPort;
@@ -42,7 +45,8 @@ export type RunnerDeps = {
   /** The notifier's thread memory, synchronised with the run state. */
   threads?: ThreadMemory;
   metrics?: MetricsSource;
-  runCommand?: CommandRunner;
+  /** Runs the installer command (spec.install.mode istioctl/helm). */
+  installer?: Installer;
   clock: Clock;
   logger: Logger;
   stateNamespace: string;
@@ -61,7 +65,7 @@ export type RunOptions = {
   pollMs?: number;
 };
 
-export type RunOutcome = 'promoted' | 'rolled-back' | 'held' | 'failed' | 'locked' | 'interrupted';
+export type { RunOutcome } from '../ports/runs.ts';
 
 export type RunResult = {
   outcome: RunOutcome;
@@ -242,7 +246,7 @@ async function loop(
     events,
     notifier: deps.notifier,
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
-    ...(deps.runCommand ? { runCommand: deps.runCommand } : {}),
+    ...(deps.installer ? { installer: deps.installer } : {}),
     now: () => deps.clock.now(),
     stateNamespace: deps.stateNamespace,
     onOutput: (text) => log.info({ output: text.slice(-2000) }, 'installer output'),

@@ -25,9 +25,9 @@ import { loadKubeConfig } from '../../src/adapters/kubernetes/kubeconfig.ts';
 import { createConfigMapStateStore, createLeaseLock } from '../../src/adapters/kubernetes/state.ts';
 import { terminalPhases, type RunState } from '../../src/engine/state.ts';
 import { Resources, type ClusterPort } from '../../src/ports/cluster.ts';
-import { composeRunner } from '../../src/runner/compose.ts';
+import { composeRunner, policyFolderSource } from '../../src/runner/compose.ts';
 import { createDaemon, type Daemon } from '../../src/runner/daemon.ts';
-import type { Clock } from '../../src/runner/run-policy.ts';
+import type { Clock } from '../../src/ports/clock.ts';
 import { createSandbox, type Sandbox } from '@revroll/sandbox';
 import { createLogger, silentLogger } from '../../src/telemetry/logger.ts';
 import { createRunnerMetrics, type RunnerMetrics } from '../../src/telemetry/metrics.ts';
@@ -233,7 +233,7 @@ export function startTestDaemon(
   const logger = process.env.DEBUG_DAEMON ? createLogger({ level: 'info', pretty: false }) : silentLogger();
   const metrics = createRunnerMetrics();
   const daemon = createDaemon({
-    policiesDir: options.policiesDir,
+    policies: policyFolderSource({ dir: options.policiesDir, logger, rescanMs: 0, debounceMs: 50 }),
     clock: options.clock,
     logger,
     metrics,
@@ -248,8 +248,6 @@ export function startTestDaemon(
     runPollMs: 10 * 60_000,
     lockedRetryMs: 30 * 60_000,
     errorBackoffMs: { min: 10 * 60_000, max: 60 * 60_000 },
-    rescanMs: 0,
-    debounceMs: 50,
   });
   return {
     daemon,

@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHttpServer, type HttpServerOptions } from '../../src/runner/server.ts';
+import { createHttpServer, type HttpServerOptions } from '../../src/adapters/http-server/server.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
 import { createRunnerMetrics } from '../../src/telemetry/metrics.ts';
 

@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConfigMapStateStore, createLeaseLock } from '../../src/adapters/kubernetes/state.ts';
-import { createDaemonDashboard } from '../../src/cli/commands/serve.ts';
 import type { ReportModel } from '../../src/report/model.ts';
-import { composeRunner, realClock } from '../../src/runner/compose.ts';
+import { composeRunner, createDaemonDashboard, policyFolderSource, realClock } from '../../src/runner/compose.ts';
 import { createDaemon, type Daemon } from '../../src/runner/daemon.ts';
-import { createHttpServer, type HttpServer } from '../../src/runner/server.ts';
+import { createHttpServer, type HttpServer } from '../../src/adapters/http-server/server.ts';
+import { VERSION } from '../../src/cli/program.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
 import { createRunnerMetrics } from '../../src/telemetry/metrics.ts';
 import type { PrometheusInstance } from '@revroll/sandbox/prometheus';
@@ -43,7 +43,7 @@ beforeAll(async () => {
   const env = { PROM_TOKEN: SECRET };
   const logger = silentLogger();
   daemon = createDaemon({
-    policiesDir,
+    policies: policyFolderSource({ dir: policiesDir, logger, rescanMs: 0, watch: false }),
     clock: realClock,
     logger,
     metrics: createRunnerMetrics(),
@@ -54,15 +54,20 @@ beforeAll(async () => {
       holder: 'dashboard-test',
     }),
     runPollMs: 200,
-    rescanMs: 0,
-    watch: false,
   });
   server = createHttpServer({
     logger,
     metrics: createRunnerMetrics(),
     ready: async () => ({ ok: true, message: 'reachable' }),
     runs: () => ({ policies: daemon.runs() }),
-    dashboard: createDaemonDashboard({ daemon, cluster: h.cluster, stateNamespace: STATE_NS, env, refreshMs: 500 }),
+    dashboard: createDaemonDashboard({
+      daemon,
+      cluster: h.cluster,
+      stateNamespace: STATE_NS,
+      env,
+      refreshMs: 500,
+      version: VERSION,
+    }),
   });
   ({ url: base } = await server.listen('127.0.0.1', 0));
   browser = await launchBrowser();

@@ -8,32 +8,45 @@
 import { HttpMethod, RequestContext, Watch, type KubeConfig } from '@kubernetes/client-node';
 import { fetch } from 'undici';
 import { ExternalError } from '../../errors.ts';
-import type {
-  ClusterPort,
-  KubeObject,
-  ListQuery,
-  Mutation,
-  PermissionCheck,
-  ResourceRef,
-  WatchEvent,
+import {
+  ClusterError,
+  type ClusterErrorKind,
+  type ClusterPort,
+  type KubeObject,
+  type ListQuery,
+  type Mutation,
+  type PermissionCheck,
+  type ResourceRef,
+  type WatchEvent,
 } from '../../ports/cluster.ts';
-import { createLimiter, defaultRetryPolicy, sleep, withRetry, type RetryPolicy } from '../retry.ts';
+import { createLimiter } from '../../lib/concurrency.ts';
+import { defaultRetryPolicy, sleep, withRetry, type RetryPolicy } from '../retry.ts';
 
 /** One request as the API server saw it. */
 export type RequestRecord = { verb: string; group: string; resource: string; namespace?: string; status: number };
 
-/** A Kubernetes API error with the server's reason (`NotFound`, `Conflict`...). */
-export class KubernetesError extends ExternalError {
+/** A Kubernetes API error with the server's reason (`NotFound`, `Conflict`...); its port kind from the status. */
+export class KubernetesError extends ClusterError {
   readonly status: number;
   readonly reason: string;
   /** From the server's Retry-After header, when it sent one. */
   retryAfterMs?: number;
 
   constructor(status: number, reason: string, message: string, target: string, options?: { cause?: unknown }) {
-    super(`K8S_${reason.toUpperCase() || status}`, message, target, options);
+    super(clusterErrorKind(status), `K8S_${reason.toUpperCase() || status}`, message, target, options);
     this.status = status;
     this.reason = reason;
   }
+}
+
+/** The port's kind of an API status (0: no answer). */
+function clusterErrorKind(status: number): ClusterErrorKind {
+  if (status === 409) return 'conflict';
+  if (status === 404) return 'not-found';
+  if (status === 401 || status === 403) return 'forbidden';
+  if (status === 400 || status === 422) return 'invalid';
+  if (status === 0 || status === 429 || status >= 500) return 'unavailable';
+  return 'other';
 }
 
 export type KubernetesClusterOptions = {

@@ -6,21 +6,20 @@ import { ExternalError } from '../../errors.ts';
 import { Resources, type ClusterPort, type KubeObject } from '../../ports/cluster.ts';
 import type { EventRecorder, EventTarget, LostEvents } from '../../ports/events.ts';
 import type { Lock } from '../../ports/lock.ts';
-import { StateConflictError, type StateStore, type Stored } from '../../ports/state-store.ts';
+import {
+  POLICY_LABEL,
+  stateConfigMapName,
+  StateConflictError,
+  type StateStore,
+  type Stored,
+} from '../../ports/state-store.ts';
+
+export { POLICY_LABEL, RUN_ID_LABEL, stateConfigMapName } from '../../ports/state-store.ts';
 import { KubernetesError } from './cluster.ts';
 
 const STATE_KEY = 'state.json';
 /** ConfigMaps hold at most 1 MiB; keep a margin for metadata. */
 const MAX_STATE_BYTES = 950 * 1024;
-
-export function stateConfigMapName(policy: string): string {
-  return `revroll-${policy}`;
-}
-
-/** Label on a run's state ConfigMap and on every Event of the run: the policy's name. */
-export const POLICY_LABEL = 'revroll.dev/policy';
-/** Label on every Event of a run: its run ID (`revroll report` lists a run's Events by it). */
-export const RUN_ID_LABEL = 'revroll.dev/run-id';
 
 export function createConfigMapStateStore(cluster: ClusterPort, namespace: string): StateStore {
   const decode = (cm: KubeObject): Stored | undefined => {

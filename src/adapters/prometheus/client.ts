@@ -7,6 +7,7 @@
 import { readFile as fsReadFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { ExternalError } from '../../errors.ts';
+import { MetricsError } from '../../ports/metrics.ts';
 import type { PrometheusSettings } from '../../policy/types.ts';
 import { createHttpClient, displayUrl, HttpError, type HttpClient } from '../http.ts';
 import { withRetry, type RetryHooks, type RetryPolicy } from '../retry.ts';
@@ -34,7 +35,7 @@ export type PrometheusFailure =
   | 'malformed';
 
 /** A failed Prometheus call. `message` is one line: classification, reason, query and URL. */
-export class PrometheusError extends ExternalError {
+export class PrometheusError extends MetricsError {
   readonly classification: PrometheusFailure;
   /** The query, when the call had one. */
   readonly query?: string;
@@ -49,6 +50,7 @@ export class PrometheusError extends ExternalError {
       `PROMETHEUS_${classification.toUpperCase().replace('-', '_')}`,
       `Prometheus ${classification}: ${reason} (url: ${url}${about})`,
       url,
+      classification === 'unreachable' || classification === 'timeout',
     );
     this.classification = classification;
     this.reason = reason;

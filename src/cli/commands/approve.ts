@@ -1,7 +1,6 @@
 /** `revroll approve|reject <policy>`: decide the pending approval of a run from a terminal. */
-import { createConfigMapStateStore, createEventRecorder } from '../../adapters/kubernetes/state.ts';
 import { ExternalError } from '../../errors.ts';
-import { connectCluster, requireStateNamespace } from '../../runner/compose.ts';
+import { composeStateAccess, connectCluster, requireStateNamespace } from '../../runner/compose.ts';
 import { decideFromCli } from '../../runner/approvals.ts';
 import { ExitCode } from '../exit-codes.ts';
 import type { CliIo } from '../io.ts';
@@ -19,7 +18,7 @@ export async function approveCommand(
     env: io.env,
   });
   await requireStateNamespace(cluster, flags.stateNamespace);
-  const store = createConfigMapStateStore(cluster, flags.stateNamespace);
+  const { store, events } = composeStateAccess(cluster, flags.stateNamespace);
   const result = await decideFromCli({
     store,
     policy,
@@ -27,7 +26,7 @@ export async function approveCommand(
     ...(flags.step ? { step: flags.step } : {}),
     ...(flags.as ? { as: flags.as } : {}),
     now: new Date(),
-    events: { recorder: createEventRecorder(cluster, { now: () => new Date() }), namespace: flags.stateNamespace },
+    events: { recorder: events, namespace: flags.stateNamespace },
   });
   if (!result.ok) throw new ExternalError('APPROVAL_REFUSED', result.message, `run state of ${policy}`);
   io.out(`${result.message}\n`);

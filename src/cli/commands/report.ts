@@ -5,8 +5,6 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { createPrometheusClient } from '../../adapters/prometheus/client.ts';
-import { createConfigMapStateStore } from '../../adapters/kubernetes/state.ts';
 import { UsageError } from '../../errors.ts';
 import type { ClusterPort } from '../../ports/cluster.ts';
 import type { Policy, PrometheusSettings } from '../../policy/types.ts';
@@ -14,8 +12,8 @@ import { buildReport } from '../../report/build.ts';
 import type { ReportModel } from '../../report/model.ts';
 import { renderReportHtml } from '../../report/render-html.ts';
 import { renderReportMarkdown } from '../../report/render-md.ts';
-import { connectCluster } from '../../runner/compose.ts';
-import { collectReport, loadReportAssets } from '../../runner/report-data.ts';
+import { composeReportSources, connectCluster, loadReportAssets } from '../../runner/compose.ts';
+import { collectReport } from '../../runner/report-data.ts';
 import { ExitCode } from '../exit-codes.ts';
 import type { CliIo } from '../io.ts';
 import type { ClusterFlags } from '../program.ts';
@@ -87,18 +85,15 @@ export type ProduceOptions = {
 /** Collects and builds the report model of a run (also used by `revroll demo`). */
 export async function produceReport(options: ProduceOptions): Promise<ReportModel> {
   const settings = prometheusSettings(options.policy, options.prometheusUrl);
-  const input = await collectReport(
-    {
-      cluster: options.cluster,
-      store: createConfigMapStateStore(options.cluster, options.stateNamespace),
-      stateNamespace: options.stateNamespace,
-      ...(options.policy ? { policy: options.policy } : {}),
-      ...(settings ? { prometheus: createPrometheusClient({ settings, env: options.env }) } : {}),
-      now: options.now ?? (() => new Date()),
-    },
-    options.policyName,
-    options.runId,
-  );
+  const sources = composeReportSources({
+    cluster: options.cluster,
+    stateNamespace: options.stateNamespace,
+    ...(options.policy ? { policy: options.policy } : {}),
+    ...(settings ? { prometheus: settings } : {}),
+    env: options.env,
+    ...(options.now ? { now: options.now } : {}),
+  });
+  const input = await collectReport(sources, options.policyName, options.runId);
   return buildReport(input);
 }
 

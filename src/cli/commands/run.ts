@@ -9,7 +9,7 @@ import { initialState } from '../../engine/decide.ts';
 import { describeMutations, describeLabels } from '../../engine/plan.ts';
 import { formatDuration } from '../../policy/durations.ts';
 import type { Policy } from '../../policy/types.ts';
-import { connectCluster, composeRunner, requireStateNamespace } from '../../runner/compose.ts';
+import { connectCluster, composeRunner, createMetricsFor, requireStateNamespace } from '../../runner/compose.ts';
 import { createExecutor } from '../../runner/executor.ts';
 import { runPolicy, snapshotCluster, type RunResult } from '../../runner/run-policy.ts';
 import { createLogger } from '../../telemetry/logger.ts';
@@ -18,7 +18,6 @@ import type { CliIo } from '../io.ts';
 import { loadPolicyFile } from '../policy-file.ts';
 import type { ClusterFlags } from '../program.ts';
 import { formatProblem } from '../../errors.ts';
-import { createMetricsFor } from './metrics.ts';
 import { createProgress } from '../progress.ts';
 
 export type PlanFlags = ClusterFlags & { output: 'text' | 'json'; debug?: boolean };

@@ -4,9 +4,14 @@ import type { RunState } from '../../engine/state.ts';
 import { terminalPhases } from '../../engine/state.ts';
 import { UsageError } from '../../errors.ts';
 import { StateConflictError } from '../../ports/state-store.ts';
-import { composeRunner, connectCluster, requireStateNamespace } from '../../runner/compose.ts';
+import {
+  composeRunner,
+  composeStateAccess,
+  connectCluster,
+  createMetricsFor,
+  requireStateNamespace,
+} from '../../runner/compose.ts';
 import { parseStoredState, runPolicy } from '../../runner/run-policy.ts';
-import { createConfigMapStateStore, createLeaseLock } from '../../adapters/kubernetes/state.ts';
 import { createLogger } from '../../telemetry/logger.ts';
 import { ExitCode } from '../exit-codes.ts';
 import type { CliIo } from '../io.ts';
@@ -14,7 +19,6 @@ import type { ClusterFlags } from '../program.ts';
 import { loadPolicyFile } from '../policy-file.ts';
 import { leaseTtlMs, reportRun } from './run.ts';
 import { createProgress, progressLine } from '../progress.ts';
-import { createMetricsFor } from './metrics.ts';
 
 export async function statusCommand(
   policy: string | undefined,
@@ -26,7 +30,7 @@ export async function statusCommand(
     ...(flags.context ? { context: flags.context } : {}),
     env: io.env,
   });
-  const store = createConfigMapStateStore(cluster, flags.stateNamespace);
+  const { store } = composeStateAccess(cluster, flags.stateNamespace);
   let states: RunState[];
   if (policy) {
     const stored = await store.load(policy);
@@ -96,7 +100,7 @@ export async function abortCommand(
     env: io.env,
   });
   await requireStateNamespace(cluster, flags.stateNamespace);
-  const store = createConfigMapStateStore(cluster, flags.stateNamespace);
+  const { store, lock } = composeStateAccess(cluster, flags.stateNamespace);
   const who = flags.as ?? io.env.USER ?? 'cli';
   for (let attempt = 0; ; attempt++) {
     const stored = await store.load(policyName);
@@ -119,7 +123,6 @@ export async function abortCommand(
       if (!(error instanceof StateConflictError) || attempt >= 4) throw error;
     }
   }
-  const lock = createLeaseLock(cluster, flags.stateNamespace, () => new Date());
   const holder = await lock.holder(policyName);
   if (holder) {
     io.out(`runner ${holder.holder} holds the run and will roll it back\n`);

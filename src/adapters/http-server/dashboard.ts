@@ -10,18 +10,17 @@
  * `maxStreams` streams are open at once.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RunState } from '../engine/state.ts';
-import type { ReportModel } from '../report/model.ts';
-import { escapeHtml, liveUpdate, renderPage, renderReportHtml, type ReportAssets } from '../report/render-html.ts';
-import { indexUpdate, renderIndexHtml, type IndexRow } from '../report/render-index.ts';
-import type { ClientUpdate } from '../report/client.ts';
-import type { RunView } from './daemon.ts';
-import { RevrollError } from '../errors.ts';
+import type { ReportModel } from '../../report/model.ts';
+import { escapeHtml, liveUpdate, renderPage, renderReportHtml, type ReportAssets } from '../../report/render-html.ts';
+import { indexUpdate, renderIndexHtml, type IndexRow } from '../../report/render-index.ts';
+import type { ClientUpdate } from '../../report/client.ts';
+import type { RunView, StoredRunSummary } from '../../ports/runs.ts';
+import { RevrollError } from '../../errors.ts';
 
 export type DashboardOptions = {
   runs: () => RunView[];
   /** Stored states by policy (for progress on the front page). */
-  states: () => Promise<ReadonlyMap<string, RunState>>;
+  states: () => Promise<ReadonlyMap<string, StoredRunSummary>>;
   /** Builds the report of a policy's run; rejects with a RevrollError when there is none. */
   report: (policy: string) => Promise<ReportModel>;
   assets: () => Promise<ReportAssets>;
@@ -63,7 +62,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
   }
 
   async function indexRows(): Promise<IndexRow[]> {
-    const states = await options.states().catch(() => new Map<string, RunState>());
+    const states = await options.states().catch(() => new Map<string, StoredRunSummary>());
     return options.runs().map((r) => {
       const state = r.name ? states.get(r.name) : undefined;
       const finished = state?.records.filter((x) => x.status !== 'pending' && x.status !== 'running').length;

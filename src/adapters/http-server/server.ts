@@ -6,7 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from '../telemetry/logger.ts';
+import type { Logger } from '../../telemetry/logger.ts';
 import type { Dashboard } from './dashboard.ts';
 
 /** What the Slack actions endpoint receives: the raw body, byte for byte (the signature covers it). */
@@ -27,7 +27,7 @@ export type HttpServerOptions = {
   runs: () => unknown;
   /** Mounted at `POST /slack/actions` when given; 404 otherwise. */
   slackActions?: SlackActionsHandler;
-  /** The read-only dashboard (`/`, `/stream`, `/runs/<policy>...`, src/runner/dashboard.ts), when given. */
+  /** The read-only dashboard (`/`, `/stream`, `/runs/<policy>...`, src/adapters/http-server/dashboard.ts), when given. */
   dashboard?: Dashboard;
   now?: () => Date;
   /** Largest accepted request body (default 64 KiB; more is 413). */
