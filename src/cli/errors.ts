@@ -1,5 +1,5 @@
 import { ExitCode } from './exit-codes.ts';
-import { PolicyError, RevrollError, UsageError } from '../errors.ts';
+import { InternalError, PolicyError, RevrollError, UsageError } from '../errors.ts';
 import type { CliIo } from './io.ts';
 import { problemLines } from './policy-file.ts';
 
@@ -16,6 +16,12 @@ export function reportError(error: unknown, io: CliIo, debug: boolean): ExitCode
   if (error instanceof UsageError) {
     io.err(`error: ${error.message}\n`);
     return ExitCode.invalid;
+  }
+  if (error instanceof InternalError) {
+    // A bug in revroll: the run's state was left as it was saved before the failing step.
+    io.err(`error: ${error.message}\n`);
+    io.err(debug ? `${describeCauses(error)}\n` : 'hint: this is a bug in revroll; rerun with --debug for details\n');
+    return ExitCode.failure;
   }
   if (error instanceof RevrollError) {
     io.err(`error: ${error.message}\n`);

@@ -85,6 +85,8 @@ export function renderPlan(policy: Policy, plan: RunPlan): string {
       for (const skipped of ns.skipped)
         lines.push(`       skipped ${skipped.kind.toLowerCase()}/${skipped.name}: ${skipped.reason}`);
     }
+    if (spec.workloads.stragglers === 'restart')
+      lines.push(`     then step delete-stragglers: delete the wave's pods still not on ${plan.to} after convergence`);
   }
   if (plan.gateways.length > 0) {
     lines.push('');
