@@ -3,6 +3,11 @@
 // the mesh layer's pure Istio knowledge (mesh talks to the cluster only through the port).
 import tseslint from 'typescript-eslint';
 
+const enumSelector = {
+  selector: 'TSEnumDeclaration',
+  message: 'Use a string-literal union with a doc line per member, not an enum.',
+};
+
 const vendorIo = [
   { name: 'axios', message: 'I/O belongs in src/adapters.' },
   { name: '@kubernetes/client-node', message: 'I/O belongs in src/adapters/kubernetes.' },
@@ -14,6 +19,41 @@ const vendorIo = [
   { name: 'node:child_process', message: 'No subprocesses in the pure core.' },
 ];
 
+// The pure core (engine, policy, mesh) reads no file, host, socket, timer or logger: those are
+// the runner's, passed in through ports (DESIGN section 2 and style rule 2).
+const pureCoreIo = [
+  // (node:fs and node:fs/promises are in vendorIo.)
+  ...['fs', 'fs/promises'].map((name) => ({
+    name,
+    message: 'No file I/O in the pure core: the runner reads files and passes data in.',
+  })),
+  ...['os', 'node:os'].map((name) => ({ name, message: 'No host access in the pure core: pass values in.' })),
+  ...['net', 'node:net'].map((name) => ({ name, message: 'No sockets in the pure core: network I/O is an adapter.' })),
+  ...['timers', 'node:timers', 'timers/promises', 'node:timers/promises'].map((name) => ({
+    name,
+    message: 'No timers in the pure core: decisions return a wake-up time and the runner sleeps (ports/clock.ts).',
+  })),
+  { name: 'pino', message: 'No logging in the pure core: return what happened; the runner logs it.' },
+];
+
+// src/runner talks to the world through ports only; src/runner/compose.ts is the one file that
+// builds adapters (the composition root).
+const runnerIo = [
+  { name: 'axios', message: 'The runner uses ports; adapters are built in src/runner/compose.ts.' },
+  {
+    name: '@kubernetes/client-node',
+    message: 'The runner uses the cluster port; the Kubernetes adapter is built in src/runner/compose.ts.',
+  },
+  ...['fs', 'node:fs', 'fs/promises', 'node:fs/promises'].map((name) => ({
+    name,
+    message: 'No file I/O in the runner: it is an adapter (built in src/runner/compose.ts).',
+  })),
+  ...['http', 'node:http'].map((name) => ({
+    name,
+    message: 'No HTTP server or client in the runner: it is an adapter (src/adapters/http-server).',
+  })),
+];
+
 // Only `revroll sandbox` and `revroll demo` (src/cli) load the sandbox package.
 const sandboxPackage = ['@revroll/sandbox', '@revroll/sandbox/prometheus'].map((name) => ({
   name,
@@ -21,13 +61,13 @@ const sandboxPackage = ['@revroll/sandbox', '@revroll/sandbox/prometheus'].map((
 }));
 
 const layer = (from, forbidden) => ({
-  files: [`src/${from}/**/*.ts`],
-  ignores: ['**/*.test.ts'],
+  files: forbidden.files ?? [`src/${from}/**/*.ts`],
+  ignores: ['**/*.test.ts', ...(forbidden.ignores ?? [])],
   rules: {
     'no-restricted-imports': [
       'error',
       {
-        paths: [...(forbidden.paths ?? []), ...sandboxPackage],
+        paths: [...(forbidden.paths ?? []), ...(forbidden.sandbox === false ? [] : sandboxPackage)],
         patterns: (forbidden.dirs ?? []).map((dir) => ({
           group: [`**/${dir}/*`, `**/${dir}/**`],
           message: `src/${from} must not import from src/${dir} (DESIGN section 2).`,
@@ -45,23 +85,25 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
-      'no-restricted-syntax': [
-        'error',
-        {
-          selector: 'TSEnumDeclaration',
-          message: 'Use a string-literal union with a doc line per member, not an enum.',
-        },
-      ],
+      'no-restricted-syntax': ['error', enumSelector],
     },
   },
-  layer('policy', { paths: vendorIo, dirs: ['adapters', 'runner', 'cli', 'engine', 'mesh', 'sandbox', 'telemetry'] }),
-  layer('engine', { paths: vendorIo, dirs: ['adapters', 'runner', 'cli', 'sandbox', 'telemetry'] }),
+  layer('policy', {
+    paths: [...vendorIo, ...pureCoreIo],
+    dirs: ['adapters', 'runner', 'cli', 'engine', 'mesh', 'sandbox', 'telemetry'],
+  }),
+  layer('engine', { paths: [...vendorIo, ...pureCoreIo], dirs: ['adapters', 'runner', 'cli', 'sandbox', 'telemetry'] }),
   layer('ports', { paths: vendorIo, dirs: ['adapters', 'runner', 'cli', 'mesh', 'sandbox'] }),
-  layer('mesh', { paths: vendorIo, dirs: ['adapters', 'runner', 'cli', 'sandbox', 'engine'] }),
+  layer('mesh', { paths: [...vendorIo, ...pureCoreIo], dirs: ['adapters', 'runner', 'cli', 'sandbox', 'engine'] }),
   // Reports are views: built from data handed in, rendered to text; the runner and the CLI fetch.
   layer('report', { paths: vendorIo, dirs: ['adapters', 'runner', 'cli', 'sandbox', 'telemetry'] }),
   layer('adapters', { dirs: ['runner', 'cli', 'engine', 'sandbox'] }),
-  layer('runner', { dirs: ['cli', 'sandbox'] }),
+  layer('runner', { paths: runnerIo, dirs: ['cli', 'sandbox', 'adapters'], ignores: ['src/runner/compose.ts'] }),
+  // The composition root: the one runner file that builds adapters.
+  layer('runner', { files: ['src/runner/compose.ts'], dirs: ['cli', 'sandbox'] }),
+  // The CLI parses flags, handles signals and calls the composition root: it wires no adapter. It
+  // may load the sandbox package (`revroll sandbox`, `revroll demo`).
+  layer('cli', { dirs: ['adapters'], sandbox: false }),
   layer('lib', {
     paths: vendorIo,
     dirs: ['cli', 'runner', 'engine', 'mesh', 'adapters', 'sandbox', 'policy', 'ports', 'telemetry'],
@@ -96,7 +138,46 @@ export default tseslint.config(
       'no-restricted-properties': [
         'error',
         { object: 'Date', property: 'now', message: 'Pass time in (DESIGN style rule 2).' },
+        { object: 'performance', property: 'now', message: 'Pass time in (DESIGN style rule 2).' },
+        { object: 'Math', property: 'random', message: 'No randomness in the pure core: pass values in.' },
       ],
+    },
+  },
+  {
+    // `new Date()` reads the clock: the engine, the policy language and the mesh layer get `now` passed in.
+    files: ['src/policy/**/*.ts', 'src/engine/**/*.ts', 'src/mesh/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        enumSelector,
+        {
+          selector: "NewExpression[callee.name='Date'][arguments.length=0]",
+          message: 'new Date() reads the clock: pass time in (DESIGN style rule 2).',
+        },
+      ],
+    },
+  },
+  {
+    // Type-aware rules over the shipped code: a new phase, outcome or action must be handled
+    // everywhere (exhaustive switches), and no promise may be dropped unhandled.
+    files: ['src/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/switch-exhaustiveness-check': [
+        'error',
+        { considerDefaultExhaustiveForUnions: true, requireDefaultForNonUnion: false },
+      ],
+      '@typescript-eslint/no-floating-promises': 'error',
+    },
+  },
+  {
+    // Functions read in one sitting (issue 13 item 9): split longer ones into named steps.
+    files: ['src/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'max-lines-per-function': ['error', { max: 120, skipBlankLines: true, skipComments: true, IIFEs: true }],
     },
   },
 );
