@@ -141,6 +141,13 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
     },
   );
 
+  addDecisionCommands(program, io, state, debug);
+  addLocalCommands(program, io, state, debug);
+  return program;
+}
+
+/** approve, reject and abort: decisions on a policy's run. */
+function addDecisionCommands(program: Command, io: CliIo, state: { code: ExitCode }, debug: boolean): void {
   for (const verb of ['approve', 'reject'] as const) {
     addClusterFlags(
       program
@@ -177,7 +184,10 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
   ).action(async (opts: ClusterFlags & { policies: string; listen: string }) => {
     state.code = await (await commands.serve()).serveCommand({ ...opts, debug }, io);
   });
+}
 
+/** sandbox and demo: the simulated cluster on this machine. */
+function addLocalCommands(program: Command, io: CliIo, state: { code: ExitCode }, debug: boolean): void {
   program
     .command('sandbox')
     .summary('start the simulated Kubernetes cluster running Istio (until Ctrl-C)')
@@ -200,8 +210,6 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
     .action(async (opts: { scenario: string; policy?: string }) => {
       state.code = await (await commands.demo()).demoCommand({ ...opts, debug }, io);
     });
-
-  return program;
 }
 
 /** Runs the CLI on `argv` (without the node and script entries) and returns the exit code. */

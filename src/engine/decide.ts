@@ -20,6 +20,7 @@ import {
   type NamespaceRecord,
   type RunState,
   type Step,
+  type StepKind,
   type StepRecord,
 } from './state.ts';
 
@@ -395,6 +396,15 @@ function approvalGate(
   return hold(state, 'approval', waiting(approval), now, earliest(new Date(approval.expiresAt), retryAt));
 }
 
+/** Step kinds before the first wave. */
+type SetupKind = 'precheck' | 'install' | 'canary-tag' | 'approval' | 'baseline' | 'canary-health';
+/** Step kinds of a wave. */
+type WaveKind = 'migrate' | 'gateways' | 'restart' | 'rollout' | 'converge' | 'delete-stragglers' | 'warmup' | 'bake';
+/** Step kinds of the promotion. */
+type PromoteKind = 'promote-tags' | 'restore-labels' | 'verify' | 'uninstall';
+/** Step kinds of the rollback. */
+type RollbackKind = Exclude<StepKind, SetupKind | WaveKind | PromoteKind>;
+
 function enter(policy: Policy, state: RunState, step: Step, context: DecideContext): Entered {
   const now = context.now;
   const spec = policy.spec;
@@ -429,6 +439,22 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
     }
     case 'canary-health':
       return act(state, step, { type: 'check-revision', revision: state.to }, now);
+    default:
+      return enterWave(policy, state, step, step.kind, context);
+  }
+}
+
+/** Entering a step of a wave: move, restart, wait, converge, bake. */
+function enterWave(
+  policy: Policy,
+  state: RunState,
+  step: Step,
+  kind: Exclude<StepKind, SetupKind>,
+  context: DecideContext,
+): Entered {
+  const now = context.now;
+  const spec = policy.spec;
+  switch (kind) {
     case 'migrate': {
       const wave = step.wave ?? 0;
       const names = waveNamespaces(state, wave);
@@ -524,6 +550,21 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
     }
     case 'bake':
       return enterBake(policy, state, step, context);
+    default:
+      return enterPromote(policy, state, step, kind, context);
+  }
+}
+
+/** Entering a promotion step: tags, labels, verify, uninstall. */
+function enterPromote(
+  policy: Policy,
+  state: RunState,
+  step: Step,
+  kind: Exclude<StepKind, SetupKind | WaveKind>,
+  context: DecideContext,
+): Entered {
+  const now = context.now;
+  switch (kind) {
     case 'promote-tags': {
       const tags = state.tags.filter((t) => !isCanary(state, t.tag));
       if (tags.length === 0) return advance(state, step, now, 'no tag to move', 'skipped');
@@ -555,6 +596,22 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
     }
     case 'uninstall':
       return act(state, step, { type: 'uninstall', revision: step.revision ?? state.from }, now);
+    default:
+      return enterRollback(policy, state, step, kind, context);
+  }
+}
+
+/** Entering a rollback step, in the order of safety invariant 3. */
+function enterRollback(
+  policy: Policy,
+  state: RunState,
+  step: Step,
+  kind: RollbackKind,
+  context: DecideContext,
+): Entered {
+  const now = context.now;
+  const spec = policy.spec;
+  switch (kind) {
     case 'rollback-gateways': {
       // Gateways moved by their template go back first (invariant 3); those that follow a tag can
       // only go back with it (rollback-gateway-restarts).
@@ -653,6 +710,10 @@ function enter(policy: Policy, state: RunState, step: Step, context: DecideConte
       return act(state, step, { type: 'uninstall', revision: step.revision ?? state.to }, now);
     case 'rollback-health':
       return act(state, step, { type: 'health', revision: state.from }, now);
+    default: {
+      const unknown: never = kind;
+      throw new Error(`decide has no step kind ${String(unknown)}`);
+    }
   }
 }
 
@@ -948,6 +1009,28 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
       }
       return;
     }
+    default:
+      completeMovement(policy, state, step, observation, context);
+  }
+}
+
+/** Applies the observation of a step that moved or checked workloads, revisions or tags. */
+function completeMovement(
+  policy: Policy,
+  state: RunState,
+  step: Step,
+  observation: Exclude<Observation, { type: 'precheck' | 'install' | 'approval-requested' | 'measure' }>,
+  context: DecideContext,
+): void {
+  const now = context.now;
+  const spec = policy.spec;
+  const entry = record(state, step);
+  const fail = (message: string) => {
+    entry.status = 'failed';
+    entry.finishedAt = now.toISOString();
+    entry.note = message;
+  };
+  switch (observation.type) {
     case 'wait-rollouts':
       if (observation.ok) {
         advance(state, step, now, `rolled out in ${(observation.elapsedMs / 1000).toFixed(1)}s`);

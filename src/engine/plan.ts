@@ -155,12 +155,7 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
   const { from, problem } = resolveFrom(policy, snapshot.mesh);
   if (problem) problems.push(problem);
   const to = spec.revisions.to;
-  if (!snapshot.mesh.revisions.some((r) => r.name === to && r.deployment))
-    warnings.push(
-      spec.install.mode === 'external'
-        ? `revision ${to} is not installed yet: the install step waits up to ${Math.round(spec.install.readyTimeout / 60_000)} min for an external install (spec.install.mode: external)`
-        : `revision ${to} is not installed yet: the install step runs ${spec.install.command ?? spec.install.mode} to install it`,
-    );
+  if (!snapshot.mesh.revisions.some((r) => r.name === to && r.deployment)) warnings.push(notInstalledWarning(spec));
   if (from !== undefined && from === to)
     problems.push({
       path: 'spec.revisions',
@@ -220,30 +215,7 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
     const selection = wave.namespaces;
     switch (selection.kind) {
       case 'names':
-        selection.names.forEach((name, i) => {
-          const ns = byName.get(name);
-          if (!ns) {
-            problems.push({
-              path: `spec.waves[${index}].namespaces.names[${i}]`,
-              message: `namespace ${name} does not exist`,
-            });
-          } else if (excluded.has(name)) {
-            problems.push({
-              path: `spec.waves[${index}].namespaces.names[${i}]`,
-              message: `namespace ${name} is excluded by spec.workloads.exclude.namespaces`,
-            });
-          } else if (from === undefined) {
-            // Nothing can be said of what a namespace injects from: the spec.revisions problem says why.
-          } else if (!remaining.has(name)) {
-            const labels = injectionLabels(ns);
-            problems.push({
-              path: `spec.waves[${index}].namespaces.names[${i}]`,
-              message: `namespace ${name} does not inject from revision ${from ?? '?'} (${describeLabels(labels)})${injectionMode(labels).kind === 'default-enabled' && labels.rev ? ': istio-injection=enabled overrides its istio.io/rev label' : ''}`,
-            });
-          } else {
-            chosen.push(name);
-          }
-        });
+        chosen = namedNamespaces(selection.names, index, { byName, excluded, from, remaining, problems });
         break;
       case 'selector': {
         const requirements = labelSelectorRequirements(selection.selector);
@@ -273,40 +245,14 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
       message: `${message}; or set spec.workloads.unhealthy: skip to leave such workloads on the old revision`,
     });
   const unplanned = [...remaining].sort();
-  if (unplanned.length > 0) {
-    warnings.push(
-      `${unplanned.length} namespace(s) inject from ${from} but no wave moves them (${unplanned.slice(0, 5).join(', ')}${unplanned.length > 5 ? ', ...' : ''}); their pods keep the old proxies, and uninstalling ${from} will be refused while they do`,
-    );
-  }
+  if (unplanned.length > 0) warnings.push(unplannedWarning(unplanned, from));
 
-  const tagsToMove = new Set(spec.promote.tags);
-  if (strategy === 'tags' && spec.strategy.stableTag) tagsToMove.add(spec.strategy.stableTag);
+  const { tagsToMove, promoteTags, canaryTag } = planTags(spec, snapshot, to, problems);
   const gateways = from === undefined ? [] : planGateways(policy, snapshot, from, tagsToMove, problems, warnings);
   const uninstalls = from === undefined ? [] : planUninstalls(policy, snapshot, from, to, gateways);
-  const promoteTags: PlannedTag[] = [...tagsToMove].map((tag) => {
-    const current = snapshot.mesh.tags.find((t) => t.tag === tag)?.revision;
-    return { tag, ...(current ? { original: current } : {}), target: to };
-  });
-  let canaryTag: PlannedTag | undefined;
-  if (strategy === 'tags') {
-    const name = spec.strategy.canaryTag ?? '';
-    const current = snapshot.mesh.tags.find((t) => t.tag === name)?.revision;
-    canaryTag = { tag: name, ...(current ? { original: current } : {}), target: to };
-    const stable = spec.strategy.stableTag ?? '';
-    if (!snapshot.mesh.tags.some((t) => t.tag === stable))
-      problems.push({ path: 'spec.strategy.stableTag', message: `revision tag ${stable} does not exist` });
-  }
 
   const steps = buildSteps(policy, waves, gateways);
-  const gates = spec.gates;
-  const perWaveFixedMs = waves.map((w) => gates.warmup + w.bakeMs);
-  const perWaveMaxMs = waves.map((_, i) => spec.workloads.rolloutTimeout + (perWaveFixedMs[i] ?? 0));
-  const timing: Timing = {
-    perWaveMaxMs,
-    perWaveFixedMs,
-    totalMaxMs: perWaveMaxMs.reduce((a, b) => a + b, 0),
-    detectMs: gates.checks.some((c) => !c.shadow) ? gates.interval * gates.failureLimit : 0,
-  };
+  const timing = timingOf(spec, waves);
   if (problems.length > 0 || from === undefined) return { problems };
   const plan: Omit<RunPlan, 'hash'> = {
     policy: policy.metadata.name,
@@ -325,6 +271,96 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
     warnings,
   };
   return { plan: { ...plan, hash: planHash(policy, plan) }, problems };
+}
+
+/** Namespaces on the old revision that no wave moves keep it referenced. */
+function unplannedWarning(unplanned: readonly string[], from: string | undefined): string {
+  return `${unplanned.length} namespace(s) inject from ${from} but no wave moves them (${unplanned.slice(0, 5).join(', ')}${unplanned.length > 5 ? ', ...' : ''}); their pods keep the old proxies, and uninstalling ${from} will be refused while they do`;
+}
+
+/** The install step's note when the new revision is not installed yet. */
+function notInstalledWarning(spec: Policy['spec']): string {
+  const to = spec.revisions.to;
+  return spec.install.mode === 'external'
+    ? `revision ${to} is not installed yet: the install step waits up to ${Math.round(spec.install.readyTimeout / 60_000)} min for an external install (spec.install.mode: external)`
+    : `revision ${to} is not installed yet: the install step runs ${spec.install.command ?? spec.install.mode} to install it`;
+}
+
+/** The namespaces a wave names, each checked: it exists, is not excluded, and injects from `from`. */
+function namedNamespaces(
+  names: readonly string[],
+  index: number,
+  known: {
+    byName: ReadonlyMap<string, KubeObject>;
+    excluded: ReadonlySet<string>;
+    from: string | undefined;
+    remaining: ReadonlySet<string>;
+    problems: PlanProblem[];
+  },
+): string[] {
+  const { byName, excluded, from, remaining, problems } = known;
+  const chosen: string[] = [];
+  names.forEach((name, i) => {
+    const ns = byName.get(name);
+    if (!ns) {
+      problems.push({
+        path: `spec.waves[${index}].namespaces.names[${i}]`,
+        message: `namespace ${name} does not exist`,
+      });
+    } else if (excluded.has(name)) {
+      problems.push({
+        path: `spec.waves[${index}].namespaces.names[${i}]`,
+        message: `namespace ${name} is excluded by spec.workloads.exclude.namespaces`,
+      });
+    } else if (from === undefined) {
+      // Nothing can be said of what a namespace injects from: the spec.revisions problem says why.
+    } else if (!remaining.has(name)) {
+      const labels = injectionLabels(ns);
+      problems.push({
+        path: `spec.waves[${index}].namespaces.names[${i}]`,
+        message: `namespace ${name} does not inject from revision ${from ?? '?'} (${describeLabels(labels)})${injectionMode(labels).kind === 'default-enabled' && labels.rev ? ': istio-injection=enabled overrides its istio.io/rev label' : ''}`,
+      });
+    } else {
+      chosen.push(name);
+    }
+  });
+  return chosen;
+}
+
+/** The tags promotion moves (the stable tag too, for the tags strategy) and the canary tag. */
+function planTags(
+  spec: Policy['spec'],
+  snapshot: ClusterSnapshot,
+  to: string,
+  problems: PlanProblem[],
+): { tagsToMove: Set<string>; promoteTags: PlannedTag[]; canaryTag?: PlannedTag } {
+  const tagsToMove = new Set(spec.promote.tags);
+  if (spec.strategy.type === 'tags' && spec.strategy.stableTag) tagsToMove.add(spec.strategy.stableTag);
+  const promoteTags: PlannedTag[] = [...tagsToMove].map((tag) => {
+    const current = snapshot.mesh.tags.find((t) => t.tag === tag)?.revision;
+    return { tag, ...(current ? { original: current } : {}), target: to };
+  });
+  if (spec.strategy.type !== 'tags') return { tagsToMove, promoteTags };
+  const name = spec.strategy.canaryTag ?? '';
+  const current = snapshot.mesh.tags.find((t) => t.tag === name)?.revision;
+  const canaryTag = { tag: name, ...(current ? { original: current } : {}), target: to };
+  const stable = spec.strategy.stableTag ?? '';
+  if (!snapshot.mesh.tags.some((t) => t.tag === stable))
+    problems.push({ path: 'spec.strategy.stableTag', message: `revision tag ${stable} does not exist` });
+  return { tagsToMove, promoteTags, canaryTag };
+}
+
+/** The time arithmetic of the plan: per wave, in all, and how fast a failing canary is seen. */
+function timingOf(spec: Policy['spec'], waves: readonly PlannedWave[]): Timing {
+  const gates = spec.gates;
+  const perWaveFixedMs = waves.map((w) => gates.warmup + w.bakeMs);
+  const perWaveMaxMs = waves.map((_, i) => spec.workloads.rolloutTimeout + (perWaveFixedMs[i] ?? 0));
+  return {
+    perWaveMaxMs,
+    perWaveFixedMs,
+    totalMaxMs: perWaveMaxMs.reduce((a, b) => a + b, 0),
+    detectMs: gates.checks.some((c) => !c.shadow) ? gates.interval * gates.failureLimit : 0,
+  };
 }
 
 /**

@@ -64,6 +64,43 @@ export function renderReportMarkdown(model: ReportModel): string {
   out.push(`Steps finished: ${model.progress.finished} of ${model.progress.total}.`, '');
   out.push('Sources:', '', ...model.sources.map((s) => `- ${s.ok ? '' : '**Note:** '}${cell(s.text)}`), '');
 
+  timelineSection(model, out);
+  inventorySection(model, out);
+  out.push('## Approvals', '');
+  out.push(
+    model.approvals.length > 0
+      ? rowsTable(
+          ['Step', 'Point', 'Requested', 'Decision', 'Who', 'How', 'When'],
+          model.approvals.map((a) => [
+            a.step,
+            a.point,
+            time(a.requestedAt),
+            a.decision ?? 'pending',
+            a.by,
+            [a.via, a.channel].filter(Boolean).join(' in '),
+            time(a.decidedAt),
+          ]),
+        )
+      : 'No approval was requested in this run.',
+    '',
+  );
+  out.push('## Activity', '', `${model.activity.total} Kubernetes Event(s) recorded for this run.`, '');
+  if (model.activity.byReason.length > 0)
+    out.push(
+      rowsTable(
+        ['Reason', 'Count'],
+        model.activity.byReason.map((r) => [r.reason, String(r.count)]),
+      ),
+      '',
+    );
+  return `${out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd()}\n`;
+}
+
+/** Timeline, holds and gates. */
+function timelineSection(model: ReportModel, out: string[]): void {
   out.push('## Timeline', '');
   for (const group of model.groups) {
     out.push(`### ${cell(group.title)}`, '');
@@ -97,7 +134,10 @@ export function renderReportMarkdown(model: ReportModel): string {
     model.gates.length > 0 ? model.gates.map(chartBlock).join('\n\n') : 'No gate was evaluated in this run.',
     '',
   );
+}
 
+/** Namespaces, gateways, tags and stragglers. */
+function inventorySection(model: ReportModel, out: string[]): void {
   out.push('## Namespaces, gateways and tags', '');
   out.push(
     rowsTable(
@@ -156,36 +196,4 @@ export function renderReportMarkdown(model: ReportModel): string {
       ),
       '',
     );
-
-  out.push('## Approvals', '');
-  out.push(
-    model.approvals.length > 0
-      ? rowsTable(
-          ['Step', 'Point', 'Requested', 'Decision', 'Who', 'How', 'When'],
-          model.approvals.map((a) => [
-            a.step,
-            a.point,
-            time(a.requestedAt),
-            a.decision ?? 'pending',
-            a.by,
-            [a.via, a.channel].filter(Boolean).join(' in '),
-            time(a.decidedAt),
-          ]),
-        )
-      : 'No approval was requested in this run.',
-    '',
-  );
-  out.push('## Activity', '', `${model.activity.total} Kubernetes Event(s) recorded for this run.`, '');
-  if (model.activity.byReason.length > 0)
-    out.push(
-      rowsTable(
-        ['Reason', 'Count'],
-        model.activity.byReason.map((r) => [r.reason, String(r.count)]),
-      ),
-      '',
-    );
-  return `${out
-    .join('\n')
-    .replace(/\n{3,}/g, '\n\n')
-    .trimEnd()}\n`;
 }

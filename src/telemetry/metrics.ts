@@ -49,6 +49,80 @@ export function createRunnerMetrics(options: RunnerMetricsOptions = {}): RunnerM
   const registry = new Registry();
   if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'revroll_' });
   const before = options.beforeCollect;
+  const {
+    runs,
+    phase,
+    waveSeconds,
+    gateEvaluations,
+    gateValue,
+    approvals,
+    rollbacks,
+    kubernetesErrors,
+    prometheusErrors,
+    notifyErrors,
+    eventsLost,
+    lastPromotion,
+    invalid,
+  } = createSeries(registry, before);
+
+  // Label values set per policy, so a removed policy's series can be dropped whole.
+  const outcomesSeen = new Map<string, Set<string>>();
+  const checksSeen = new Map<string, Map<string, Set<string>>>();
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+    runFinished(policy, outcome) {
+      runs.inc({ policy, outcome });
+      outcomesSeen.set(policy, (outcomesSeen.get(policy) ?? new Set<string>()).add(outcome));
+    },
+    phase(policy, current) {
+      for (const p of PHASES) {
+        if (current === undefined) phase.remove({ policy, phase: p });
+        else phase.set({ policy, phase: p }, p === current ? 1 : 0);
+      }
+    },
+    waveDuration: (policy, seconds) => waveSeconds.observe({ policy }, seconds),
+    gateEvaluation(policy, check, outcome, value) {
+      gateEvaluations.inc({ policy, check, outcome });
+      const checks = checksSeen.get(policy) ?? new Map<string, Set<string>>();
+      checksSeen.set(policy, checks.set(check, (checks.get(check) ?? new Set<string>()).add(outcome)));
+      if (typeof value === 'number' && Number.isFinite(value)) gateValue.set({ policy, check }, value);
+    },
+    pendingApprovals: (policy, count) => approvals.set({ policy }, count),
+    rollbackStarted: (policy) => rollbacks.inc({ policy }),
+    kubernetesError: (verb, resource, status) => kubernetesErrors.inc({ verb, resource, status: String(status) }),
+    prometheusError: (policy) => prometheusErrors.inc({ policy }),
+    notificationFailed: (policy) => notifyErrors.inc({ policy }),
+    eventLost: (policy) => eventsLost.inc({ policy }),
+    promoted: (policy, at) => lastPromotion.set({ policy }, Math.floor(at.getTime() / 1000)),
+    invalidPolicies: (count) => invalid.set(count),
+    forget(policy) {
+      for (const metric of [
+        waveSeconds,
+        approvals,
+        rollbacks,
+        prometheusErrors,
+        notifyErrors,
+        eventsLost,
+        lastPromotion,
+      ])
+        metric.remove({ policy });
+      for (const outcome of outcomesSeen.get(policy) ?? []) runs.remove({ policy, outcome });
+      for (const p of PHASES) phase.remove({ policy, phase: p });
+      for (const [check, outcomes] of checksSeen.get(policy) ?? []) {
+        gateValue.remove({ policy, check });
+        for (const outcome of outcomes) gateEvaluations.remove({ policy, check, outcome });
+      }
+      outcomesSeen.delete(policy);
+      checksSeen.delete(policy);
+    },
+  };
+}
+
+/** Every series of the runner's registry. */
+function createSeries(registry: Registry, before: (() => void) | undefined) {
   const runs = new Counter({
     name: 'revroll_runs_total',
     help: 'Runner invocations by outcome (a run spanning nights counts once per invocation).',
@@ -130,59 +204,19 @@ export function createRunnerMetrics(options: RunnerMetricsOptions = {}): RunnerM
     registers: [registry],
   });
   invalid.set(0);
-
-  // Label values set per policy, so a removed policy's series can be dropped whole.
-  const outcomesSeen = new Map<string, Set<string>>();
-  const checksSeen = new Map<string, Map<string, Set<string>>>();
-
   return {
-    registry,
-    contentType: registry.contentType,
-    render: () => registry.metrics(),
-    runFinished(policy, outcome) {
-      runs.inc({ policy, outcome });
-      outcomesSeen.set(policy, (outcomesSeen.get(policy) ?? new Set<string>()).add(outcome));
-    },
-    phase(policy, current) {
-      for (const p of PHASES) {
-        if (current === undefined) phase.remove({ policy, phase: p });
-        else phase.set({ policy, phase: p }, p === current ? 1 : 0);
-      }
-    },
-    waveDuration: (policy, seconds) => waveSeconds.observe({ policy }, seconds),
-    gateEvaluation(policy, check, outcome, value) {
-      gateEvaluations.inc({ policy, check, outcome });
-      const checks = checksSeen.get(policy) ?? new Map<string, Set<string>>();
-      checksSeen.set(policy, checks.set(check, (checks.get(check) ?? new Set<string>()).add(outcome)));
-      if (typeof value === 'number' && Number.isFinite(value)) gateValue.set({ policy, check }, value);
-    },
-    pendingApprovals: (policy, count) => approvals.set({ policy }, count),
-    rollbackStarted: (policy) => rollbacks.inc({ policy }),
-    kubernetesError: (verb, resource, status) => kubernetesErrors.inc({ verb, resource, status: String(status) }),
-    prometheusError: (policy) => prometheusErrors.inc({ policy }),
-    notificationFailed: (policy) => notifyErrors.inc({ policy }),
-    eventLost: (policy) => eventsLost.inc({ policy }),
-    promoted: (policy, at) => lastPromotion.set({ policy }, Math.floor(at.getTime() / 1000)),
-    invalidPolicies: (count) => invalid.set(count),
-    forget(policy) {
-      for (const metric of [
-        waveSeconds,
-        approvals,
-        rollbacks,
-        prometheusErrors,
-        notifyErrors,
-        eventsLost,
-        lastPromotion,
-      ])
-        metric.remove({ policy });
-      for (const outcome of outcomesSeen.get(policy) ?? []) runs.remove({ policy, outcome });
-      for (const p of PHASES) phase.remove({ policy, phase: p });
-      for (const [check, outcomes] of checksSeen.get(policy) ?? []) {
-        gateValue.remove({ policy, check });
-        for (const outcome of outcomes) gateEvaluations.remove({ policy, check, outcome });
-      }
-      outcomesSeen.delete(policy);
-      checksSeen.delete(policy);
-    },
+    runs,
+    phase,
+    waveSeconds,
+    gateEvaluations,
+    gateValue,
+    approvals,
+    rollbacks,
+    kubernetesErrors,
+    prometheusErrors,
+    notifyErrors,
+    eventsLost,
+    lastPromotion,
+    invalid,
   };
 }

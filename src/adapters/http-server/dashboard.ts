@@ -63,37 +63,11 @@ export function createDashboard(options: DashboardOptions): Dashboard {
 
   async function indexRows(): Promise<IndexRow[]> {
     const states = await options.states().catch(() => new Map<string, StoredRunSummary>());
-    return options.runs().map((r) => {
-      const state = r.name ? states.get(r.name) : undefined;
-      const finished = state?.records.filter((x) => x.status !== 'pending' && x.status !== 'running').length;
-      return {
-        ...(r.name ? { name: r.name } : {}),
-        file: r.file,
-        valid: r.valid,
-        problems: r.problems.length,
-        ...((r.runId ?? state?.runId) ? { runId: r.runId ?? state?.runId } : {}),
-        ...((r.phase ?? state?.phase) ? { phase: r.phase ?? state?.phase } : {}),
-        ...(r.step ? { step: r.step } : {}),
-        ...((r.hold ?? state?.hold) ? { holdReason: (r.hold ?? state?.hold)?.reason } : {}),
-        ...(state && finished !== undefined ? { progress: { finished, total: state.records.length } } : {}),
-        ...(r.lastOutcome ? { lastOutcome: r.lastOutcome } : {}),
-        ...(r.nextScheduledAt ? { nextScheduledAt: r.nextScheduledAt } : {}),
-      };
-    });
+    return options.runs().map((r) => indexRow(r, r.name ? states.get(r.name) : undefined));
   }
 
   const indexData = () => cached('/', async () => indexUpdate(await indexRows(), now()));
   const reportData = (policy: string) => cached(policy, async () => liveUpdate(await options.report(policy)));
-
-  function headers(res: ServerResponse, status: number, type: string): void {
-    res.writeHead(status, {
-      'content-type': type,
-      'cache-control': 'no-store',
-      'x-content-type-options': 'nosniff',
-      'referrer-policy': 'no-referrer',
-      'x-frame-options': 'DENY',
-    });
-  }
 
   async function page(res: ServerResponse, status: number, html: string): Promise<void> {
     headers(res, status, 'text/html; charset=utf-8');
@@ -114,51 +88,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     );
   }
 
-  /** Sends each new version of `data` as a `report` event until the client leaves. */
-  function stream(req: IncomingMessage, res: ServerResponse, data: () => Promise<ClientUpdate>): void {
-    if (streams.size >= maxStreams) {
-      headers(res, 503, 'text/plain; charset=utf-8');
-      res.end('too many open dashboard streams\n');
-      return;
-    }
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-store',
-      'x-content-type-options': 'nosniff',
-      // Proxies (nginx) buffer responses unless told not to.
-      'x-accel-buffering': 'no',
-    });
-    res.write(`retry: ${refreshMs}\n\n`);
-    streams.add(res);
-    let last = '';
-    let busy = false;
-    const push = async () => {
-      if (busy) return;
-      busy = true;
-      try {
-        const text = JSON.stringify(await data());
-        if (text !== last) {
-          last = text;
-          res.write(`event: report\ndata: ${text}\n\n`);
-        }
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        res.write(`event: problem\ndata: ${JSON.stringify({ message })}\n\n`);
-      } finally {
-        busy = false;
-      }
-    };
-    const poll = setInterval(() => void push(), refreshMs);
-    const beat = setInterval(() => res.write(': keep-alive\n\n'), options.heartbeatMs ?? 15_000);
-    const end = () => {
-      clearInterval(poll);
-      clearInterval(beat);
-      streams.delete(res);
-    };
-    req.on('close', end);
-    res.on('close', end);
-    void push();
-  }
+  const streaming: Streaming = { streams, maxStreams, refreshMs, heartbeatMs: options.heartbeatMs ?? 15_000 };
 
   return {
     async handle(req, res, path) {
@@ -171,7 +101,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
         return true;
       }
       if (path === '/stream') {
-        stream(req, res, indexData);
+        stream(streaming, req, res, indexData);
         return true;
       }
       if (path === '/') {
@@ -191,7 +121,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
         return true;
       }
       if (suffix === '/stream') {
-        stream(req, res, () => reportData(policy));
+        stream(streaming, req, res, () => reportData(policy));
         return true;
       }
       let model: ReportModel;
@@ -219,5 +149,87 @@ export function createDashboard(options: DashboardOptions): Dashboard {
       for (const res of streams) res.end();
       streams.clear();
     },
+  };
+}
+
+/** The open event streams and how they are paced. */
+type Streaming = { streams: Set<ServerResponse>; maxStreams: number; refreshMs: number; heartbeatMs: number };
+
+/** Sends each new version of `data` as a `report` event until the client leaves. */
+function stream(
+  { streams, maxStreams, refreshMs, heartbeatMs }: Streaming,
+  req: IncomingMessage,
+  res: ServerResponse,
+  data: () => Promise<ClientUpdate>,
+): void {
+  if (streams.size >= maxStreams) {
+    headers(res, 503, 'text/plain; charset=utf-8');
+    res.end('too many open dashboard streams\n');
+    return;
+  }
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    // Proxies (nginx) buffer responses unless told not to.
+    'x-accel-buffering': 'no',
+  });
+  res.write(`retry: ${refreshMs}\n\n`);
+  streams.add(res);
+  let last = '';
+  let busy = false;
+  const push = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const text = JSON.stringify(await data());
+      if (text !== last) {
+        last = text;
+        res.write(`event: report\ndata: ${text}\n\n`);
+      }
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      res.write(`event: problem\ndata: ${JSON.stringify({ message })}\n\n`);
+    } finally {
+      busy = false;
+    }
+  };
+  const poll = setInterval(() => void push(), refreshMs);
+  const beat = setInterval(() => res.write(': keep-alive\n\n'), heartbeatMs);
+  const end = () => {
+    clearInterval(poll);
+    clearInterval(beat);
+    streams.delete(res);
+  };
+  req.on('close', end);
+  res.on('close', end);
+  void push();
+}
+
+function headers(res: ServerResponse, status: number, type: string): void {
+  res.writeHead(status, {
+    'content-type': type,
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'x-frame-options': 'DENY',
+  });
+}
+
+/** One row of the front page: the daemon's view of a policy, completed from its stored run. */
+function indexRow(r: RunView, state: StoredRunSummary | undefined): IndexRow {
+  const finished = state?.records.filter((x) => x.status !== 'pending' && x.status !== 'running').length;
+  return {
+    ...(r.name ? { name: r.name } : {}),
+    file: r.file,
+    valid: r.valid,
+    problems: r.problems.length,
+    ...((r.runId ?? state?.runId) ? { runId: r.runId ?? state?.runId } : {}),
+    ...((r.phase ?? state?.phase) ? { phase: r.phase ?? state?.phase } : {}),
+    ...(r.step ? { step: r.step } : {}),
+    ...((r.hold ?? state?.hold) ? { holdReason: (r.hold ?? state?.hold)?.reason } : {}),
+    ...(state && finished !== undefined ? { progress: { finished, total: state.records.length } } : {}),
+    ...(r.lastOutcome ? { lastOutcome: r.lastOutcome } : {}),
+    ...(r.nextScheduledAt ? { nextScheduledAt: r.nextScheduledAt } : {}),
   };
 }

@@ -6,6 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { Dashboard } from './dashboard.ts';
 
@@ -147,41 +148,10 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       maxHeaderSize: 16 * 1024,
     },
     (req, res) => {
-      dispatch(req, res).catch((error: unknown) => {
-        const status = error instanceof HttpError ? error.status : 500;
-        if (status >= 500)
-          logger.error(
-            { err: error instanceof Error ? error.message : String(error), path: req.url?.slice(0, 200) },
-            'http handler failed',
-          );
-        if (res.headersSent) {
-          res.destroy();
-          return;
-        }
-        for (const [key, value] of Object.entries(error instanceof HttpError ? error.headers : {}))
-          res.setHeader(key, value);
-        // A body we refused to read: close the connection instead of draining it.
-        if (status === 413) res.setHeader('connection', 'close');
-        send(res, status, { error: status === 500 ? 'internal error' : (error as Error).message });
-        if (status === 413) res.on('finish', () => req.destroy());
-      });
+      dispatch(req, res).catch((error: unknown) => answerError(req, res, error, logger));
     },
   );
-  server.on('clientError', (error, socket) => {
-    // Malformed HTTP, oversized headers, timeouts: answer if the socket still takes it.
-    if (socket.writable && !(socket as { _httpMessage?: unknown })._httpMessage) {
-      const code = (error as NodeJS.ErrnoException).code;
-      const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      const body = JSON.stringify({
-        error: status === 431 ? 'headers too large' : status === 408 ? 'request timeout' : 'bad request',
-      });
-      socket.end(
-        `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-      );
-    } else {
-      socket.destroy();
-    }
-  });
+  server.on('clientError', answerClientError);
 
   return {
     server,
@@ -214,6 +184,41 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       });
     },
   };
+}
+
+/** A handler failed: answer with its HttpError's status (500 otherwise), or drop a response already started. */
+function answerError(req: IncomingMessage, res: ServerResponse, error: unknown, logger: Logger): void {
+  const status = error instanceof HttpError ? error.status : 500;
+  if (status >= 500)
+    logger.error(
+      { err: error instanceof Error ? error.message : String(error), path: req.url?.slice(0, 200) },
+      'http handler failed',
+    );
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  for (const [key, value] of Object.entries(error instanceof HttpError ? error.headers : {})) res.setHeader(key, value);
+  // A body we refused to read: close the connection instead of draining it.
+  if (status === 413) res.setHeader('connection', 'close');
+  send(res, status, { error: status === 500 ? 'internal error' : (error as Error).message });
+  if (status === 413) res.on('finish', () => req.destroy());
+}
+
+/** Malformed HTTP, oversized headers, timeouts: answer if the socket still takes it. */
+function answerClientError(error: Error, socket: Duplex): void {
+  if (socket.writable && !(socket as { _httpMessage?: unknown })._httpMessage) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const body = JSON.stringify({
+      error: status === 431 ? 'headers too large' : status === 408 ? 'request timeout' : 'bad request',
+    });
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  } else {
+    socket.destroy();
+  }
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

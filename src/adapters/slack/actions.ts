@@ -86,27 +86,6 @@ export function createSlackActionHandler(
     });
   }
 
-  /** Every distinct signing secret of the loaded policies, resolved; unreadable ones are logged and skipped. */
-  async function signingSecrets(
-    policies: ReadonlyMap<string, SlackSettings | undefined>,
-  ): Promise<Map<string, string>> {
-    const byRef = new Map<string, SecretRef>();
-    for (const settings of policies.values())
-      if (settings?.signingSecret) byRef.set(refKey(settings.signingSecret), settings.signingSecret);
-    const resolved = new Map<string, string>();
-    for (const [key, ref] of byRef) {
-      try {
-        resolved.set(key, await resolveSecret(ref, sources));
-      } catch (error) {
-        logger?.error(
-          { code: codeOf(error), reason: error instanceof RevrollError ? error.message : 'unreadable' },
-          'slack signing secret unavailable',
-        );
-      }
-    }
-    return resolved;
-  }
-
   async function isAllowed(settings: SlackSettings, userId: string, client: SlackClient, now: Date): Promise<boolean> {
     const approvers = settings.approvers;
     if (!approvers) return false;
@@ -138,7 +117,7 @@ export function createSlackActionHandler(
     request: SlackActionRequest,
     policies: ReadonlyMap<string, SlackSettings | undefined>,
   ): Promise<{ ok: true; secrets: Map<string, string>; signedWith: string } | { ok: false; body: string }> {
-    const secrets = await signingSecrets(policies);
+    const secrets = await signingSecrets(policies, sources, logger);
     const keys = [...secrets.keys()];
     if (keys.length === 0)
       return { ok: false, body: 'no Slack signing secret is configured, so no Slack request can be verified' };
@@ -210,29 +189,13 @@ export function createSlackActionHandler(
       return { status: 403, body: `user ${user.id} may not approve policy ${value.policy}` };
     }
 
-    const name = user.username ?? user.name;
-    const by = name ? `${name} (${user.id})` : user.id;
-    const channel = payload.channel?.id ?? payload.container?.channel_id;
-    const outcome = await options.approvals.decide(
-      {
-        policy: value.policy,
-        runId: value.runId,
-        planHash: value.planHash,
-        step: value.step,
-        approve,
-        by,
-        via: 'slack',
-        ...(channel ? { channel } : {}),
-        ...(value.expiresAt !== undefined ? { requestExpiresAt: value.expiresAt } : {}),
-      },
-      request.now,
-    );
+    const outcome = await options.approvals.decide(decisionRequest(payload, value, approve), request.now);
     if (!outcome.ok) {
       log?.warn({ refusal: outcome.refusal }, 'slack decision refused');
       await notice(client, payload, `Nothing was recorded: ${outcome.message}.`);
       return { status: refusalStatus(outcome.refusal), body: outcome.message };
     }
-    log?.info({ decision: outcome.record.decision, by }, 'approval decided from slack');
+    log?.info({ decision: outcome.record.decision, by: outcome.record.by }, 'approval decided from slack');
     await updateMessage(client, payload, outcome.record, botToken !== undefined, request.now, log);
     return { status: 200, body: outcome.message };
   };
@@ -349,4 +312,50 @@ function refKey(ref: SecretRef): string {
 
 function codeOf(error: unknown): string {
   return error instanceof RevrollError ? error.code : error instanceof Error ? error.name : 'UNEXPECTED';
+}
+
+/** Every distinct signing secret of the loaded policies, resolved; unreadable ones are logged and skipped. */
+async function signingSecrets(
+  policies: ReadonlyMap<string, SlackSettings | undefined>,
+  sources: SecretSources,
+  logger: SlackActionHandlerOptions['logger'],
+): Promise<Map<string, string>> {
+  const byRef = new Map<string, SecretRef>();
+  for (const settings of policies.values())
+    if (settings?.signingSecret) byRef.set(refKey(settings.signingSecret), settings.signingSecret);
+  const resolved = new Map<string, string>();
+  for (const [key, ref] of byRef) {
+    try {
+      resolved.set(key, await resolveSecret(ref, sources));
+    } catch (error) {
+      logger?.error(
+        { code: codeOf(error), reason: error instanceof RevrollError ? error.message : 'unreadable' },
+        'slack signing secret unavailable',
+      );
+    }
+  }
+  return resolved;
+}
+
+/** The decision a click asks for, with who clicked and where. */
+function decisionRequest(
+  payload: BlockActionsPayload,
+  value: ApprovalButtonValue,
+  approve: boolean,
+): Parameters<Approvals['decide']>[0] {
+  const user = payload.user;
+  const name = user.username ?? user.name;
+  const by = name ? `${name} (${user.id})` : user.id;
+  const channel = payload.channel?.id ?? payload.container?.channel_id;
+  return {
+    policy: value.policy,
+    runId: value.runId,
+    planHash: value.planHash,
+    step: value.step,
+    approve,
+    by,
+    via: 'slack',
+    ...(channel ? { channel } : {}),
+    ...(value.expiresAt !== undefined ? { requestExpiresAt: value.expiresAt } : {}),
+  };
 }

@@ -150,42 +150,9 @@ export function createSlackClient(options: SlackClientOptions = {}): SlackClient
         maxRedirects: 0,
       });
     } catch (error) {
-      if (error instanceof SlackError) throw error;
-      // Only the failure kind survives: the target of an HTTP error is a URL, and a webhook or
-      // response URL is itself a secret. Timeouts and refused connections are worth a retry.
-      const kind = error instanceof HttpError ? error.kind : 'unreachable';
-      const retryable = error instanceof HttpError ? error.transient : true;
-      throw new SlackError({
-        code: 'SLACK_UNREACHABLE',
-        message: `Slack ${target} could not be reached (${kind === 'timeout' ? 'timed out' : 'connection failed'})`,
-        target,
-        retryable,
-      });
+      throw transportError(target, error);
     }
-    const status = response.status;
-    if (status === 429) {
-      const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
-      throw new SlackError({
-        code: 'SLACK_RATE_LIMITED',
-        message: `Slack ${target} is rate limited (HTTP 429)`,
-        target,
-        status,
-        slackError: 'ratelimited',
-        retryable: true,
-        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-      });
-    }
-    if (status < 200 || status >= 300) {
-      const slackError = errorCodeOf(response.data);
-      throw new SlackError({
-        code: 'SLACK_HTTP_ERROR',
-        message: `Slack ${target} answered HTTP ${status}${slackError ? ` (${slackError})` : ''}`,
-        target,
-        status,
-        ...(slackError ? { slackError } : {}),
-        retryable: status >= 500 || status === 408,
-      });
-    }
+    checkStatus(target, response);
     return response;
   }
 
@@ -207,28 +174,7 @@ export function createSlackClient(options: SlackClientOptions = {}): SlackClient
       policy,
       async () => {
         const response = await attempt(target, { ...request, url: `${apiUrl}/${method}`, auth: true });
-        const body = parseJson(response.data);
-        const base = SlackApiAnswerSchema.safeParse(body);
-        if (!base.success)
-          throw new SlackError({
-            code: 'SLACK_BAD_ANSWER',
-            message: `Slack ${target} answered something that is not a Web API response`,
-            target,
-            status: response.status,
-            retryable: false,
-          });
-        if (!base.data.ok) {
-          const slackError = base.data.error && ERROR_CODE.test(base.data.error) ? base.data.error : 'unknown_error';
-          throw new SlackError({
-            code: 'SLACK_API_ERROR',
-            message: `Slack ${target} failed: ${slackError}`,
-            target,
-            status: response.status,
-            slackError,
-            retryable: RETRYABLE_SLACK_ERRORS.has(slackError),
-          });
-        }
-        return body;
+        return webApiAnswer(target, response);
       },
       classify,
       { sleep: wait },
@@ -306,4 +252,73 @@ function parseJson(text: unknown): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** Any status but 2xx is a SlackError (429 and 5xx retryable). */
+function checkStatus(target: string, response: AxiosResponse<string>): void {
+  const status = response.status;
+  if (status === 429) {
+    const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
+    throw new SlackError({
+      code: 'SLACK_RATE_LIMITED',
+      message: `Slack ${target} is rate limited (HTTP 429)`,
+      target,
+      status,
+      slackError: 'ratelimited',
+      retryable: true,
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    });
+  }
+  if (status < 200 || status >= 300) {
+    const slackError = errorCodeOf(response.data);
+    throw new SlackError({
+      code: 'SLACK_HTTP_ERROR',
+      message: `Slack ${target} answered HTTP ${status}${slackError ? ` (${slackError})` : ''}`,
+      target,
+      status,
+      ...(slackError ? { slackError } : {}),
+      retryable: status >= 500 || status === 408,
+    });
+  }
+}
+
+/** A failed exchange: only the failure kind survives. */
+function transportError(target: string, error: unknown): SlackError {
+  if (error instanceof SlackError) return error;
+  // Only the failure kind survives: the target of an HTTP error is a URL, and a webhook or
+  // response URL is itself a secret. Timeouts and refused connections are worth a retry.
+  const kind = error instanceof HttpError ? error.kind : 'unreachable';
+  const retryable = error instanceof HttpError ? error.transient : true;
+  return new SlackError({
+    code: 'SLACK_UNREACHABLE',
+    message: `Slack ${target} could not be reached (${kind === 'timeout' ? 'timed out' : 'connection failed'})`,
+    target,
+    retryable,
+  });
+}
+
+/** A Web API answer: `{ok: true}` or a SlackError naming Slack's error code. */
+function webApiAnswer(target: string, response: AxiosResponse<string>): unknown {
+  const body = parseJson(response.data);
+  const base = SlackApiAnswerSchema.safeParse(body);
+  if (!base.success)
+    throw new SlackError({
+      code: 'SLACK_BAD_ANSWER',
+      message: `Slack ${target} answered something that is not a Web API response`,
+      target,
+      status: response.status,
+      retryable: false,
+    });
+  if (!base.data.ok) {
+    const slackError = base.data.error && ERROR_CODE.test(base.data.error) ? base.data.error : 'unknown_error';
+    throw new SlackError({
+      code: 'SLACK_API_ERROR',
+      message: `Slack ${target} failed: ${slackError}`,
+      target,
+      status: response.status,
+      slackError,
+      retryable: RETRYABLE_SLACK_ERRORS.has(slackError),
+    });
+  }
+  return body;
 }

@@ -120,29 +120,9 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
   let known: string[] = [];
 
   async function resolve(): Promise<Resolved> {
-    const sources: SecretSources = { env: options.env, ...(options.readFile ? { readFile: options.readFile } : {}) };
-    const botToken = settings.botToken ? await resolveSecret(settings.botToken, sources) : undefined;
-    const webhookUrl = !botToken && settings.webhookUrl ? await resolveSecret(settings.webhookUrl, sources) : undefined;
-    // Buttons only when clicks can be verified; otherwise the message says how to decide from a terminal.
-    const buttons = settings.signingSecret !== undefined;
-    const secrets = [botToken, webhookUrl].filter((s): s is string => s !== undefined);
-    known = secrets;
-    const client = createSlackClient({
-      ...(botToken ? { botToken } : {}),
-      ...(options.http ? { http: options.http } : {}),
-      ...(options.apiUrl ? { apiUrl: options.apiUrl } : {}),
-      ...(options.retry ? { retry: options.retry } : {}),
-      ...(options.sleep ? { sleep: options.sleep } : {}),
-      secrets,
-    });
-    if (botToken) return { client, mode: 'bot', secrets, buttons };
-    if (webhookUrl) return { client, mode: 'webhook', webhookUrl, secrets, buttons };
-    throw new SlackError({
-      code: 'SLACK_NOT_CONFIGURED',
-      message: 'Slack needs a botToken or a webhookUrl to post',
-      target: 'slack settings',
-      retryable: false,
-    });
+    const slack = await resolveSlack(options);
+    known = slack.secrets;
+    return slack;
   }
 
   // Resolved once; a failure is not cached, so a secret mounted later is picked up.
@@ -161,52 +141,12 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
     const details = parseDetails(event);
     const { emoji, state } = describeEvent(event, details);
     const previous = statuses.get(event.runId);
-    const status: RunStatus = {
-      policy: event.policy,
-      runId: event.runId,
-      emoji,
-      state,
-      latest: event.message,
-      updatedAt: options.now(),
-      ...(link(event) !== undefined ? { link: link(event) } : {}),
-      ...((details.from ?? previous?.from) !== undefined ? { from: details.from ?? previous?.from } : {}),
-      ...((details.to ?? previous?.to) !== undefined ? { to: details.to ?? previous?.to } : {}),
-      ...((details.wave !== undefined ? String(details.wave) : previous?.wave) !== undefined
-        ? { wave: details.wave !== undefined ? String(details.wave) : previous?.wave }
-        : {}),
-    };
-    statuses.delete(event.runId);
-    statuses.set(event.runId, status);
-    if (statuses.size > MAX_TRACKED_RUNS) {
-      const oldest = statuses.keys().next().value;
-      if (oldest !== undefined) statuses.delete(oldest);
-    }
+    const status = runStatus(event, details, emoji, state, previous, options.now(), link(event));
+    rememberLast(statuses, event.runId, status, MAX_TRACKED_RUNS);
     return status;
   }
 
-  function messageFor(event: RunEvent, slack: Resolved): SlackMessage {
-    if (event.kind === 'approval-requested' && slack.buttons && event.step !== undefined) {
-      const { planHash, expiresAt } = parseDetails(event);
-      if (planHash !== undefined)
-        return formatApprovalRequest(
-          event,
-          {
-            policy: event.policy,
-            runId: event.runId,
-            step: event.step,
-            planHash,
-            ...(expiresAt !== undefined ? { expiresAt } : {}),
-          },
-          link(event),
-        );
-      logger?.warn(
-        { policy: event.policy, runId: event.runId, step: event.step },
-        'approval request without a plan hash: posted without buttons',
-      );
-    }
-    const href = link(event);
-    return formatEvent(event, { mentions: settings.mentionOnFailure, ...(href !== undefined ? { link: href } : {}) });
-  }
+  const messageFor = (event: RunEvent, slack: Resolved) => eventMessage(event, slack, settings, link(event), logger);
 
   async function threadOf(runId: string): Promise<ThreadRef | undefined> {
     const cached = memory.get(runId);
@@ -266,19 +206,7 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
     const details = parseDetails(event);
     if (!posted || details.decision === undefined) return;
     approvalMessages.delete(key);
-    const at =
-      details.decidedAt !== undefined && !Number.isNaN(Date.parse(details.decidedAt))
-        ? new Date(details.decidedAt)
-        : options.now();
-    const message = formatApprovalDecided({
-      policy: event.policy,
-      runId: event.runId,
-      step: event.step ?? '',
-      decision: details.decision,
-      by: details.by ?? 'revroll',
-      at,
-      via: details.via === 'cli' ? 'cli' : 'slack',
-    });
+    const message = decidedMessage(event, details, details.decision, options.now());
     await slack.client.updateMessage({ channel: posted.channel, ts: posted.ts, message });
   }
 
@@ -290,24 +218,7 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
       return { delivered: true };
     } catch (error) {
       failures += 1;
-      const failure = describeFailure(event, error, known);
-      logger?.warn(
-        {
-          policy: failure.policy,
-          runId: failure.runId,
-          event: failure.kind,
-          code: failure.code,
-          slackError: failure.slackError,
-          status: failure.status,
-          reason: failure.message,
-        },
-        'slack notification failed',
-      );
-      try {
-        options.onFailure?.(failure);
-      } catch {
-        // A failing metrics hook must not turn a best-effort notification into a crash.
-      }
+      const failure = reportFailure(event, error, known, options);
       return { delivered: false, error: `Slack: ${failure.message}`, retry: true };
     }
   }
@@ -359,4 +270,146 @@ function describeFailure(event: RunEvent, error: unknown, secrets: readonly stri
     code: 'UNEXPECTED',
     message: redactSecrets(error instanceof Error ? error.message : String(error), secrets),
   };
+}
+
+/** Reads the secrets and builds the client: bot (threads, updates) or webhook (posts only). */
+async function resolveSlack(options: SlackNotifierOptions): Promise<Resolved> {
+  const { settings } = options;
+  const sources: SecretSources = { env: options.env, ...(options.readFile ? { readFile: options.readFile } : {}) };
+  const botToken = settings.botToken ? await resolveSecret(settings.botToken, sources) : undefined;
+  const webhookUrl = !botToken && settings.webhookUrl ? await resolveSecret(settings.webhookUrl, sources) : undefined;
+  // Buttons only when clicks can be verified; otherwise the message says how to decide from a terminal.
+  const buttons = settings.signingSecret !== undefined;
+  const secrets = [botToken, webhookUrl].filter((s): s is string => s !== undefined);
+  const client = createSlackClient({
+    ...(botToken ? { botToken } : {}),
+    ...(options.http ? { http: options.http } : {}),
+    ...(options.apiUrl ? { apiUrl: options.apiUrl } : {}),
+    ...(options.retry ? { retry: options.retry } : {}),
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+    secrets,
+  });
+  if (botToken) return { client, mode: 'bot', secrets, buttons };
+  if (webhookUrl) return { client, mode: 'webhook', webhookUrl, secrets, buttons };
+  throw new SlackError({
+    code: 'SLACK_NOT_CONFIGURED',
+    message: 'Slack needs a botToken or a webhookUrl to post',
+    target: 'slack settings',
+    retryable: false,
+  });
+}
+
+/** The parent message's status after `event`: what it says, plus what earlier events told. */
+function runStatus(
+  event: RunEvent,
+  details: ReturnType<typeof parseDetails>,
+  emoji: string,
+  state: string,
+  previous: RunStatus | undefined,
+  now: Date,
+  link: string | undefined,
+): RunStatus {
+  return {
+    policy: event.policy,
+    runId: event.runId,
+    emoji,
+    state,
+    latest: event.message,
+    updatedAt: now,
+    ...(link !== undefined ? { link } : {}),
+    ...((details.from ?? previous?.from) !== undefined ? { from: details.from ?? previous?.from } : {}),
+    ...((details.to ?? previous?.to) !== undefined ? { to: details.to ?? previous?.to } : {}),
+    ...((details.wave !== undefined ? String(details.wave) : previous?.wave) !== undefined
+      ? { wave: details.wave !== undefined ? String(details.wave) : previous?.wave }
+      : {}),
+  };
+}
+
+/** The approval message once decided: who, how, when; no buttons. */
+function decidedMessage(
+  event: RunEvent,
+  details: ReturnType<typeof parseDetails>,
+  decision: NonNullable<ReturnType<typeof parseDetails>['decision']>,
+  now: Date,
+): SlackMessage {
+  const at =
+    details.decidedAt !== undefined && !Number.isNaN(Date.parse(details.decidedAt)) ? new Date(details.decidedAt) : now;
+  return formatApprovalDecided({
+    policy: event.policy,
+    runId: event.runId,
+    step: event.step ?? '',
+    decision,
+    by: details.by ?? 'revroll',
+    at,
+    via: details.via === 'cli' ? 'cli' : 'slack',
+  });
+}
+
+/** Logs a failed notification (secrets redacted) and tells the failure hook; returns what failed. */
+function reportFailure(
+  event: RunEvent,
+  error: unknown,
+  known: readonly string[],
+  options: Pick<SlackNotifierOptions, 'logger' | 'onFailure'>,
+): ReturnType<typeof describeFailure> {
+  const { logger } = options;
+  const failure = describeFailure(event, error, known);
+  logger?.warn(
+    {
+      policy: failure.policy,
+      runId: failure.runId,
+      event: failure.kind,
+      code: failure.code,
+      slackError: failure.slackError,
+      status: failure.status,
+      reason: failure.message,
+    },
+    'slack notification failed',
+  );
+  try {
+    options.onFailure?.(failure);
+  } catch {
+    // A failing metrics hook must not turn a best-effort notification into a crash.
+  }
+  return failure;
+}
+
+/** The message of an event: an approval request with buttons when clicks can be verified, else the event's text. */
+function eventMessage(
+  event: RunEvent,
+  slack: Resolved,
+  settings: SlackNotifierOptions['settings'],
+  href: string | undefined,
+  logger: SlackNotifierOptions['logger'],
+): SlackMessage {
+  if (event.kind === 'approval-requested' && slack.buttons && event.step !== undefined) {
+    const { planHash, expiresAt } = parseDetails(event);
+    if (planHash !== undefined)
+      return formatApprovalRequest(
+        event,
+        {
+          policy: event.policy,
+          runId: event.runId,
+          step: event.step,
+          planHash,
+          ...(expiresAt !== undefined ? { expiresAt } : {}),
+        },
+        href,
+      );
+    logger?.warn(
+      { policy: event.policy, runId: event.runId, step: event.step },
+      'approval request without a plan hash: posted without buttons',
+    );
+  }
+  return formatEvent(event, { mentions: settings.mentionOnFailure, ...(href !== undefined ? { link: href } : {}) });
+}
+
+/** Sets `key` as the newest entry, forgetting the oldest past `max`. */
+function rememberLast<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > max) {
+    const oldest = map.keys().next().value;
+    if (oldest !== undefined) map.delete(oldest);
+  }
 }
