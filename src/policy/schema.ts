@@ -275,7 +275,7 @@ export const WorkloadsSchema = z
       .enum(['fail', 'ignore', 'restart'])
       .default('fail')
       .describe(
-        'Pods of a moved namespace still on the old revision after rollouts (bare pods, Jobs): `fail` the wave, `ignore` them, or `restart` (delete) them.',
+        "Pods of a moved namespace still on the old revision after rollouts (bare pods, Jobs): `fail` the wave, `ignore` them, or `restart` (delete) them, in the wave's `delete-stragglers` step right after the convergence check.",
       ),
     unhealthy: z
       .enum(['block', 'skip'])
