@@ -3,8 +3,14 @@
  * section 5), guarded by safety invariant 1: never while anything still references it.
  */
 import { labelSelectorRequirements, matches, type LabelSelector } from '../lib/label-selector.ts';
-import { RevrollError } from '../errors.ts';
-import { Resources, type ClusterPort, type KubeObject, type Mutation, type ResourceRef } from '../ports/cluster.ts';
+import {
+  isClusterError,
+  Resources,
+  type ClusterPort,
+  type KubeObject,
+  type Mutation,
+  type ResourceRef,
+} from '../ports/cluster.ts';
 import { Label, podRevision } from './labels.ts';
 import type { MeshSnapshot } from './revisions.ts';
 
@@ -189,7 +195,7 @@ export async function listUninstallTargets(cluster: ClusterPort, revision: strin
   for (const ref of uninstallKinds) {
     const listed = await cluster.list(ref, { labelSelector: selector }).catch((error: unknown) => {
       // Kinds a cluster does not serve (e.g. EnvoyFilter without Istio's CRDs) have nothing to delete.
-      if (error instanceof RevrollError && /404/.test(error.message)) return [];
+      if (isClusterError(error, 'not-found')) return [];
       throw error;
     });
     for (const object of listed) targets.push({ ref, object });
