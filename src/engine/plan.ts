@@ -297,7 +297,7 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
       problems.push({ path: 'spec.strategy.stableTag', message: `revision tag ${stable} does not exist` });
   }
 
-  const steps = buildSteps(policy, waves, gateways);
+  const steps = buildSteps(policy, waves, gateways, from ?? '');
   const gates = spec.gates;
   const perWaveFixedMs = waves.map((w) => gates.warmup + w.bakeMs);
   const perWaveMaxMs = waves.map((_, i) => spec.workloads.rolloutTimeout + (perWaveFixedMs[i] ?? 0));
@@ -435,7 +435,12 @@ function planUninstalls(
 }
 
 /** The forward steps of a run, in order. */
-export function buildSteps(policy: Policy, waves: readonly PlannedWave[], gateways: readonly PlannedGateway[]): Step[] {
+export function buildSteps(
+  policy: Policy,
+  waves: readonly PlannedWave[],
+  gateways: readonly PlannedGateway[],
+  from: string,
+): Step[] {
   const spec = policy.spec;
   const steps: Step[] = [
     { id: 'precheck', kind: 'precheck' },
@@ -451,7 +456,8 @@ export function buildSteps(policy: Policy, waves: readonly PlannedWave[], gatewa
     if (hasGates) steps.push({ id: id('baseline'), kind: 'baseline', wave: index });
     steps.push({ id: id('canary-health'), kind: 'canary-health', wave: index });
     steps.push({ id: id('migrate'), kind: 'migrate', wave: index });
-    if (index === 0 && withGateways('withFirstWave')) steps.push({ id: id('gateways'), kind: 'gateways', wave: index });
+    if (index === 0 && withGateways('withFirstWave'))
+      steps.push({ id: id('gateways'), kind: 'gateways', wave: index, gateways: 'withFirstWave' });
     steps.push(
       { id: id('restart'), kind: 'restart', wave: index },
       { id: id('rollout'), kind: 'rollout', wave: index },
@@ -462,14 +468,16 @@ export function buildSteps(policy: Policy, waves: readonly PlannedWave[], gatewa
     if (spec.waves[index]?.approval.required)
       steps.push({ id: id('approval'), kind: 'approval', wave: index, point: 'wave' });
   });
-  if (withGateways('afterLastWave')) steps.push({ id: 'gateways/after-last-wave', kind: 'gateways' });
+  if (withGateways('afterLastWave'))
+    steps.push({ id: 'gateways/after-last-wave', kind: 'gateways', gateways: 'afterLastWave' });
   if (spec.promote.approval.required) steps.push({ id: 'approval/promote', kind: 'approval', point: 'promote' });
   steps.push({ id: 'promote/canary-health', kind: 'canary-health' });
   steps.push({ id: 'promote/tags', kind: 'promote-tags' });
-  if (withGateways('onPromote')) steps.push({ id: 'promote/gateways', kind: 'gateways' });
+  if (withGateways('onPromote')) steps.push({ id: 'promote/gateways', kind: 'gateways', gateways: 'onPromote' });
   if (spec.strategy.restoreOriginalLabels) steps.push({ id: 'promote/restore-labels', kind: 'restore-labels' });
   steps.push({ id: 'promote/verify', kind: 'verify' });
-  if (spec.promote.uninstallPrevious) steps.push({ id: 'promote/uninstall-previous', kind: 'uninstall' });
+  if (spec.promote.uninstallPrevious)
+    steps.push({ id: 'promote/uninstall-previous', kind: 'uninstall', revision: from });
   return steps;
 }
 

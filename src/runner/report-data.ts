@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { POLICY_LABEL, RUN_ID_LABEL, stateConfigMapName } from '../adapters/kubernetes/state.ts';
 import { KubernetesError } from '../adapters/kubernetes/cluster.ts';
 import { PrometheusError, type PrometheusClient } from '../adapters/prometheus/client.ts';
-import type { RunState } from '../engine/state.ts';
+import type { RunState, StepKind } from '../engine/state.ts';
 import { RevrollError, UsageError } from '../errors.ts';
 import { buildGateQueries } from '../mesh/queries.ts';
 import { observeMesh } from '../mesh/revisions.ts';
@@ -165,8 +165,7 @@ function waveWindow(
   intervalMs: number,
   now: Date,
 ): { start: Date; end: Date } | undefined {
-  const name = state.waves[wave];
-  const record = (kind: string) => state.records.find((r) => r.id === `wave/${name}/${kind}`);
+  const record = (kind: StepKind) => state.records.find((r) => r.wave === wave && r.kind === kind);
   const bake = record('bake');
   if (!bake?.startedAt) return undefined;
   const start = Date.parse(record('restart')?.startedAt ?? record('warmup')?.startedAt ?? bake.startedAt) - intervalMs;
