@@ -1,0 +1,419 @@
+/**
+ * `revroll plan`'s mutation list is the run itself, simulated: `decide` is driven over the plan,
+ * step by step, against observations in which everything succeeds (every action works, every
+ * gate passes, every approval is granted), and each action is turned into the API writes it
+ * performs, with the same mesh planners the executor uses, against a model of the objects the
+ * plan snapshot listed (updated as the simulated writes land, so a later step sees what an
+ * earlier one changed). Plan and run cannot drift: there is no second list of what a run does.
+ * Pure: no I/O, no clock (the start instant is passed in).
+ */
+import { describeTarget, planUninstall, type UninstallTarget } from '../mesh/uninstall.ts';
+import { gatewayObjectKinds, planGatewayObjectLabel, planGatewayRevision } from '../mesh/gateways.ts';
+import { Label } from '../mesh/labels.ts';
+import { planRestart, type Workload } from '../mesh/workloads.ts';
+import type { MeshSnapshot } from '../mesh/revisions.ts';
+import { planRemoveTag, planSetTag } from '../mesh/tags.ts';
+import { Resources, type KubeObject, type Mutation, type ResourceRef } from '../ports/cluster.ts';
+import type { Policy } from '../policy/types.ts';
+import { decide, initialState, recordDecision, type Action, type Observation } from './decide.ts';
+import type { ClusterSnapshot, RunPlan } from './plan.ts';
+import { terminalPhases, type RunState, type Step, type StepKind } from './state.ts';
+
+/** One API write, as the API server sees it (kube-apiserver's verbs). */
+export type PlannedWrite = {
+  verb: 'create' | 'update' | 'patch' | 'delete';
+  group: string;
+  resource: string;
+  /** The object's kind, for people. */
+  kind: string;
+  namespace?: string;
+  name: string;
+};
+
+/** One thing the run does, in order, under the step that does it. */
+export type PlannedMutation = {
+  step: string;
+  stepKind: StepKind;
+  wave?: number;
+  action: Action['type'];
+  /** One line: what it does and to what. */
+  summary: string;
+  /** Its API writes, in order (none for what happens outside the API server: an installer command). */
+  writes: PlannedWrite[];
+};
+
+/** Objects the planner listed besides the snapshot: each moved gateway's own objects, by `namespace/app`. */
+export type SimulationInput = {
+  /** The objects carrying a gateway's owner label, listed as the gateway move lists them. */
+  gatewayObjects?: Readonly<Record<string, readonly UninstallTarget[]>>;
+};
+
+/** More decisions than any plan needs (a bake of a day at one evaluation a second is far below). */
+const MAX_DECISIONS = 1_000_000;
+const RUN_ID = 'plan';
+/** The restart annotation's time is the run's own; the simulation's writes carry a fixed one. */
+const EPOCH = new Date(0);
+
+/** Every mutation of the run, in order, as `decide` would have them performed. */
+export function simulateRun(
+  policy: Policy,
+  plan: RunPlan,
+  snapshot: ClusterSnapshot,
+  start: Date,
+  input: SimulationInput = {},
+): PlannedMutation[] {
+  const model = createModel(snapshot, input);
+  const out: PlannedMutation[] = [];
+  let state = initialState(policy, plan, RUN_ID, start);
+  let now = start;
+  let observation: Observation | undefined;
+  for (let i = 0; i < MAX_DECISIONS; i++) {
+    const decision = decide(policy, state, observation, { now });
+    state = decision.state;
+    observation = undefined;
+    if (terminalPhases.has(state.phase)) return out;
+    const step = state.steps[state.cursor];
+    if (decision.action && step) {
+      out.push(...perform(policy, state, step, decision.action, model));
+      observation = succeeded(policy, decision.action);
+      continue;
+    }
+    const pending = state.hold?.kind === 'approval' ? state.approvals.findLast((a) => !a.decision) : undefined;
+    if (pending) {
+      const granted = recordDecision(state, { approve: true, by: 'revroll plan', via: 'cli', step: pending.step }, now);
+      if (!granted.ok) throw new Error(`the simulated run could not approve ${pending.step}: ${granted.message}`);
+      state = granted.state;
+      continue;
+    }
+    if (!decision.wakeAt)
+      throw new Error(
+        `the simulated run stopped at ${step?.id ?? 'the end'} (${state.phase}${state.hold ? `: ${state.hold.reason}` : ''})`,
+      );
+    now = new Date(Math.max(now.getTime(), decision.wakeAt.getTime()));
+  }
+  throw new Error(`the simulated run did not finish within ${MAX_DECISIONS} decisions`);
+}
+
+/** The observation of an action that worked. */
+function succeeded(policy: Policy, action: Action): Observation {
+  switch (action.type) {
+    case 'precheck':
+      return { type: 'precheck', problems: [] };
+    case 'install':
+      return { type: 'install', ok: true, message: 'simulated' };
+    case 'request-approval':
+      return { type: 'approval-requested', delivered: true };
+    case 'measure':
+      return {
+        type: 'measure',
+        results: policy.spec.gates.checks.map((check) => ({
+          check: check.name,
+          outcome: 'Pass' as const,
+          value: 0,
+          message: 'simulated',
+          ...(check.shadow ? { shadow: true } : {}),
+        })),
+      };
+    case 'wait-rollouts':
+      return { type: 'wait-rollouts', ok: true, pending: [], failed: [], elapsedMs: 0 };
+    case 'verify':
+      return { type: 'verify', stragglers: [], converged: 0 };
+    case 'uninstall':
+      return { type: 'uninstall', ok: true, refused: [], message: 'simulated' };
+    case 'health':
+      return { type: 'health', ok: true, message: 'simulated' };
+    case 'check-revision':
+      return { type: 'check-revision', ok: true, message: 'simulated' };
+    case 'set-tags':
+    case 'label-namespaces':
+    case 'move-gateways':
+    case 'restart-workloads':
+      return { type: 'done', ok: true, message: 'simulated' };
+  }
+}
+
+type Model = ReturnType<typeof createModel>;
+
+/** The objects the run writes, as the snapshot listed them, kept current with the simulated writes. */
+function createModel(snapshot: ClusterSnapshot, input: SimulationInput) {
+  const objects = new Map<string, { ref: ResourceRef; object: KubeObject }>();
+  const key = (ref: ResourceRef, namespace: string | undefined, name: string) =>
+    `${ref.group}/${ref.resource}/${ref.namespaced ? (namespace ?? '') : ''}/${name}`;
+  const put = (ref: ResourceRef, object: KubeObject) =>
+    objects.set(key(ref, object.metadata.namespace, object.metadata.name ?? ''), {
+      ref,
+      object: structuredClone(object),
+    });
+  for (const o of snapshot.mesh.webhooks) put(Resources.mutatingwebhookconfigurations, o);
+  for (const o of snapshot.mesh.validators) put(Resources.validatingwebhookconfigurations, o);
+  for (const o of snapshot.mesh.namespaces) put(Resources.namespaces, o);
+  for (const o of snapshot.gateways) put(Resources.deployments, o);
+  for (const targets of Object.values(snapshot.uninstall ?? {})) for (const t of targets) put(t.ref, t.object);
+  for (const targets of Object.values(input.gatewayObjects ?? {})) for (const t of targets) put(t.ref, t.object);
+  const workloads = snapshot.workloads.map((w) => ({ ...w }));
+
+  return {
+    workloads,
+    get: (ref: ResourceRef, namespace: string | undefined, name: string) =>
+      objects.get(key(ref, namespace, name))?.object,
+    /** What the uninstall selector of `revision` matched when the plan was made, in istioctl's order. */
+    uninstallListed: (revision: string) => snapshot.uninstall?.[revision] ?? [],
+    /** The mesh as the tag planners read it: webhooks and validators as the simulated writes left them. */
+    mesh: (): MeshSnapshot => ({
+      ...snapshot.mesh,
+      webhooks: [...objects.values()]
+        .filter((o) => o.ref === Resources.mutatingwebhookconfigurations && o.object.metadata.labels?.[Label.rev])
+        .map((o) => o.object),
+      validators: [...objects.values()]
+        .filter((o) => o.ref === Resources.validatingwebhookconfigurations && o.object.metadata.labels?.[Label.rev])
+        .map((o) => o.object),
+    }),
+    gatewayObjects: (namespace: string, app: string) => input.gatewayObjects?.[`${namespace}/${app}`] ?? [],
+    apply(mutation: Mutation): void {
+      switch (mutation.op) {
+        case 'create':
+        case 'replace':
+          put(mutation.ref, {
+            ...mutation.object,
+            metadata: {
+              ...mutation.object.metadata,
+              namespace: mutation.namespace ?? mutation.object.metadata.namespace,
+            },
+          });
+          return;
+        case 'merge-patch':
+        case 'strategic-patch': {
+          const found = objects.get(key(mutation.ref, mutation.namespace, mutation.name));
+          if (found) found.object = mergePatch(found.object, mutation.patch) as KubeObject;
+          return;
+        }
+        case 'delete':
+          objects.delete(key(mutation.ref, mutation.namespace, mutation.name));
+          return;
+      }
+    },
+  };
+}
+
+/** RFC 7386 merge: objects merge, null removes, anything else replaces (enough for the label patches). */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!patch || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> =
+    target && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
+function writeOf(mutation: Mutation): PlannedWrite {
+  const { ref } = mutation;
+  const base = { group: ref.group, resource: ref.resource, kind: ref.kind };
+  switch (mutation.op) {
+    case 'create':
+    case 'replace': {
+      const namespace = ref.namespaced ? (mutation.namespace ?? mutation.object.metadata.namespace) : undefined;
+      return {
+        verb: mutation.op === 'create' ? 'create' : 'update',
+        ...base,
+        ...(namespace ? { namespace } : {}),
+        name: mutation.object.metadata.name ?? '',
+      };
+    }
+    case 'merge-patch':
+    case 'strategic-patch':
+    case 'delete':
+      return {
+        verb: mutation.op === 'delete' ? 'delete' : 'patch',
+        ...base,
+        ...(mutation.namespace ? { namespace: mutation.namespace } : {}),
+        name: mutation.name,
+      };
+  }
+}
+
+function labelText(key: string, value: string | null): string {
+  return value === null ? `${key}-` : `${key}=${value}`;
+}
+
+function injectionText(labels: Record<string, string> | undefined): string {
+  const parts = [Label.injection, Label.rev].filter((k) => labels?.[k] !== undefined).map((k) => `${k}=${labels?.[k]}`);
+  return parts.length > 0 ? parts.join(', ') : 'no injection labels';
+}
+
+/** Where in the run a step is, for people: its wave, after the last wave, or the promotion. */
+function moment(state: RunState, step: Step): string | undefined {
+  if (step.wave !== undefined) return `wave ${state.waves[step.wave] ?? step.wave}`;
+  if (step.kind === 'canary-tag' || step.kind === 'install') return undefined;
+  if (step.kind === 'gateways' && step.gateways === 'afterLastWave') return 'after last wave';
+  return step.kind.startsWith('rollback-') ? 'rollback' : 'promote';
+}
+
+/** The mutations of one action against the model, which their writes then update. */
+function perform(policy: Policy, state: RunState, step: Step, action: Action, model: Model): PlannedMutation[] {
+  const out: PlannedMutation[] = [];
+  const where = moment(state, step);
+  const emit = (mutations: readonly Mutation[], summary: string) => {
+    out.push({
+      step: step.id,
+      stepKind: step.kind,
+      ...(step.wave !== undefined ? { wave: step.wave } : {}),
+      action: action.type,
+      summary: where ? `${where}: ${summary}` : summary,
+      writes: mutations.map(writeOf),
+    });
+    for (const m of mutations) model.apply(m);
+  };
+  switch (action.type) {
+    case 'install': {
+      const install = policy.spec.install;
+      if (install.mode !== 'external')
+        emit(
+          [],
+          `install revision ${state.to}: ${install.command ?? install.mode} ${install.args.join(' ')} (the installer's own writes are not listed)`,
+        );
+      simulateInstall(state.to, model);
+      return out;
+    }
+    case 'set-tags':
+      for (const { tag, revision } of action.tags) {
+        const mesh = model.mesh();
+        const before = mesh.tags.find((t) => t.tag === tag)?.revision;
+        if (revision === null) {
+          // A tag already gone is skipped, as the executor does.
+          if (!mesh.tags.some((t) => t.tag === tag)) continue;
+          emit(planRemoveTag(mesh, tag), `tag remove ${tag}${before ? ` (was ${before})` : ''}`);
+        } else {
+          emit(
+            planSetTag(mesh, { tag, revision, overwrite: true }),
+            `tag set ${tag} --revision ${revision}${before ? ` --overwrite (was ${before})` : ''}`,
+          );
+        }
+      }
+      return out;
+    case 'label-namespaces':
+      for (const { name, labels } of action.namespaces) {
+        const was = injectionText(model.get(Resources.namespaces, undefined, name)?.metadata.labels);
+        emit(
+          [
+            {
+              op: 'merge-patch',
+              ref: Resources.namespaces,
+              name,
+              patch: { metadata: { labels: { [Label.injection]: labels.injection, [Label.rev]: labels.rev } } },
+            },
+          ],
+          `label namespace ${name} ${labelText(Label.injection, labels.injection)} ${labelText(Label.rev, labels.rev)} (was: ${was})`,
+        );
+      }
+      return out;
+    case 'move-gateways':
+      for (const g of action.gateways) {
+        const mutations: Mutation[] = [];
+        const parts: string[] = [];
+        if (g.rev !== undefined) {
+          mutations.push(planGatewayRevision(g, g.rev));
+          parts.push(`gateway ${g.namespace}/${g.name} template ${labelText(Label.rev, g.rev)}`);
+        }
+        if (g.restart !== undefined) {
+          const record = state.gateways.find((r) => r.namespace === g.namespace && r.name === g.name);
+          mutations.push(planRestart({ kind: 'Deployment', namespace: g.namespace, name: g.name }, g.restart, EPOCH));
+          parts.push(
+            `rollout restart gateway deployment/${g.name} -n ${g.namespace} (follows ${record?.original ?? 'the default revision'})`,
+          );
+        }
+        if (g.relabel && g.relabel.from !== g.relabel.to) {
+          const { app, from, to } = g.relabel;
+          for (const ref of gatewayObjectKinds) {
+            const owned = model
+              .gatewayObjects(g.namespace, app)
+              .filter((t) => t.ref.resource === ref.resource && t.ref.group === ref.group)
+              .map((t) => model.get(t.ref, t.object.metadata.namespace, t.object.metadata.name ?? ''))
+              .filter((o): o is KubeObject => o?.metadata.labels?.[Label.rev] === from)
+              .sort((a, b) => (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''));
+            for (const object of owned) mutations.push(planGatewayObjectLabel(ref, object, to));
+          }
+          parts.push(`its objects (app=${app}) ${Label.rev}=${to}`);
+        }
+        emit(mutations, parts.join(', '));
+      }
+      return out;
+    case 'restart-workloads': {
+      const spec = policy.spec;
+      const leave = new Set(action.leave ?? []);
+      const namespaces = new Set(action.namespaces);
+      const excluded = new Set(spec.workloads.exclude.workloads.map((w) => `${w.kind}/${w.namespace}/${w.name}`));
+      const targets: Workload[] = spec.workloads.kinds.flatMap((kind) =>
+        model.workloads
+          .filter(
+            (w) =>
+              w.kind === kind &&
+              namespaces.has(w.namespace) &&
+              !excluded.has(`${w.kind}/${w.namespace}/${w.name}`) &&
+              !w.optOut &&
+              !leave.has(`${w.namespace}/${w.kind}/${w.name}`) &&
+              w.restartedFor !== action.key &&
+              (action.only === undefined || w.restartedFor === action.only),
+          )
+          .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name)),
+      );
+      for (const w of targets) {
+        emit(
+          [planRestart(w, action.key, EPOCH)],
+          `rollout restart ${w.kind.toLowerCase()}/${w.name} -n ${w.namespace} (${w.replicas} pod(s))`,
+        );
+        w.restartedFor = action.key;
+      }
+      return out;
+    }
+    case 'uninstall': {
+      // What the uninstall selector still matches then: objects whose owner label an earlier step moved are not.
+      const targets = model
+        .uninstallListed(action.revision)
+        .filter(
+          (t) =>
+            model.get(t.ref, t.object.metadata.namespace, t.object.metadata.name ?? '')?.metadata.labels?.[
+              Label.rev
+            ] === action.revision,
+        );
+      emit(
+        planUninstall(targets),
+        `uninstall revision ${action.revision} (only if nothing references it), deleting ${targets.length} object(s): ${targets.map(describeTarget).join(', ') || 'none'}`,
+      );
+      return out;
+    }
+    case 'precheck':
+    case 'request-approval':
+    case 'measure':
+    case 'wait-rollouts':
+    case 'verify':
+    case 'health':
+    case 'check-revision':
+      return out;
+  }
+}
+
+/**
+ * A simulated install leaves the revision's injector webhook in place (the tag planners build a
+ * tag from it): when the snapshot has none, one like the stable revision's, relabelled.
+ */
+function simulateInstall(revision: string, model: Model): void {
+  const webhooks = model.mesh().webhooks;
+  const canonical = (rev: string) =>
+    webhooks.find((w) => w.metadata.labels?.[Label.rev] === rev && !w.metadata.labels?.[Label.tag]);
+  if (canonical(revision)) return;
+  const source = webhooks.find((w) => !w.metadata.labels?.[Label.tag]);
+  if (!source) return;
+  model.apply({
+    op: 'create',
+    ref: Resources.mutatingwebhookconfigurations,
+    object: {
+      ...structuredClone(source),
+      metadata: {
+        name: `istio-sidecar-injector-${revision}`,
+        labels: { ...source.metadata.labels, [Label.rev]: revision },
+      },
+    },
+  });
+}
