@@ -34,7 +34,8 @@ export type PlannedNamespace = {
   workloads: { kind: Workload['kind']; name: string; replicas: number }[];
   /**
    * Workloads left alone, with why. `leave` marks those a run must keep its hands off although
-   * nothing else would skip them (unhealthy before the upgrade, spec.workloads.unhealthy: skip).
+   * nothing else would skip them (named by spec.workloads.exclude; unhealthy before the upgrade,
+   * spec.workloads.unhealthy: skip): their pods are no stragglers, never deleted.
    */
   skipped: { kind: Workload['kind']; name: string; reason: string; leave?: true }[];
   pods: number;
@@ -104,6 +105,9 @@ export type Timing = {
 };
 
 export type PlanProblem = { path: string; message: string };
+
+/** Why a workload named by spec.workloads.exclude is skipped (its pods keep the old proxies). */
+export const EXCLUDED_REASON = 'excluded by spec.workloads.exclude';
 
 const SYSTEM_NAMESPACES = new Set(['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage']);
 
@@ -200,7 +204,8 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
     )) {
       if (!kinds.has(w.kind)) continue;
       if (excludedWorkloads.has(`${w.kind}/${w.namespace}/${w.name}`))
-        skipped.push({ kind: w.kind, name: w.name, reason: 'excluded by spec.workloads.exclude' });
+        // Never touched: not restarted, and its pods are no stragglers to delete (they keep the old proxies).
+        skipped.push({ kind: w.kind, name: w.name, reason: EXCLUDED_REASON, leave: true });
       else if (w.optOut) skipped.push({ kind: w.kind, name: w.name, reason: w.optOut });
       else if (w.unhealthy && spec.workloads.unhealthy === 'skip')
         skipped.push({

@@ -10,13 +10,14 @@
 import { describeTarget, planUninstall, type UninstallTarget } from '../mesh/uninstall.ts';
 import { gatewayObjectKinds, planGatewayObjectLabel, planGatewayRevision } from '../mesh/gateways.ts';
 import { Label } from '../mesh/labels.ts';
-import { planRestart, type Workload } from '../mesh/workloads.ts';
+import { checkConvergence } from '../mesh/convergence.ts';
+import { planRestart, podWorkload, type Workload } from '../mesh/workloads.ts';
 import type { MeshSnapshot } from '../mesh/revisions.ts';
 import { planRemoveTag, planSetTag } from '../mesh/tags.ts';
 import { Resources, type KubeObject, type Mutation, type ResourceRef } from '../ports/cluster.ts';
 import type { Policy } from '../policy/types.ts';
 import { decide, initialState, recordDecision, type Action, type Observation } from './decide.ts';
-import type { ClusterSnapshot, RunPlan } from './plan.ts';
+import { EXCLUDED_REASON, type ClusterSnapshot, type RunPlan } from './plan.ts';
 import { terminalPhases, type RunState, type Step, type StepKind } from './state.ts';
 
 /** One API write, as the API server sees it (kube-apiserver's verbs). */
@@ -46,6 +47,8 @@ export type PlannedMutation = {
 export type SimulationInput = {
   /** The objects carrying a gateway's owner label, listed as the gateway move lists them. */
   gatewayObjects?: Readonly<Record<string, readonly UninstallTarget[]>>;
+  /** The pods of the waves' namespaces (when stragglers are deleted: which pods no restart replaces). */
+  pods?: readonly KubeObject[];
 };
 
 /** More decisions than any plan needs (a bake of a day at one evaluation a second is far below). */
@@ -74,8 +77,9 @@ export function simulateRun(
     if (terminalPhases.has(state.phase)) return out;
     const step = state.steps[state.cursor];
     if (decision.action && step) {
-      out.push(...perform(policy, state, step, decision.action, model));
-      observation = succeeded(policy, decision.action);
+      const performed = perform(policy, plan, state, step, decision.action, model);
+      out.push(...performed);
+      observation = succeeded(policy, decision.action, performed);
       continue;
     }
     const pending = state.hold?.kind === 'approval' ? state.approvals.findLast((a) => !a.decision) : undefined;
@@ -94,8 +98,8 @@ export function simulateRun(
   throw new Error(`the simulated run did not finish within ${MAX_DECISIONS} decisions`);
 }
 
-/** The observation of an action that worked. */
-function succeeded(policy: Policy, action: Action): Observation {
+/** The observation of an action that worked (an uninstall refused while references remain, as the run's is). */
+function succeeded(policy: Policy, action: Action, performed: readonly PlannedMutation[]): Observation {
   switch (action.type) {
     case 'precheck':
       return { type: 'precheck', problems: [] };
@@ -118,8 +122,10 @@ function succeeded(policy: Policy, action: Action): Observation {
       return { type: 'wait-rollouts', ok: true, pending: [], failed: [], elapsedMs: 0 };
     case 'verify':
       return { type: 'verify', stragglers: [], converged: 0 };
-    case 'uninstall':
-      return { type: 'uninstall', ok: true, refused: [], message: 'simulated' };
+    case 'uninstall': {
+      const refused = performed.some((m) => m.writes.length === 0);
+      return { type: 'uninstall', ok: !refused, refused: [], message: refused ? 'references remain' : 'simulated' };
+    }
     case 'health':
       return { type: 'health', ok: true, message: 'simulated' };
     case 'check-revision':
@@ -151,23 +157,33 @@ function createModel(snapshot: ClusterSnapshot, input: SimulationInput) {
   for (const targets of Object.values(snapshot.uninstall ?? {})) for (const t of targets) put(t.ref, t.object);
   for (const targets of Object.values(input.gatewayObjects ?? {})) for (const t of targets) put(t.ref, t.object);
   const workloads = snapshot.workloads.map((w) => ({ ...w }));
+  const pods = new Map((input.pods ?? []).map((p) => [`${p.metadata.namespace ?? ''}/${p.metadata.name ?? ''}`, p]));
 
   return {
     workloads,
+    pods: () => [...pods.values()],
+    /** Workloads the simulated run restarted, as `namespace/Kind/name`. */
+    restarted: new Set<string>(),
     get: (ref: ResourceRef, namespace: string | undefined, name: string) =>
       objects.get(key(ref, namespace, name))?.object,
     /** What the uninstall selector of `revision` matched when the plan was made, in istioctl's order. */
     uninstallListed: (revision: string) => snapshot.uninstall?.[revision] ?? [],
     /** The mesh as the tag planners read it: webhooks and validators as the simulated writes left them. */
-    mesh: (): MeshSnapshot => ({
-      ...snapshot.mesh,
-      webhooks: [...objects.values()]
-        .filter((o) => o.ref === Resources.mutatingwebhookconfigurations && o.object.metadata.labels?.[Label.rev])
-        .map((o) => o.object),
-      validators: [...objects.values()]
-        .filter((o) => o.ref === Resources.validatingwebhookconfigurations && o.object.metadata.labels?.[Label.rev])
-        .map((o) => o.object),
-    }),
+    mesh: (): MeshSnapshot => {
+      const of = (ref: ResourceRef) =>
+        [...objects.values()]
+          .filter((o) => sameRef(o.ref, ref) && o.object.metadata.labels?.[Label.rev])
+          .map((o) => o.object);
+      const webhooks = of(Resources.mutatingwebhookconfigurations);
+      const tags = webhooks.flatMap((w) => {
+        const tag = w.metadata.labels?.[Label.tag];
+        const revision = w.metadata.labels?.[Label.rev] ?? '';
+        if (!tag) return [];
+        const namespaces = snapshot.mesh.tags.find((t) => t.tag === tag)?.namespaces ?? [];
+        return [{ tag, revision, webhook: w.metadata.name ?? '', namespaces }];
+      });
+      return { ...snapshot.mesh, webhooks, validators: of(Resources.validatingwebhookconfigurations), tags };
+    },
     gatewayObjects: (namespace: string, app: string) => input.gatewayObjects?.[`${namespace}/${app}`] ?? [],
     apply(mutation: Mutation): void {
       switch (mutation.op) {
@@ -189,10 +205,15 @@ function createModel(snapshot: ClusterSnapshot, input: SimulationInput) {
         }
         case 'delete':
           objects.delete(key(mutation.ref, mutation.namespace, mutation.name));
+          if (sameRef(mutation.ref, Resources.pods)) pods.delete(`${mutation.namespace ?? ''}/${mutation.name}`);
           return;
       }
     },
   };
+}
+
+function sameRef(a: ResourceRef, b: ResourceRef): boolean {
+  return a.group === b.group && a.resource === b.resource;
 }
 
 /** RFC 7386 merge: objects merge, null removes, anything else replaces (enough for the label patches). */
@@ -251,7 +272,14 @@ function moment(state: RunState, step: Step): string | undefined {
 }
 
 /** The mutations of one action against the model, which their writes then update. */
-function perform(policy: Policy, state: RunState, step: Step, action: Action, model: Model): PlannedMutation[] {
+function perform(
+  policy: Policy,
+  plan: RunPlan,
+  state: RunState,
+  step: Step,
+  action: Action,
+  model: Model,
+): PlannedMutation[] {
   const out: PlannedMutation[] = [];
   const where = moment(state, step);
   const emit = (mutations: readonly Mutation[], summary: string) => {
@@ -328,7 +356,7 @@ function perform(policy: Policy, state: RunState, step: Step, action: Action, mo
           for (const ref of gatewayObjectKinds) {
             const owned = model
               .gatewayObjects(g.namespace, app)
-              .filter((t) => t.ref.resource === ref.resource && t.ref.group === ref.group)
+              .filter((t) => sameRef(t.ref, ref))
               .map((t) => model.get(t.ref, t.object.metadata.namespace, t.object.metadata.name ?? ''))
               .filter((o): o is KubeObject => o?.metadata.labels?.[Label.rev] === from)
               .sort((a, b) => (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''));
@@ -364,10 +392,19 @@ function perform(policy: Policy, state: RunState, step: Step, action: Action, mo
           `rollout restart ${w.kind.toLowerCase()}/${w.name} -n ${w.namespace} (${w.replicas} pod(s))`,
         );
         w.restartedFor = action.key;
+        model.restarted.add(`${w.namespace}/${w.kind}/${w.name}`);
       }
       return out;
     }
     case 'uninstall': {
+      const refusals = remainingReferences(plan, state, model, action.revision);
+      if (refusals.length > 0) {
+        emit(
+          [],
+          `uninstall revision ${action.revision}: refused, deleting nothing, while ${refusals.length} reference(s) remain: ${refusals.slice(0, 5).join('; ')}${refusals.length > 5 ? '; ...' : ''}`,
+        );
+        return out;
+      }
       // What the uninstall selector still matches then: objects whose owner label an earlier step moved are not.
       const targets = model
         .uninstallListed(action.revision)
@@ -383,15 +420,51 @@ function perform(policy: Policy, state: RunState, step: Step, action: Action, mo
       );
       return out;
     }
+    case 'verify': {
+      if (action.stragglers !== 'restart') return out;
+      // The pods no restart replaced are the stragglers convergence finds (those of restarted workloads are new, on the revision).
+      const leave = new Set(action.leave ?? []);
+      const restarted = model.restarted;
+      const remaining = model.pods().filter((pod) => {
+        const owner = podWorkload(pod);
+        const id = owner ? `${pod.metadata.namespace ?? ''}/${owner.kind}/${owner.name}` : undefined;
+        return id === undefined || (!restarted.has(id) && !leave.has(id));
+      });
+      const { stragglers } = checkConvergence(remaining, action.revision, new Set(action.namespaces));
+      for (const straggler of stragglers)
+        emit(
+          [{ op: 'delete', ref: Resources.pods, namespace: straggler.namespace, name: straggler.pod }],
+          `delete straggler pod ${straggler.namespace}/${straggler.pod} (${straggler.reason})`,
+        );
+      return out;
+    }
     case 'precheck':
     case 'request-approval':
     case 'measure':
     case 'wait-rollouts':
-    case 'verify':
     case 'health':
     case 'check-revision':
       return out;
   }
+}
+
+/**
+ * What still references `revision` once every step before the uninstall worked (the uninstall
+ * refuses then, deleting nothing): namespaces that follow it and no wave moves, workloads of moved
+ * namespaces the run keeps its hands off (excluded, or left as unhealthy), and tags still on it.
+ */
+function remainingReferences(plan: RunPlan, state: RunState, model: Model, revision: string): string[] {
+  if (revision !== plan.from) return [];
+  const out = plan.unplanned.map((name) => `namespace ${name} follows ${revision} and no wave moves it`);
+  for (const wave of plan.waves)
+    for (const ns of wave.namespaces)
+      for (const w of ns.skipped)
+        if (w.leave || w.reason === EXCLUDED_REASON)
+          out.push(`${w.kind} ${ns.name}/${w.name} stays on ${revision} (${w.reason})`);
+  for (const tag of model.mesh().tags)
+    if (tag.revision === revision && !state.tags.some((t) => t.tag === tag.tag && t.moved))
+      out.push(`tag ${tag.tag} points at ${revision}`);
+  return out;
 }
 
 /**
