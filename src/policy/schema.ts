@@ -267,7 +267,9 @@ export const WorkloadsSchema = z
         workloads: z
           .array(WorkloadRefSchema)
           .default([])
-          .describe('Workloads never restarted (their namespace still moves).'),
+          .describe(
+            'Workloads never restarted, and their pods never deleted as stragglers (their namespace still moves; they keep the old proxies, so uninstalling the old revision is refused while they run).',
+          ),
       })
       .prefault({})
       .describe('What revroll never touches.'),
