@@ -41,6 +41,8 @@ export type PlannedMutation = {
   summary: string;
   /** Its API writes, in order (none for what happens outside the API server: an installer command). */
   writes: PlannedWrite[];
+  /** An uninstall the run will refuse, deleting nothing: what still references the revision then. */
+  refused?: string[];
 };
 
 /** Objects the planner listed besides the snapshot: each moved gateway's own objects, by `namespace/app`. */
@@ -123,7 +125,7 @@ function succeeded(policy: Policy, action: Action, performed: readonly PlannedMu
     case 'verify':
       return { type: 'verify', stragglers: [], converged: 0 };
     case 'uninstall': {
-      const refused = performed.some((m) => m.writes.length === 0);
+      const refused = performed.some((m) => m.refused !== undefined);
       return { type: 'uninstall', ok: !refused, refused: [], message: refused ? 'references remain' : 'simulated' };
     }
     case 'health':
@@ -271,6 +273,9 @@ function moment(state: RunState, step: Step): string | undefined {
   return step.kind.startsWith('rollback-') ? 'rollback' : 'promote';
 }
 
+/** Records one mutation of the current action (its summary, its writes) and applies its writes to the model. */
+type Emit = (mutations: readonly Mutation[], summary: string, refused?: string[]) => void;
+
 /** The mutations of one action against the model, which their writes then update. */
 function perform(
   policy: Policy,
@@ -282,7 +287,7 @@ function perform(
 ): PlannedMutation[] {
   const out: PlannedMutation[] = [];
   const where = moment(state, step);
-  const emit = (mutations: readonly Mutation[], summary: string) => {
+  const emit: Emit = (mutations, summary, refused) => {
     out.push({
       step: step.id,
       stepKind: step.kind,
@@ -290,6 +295,7 @@ function perform(
       action: action.type,
       summary: where ? `${where}: ${summary}` : summary,
       writes: mutations.map(writeOf),
+      ...(refused ? { refused } : {}),
     });
     for (const m of mutations) model.apply(m);
   };
@@ -337,107 +343,17 @@ function perform(
       }
       return out;
     case 'move-gateways':
-      for (const g of action.gateways) {
-        const mutations: Mutation[] = [];
-        const parts: string[] = [];
-        if (g.rev !== undefined) {
-          mutations.push(planGatewayRevision(g, g.rev));
-          parts.push(`gateway ${g.namespace}/${g.name} template ${labelText(Label.rev, g.rev)}`);
-        }
-        if (g.restart !== undefined) {
-          const record = state.gateways.find((r) => r.namespace === g.namespace && r.name === g.name);
-          mutations.push(planRestart({ kind: 'Deployment', namespace: g.namespace, name: g.name }, g.restart, EPOCH));
-          parts.push(
-            `rollout restart gateway deployment/${g.name} -n ${g.namespace} (follows ${record?.original ?? 'the default revision'})`,
-          );
-        }
-        if (g.relabel && g.relabel.from !== g.relabel.to) {
-          const { app, from, to } = g.relabel;
-          for (const ref of gatewayObjectKinds) {
-            const owned = model
-              .gatewayObjects(g.namespace, app)
-              .filter((t) => sameRef(t.ref, ref))
-              .map((t) => model.get(t.ref, t.object.metadata.namespace, t.object.metadata.name ?? ''))
-              .filter((o): o is KubeObject => o?.metadata.labels?.[Label.rev] === from)
-              .sort((a, b) => (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''));
-            for (const object of owned) mutations.push(planGatewayObjectLabel(ref, object, to));
-          }
-          parts.push(`its objects (app=${app}) ${Label.rev}=${to}`);
-        }
-        emit(mutations, parts.join(', '));
-      }
+      moveGateways(state, action, model, emit);
       return out;
-    case 'restart-workloads': {
-      const spec = policy.spec;
-      const leave = new Set(action.leave ?? []);
-      const namespaces = new Set(action.namespaces);
-      const excluded = new Set(spec.workloads.exclude.workloads.map((w) => `${w.kind}/${w.namespace}/${w.name}`));
-      const targets: Workload[] = spec.workloads.kinds.flatMap((kind) =>
-        model.workloads
-          .filter(
-            (w) =>
-              w.kind === kind &&
-              namespaces.has(w.namespace) &&
-              !excluded.has(`${w.kind}/${w.namespace}/${w.name}`) &&
-              !w.optOut &&
-              !leave.has(`${w.namespace}/${w.kind}/${w.name}`) &&
-              w.restartedFor !== action.key &&
-              (action.only === undefined || w.restartedFor === action.only),
-          )
-          .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name)),
-      );
-      for (const w of targets) {
-        emit(
-          [planRestart(w, action.key, EPOCH)],
-          `rollout restart ${w.kind.toLowerCase()}/${w.name} -n ${w.namespace} (${w.replicas} pod(s))`,
-        );
-        w.restartedFor = action.key;
-        model.restarted.add(`${w.namespace}/${w.kind}/${w.name}`);
-      }
+    case 'restart-workloads':
+      restartWorkloads(policy, action, model, emit);
       return out;
-    }
-    case 'uninstall': {
-      const refusals = remainingReferences(plan, state, model, action.revision);
-      if (refusals.length > 0) {
-        emit(
-          [],
-          `uninstall revision ${action.revision}: refused, deleting nothing, while ${refusals.length} reference(s) remain: ${refusals.slice(0, 5).join('; ')}${refusals.length > 5 ? '; ...' : ''}`,
-        );
-        return out;
-      }
-      // What the uninstall selector still matches then: objects whose owner label an earlier step moved are not.
-      const targets = model
-        .uninstallListed(action.revision)
-        .filter(
-          (t) =>
-            model.get(t.ref, t.object.metadata.namespace, t.object.metadata.name ?? '')?.metadata.labels?.[
-              Label.rev
-            ] === action.revision,
-        );
-      emit(
-        planUninstall(targets),
-        `uninstall revision ${action.revision} (only if nothing references it), deleting ${targets.length} object(s): ${targets.map(describeTarget).join(', ') || 'none'}`,
-      );
+    case 'uninstall':
+      uninstall(plan, state, action, model, emit);
       return out;
-    }
-    case 'verify': {
-      if (action.stragglers !== 'restart') return out;
-      // The pods no restart replaced are the stragglers convergence finds (those of restarted workloads are new, on the revision).
-      const leave = new Set(action.leave ?? []);
-      const restarted = model.restarted;
-      const remaining = model.pods().filter((pod) => {
-        const owner = podWorkload(pod);
-        const id = owner ? `${pod.metadata.namespace ?? ''}/${owner.kind}/${owner.name}` : undefined;
-        return id === undefined || (!restarted.has(id) && !leave.has(id));
-      });
-      const { stragglers } = checkConvergence(remaining, action.revision, new Set(action.namespaces));
-      for (const straggler of stragglers)
-        emit(
-          [{ op: 'delete', ref: Resources.pods, namespace: straggler.namespace, name: straggler.pod }],
-          `delete straggler pod ${straggler.namespace}/${straggler.pod} (${straggler.reason})`,
-        );
+    case 'verify':
+      deleteStragglers(action, model, emit);
       return out;
-    }
     case 'precheck':
     case 'request-approval':
     case 'measure':
@@ -446,6 +362,129 @@ function perform(
     case 'check-revision':
       return out;
   }
+}
+
+/** Each gateway's template label or restart, and its own objects' owner label. */
+function moveGateways(
+  state: RunState,
+  action: Extract<Action, { type: 'move-gateways' }>,
+  model: Model,
+  emit: Emit,
+): void {
+  for (const g of action.gateways) {
+    const mutations: Mutation[] = [];
+    const parts: string[] = [];
+    if (g.rev !== undefined) {
+      mutations.push(planGatewayRevision(g, g.rev));
+      parts.push(`gateway ${g.namespace}/${g.name} template ${labelText(Label.rev, g.rev)}`);
+    }
+    if (g.restart !== undefined) {
+      const record = state.gateways.find((r) => r.namespace === g.namespace && r.name === g.name);
+      mutations.push(planRestart({ kind: 'Deployment', namespace: g.namespace, name: g.name }, g.restart, EPOCH));
+      parts.push(
+        `rollout restart gateway deployment/${g.name} -n ${g.namespace} (follows ${record?.original ?? 'the default revision'})`,
+      );
+    }
+    if (g.relabel && g.relabel.from !== g.relabel.to) {
+      const { app, from, to } = g.relabel;
+      for (const ref of gatewayObjectKinds) {
+        const owned = model
+          .gatewayObjects(g.namespace, app)
+          .filter((t) => sameRef(t.ref, ref))
+          .map((t) => model.get(t.ref, t.object.metadata.namespace, t.object.metadata.name ?? ''))
+          .filter((o): o is KubeObject => o?.metadata.labels?.[Label.rev] === from)
+          .sort((a, b) => (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''));
+        for (const object of owned) mutations.push(planGatewayObjectLabel(ref, object, to));
+      }
+      parts.push(`its objects (app=${app}) ${Label.rev}=${to}`);
+    }
+    emit(mutations, parts.join(', '));
+  }
+}
+
+/** The workloads the executor's restart picks: of the policy's kinds, not excluded, opted out, left or restarted already. */
+function restartWorkloads(
+  policy: Policy,
+  action: Extract<Action, { type: 'restart-workloads' }>,
+  model: Model,
+  emit: Emit,
+): void {
+  const spec = policy.spec;
+  const leave = new Set(action.leave ?? []);
+  const namespaces = new Set(action.namespaces);
+  const excluded = new Set(spec.workloads.exclude.workloads.map((w) => `${w.kind}/${w.namespace}/${w.name}`));
+  const targets: Workload[] = spec.workloads.kinds.flatMap((kind) =>
+    model.workloads
+      .filter(
+        (w) =>
+          w.kind === kind &&
+          namespaces.has(w.namespace) &&
+          !excluded.has(`${w.kind}/${w.namespace}/${w.name}`) &&
+          !w.optOut &&
+          !leave.has(`${w.namespace}/${w.kind}/${w.name}`) &&
+          w.restartedFor !== action.key &&
+          (action.only === undefined || w.restartedFor === action.only),
+      )
+      .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name)),
+  );
+  for (const w of targets) {
+    emit(
+      [planRestart(w, action.key, EPOCH)],
+      `rollout restart ${w.kind.toLowerCase()}/${w.name} -n ${w.namespace} (${w.replicas} pod(s))`,
+    );
+    w.restartedFor = action.key;
+    model.restarted.add(`${w.namespace}/${w.kind}/${w.name}`);
+  }
+}
+
+/** With stragglers: restart, the pods convergence finds on another revision once the restarts are done are deleted. */
+function deleteStragglers(action: Extract<Action, { type: 'verify' }>, model: Model, emit: Emit): void {
+  if (action.stragglers !== 'restart') return;
+  // The pods no restart replaced are the stragglers convergence finds (those of restarted workloads are new, on the revision).
+  const leave = new Set(action.leave ?? []);
+  const restarted = model.restarted;
+  const remaining = model.pods().filter((pod) => {
+    const owner = podWorkload(pod);
+    const id = owner ? `${pod.metadata.namespace ?? ''}/${owner.kind}/${owner.name}` : undefined;
+    return id === undefined || (!restarted.has(id) && !leave.has(id));
+  });
+  const { stragglers } = checkConvergence(remaining, action.revision, new Set(action.namespaces));
+  for (const straggler of stragglers)
+    emit(
+      [{ op: 'delete', ref: Resources.pods, namespace: straggler.namespace, name: straggler.pod }],
+      `delete straggler pod ${straggler.namespace}/${straggler.pod} (${straggler.reason})`,
+    );
+}
+
+/** The uninstall's deletions, or its refusal while references remain. */
+function uninstall(
+  plan: RunPlan,
+  state: RunState,
+  action: Extract<Action, { type: 'uninstall' }>,
+  model: Model,
+  emit: Emit,
+): void {
+  const refusals = remainingReferences(plan, state, model, action.revision);
+  if (refusals.length > 0) {
+    emit(
+      [],
+      `uninstall revision ${action.revision}: refused, deleting nothing, while ${refusals.length} reference(s) remain: ${refusals.slice(0, 5).join('; ')}${refusals.length > 5 ? '; ...' : ''}`,
+      refusals,
+    );
+    return;
+  }
+  // What the uninstall selector still matches then: objects whose owner label an earlier step moved are not.
+  const targets = model
+    .uninstallListed(action.revision)
+    .filter(
+      (t) =>
+        model.get(t.ref, t.object.metadata.namespace, t.object.metadata.name ?? '')?.metadata.labels?.[Label.rev] ===
+        action.revision,
+    );
+  emit(
+    planUninstall(targets),
+    `uninstall revision ${action.revision} (only if nothing references it), deleting ${targets.length} object(s): ${targets.map(describeTarget).join(', ') || 'none'}`,
+  );
 }
 
 /**
