@@ -173,17 +173,29 @@ describe('revroll plan is the run: the writes the sandbox received are the planâ
     expect(files.sort()).toEqual(Object.keys(CASES).sort());
   });
 
-  const runs = [
-    ...files.map((file) => ({ title: file, file, edit: undefined })),
+  type Run = { title: string; file: string; edit?: (doc: Doc) => void; expectDeleted?: string; expectRefused?: string };
+  const runs: Run[] = [
+    ...files.map((file): Run => ({ title: file, file })),
     // The one example whose scenario lets an uninstall go through (nothing else references 1-24-3).
     {
       title: 'demo.yaml with promote.uninstallPrevious: true',
       file: 'demo.yaml',
       edit: (doc: Doc) => void (doc.spec['promote'] = { tags: ['default'], uninstallPrevious: true }),
+      expectDeleted: 'delete deployments.apps istio-system/istiod-1-24-3',
+    },
+    // Its last wave dropped: the namespaces it moved keep the old proxies, so the uninstall is refused, deleting nothing.
+    {
+      title: 'demo.yaml with promote.uninstallPrevious: true and its last wave dropped',
+      file: 'demo.yaml',
+      edit: (doc: Doc) => {
+        doc.spec['promote'] = { tags: ['default'], uninstallPrevious: true };
+        doc.spec.waves = doc.spec.waves.slice(0, 2);
+      },
+      expectRefused: 'namespace shop-frontend follows 1-24-3 and no wave moves it',
     },
   ];
 
-  it.each(runs)('$title', async ({ file, edit }) => {
+  it.each(runs)('$title', async ({ file, edit, expectDeleted, expectRefused }) => {
     const spec = CASES[file];
     if (!spec) throw new Error(`no scenario for policies/${file}: add it to CASES`);
     h = await createHarness(spec.scenario() as ScenarioInput);
@@ -210,9 +222,15 @@ describe('revroll plan is the run: the writes the sandbox received are the planâ
     const { expected, actual, unplanned } = compare(mutations, received);
     expect(actual).toEqual(expected);
     expect(unplanned).toEqual([]);
-    if (edit)
-      expect(received.filter((w) => w.startsWith('delete deployments.apps istio-system/istiod-1-24-3'))).toHaveLength(
-        1,
-      );
+    if (expectDeleted) expect(received.filter((w) => w === expectDeleted)).toHaveLength(1);
+    if (expectRefused) {
+      const refusal = mutations.find((m) => m.stepKind === 'uninstall');
+      expect(refusal?.refused).toContain(expectRefused);
+      expect(refusal?.writes).toEqual([]);
+      const status = JSON.parse((await cli(h, ['status', spec.name, '-o', 'json'])).out) as {
+        records: { kind: string; status: string }[];
+      };
+      expect(status.records.find((r) => r.kind === 'uninstall')?.status).toBe('skipped');
+    }
   });
 });
