@@ -88,7 +88,7 @@ export function createProgram(io: CliIo, state: { code: ExitCode }): Command {
       .command('plan')
       .summary('resolve waves against the cluster, list every mutation, evaluate gates now')
       .description(
-        'Resolve the waves against the cluster and list every mutation in order, the time arithmetic and the gates evaluated now. Changes nothing.',
+        'Resolve the waves against the cluster and list every mutation in order (the run simulated by the engine: every step succeeds, gates pass, approvals are granted; -o json gives each API write), the time arithmetic and the gates evaluated now. Changes nothing.',
       )
       .argument('<policy>', 'policy file')
       .addOption(outputOption(['text', 'json'])),

@@ -19,7 +19,13 @@ const state = {
     recent: [{ at: '', results: [{ check: 'errors', outcome: 'Pass', value: 0.002, message: '' }] }],
   },
 } as unknown as RunState;
-const running: StepRecord = { id: 'wave/one/bake', status: 'running', startedAt: '2026-11-22T02:00:00.000Z' };
+const running: StepRecord = {
+  id: 'wave/one/bake',
+  kind: 'bake',
+  wave: 0,
+  status: 'running',
+  startedAt: '2026-11-22T02:00:00.000Z',
+};
 const done: StepRecord = {
   ...running,
   status: 'done',

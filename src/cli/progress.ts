@@ -3,7 +3,7 @@
  * a terminal a live status line for the step in progress (elapsed time, gate values while baking).
  */
 import { formatNumber } from '../engine/gates.ts';
-import type { RunState, StepRecord } from '../engine/state.ts';
+import type { RunState, StepKind, StepRecord } from '../engine/state.ts';
 import type { CliIo } from './io.ts';
 
 export function progressLine(record: StepRecord): string {
@@ -21,7 +21,7 @@ export function createProgress(
   io: CliIo,
   options: { extra?: (state: RunState, record: StepRecord) => string[] } = {},
 ): Progress {
-  let current: { id: string; since: number; detail: string } | undefined;
+  let current: { id: string; kind: StepKind; since: number; detail: string } | undefined;
   let drawn = false;
   const clear = () => {
     if (drawn) io.out('\r\x1b[K');
@@ -40,7 +40,12 @@ export function createProgress(
     update(state, changed) {
       for (const record of changed) {
         if (record.status === 'running' && io.isTty) {
-          current = { id: record.id, since: Date.parse(record.startedAt ?? new Date().toISOString()), detail: '' };
+          current = {
+            id: record.id,
+            kind: record.kind,
+            since: Date.parse(record.startedAt ?? new Date().toISOString()),
+            detail: '',
+          };
           continue;
         }
         clear();
@@ -51,7 +56,7 @@ export function createProgress(
       if (current && io.isTty) {
         const last = state.gates?.recent.at(-1);
         current.detail =
-          current.id.endsWith('/bake') && last
+          current.kind === 'bake' && last
             ? `  ${last.results.map((r) => `${r.check}=${r.value === undefined || r.value === null ? r.outcome : formatNumber(r.value)}`).join(' ')}`
             : state.hold
               ? `  held: ${state.hold.reason}`

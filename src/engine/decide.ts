@@ -11,6 +11,7 @@ import type { Policy } from '../policy/types.ts';
 import { account, bakeVerdict, formatNumber, judgeMeasurements, type GateMeasurement } from './gates.ts';
 import { rollbackSteps, type RunPlan } from './plan.ts';
 import {
+  pendingRecord,
   STATE_VERSION,
   terminalPhases,
   type ApprovalPoint,
@@ -142,7 +143,7 @@ export function initialState(policy: Policy, plan: RunPlan, runId: string, now: 
     updatedAt: at,
     cursor: 0,
     steps: plan.steps,
-    records: plan.steps.map((s) => ({ id: s.id, status: 'pending' })),
+    records: plan.steps.map(pendingRecord),
     waves: plan.waves.map((w) => w.name),
     namespaces,
     gateways: plan.gateways.map((g) => ({
@@ -211,7 +212,7 @@ type Entered = 'advanced' | Decision;
 function record(state: RunState, step: Step): StepRecord {
   let entry = state.records[state.cursor];
   if (!entry || entry.id !== step.id) {
-    entry = { id: step.id, status: 'pending' };
+    entry = pendingRecord(step);
     state.records[state.cursor] = entry;
   }
   return entry;
@@ -270,13 +271,9 @@ function waveNamespaces(state: RunState, wave: number): string[] {
     .sort();
 }
 
+/** A gateways step moves the gateways of its moment (the step says which). */
 function gatewaysFor(state: RunState, step: Step) {
-  const when = step.id.startsWith('wave/')
-    ? 'withFirstWave'
-    : step.id.startsWith('gateways/')
-      ? 'afterLastWave'
-      : 'onPromote';
-  return state.gateways.filter((g) => g.upgrade === when);
+  return state.gateways.filter((g) => g.upgrade === step.gateways);
 }
 
 /** The workloads of these namespaces the run leaves alone, as `namespace/Kind/name`. */
@@ -753,7 +750,7 @@ export function estimateWaveMs(policy: Policy, state: RunState, wave: number): n
   const spec = policy.spec;
   const lastRollout = [...state.records]
     .reverse()
-    .find((r) => r.id.endsWith('/rollout') && r.status === 'done' && r.startedAt && r.finishedAt);
+    .find((r) => r.kind === 'rollout' && r.status === 'done' && r.startedAt && r.finishedAt);
   const rollout = lastRollout
     ? Date.parse(lastRollout.finishedAt as string) - Date.parse(lastRollout.startedAt as string)
     : spec.workloads.rolloutTimeout / 4;
@@ -1145,7 +1142,7 @@ export function startRollback(policy: Policy, state: RunState, reason: string, n
   const steps = rollbackSteps(policy.spec.rollback.uninstallCanary, state.to);
   const start = state.steps.length;
   state.steps = [...state.steps, ...steps];
-  state.records = [...state.records, ...steps.map((s): StepRecord => ({ id: s.id, status: 'pending' }))];
+  state.records = [...state.records, ...steps.map(pendingRecord)];
   state.cursor = start;
   state.phase = 'RollingBack';
   state.rollbackReason = reason;

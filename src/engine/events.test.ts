@@ -7,16 +7,16 @@ import { describe, expect, it } from 'vitest';
 import type { RunEvent } from '../ports/notifier.ts';
 import { changedRecords, transitions } from './events.ts';
 import type { GateResult } from './gates.ts';
-import type { ApprovalRecord, RunState, StepRecord } from './state.ts';
+import type { ApprovalRecord, RunState, Step, StepRecord } from './state.ts';
 
-const STEP_IDS = [
-  'precheck',
-  'wave/one/migrate',
-  'wave/one/bake',
-  'wave/canary-eu/migrate',
-  'wave/canary-eu/bake',
-  'wave/canary-eu/approval',
-  'rollback/labels',
+const STEPS: Step[] = [
+  { id: 'precheck', kind: 'precheck' },
+  { id: 'wave/one/migrate', kind: 'migrate', wave: 0 },
+  { id: 'wave/one/bake', kind: 'bake', wave: 0 },
+  { id: 'wave/canary-eu/migrate', kind: 'migrate', wave: 1 },
+  { id: 'wave/canary-eu/bake', kind: 'bake', wave: 1 },
+  { id: 'wave/canary-eu/approval', kind: 'approval', wave: 1, point: 'wave' },
+  { id: 'rollback/labels', kind: 'rollback-labels' },
 ];
 
 function run(): RunState {
@@ -31,8 +31,8 @@ function run(): RunState {
     startedAt: '2026-03-10T01:00:00.000Z',
     updatedAt: '2026-03-10T01:00:00.000Z',
     cursor: 1,
-    steps: STEP_IDS.map((id) => ({ id, kind: 'precheck' as const })),
-    records: STEP_IDS.map((id) => ({ id, status: id === 'precheck' ? ('done' as const) : ('pending' as const) })),
+    steps: STEPS,
+    records: STEPS.map((step) => ({ ...step, status: step.kind === 'precheck' ? 'done' : 'pending' })),
     waves: ['one', 'canary-eu'],
     namespaces: { a: { wave: 0 }, c: { wave: 1 }, b: { wave: 1 } },
     gateways: [],

@@ -3,7 +3,7 @@
  * runner never has to remember to notify (and a resumed run does not notify twice).
  */
 import type { RunEvent } from '../ports/notifier.ts';
-import type { RunState, StepRecord } from './state.ts';
+import { waveName, type RunState, type StepRecord } from './state.ts';
 
 export function transitions(previous: RunState | undefined, next: RunState): RunEvent[] {
   const base = { policy: next.policy, runId: next.runId };
@@ -21,32 +21,33 @@ export function transitions(previous: RunState | undefined, next: RunState): Run
   for (const record of next.records) {
     const was = before.get(record.id);
     if (was?.status === record.status) continue;
-    const wave = /^wave\/([^/]+)\/(\w+)/.exec(record.id);
-    if (wave && wave[2] === 'migrate' && record.status === 'running') {
+    const wave = waveName(next, record);
+    if (wave === undefined) continue;
+    if (record.kind === 'migrate' && record.status === 'running') {
       events.push({
         ...base,
         kind: 'wave-started',
         step: record.id,
-        message: `wave ${wave[1]} started: ${namespacesOf(next, wave[1] as string).join(', ')}`,
-        details: { wave: wave[1] },
+        message: `wave ${wave} started: ${namespacesOf(next, record.wave as number).join(', ')}`,
+        details: { wave },
       });
     }
-    if (wave && wave[2] === 'bake' && record.status === 'done') {
+    if (record.kind === 'bake' && record.status === 'done') {
       events.push({
         ...base,
         kind: 'wave-finished',
         step: record.id,
-        message: `wave ${wave[1]} passed${record.note ? `: ${record.note}` : ''}`,
-        details: { wave: wave[1], gates: next.gates?.recent.at(-1)?.results ?? [] },
+        message: `wave ${wave} passed${record.note ? `: ${record.note}` : ''}`,
+        details: { wave, gates: next.gates?.recent.at(-1)?.results ?? [] },
       });
     }
-    if (wave && wave[2] === 'bake' && record.status === 'failed') {
+    if (record.kind === 'bake' && record.status === 'failed') {
       events.push({
         ...base,
         kind: 'gate-failed',
         step: record.id,
         message: record.note ?? 'gate failed',
-        details: { wave: wave[1], gates: next.gates?.recent.at(-1)?.results ?? [] },
+        details: { wave, gates: next.gates?.recent.at(-1)?.results ?? [] },
       });
     }
   }
@@ -95,8 +96,7 @@ export function changedRecords(previous: RunState | undefined, next: RunState): 
   return next.records.filter((r) => r.status !== 'pending' && before.get(r.id) !== r.status);
 }
 
-function namespacesOf(state: RunState, wave: string): string[] {
-  const index = state.waves.indexOf(wave);
+function namespacesOf(state: RunState, index: number): string[] {
   return Object.entries(state.namespaces)
     .filter(([, ns]) => ns.wave === index)
     .map(([name]) => name)

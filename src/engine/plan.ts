@@ -34,7 +34,8 @@ export type PlannedNamespace = {
   workloads: { kind: Workload['kind']; name: string; replicas: number }[];
   /**
    * Workloads left alone, with why. `leave` marks those a run must keep its hands off although
-   * nothing else would skip them (unhealthy before the upgrade, spec.workloads.unhealthy: skip).
+   * nothing else would skip them (named by spec.workloads.exclude; unhealthy before the upgrade,
+   * spec.workloads.unhealthy: skip): their pods are no stragglers, never deleted.
    */
   skipped: { kind: Workload['kind']; name: string; reason: string; leave?: true }[];
   pods: number;
@@ -104,6 +105,9 @@ export type Timing = {
 };
 
 export type PlanProblem = { path: string; message: string };
+
+/** Why a workload named by spec.workloads.exclude is skipped (its pods keep the old proxies). */
+export const EXCLUDED_REASON = 'excluded by spec.workloads.exclude';
 
 const SYSTEM_NAMESPACES = new Set(['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage']);
 
@@ -195,7 +199,8 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
     )) {
       if (!kinds.has(w.kind)) continue;
       if (excludedWorkloads.has(`${w.kind}/${w.namespace}/${w.name}`))
-        skipped.push({ kind: w.kind, name: w.name, reason: 'excluded by spec.workloads.exclude' });
+        // Never touched: not restarted, and its pods are no stragglers to delete (they keep the old proxies).
+        skipped.push({ kind: w.kind, name: w.name, reason: EXCLUDED_REASON, leave: true });
       else if (w.optOut) skipped.push({ kind: w.kind, name: w.name, reason: w.optOut });
       else if (w.unhealthy && spec.workloads.unhealthy === 'skip')
         skipped.push({
@@ -251,7 +256,7 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
   const gateways = from === undefined ? [] : planGateways(policy, snapshot, from, tagsToMove, problems, warnings);
   const uninstalls = from === undefined ? [] : planUninstalls(policy, snapshot, from, to, gateways);
 
-  const steps = buildSteps(policy, waves, gateways);
+  const steps = buildSteps(policy, waves, gateways, from ?? '');
   const timing = timingOf(spec, waves);
   if (problems.length > 0 || from === undefined) return { problems };
   const plan: Omit<RunPlan, 'hash'> = {
@@ -471,7 +476,12 @@ function planUninstalls(
 }
 
 /** The forward steps of a run, in order. */
-export function buildSteps(policy: Policy, waves: readonly PlannedWave[], gateways: readonly PlannedGateway[]): Step[] {
+export function buildSteps(
+  policy: Policy,
+  waves: readonly PlannedWave[],
+  gateways: readonly PlannedGateway[],
+  from: string,
+): Step[] {
   const spec = policy.spec;
   const steps: Step[] = [
     { id: 'precheck', kind: 'precheck' },
@@ -487,7 +497,8 @@ export function buildSteps(policy: Policy, waves: readonly PlannedWave[], gatewa
     if (hasGates) steps.push({ id: id('baseline'), kind: 'baseline', wave: index });
     steps.push({ id: id('canary-health'), kind: 'canary-health', wave: index });
     steps.push({ id: id('migrate'), kind: 'migrate', wave: index });
-    if (index === 0 && withGateways('withFirstWave')) steps.push({ id: id('gateways'), kind: 'gateways', wave: index });
+    if (index === 0 && withGateways('withFirstWave'))
+      steps.push({ id: id('gateways'), kind: 'gateways', wave: index, gateways: 'withFirstWave' });
     steps.push(
       { id: id('restart'), kind: 'restart', wave: index },
       { id: id('rollout'), kind: 'rollout', wave: index },
@@ -499,14 +510,16 @@ export function buildSteps(policy: Policy, waves: readonly PlannedWave[], gatewa
     if (spec.waves[index]?.approval.required)
       steps.push({ id: id('approval'), kind: 'approval', wave: index, point: 'wave' });
   });
-  if (withGateways('afterLastWave')) steps.push({ id: 'gateways/after-last-wave', kind: 'gateways' });
+  if (withGateways('afterLastWave'))
+    steps.push({ id: 'gateways/after-last-wave', kind: 'gateways', gateways: 'afterLastWave' });
   if (spec.promote.approval.required) steps.push({ id: 'approval/promote', kind: 'approval', point: 'promote' });
   steps.push({ id: 'promote/canary-health', kind: 'canary-health' });
   steps.push({ id: 'promote/tags', kind: 'promote-tags' });
-  if (withGateways('onPromote')) steps.push({ id: 'promote/gateways', kind: 'gateways' });
+  if (withGateways('onPromote')) steps.push({ id: 'promote/gateways', kind: 'gateways', gateways: 'onPromote' });
   if (spec.strategy.restoreOriginalLabels) steps.push({ id: 'promote/restore-labels', kind: 'restore-labels' });
   steps.push({ id: 'promote/verify', kind: 'verify' });
-  if (spec.promote.uninstallPrevious) steps.push({ id: 'promote/uninstall-previous', kind: 'uninstall' });
+  if (spec.promote.uninstallPrevious)
+    steps.push({ id: 'promote/uninstall-previous', kind: 'uninstall', revision: from });
   return steps;
 }
 
@@ -557,56 +570,4 @@ export function describeLabels(labels: InjectionLabels): string {
   if (labels.injection !== undefined) parts.push(`istio-injection=${labels.injection}`);
   if (labels.rev !== undefined) parts.push(`istio.io/rev=${labels.rev}`);
   return parts.length === 0 ? 'no injection labels' : parts.join(', ');
-}
-
-/** Every mutation of the plan, in order, one line each (for `revroll plan`). */
-export function describeMutations(plan: RunPlan, uninstallPrevious: boolean): string[] {
-  const lines: string[] = [];
-  if (plan.canaryTag)
-    lines.push(
-      `tag set ${plan.canaryTag.tag} --revision ${plan.to}${plan.canaryTag.original ? ` --overwrite (was ${plan.canaryTag.original})` : ''}`,
-    );
-  for (const wave of plan.waves) {
-    for (const ns of wave.namespaces) {
-      lines.push(
-        `wave ${wave.name}: label namespace ${ns.name} istio-injection- istio.io/rev=${plan.waveTarget} (was: ${describeLabels(ns.original)})`,
-      );
-    }
-    if (wave.index === 0)
-      for (const g of plan.gateways.filter((g) => g.upgrade === 'withFirstWave'))
-        lines.push(`wave ${wave.name}: ${describeGatewayMove(g, plan.to)}`);
-    for (const ns of wave.namespaces) {
-      for (const w of ns.workloads)
-        lines.push(
-          `wave ${wave.name}: rollout restart ${w.kind.toLowerCase()}/${w.name} -n ${ns.name} (${w.replicas} pod(s))`,
-        );
-    }
-  }
-  for (const g of plan.gateways.filter((g) => g.upgrade === 'afterLastWave'))
-    lines.push(`after last wave: ${describeGatewayMove(g, plan.to)}`);
-  for (const tag of plan.promoteTags)
-    lines.push(
-      `promote: tag set ${tag.tag} --revision ${plan.to} --overwrite${tag.original ? ` (was ${tag.original})` : ''}`,
-    );
-  for (const g of plan.gateways.filter((g) => g.upgrade === 'onPromote'))
-    lines.push(`promote: ${describeGatewayMove(g, plan.to)}`);
-  for (const u of plan.uninstalls.filter((u) => uninstallPrevious && u.when === 'promote'))
-    lines.push(
-      `promote: uninstall revision ${u.revision} (only if nothing references it), deleting ${u.deletes.length} object(s): ${u.deletes.join(', ') || 'none'}`,
-    );
-  for (const u of plan.uninstalls.filter((u) => u.when === 'rollback'))
-    lines.push(
-      `on rollback only: uninstall revision ${u.revision} (only if nothing references it), deleting ${u.deletes.length} object(s): ${u.deletes.join(', ') || 'none'}`,
-    );
-  return lines;
-}
-
-function describeGatewayMove(g: PlannedGateway, to: string): string {
-  const owner =
-    g.mode === 'relabel' && g.objectRev !== undefined && g.app !== undefined
-      ? `, its objects (app=${g.app}) istio.io/rev=${to}`
-      : '';
-  return g.mode === 'restart'
-    ? `rollout restart gateway deployment/${g.name} -n ${g.namespace} (follows ${g.original ?? 'the default revision'})`
-    : `gateway ${g.namespace}/${g.name} template istio.io/rev=${to}${owner}`;
 }

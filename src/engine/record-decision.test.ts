@@ -35,9 +35,9 @@ function run(overrides: Partial<RunState> = {}): RunState {
       { id: 'approval/promote', kind: 'approval', point: 'promote' },
     ],
     records: [
-      { id: 'precheck', status: 'done' },
-      { id: STEP, status: 'running' },
-      { id: 'approval/promote', status: 'pending' },
+      { id: 'precheck', kind: 'precheck', status: 'done' },
+      { id: STEP, kind: 'approval', wave: 0, point: 'wave', status: 'running' },
+      { id: 'approval/promote', kind: 'approval', point: 'promote', status: 'pending' },
     ],
     waves: ['canary'],
     namespaces: { shop: { wave: 0, rev: '1-23-4' } },

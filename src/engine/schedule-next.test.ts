@@ -13,7 +13,7 @@ import {
   type StoredView,
 } from './schedule-next.ts';
 import { stateProblems, type StoredRunState } from './state-schema.ts';
-import type { Hold, RunPhase, Step } from './state.ts';
+import type { Hold, RunPhase, Step, StepRecord } from './state.ts';
 
 /**
  * Times are UTC instants; the policies' zone is Europe/Berlin (UTC+1 until 2026-03-29, UTC+2
@@ -61,37 +61,30 @@ function progress(phase: RunPhase): Pick<StoredRunState, 'steps' | 'records' | '
     { id: 'promote/verify', kind: 'verify' },
   ];
   const rollback: Step = { id: 'rollback/labels', kind: 'rollback-labels' };
-  const done = (id: string) => ({ id, status: 'done' as const });
+  const as = (status: StepRecord['status']) => (step: Step) => ({ ...step, status });
   switch (phase) {
     case 'Progressing':
     case 'Held':
       return {
         steps: forward,
-        records: [
-          done('precheck'),
-          done('wave/first/migrate'),
-          ...forward.slice(2).map((s) => ({ id: s.id, status: 'pending' as const })),
-        ],
+        records: [...forward.slice(0, 2).map(as('done')), ...forward.slice(2).map(as('pending'))],
         cursor: 2,
       };
     case 'Promoted':
-      return { steps: forward, records: forward.map((s) => done(s.id)), cursor: forward.length };
+      return { steps: forward, records: forward.map(as('done')), cursor: forward.length };
     case 'Failed':
       return {
         steps: forward,
-        records: [
-          { id: 'precheck', status: 'failed' },
-          ...forward.slice(1).map((s) => ({ id: s.id, status: 'skipped' as const })),
-        ],
+        records: [as('failed')(forward[0] as Step), ...forward.slice(1).map(as('skipped'))],
         cursor: forward.length,
       };
     case 'RollingBack':
     case 'RolledBack': {
-      const superseded = forward.slice(2).map((s) => ({ id: s.id, status: 'skipped' as const }));
-      const last = phase === 'RollingBack' ? { id: rollback.id, status: 'running' as const } : done(rollback.id);
+      const superseded = forward.slice(2).map(as('skipped'));
+      const last = as(phase === 'RollingBack' ? 'running' : 'done')(rollback);
       return {
         steps: [...forward, rollback],
-        records: [done('precheck'), done('wave/first/migrate'), ...superseded, last],
+        records: [...forward.slice(0, 2).map(as('done')), ...superseded, last],
         cursor: phase === 'RollingBack' ? forward.length : forward.length + 1,
       };
     }

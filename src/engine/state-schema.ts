@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import type { Policy } from '../policy/types.ts';
 import { buildSteps, rollbackSteps, type PlannedGateway, type PlannedWave } from './plan.ts';
-import { STATE_VERSION, terminalPhases, type RunState, type Step } from './state.ts';
+import { STATE_VERSION, terminalPhases, type RunState, type Step, type StepRecord } from './state.ts';
 
 const iso = z.string().refine((text) => !Number.isNaN(Date.parse(text)), 'is not a date');
 const count = z.number().int().min(0);
@@ -44,16 +44,23 @@ const StepKindSchema = z.enum([
 ]);
 const ApprovalPointSchema = z.enum(['before-first-wave', 'wave', 'promote', 'inconclusive']);
 
-const StepSchema = z.strictObject({
-  id: z.string().min(1),
-  kind: StepKindSchema,
+const GatewayUpgradeSchema = z.enum(['withFirstWave', 'afterLastWave', 'onPromote']);
+
+const stepMeaning = {
   wave: count.optional(),
   point: ApprovalPointSchema.optional(),
   revision: z.string().optional(),
-});
+  // Absent in states written before gateways steps named their moment (filled on load, see migrateSteps).
+  gateways: GatewayUpgradeSchema.optional(),
+};
+
+const StepSchema = z.strictObject({ id: z.string().min(1), kind: StepKindSchema, ...stepMeaning });
 
 const StepRecordSchema = z.strictObject({
   id: z.string().min(1),
+  // Absent in states written before records carried their step's meaning (filled on load, see migrateSteps).
+  kind: StepKindSchema.optional(),
+  ...stepMeaning,
   status: z.enum(['pending', 'running', 'done', 'skipped', 'failed']),
   startedAt: iso.optional(),
   finishedAt: iso.optional(),
@@ -104,7 +111,7 @@ export const RunStateSchema = z.strictObject({
       namespace: z.string(),
       name: z.string(),
       original: z.string().nullable(),
-      upgrade: z.enum(['withFirstWave', 'afterLastWave', 'onPromote']),
+      upgrade: GatewayUpgradeSchema,
       // Absent in states written before gateways could be restarted.
       mode: z.enum(['relabel', 'restart']).default('relabel'),
       found: z.boolean().optional(),
@@ -192,7 +199,7 @@ export function stateProblems(document: unknown, policyName: string): { state?: 
     };
   }
   const state = parsed.data as StoredRunState;
-  const problems: string[] = [];
+  const problems: string[] = migrateSteps(state);
   if (state.policy !== policyName) problems.push(`policy: is ${state.policy}, not ${policyName}`);
   if (state.records.length !== state.steps.length)
     problems.push(`records: ${state.records.length} record(s) for ${state.steps.length} step(s)`);
@@ -211,6 +218,64 @@ export function stateProblems(document: unknown, policyName: string): { state?: 
     if (ns.wave >= state.waves.length) problems.push(`namespaces.${name}.wave: ${ns.wave} is not a wave of the run`);
   problems.push(...progressProblems(state));
   return problems.length > 0 ? { problems } : { state, problems };
+}
+
+/** A step's meaning, as one comparable string (and as words for messages). */
+function meaningKey(step: Partial<Step>): string {
+  return JSON.stringify([
+    step.kind ?? null,
+    step.wave ?? null,
+    step.point ?? null,
+    step.revision ?? null,
+    step.gateways ?? null,
+  ]);
+}
+
+function describeMeaning(step: Partial<Step>): string {
+  const parts = [
+    step.wave !== undefined ? `wave ${step.wave}` : undefined,
+    step.point !== undefined ? `point ${step.point}` : undefined,
+    step.revision !== undefined ? `revision ${step.revision}` : undefined,
+    step.gateways !== undefined ? `gateways ${step.gateways}` : undefined,
+  ].filter((p) => p !== undefined);
+  return `a ${step.kind ?? '(no kind)'} step${parts.length > 0 ? ` (${parts.join(', ')})` : ''}`;
+}
+
+function meaningOf(step: Step): Omit<Step, 'id'> {
+  const { id: _id, ...meaning } = step;
+  return meaning;
+}
+
+/**
+ * States written before steps carried their whole meaning are brought up to date from what the
+ * state itself says: a gateways step gets its moment (one in a wave moves with the first wave; one
+ * before the tags are promoted, after the last wave; else on promotion), the promotion's uninstall
+ * its revision (the run's `from`), and a record without a kind the meaning of its step. A record
+ * whose meaning disagrees with its step's is a problem: nothing may act on a record it cannot trust.
+ */
+function migrateSteps(state: StoredRunState): string[] {
+  const problems: string[] = [];
+  const promoteAt = state.steps.findIndex((s) => s.kind === 'promote-tags');
+  state.steps.forEach((step, i) => {
+    if (step.kind === 'gateways' && step.gateways === undefined)
+      step.gateways = step.wave !== undefined ? 'withFirstWave' : i < promoteAt ? 'afterLastWave' : 'onPromote';
+    if (step.kind === 'uninstall' && step.revision === undefined) step.revision = state.from;
+  });
+  state.records.forEach((record, i) => {
+    const step = state.steps[i];
+    if (!step || record.id !== step.id) return; // reported by stateProblems
+    if ((record as Partial<StepRecord>).kind === undefined) {
+      Object.assign(record, meaningOf(step));
+      return;
+    }
+    if (record.kind === 'gateways' && record.gateways === undefined) record.gateways = step.gateways;
+    if (record.kind === 'uninstall' && record.revision === undefined) record.revision = step.revision;
+    if (meaningKey(record) !== meaningKey(step))
+      problems.push(
+        `records[${i}]: step ${step.id} is recorded as ${describeMeaning(record)}, but the run's plan has ${describeMeaning(step)} of that id`,
+      );
+  });
+  return problems;
 }
 
 /**
@@ -253,8 +318,8 @@ function progressProblems(state: StoredRunState): string[] {
         problems.push(
           `phase: Promoted, but step ${open[0]?.id} is ${open[0]?.status}${open.length > 1 ? ` (and ${open.length - 1} more)` : ''}`,
         );
-      if (!forward.some((r) => r.id === 'promote/verify' && r.status === 'done'))
-        problems.push('phase: Promoted, but promote/verify is not done');
+      if (!forward.some((r) => r.kind === 'verify' && r.status === 'done'))
+        problems.push('phase: Promoted, but the promotion was not verified (its verify step is not done)');
       break;
     }
     case 'RolledBack': {
@@ -280,7 +345,7 @@ function progressProblems(state: StoredRunState): string[] {
 export function expectedSteps(policy: Policy, state: RunState): Step[] {
   const waves = state.waves.map((name, index) => ({ index, name }) as PlannedWave);
   const gateways = state.gateways.map((g) => ({ upgrade: g.upgrade }) as PlannedGateway);
-  const forward = buildSteps(policy, waves, gateways);
+  const forward = buildSteps(policy, waves, gateways, state.from);
   const rolledBack = state.steps.some((s) => s.kind.startsWith('rollback-'));
   return rolledBack ? [...forward, ...rollbackSteps(policy.spec.rollback.uninstallCanary, state.to)] : forward;
 }
@@ -288,11 +353,28 @@ export function expectedSteps(policy: Policy, state: RunState): Step[] {
 /** Problems of the stored steps against the plan. */
 export function planProblems(policy: Policy, state: RunState): string[] {
   const expected = expectedSteps(policy, state);
-  const key = (s: Step) => JSON.stringify([s.id, s.kind, s.wave ?? null, s.point ?? null, s.revision ?? null]);
+  const key = (s: Step) => JSON.stringify([s.id, meaningKey(s)]);
   if (expected.length !== state.steps.length)
     return [`steps: ${state.steps.length} stored, but the policy's plan has ${expected.length}`];
   const index = expected.findIndex((s, i) => key(s) !== key(state.steps[i] as Step));
-  return index < 0
-    ? []
-    : [`steps[${index}]: is ${state.steps[index]?.id}, but the policy's plan has ${expected[index]?.id} there`];
+  if (index >= 0) {
+    const stored = state.steps[index] as Step;
+    const planned = expected[index] as Step;
+    return [
+      stored.id === planned.id
+        ? `steps[${index}]: step ${stored.id} is stored as ${describeMeaning(stored)}, but the policy's plan has ${describeMeaning(planned)}`
+        : `steps[${index}]: is ${stored.id}, but the policy's plan has ${planned.id} there`,
+    ];
+  }
+  // Each record is its plan step's (by id, and by what the step is).
+  const byId = new Map(expected.map((s) => [s.id, s]));
+  return state.records.flatMap((record, i) => {
+    const planned = byId.get(record.id);
+    if (!planned) return [`records[${i}]: step ${record.id} is not a step of the policy's plan`];
+    return meaningKey(record) === meaningKey(planned)
+      ? []
+      : [
+          `records[${i}]: step ${record.id} is recorded as ${describeMeaning(record)}, but the policy's plan has ${describeMeaning(planned)}`,
+        ];
+  });
 }

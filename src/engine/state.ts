@@ -95,14 +95,23 @@ export type Step = {
   point?: ApprovalPoint;
   /** For uninstall steps: the revision. */
   revision?: string;
+  /** For gateways steps: which gateways move, by the moment of their `upgrade`. */
+  gateways?: GatewayUpgrade;
 };
+
+/** When a gateway moves: with the first wave, after the last wave, or on promotion. */
+export type GatewayUpgrade = 'withFirstWave' | 'afterLastWave' | 'onPromote';
 
 export type ApprovalPoint = 'before-first-wave' | 'wave' | 'promote' | 'inconclusive';
 
 export type StepStatus = 'pending' | 'running' | 'done' | 'skipped' | 'failed';
 
-export type StepRecord = {
-  id: string;
+/**
+ * What happened to one step. It carries the step's meaning (kind, wave, approval point, uninstall
+ * revision), copied from the plan's step when the record is made, so that notifications, metrics,
+ * progress and reports read what a step is instead of parsing its id.
+ */
+export type StepRecord = Step & {
   status: StepStatus;
   startedAt?: string;
   finishedAt?: string;
@@ -130,7 +139,7 @@ export type GatewayRecord = {
   name: string;
   /** Template `istio.io/rev` before the run; null if absent. */
   original: string | null;
-  upgrade: 'withFirstWave' | 'afterLastWave' | 'onPromote';
+  upgrade: GatewayUpgrade;
   /**
    * How it moves: `relabel` sets its template's `istio.io/rev` (and its objects' owner label);
    * `restart` restarts it after the tag it follows has moved (a gateway found in the cluster that
@@ -244,4 +253,14 @@ export type RunState = {
 /** The current step, if the cursor is inside the list. */
 export function currentStep(state: RunState): Step | undefined {
   return state.steps[state.cursor];
+}
+
+/** A new, pending record of a step: the step's meaning, copied (see StepRecord). */
+export function pendingRecord(step: Step): StepRecord {
+  return { ...step, status: 'pending' };
+}
+
+/** The name of the wave a step belongs to, if it belongs to one. */
+export function waveName(state: Pick<RunState, 'waves'>, step: Pick<Step, 'wave'>): string | undefined {
+  return step.wave === undefined ? undefined : state.waves[step.wave];
 }

@@ -4,7 +4,7 @@
  * other revision. Gateways rendered by istioctl with the proxy baked in cannot be moved this
  * way; they are reported, never silently skipped.
  */
-import { Resources, type KubeObject, type Mutation, type ResourceRef } from '../ports/cluster.ts';
+import { Resources, type ClusterPort, type KubeObject, type Mutation, type ResourceRef } from '../ports/cluster.ts';
 import { Label } from './labels.ts';
 import { injectionLabels, injectionMode } from './namespaces.ts';
 import type { MeshSnapshot } from './revisions.ts';
@@ -96,6 +96,22 @@ export const gatewayObjectKinds: readonly ResourceRef[] = [
 /** The gateway's own objects that still carry the owner label `rev` (what an uninstall of `rev` would select). */
 export function gatewayObjectsSelector(app: string, rev: string): string {
   return `${Label.app}=${app},${Label.rev}=${rev},${Label.operatorComponent} in (IngressGateways,EgressGateways)`;
+}
+
+/** The gateway's own objects that carry the owner label `rev`, kind by kind (what a move relabels). */
+export async function listGatewayObjects(
+  cluster: ClusterPort,
+  namespace: string,
+  app: string,
+  rev: string,
+): Promise<{ ref: ResourceRef; object: KubeObject }[]> {
+  const selector = gatewayObjectsSelector(app, rev);
+  const lists = await Promise.all(
+    gatewayObjectKinds.map(async (ref) =>
+      (await cluster.list(ref, { namespace, labelSelector: selector })).map((object) => ({ ref, object })),
+    ),
+  );
+  return lists.flat();
 }
 
 /**

@@ -267,7 +267,9 @@ export const WorkloadsSchema = z
         workloads: z
           .array(WorkloadRefSchema)
           .default([])
-          .describe('Workloads never restarted (their namespace still moves).'),
+          .describe(
+            'Workloads never restarted, and their pods never deleted as stragglers (their namespace still moves; they keep the old proxies, so uninstalling the old revision is refused while they run).',
+          ),
       })
       .prefault({})
       .describe('What revroll never touches.'),
@@ -281,7 +283,7 @@ export const WorkloadsSchema = z
       .enum(['block', 'skip'])
       .default('block')
       .describe(
-        'Workloads that could not roll out before the upgrade starts (a paused Deployment, one not Ready or still rolling out): `block` the run, listing each with what to do, or `skip` them (never restarted; their pods stay on the old revision and count as stragglers). Restarting them would time out and roll back the whole upgrade, and a rollback would then wait for them forever.',
+        'Workloads that could not roll out before the upgrade starts (a paused Deployment, one not Ready or still rolling out): `block` the run, listing each with what to do, or `skip` them (never restarted, and their pods never counted or deleted as stragglers: they stay on the old revision, so uninstalling it is refused while they run). Restarting them would time out and roll back the whole upgrade, and a rollback would then wait for them forever.',
       ),
   })
   .describe('Workload restarts.');

@@ -286,8 +286,8 @@ function chartsOf(input: ReportInput, events: readonly RunEventRecord[]): GateCh
   const evaluations = evaluationsByWave(state, events);
   const waveNames = state?.waves ?? [];
   const waves = new Set<number>(evaluations.keys());
-  for (const [i, name] of waveNames.entries()) {
-    const bake = state?.records.find((r) => r.id === `wave/${name}/bake`);
+  for (const i of waveNames.keys()) {
+    const bake = state?.records.find((r) => r.kind === 'bake' && r.wave === i);
     if (bake?.startedAt) waves.add(i);
   }
   const charts: GateChart[] = [];

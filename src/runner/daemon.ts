@@ -411,9 +411,8 @@ function observeState(metrics: RunnerMetrics, slot: Slot, state: RunState | unde
 function progress(metrics: RunnerMetrics, slot: Slot, state: RunState, changed: StepRecord[]): void {
   observeState(metrics, slot, state);
   for (const record of changed) {
-    const match = /^wave\/(.+)\/bake$/.exec(record.id);
-    if (!match || record.status !== 'done' || !record.finishedAt) continue;
-    const first = state.records.find((r) => r.id.startsWith(`wave/${match[1]}/`) && r.startedAt);
+    if (record.kind !== 'bake' || record.wave === undefined || record.status !== 'done' || !record.finishedAt) continue;
+    const first = state.records.find((r) => r.wave === record.wave && r.startedAt);
     if (first?.startedAt)
       metrics.waveDuration(slot.name, (Date.parse(record.finishedAt) - Date.parse(first.startedAt)) / 1000);
   }

@@ -5,7 +5,7 @@
  * report then says which one and why, and uses what is left.
  */
 import { POLICY_LABEL, RUN_ID_LABEL, stateConfigMapName } from '../ports/state-store.ts';
-import type { RunState } from '../engine/state.ts';
+import type { RunState, StepKind } from '../engine/state.ts';
 import { RevrollError, UsageError } from '../errors.ts';
 import { buildGateQueries } from '../mesh/queries.ts';
 import { observeMesh } from '../mesh/revisions.ts';
@@ -160,8 +160,7 @@ function waveWindow(
   intervalMs: number,
   now: Date,
 ): { start: Date; end: Date } | undefined {
-  const name = state.waves[wave];
-  const record = (kind: string) => state.records.find((r) => r.id === `wave/${name}/${kind}`);
+  const record = (kind: StepKind) => state.records.find((r) => r.wave === wave && r.kind === kind);
   const bake = record('bake');
   if (!bake?.startedAt) return undefined;
   const start = Date.parse(record('restart')?.startedAt ?? record('warmup')?.startedAt ?? bake.startedAt) - intervalMs;

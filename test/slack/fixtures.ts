@@ -47,8 +47,8 @@ export function heldRun(overrides: Partial<RunState> = {}): RunState {
       { id: STEP, kind: 'approval', wave: 0, point: 'wave' },
     ],
     records: [
-      { id: 'precheck', status: 'done' },
-      { id: STEP, status: 'running' },
+      { id: 'precheck', kind: 'precheck', status: 'done' },
+      { id: STEP, kind: 'approval', wave: 0, point: 'wave', status: 'running' },
     ],
     waves: ['canary'],
     namespaces: { shop: { wave: 0, rev: '1-23-4' } },
@@ -77,9 +77,9 @@ export function finishedRun(): RunState {
     cursor: 3,
     steps: [...held.steps, { id: 'rollback/health', kind: 'rollback-health' }],
     records: [
-      { id: 'precheck', status: 'done' },
-      { id: STEP, status: 'failed' },
-      { id: 'rollback/health', status: 'done' },
+      { id: 'precheck', kind: 'precheck', status: 'done' },
+      { id: STEP, kind: 'approval', wave: 0, point: 'wave', status: 'failed' },
+      { id: 'rollback/health', kind: 'rollback-health', status: 'done' },
     ],
     approvals: held.approvals.map((a) => ({ ...a, decision: 'rejected', by: 'U0APPROVER', via: 'slack' })),
     outcome: 'rolled back to 1-23-4: wave/canary/approval rejected',

@@ -72,6 +72,7 @@ export type RecordedRequest = {
   resource: string;
   subresource?: string;
   namespace?: string;
+  /** The object's name: from the URL, or for a create the name of the object stored (as kube-apiserver's audit log names it). */
   name?: string;
   status: number;
   userAgent?: string;
@@ -331,7 +332,8 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       record.fault = 'lost-response';
       loseResponse(res, fault.lose, faults.hangMs ?? 60_000);
     }
-    await handleResource(ctx, { req, res, route, served, query: url.searchParams, verb, user });
+    const created = (name: string) => void (record.name ??= name);
+    await handleResource(ctx, { req, res, route, served, query: url.searchParams, verb, user, created });
   }
 
   await new Promise<void>((resolve, reject) => {

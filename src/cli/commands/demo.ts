@@ -92,7 +92,7 @@ export async function demoCommand(options: DemoOptions, io: CliIo, stop?: AbortS
     );
     const progress = createProgress(io, {
       extra: (state, record) => {
-        if (!record.id.endsWith('/bake') || (record.status !== 'done' && record.status !== 'failed')) return [];
+        if (record.kind !== 'bake' || (record.status !== 'done' && record.status !== 'failed')) return [];
         return (state.gates?.recent.at(-1)?.results ?? []).map(
           (r) =>
             `          gate ${r.check}: ${r.outcome} ${r.value === undefined || r.value === null ? '' : formatNumber(r.value)}${r.baseline !== undefined && r.baseline !== null ? ` (old revision: ${formatNumber(r.baseline)})` : ''}`,

@@ -6,11 +6,13 @@ import { applyOverrides } from '../../policy/identity.ts';
 import type { RunPlan } from '../../engine/plan.ts';
 import { planRun } from '../../engine/plan.ts';
 import { initialState } from '../../engine/decide.ts';
-import { describeMutations, describeLabels } from '../../engine/plan.ts';
+import { describeLabels } from '../../engine/plan.ts';
+import type { PlannedMutation } from '../../engine/simulate.ts';
 import { formatDuration } from '../../policy/durations.ts';
 import type { Policy } from '../../policy/types.ts';
 import { connectCluster, composeRunner, createMetricsFor, requireStateNamespace } from '../../runner/compose.ts';
 import { createExecutor } from '../../runner/executor.ts';
+import { planMutations } from '../../runner/plan-mutations.ts';
 import { runPolicy, snapshotCluster, type RunResult } from '../../runner/run-policy.ts';
 import { createLogger } from '../../telemetry/logger.ts';
 import { ExitCode } from '../exit-codes.ts';
@@ -46,10 +48,11 @@ export async function planCommand(file: string, flags: PlanFlags, io: CliIo): Pr
           ...(toVersion ? { to: toVersion } : {}),
         })
       : [];
+  const mutations = plan ? await planMutations(cluster, policy, plan, snapshot, new Date()) : [];
   if (flags.output === 'json') {
-    io.out(`${JSON.stringify({ plan, problems, gates, requests: cluster.requestCounts() }, null, 2)}\n`);
+    io.out(`${JSON.stringify({ plan, mutations, problems, gates, requests: cluster.requestCounts() }, null, 2)}\n`);
   } else {
-    if (plan) io.out(renderPlan(policy, plan));
+    if (plan) io.out(renderPlan(policy, plan, mutations));
     if (gates.length > 0) {
       io.out('\nGates evaluated now:\n');
       for (const g of gates) io.out(`  ${g.check.padEnd(28)} ${g.text}\n`);
@@ -66,7 +69,7 @@ export async function planCommand(file: string, flags: PlanFlags, io: CliIo): Pr
   return ExitCode.ok;
 }
 
-export function renderPlan(policy: Policy, plan: RunPlan): string {
+export function renderPlan(policy: Policy, plan: RunPlan, mutations: readonly PlannedMutation[]): string {
   const lines: string[] = [];
   const spec = policy.spec;
   lines.push(`Policy ${plan.policy}: ${plan.from} -> ${plan.to} (${plan.strategy} strategy), plan ${plan.hash}`);
@@ -95,10 +98,13 @@ export function renderPlan(policy: Policy, plan: RunPlan): string {
       lines.push(`  ${g.namespace}/${g.name} (istio.io/rev=${g.original ?? 'none'}): ${g.upgrade}`);
   }
   lines.push('');
-  lines.push('Mutations, in order:');
-  describeMutations(plan, spec.promote.uninstallPrevious).forEach((line, i) =>
-    lines.push(`  ${String(i + 1).padStart(3)}. ${line}`),
-  );
+  const writes = mutations.reduce((n, m) => n + m.writes.length, 0);
+  lines.push(`Mutations, in order (the run simulated: every step succeeds; ${writes} API write(s)):`);
+  mutations.forEach((m, i) => lines.push(`  ${String(i + 1).padStart(3)}. ${m.summary}`));
+  for (const u of plan.uninstalls.filter((u) => u.when === 'rollback'))
+    lines.push(
+      `  on rollback only: uninstall revision ${u.revision} (only if nothing references it), deleting ${u.deletes.length} object(s): ${u.deletes.join(', ') || 'none'}`,
+    );
   lines.push('');
   lines.push('Time:');
   const per = plan.waves.map((w, i) => `${w.name} <= ${formatDuration(plan.timing.perWaveMaxMs[i] ?? 0)}`).join(', ');
@@ -139,6 +145,7 @@ export async function runCommandCli(file: string, flags: RunFlags, io: CliIo): P
       env: io.env,
       ...(metrics ? { metrics: metrics.source } : {}),
     });
+    const mutations = await planMutations(cluster, policy, plan, snapshot, new Date());
     const executor = createExecutor(policy, { ...deps, stateNamespace: flags.stateNamespace, now: () => new Date() });
     const observation = await executor.execute(initialState(policy, plan, 'dry-run', new Date()), { type: 'precheck' });
     const precheckProblems =
@@ -146,9 +153,9 @@ export async function runCommandCli(file: string, flags: RunFlags, io: CliIo): P
         ? observation.problems
         : [observation.type === 'done' ? observation.message : 'precheck did not run'];
     if (json) {
-      io.out(`${JSON.stringify({ dryRun: true, plan, precheck: precheckProblems }, null, 2)}\n`);
+      io.out(`${JSON.stringify({ dryRun: true, plan, mutations, precheck: precheckProblems }, null, 2)}\n`);
     } else {
-      io.out(renderPlan(policy, plan));
+      io.out(renderPlan(policy, plan, mutations));
       io.out(
         precheckProblems.length === 0
           ? '\nPrecheck: ok. Dry run: nothing was changed.\n'

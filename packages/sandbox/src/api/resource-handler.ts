@@ -43,6 +43,8 @@ export type ResourceRequest = {
   query: URLSearchParams;
   verb: string;
   user: UserInfo;
+  /** Told the name of the object a create stored (the request log names it, as an audit log's objectRef does). */
+  created?: (name: string) => void;
 };
 
 /** Subresources the sandbox serves, with their verbs, for the resources that have them. */

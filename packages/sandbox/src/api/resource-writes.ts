@@ -100,6 +100,7 @@ export async function handleCreate(ctx: ResourceContext, r: ResourceRequest): Pr
     // A webhook that timed out made this request wait its timeoutSeconds, success or failure.
     await delay(ctx.takeAdmissionDelay());
   }
+  if (created.metadata.name !== undefined) r.created?.(created.metadata.name);
   sendJson(res, 201, served.fromStorage(created));
 }
 
