@@ -209,6 +209,13 @@ export function decide(
 
 type Entered = 'advanced' | Decision;
 
+/** Marks the step's record failed, with why and when. */
+function markFailed(entry: StepRecord, message: string, now: Date): void {
+  entry.status = 'failed';
+  entry.finishedAt = now.toISOString();
+  entry.note = message;
+}
+
 function record(state: RunState, step: Step): StepRecord {
   let entry = state.records[state.cursor];
   if (!entry || entry.id !== step.id) {
@@ -920,11 +927,7 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
   const now = context.now;
   const spec = policy.spec;
   const entry = record(state, step);
-  const fail = (message: string) => {
-    entry.status = 'failed';
-    entry.finishedAt = now.toISOString();
-    entry.note = message;
-  };
+  const fail = (message: string) => markFailed(entry, message, now);
   switch (observation.type) {
     case 'precheck':
       if (observation.problems.length > 0) {
@@ -1022,11 +1025,7 @@ function completeMovement(
   const now = context.now;
   const spec = policy.spec;
   const entry = record(state, step);
-  const fail = (message: string) => {
-    entry.status = 'failed';
-    entry.finishedAt = now.toISOString();
-    entry.note = message;
-  };
+  const fail = (message: string) => markFailed(entry, message, now);
   switch (observation.type) {
     case 'wait-rollouts':
       if (observation.ok) {
