@@ -4,7 +4,7 @@
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createKubernetesCluster, type KubernetesCluster } from '../../src/adapters/kubernetes/cluster.ts';
 import { composeRunner } from '../../src/runner/compose.ts';
@@ -14,6 +14,8 @@ import type { ScenarioInput } from '@revroll/sandbox';
 import { loadPolicyText } from '../../src/policy/load.ts';
 import type { Policy } from '../../src/policy/types.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
+import { runCli } from '../../src/cli/program.ts';
+import type { CliIo } from '../../src/cli/io.ts';
 import { Resources, type KubeObject } from '../../src/ports/cluster.ts';
 import { podRevision } from '../../src/mesh/labels.ts';
 import { observeMesh } from '../../src/mesh/revisions.ts';
@@ -149,4 +151,22 @@ export async function createHarness(scenario: ScenarioInput = smallScenario()): 
 /** Every proxy revision in the namespace equals `revision` (and there is at least one proxy). */
 export function allOn(revisions: string[], revision: string): boolean {
   return revisions.length > 0 && revisions.every((r) => r === revision);
+}
+
+/** Runs the real CLI against the harness's sandbox (a 2 s Lease), with what it printed and its exit code. */
+export async function harnessCli(
+  harness: Harness,
+  args: string[],
+): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: CliIo = {
+    out: (t) => void (out += t),
+    err: (t) => void (err += t),
+    isTty: false,
+    env: { REVROLL_LEASE_TTL_SECONDS: '2' },
+    cwd: dirname(harness.kubeconfigFile),
+  };
+  const code = await runCli([...args, '--kubeconfig', harness.kubeconfigFile], io);
+  return { code, out, err };
 }

@@ -22,10 +22,8 @@ import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ScenarioInput } from '@revroll/sandbox';
-import { runCli } from '../../src/cli/program.ts';
-import type { CliIo } from '../../src/cli/io.ts';
 import type { PlannedMutation } from '../../src/engine/simulate.ts';
-import { createHarness, smallScenario, STATE_NS, type Harness } from '../helpers/runner-harness.ts';
+import { createHarness, harnessCli, smallScenario, STATE_NS, type Harness } from '../helpers/runner-harness.ts';
 
 const POLICIES = fileURLToPath(new URL('../../policies/', import.meta.url));
 
@@ -35,19 +33,7 @@ afterEach(async () => {
   h = undefined;
 });
 
-async function cli(harness: Harness, args: string[]) {
-  let out = '';
-  let err = '';
-  const io: CliIo = {
-    out: (t) => void (out += t),
-    err: (t) => void (err += t),
-    isTty: false,
-    env: { REVROLL_LEASE_TTL_SECONDS: '2' },
-    cwd: dirname(harness.kubeconfigFile),
-  };
-  const code = await runCli([...args, '--kubeconfig', harness.kubeconfigFile], io);
-  return { code, out, err };
-}
+const cli = harnessCli;
 
 /** The nightly policy's cluster: its named and selected namespaces, an excluded ledger, its gateway in istio-ingress. */
 function nightlyScenario(): ScenarioInput {

@@ -7,34 +7,18 @@ import { promisify } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/program.ts';
-import type { CliIo } from '../../src/cli/io.ts';
 import { Resources, type KubeObject } from '../../src/ports/cluster.ts';
 import { createConfigMapStateStore, createEventRecorder } from '../../src/adapters/kubernetes/state.ts';
 import type { RunState } from '../../src/engine/state.ts';
 import { planRestart, restartKey, toWorkload } from '../../src/mesh/workloads.ts';
 import { createExecutor, requiredPermissions } from '../../src/runner/executor.ts';
-import { createHarness, STATE_NS, type Harness } from '../helpers/runner-harness.ts';
+import { createHarness, harnessCli, STATE_NS, type Harness } from '../helpers/runner-harness.ts';
 
 let h: Harness | undefined;
 afterEach(async () => {
   await h?.close();
   h = undefined;
 });
-
-function capture(cwd: string): CliIo & { stdout: () => string; stderr: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    out: (t) => void (out += t),
-    err: (t) => void (err += t),
-    isTty: false,
-    env: { REVROLL_LEASE_TTL_SECONDS: '2' },
-    cwd,
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
 
 const POLICY = `apiVersion: revroll.dev/v1alpha1
 kind: UpgradePolicy
@@ -52,11 +36,7 @@ function writePolicy(harness: Harness, text = POLICY): string {
   return file;
 }
 
-async function cli(harness: Harness, args: string[]) {
-  const io = capture(dirname(harness.kubeconfigFile));
-  const code = await runCli([...args, '--kubeconfig', harness.kubeconfigFile], io);
-  return { code, out: io.stdout(), err: io.stderr() };
-}
+const cli = harnessCli;
 
 describe('audit Events', () => {
   it('puts Events about cluster-scoped objects in default with no involvedObject.namespace', async () => {

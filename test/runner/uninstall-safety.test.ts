@@ -10,10 +10,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/program.ts';
-import type { CliIo } from '../../src/cli/io.ts';
 import { Resources } from '../../src/ports/cluster.ts';
-import { allOn, createHarness, smallScenario, type Harness } from '../helpers/runner-harness.ts';
+import { allOn, createHarness, harnessCli, smallScenario, type Harness } from '../helpers/runner-harness.ts';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -21,25 +19,7 @@ afterEach(async () => {
   h = undefined;
 });
 
-function capture(cwd: string): CliIo & { stdout: () => string; stderr: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    out: (t) => void (out += t),
-    err: (t) => void (err += t),
-    isTty: false,
-    env: { REVROLL_LEASE_TTL_SECONDS: '2' },
-    cwd,
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
-
-async function cli(harness: Harness, args: string[]) {
-  const io = capture(dirname(harness.kubeconfigFile));
-  const code = await runCli([...args, '--kubeconfig', harness.kubeconfigFile], io);
-  return { code, out: io.stdout(), err: io.stderr() };
-}
+const cli = harnessCli;
 
 type PolicyDoc = { spec: Record<string, unknown> & { waves: { bake: string }[]; gates: Record<string, unknown> } };
 
