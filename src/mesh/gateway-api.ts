@@ -32,6 +32,8 @@ export const ISTIO_GATEWAY_CLASSES: Readonly<
 
 /** Namespace label that puts a namespace's pods in ambient mode (not revisioned). */
 export const DATAPLANE_MODE = 'istio.io/dataplane-mode';
+/** The label every object istiod renders for a Gateway carries (`istio.io-gateway-controller`, ...). */
+export const GATEWAY_MANAGED_LABEL = 'gateway.istio.io/managed';
 /** The label every rendered object carries: the Gateway's name. */
 export const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
 
