@@ -97,6 +97,7 @@ export function renderPlan(policy: Policy, plan: RunPlan, mutations: readonly Pl
     for (const g of plan.gateways)
       lines.push(`  ${g.namespace}/${g.name} (istio.io/rev=${g.original ?? 'none'}): ${g.upgrade}`);
   }
+  lines.push(...renderGatewayApi(plan));
   lines.push('');
   const writes = mutations.reduce((n, m) => n + m.writes.length, 0);
   lines.push(`Mutations, in order (the run simulated: every step succeeds; ${writes} API write(s)):`);
@@ -122,6 +123,37 @@ export function renderPlan(policy: Policy, plan: RunPlan, mutations: readonly Pl
     for (const warning of plan.warnings) lines.push(`warning: ${warning}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Per Gateway API Gateway or waypoint: its owner and why, the steps that would move it, and what the run does. */
+export function renderGatewayApi(plan: RunPlan): string[] {
+  const api = plan.gatewayApi;
+  if (api.gateways.length === 0 && api.others.length === 0) return [];
+  const lines = ['', 'Gateway API gateways and waypoints:'];
+  const moveStep = (g: (typeof api.gateways)[number]) =>
+    g.wave !== undefined ? `wave/${plan.waves[g.wave]?.name ?? g.wave}/waypoints` : 'gateway-api/move';
+  for (const g of api.gateways) {
+    lines.push(`  ${g.namespace}/${g.name} (${g.className}, Deployment ${g.deployment}): ${g.resolution}`);
+    lines.push(
+      `     if nothing were done, moved by: ${g.movedBy.length > 0 ? g.movedBy.join(', ') : 'no step (it stays on the old revision)'}`,
+    );
+    if (g.mode === 'follow') {
+      lines.push(
+        '     revroll: leaves it to follow its namespace or tag (spec.gatewayApi.mode: follow), outside any gate',
+      );
+      continue;
+    }
+    const pin = g.pin ? `pins it (istio.io/rev=${plan.from}) at gateway-api/pin, then ` : '';
+    const move =
+      g.moveTo === g.originalRev
+        ? `restores its own labels (${g.originalRev === null ? 'the pin comes off' : `istio.io/rev=${g.originalRev}`}): it then resolves to ${plan.to}`
+        : `sets istio.io/rev=${g.moveTo ?? ''}`;
+    const unpin = g.unpin ? `; on promotion, promote/unpin-gateways puts its labels back as they were` : '';
+    lines.push(`     revroll: ${pin}moves it at ${moveStep(g)} (${move})${unpin}; checked on its Deployment`);
+  }
+  for (const o of api.others)
+    lines.push(`  ${o.namespace}/${o.name}: not on ${plan.from}, left alone (${o.resolution})`);
+  return lines;
 }
 
 export async function runCommandCli(file: string, flags: RunFlags, io: CliIo): Promise<ExitCode> {
