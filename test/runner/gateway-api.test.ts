@@ -7,6 +7,8 @@
  * test asserts the SEQUENCE of owner revisions of each Gateway, and the labels at the end.
  */
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadScenario, type ScenarioInput } from '@revroll/sandbox';
@@ -275,6 +277,35 @@ describe('Gateway API gateways and waypoints move only when the policy says', ()
       'shop/shop-gw': undefined,
       'reviews-ambient/waypoint': undefined,
     });
+  });
+
+  it('revroll plan says per step which Gateways would move and what revroll does instead', async () => {
+    h = await createHarness(scenario());
+    const file = join(dirname(h.kubeconfigFile), 'gw.yaml');
+    writeFileSync(file, policyText());
+    const plan = await harnessCli(h, ['plan', file]);
+    expect(plan.code, plan.err).toBe(0);
+    const text = plan.out;
+    expect(text).toContain('Gateway API gateways and waypoints:');
+    expect(text).toContain(
+      'ingress/public (istio, Deployment public-istio): no istio.io/rev label: the default tag -> 1-24-3',
+    );
+    expect(text).toMatch(/ingress\/public[\s\S]*?if nothing were done, moved by: promote\/tags/);
+    expect(text).toMatch(/shop\/shop-gw[^\n]*namespace label istio.io\/rev=1-24-3 -> 1-24-3/);
+    expect(text).toMatch(/shop\/shop-gw[\s\S]*?moved by: wave\/shop\/migrate/);
+    expect(text).toMatch(/pins it \(istio.io\/rev=1-24-3\) at gateway-api\/pin, then moves it at gateway-api\/move/);
+    expect(text).toMatch(
+      /reviews-ambient\/waypoint[\s\S]*?moves it at wave\/ambient\/waypoints \(sets istio.io\/rev=1-25-1\)/,
+    );
+    // The mutation list names the label writes, in their steps.
+    expect(text).toMatch(
+      /before the first step that would move them: label gateway ingress\/public istio.io\/rev=1-24-3/,
+    );
+    expect(text).toMatch(/gateways wave: label gateway shop\/shop-gw istio.io\/rev- \(was: 1-24-3/);
+    expect(text).toMatch(/wave ambient: label gateway reviews-ambient\/waypoint istio.io\/rev=1-25-1/);
+    expect(text).toMatch(/promote: label gateway reviews-ambient\/waypoint istio.io\/rev- /);
+    // The ambient namespace is never labelled.
+    expect(text).not.toMatch(/label namespace reviews-ambient/);
   });
 
   it('kubectl shows the Gateways and their rendered Deployments', async () => {

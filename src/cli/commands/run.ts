@@ -88,6 +88,11 @@ export function renderPlan(policy: Policy, plan: RunPlan, mutations: readonly Pl
       for (const skipped of ns.skipped)
         lines.push(`       skipped ${skipped.kind.toLowerCase()}/${skipped.name}: ${skipped.reason}`);
     }
+    for (const [name, index] of Object.entries(plan.gatewayApi.ambient))
+      if (index === wave.index)
+        lines.push(
+          `     - ${name} (ambient): its waypoints move by their Gateway's label; the namespace is never labelled istio.io/rev, no workload restarts`,
+        );
     if (spec.workloads.stragglers === 'restart')
       lines.push(`     then step delete-stragglers: delete the wave's pods still not on ${plan.to} after convergence`);
   }
