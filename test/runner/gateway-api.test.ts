@@ -187,22 +187,27 @@ describe('Gateway API gateways and waypoints move only when the policy says', ()
     expect(await h.podRevisions('reviews-ambient')).toEqual(['1-25-1']);
   });
 
-  it('rolls back from a namespace wave (abort mid-run): Gateways revert first, to exactly their labels', async () => {
+  it('rolls back from a namespace wave (the canary istiod crashes): Gateways revert first, to exactly their labels', async () => {
     h = await createHarness(scenario());
     const policy = h.policy(policyText());
     const sampler = startSampler(h);
-    const abort = abortAt(h, 'wave/payments/bake', 'gw-run');
-    const result = await h.run(policy, { onProgress: (state) => abort.onProgress(state) });
-    await abort.wait();
+    const result = await h.run(policy, {
+      onProgress: (state) => {
+        if (state.records.some((r) => r.id === 'wave/ambient/bake' && r.status === 'done'))
+          h?.sandbox.faults.crashIstiod('1-25-1');
+      },
+    });
     const s = await sampler.stop();
     expect(result.outcome, result.message).toBe('rolled-back');
-    expect(result.state?.rollbackReason).toMatch(/aborted/);
+    expect(result.state?.records.find((r) => r.id === 'wave/payments/canary-health')?.status).toBe('failed');
     // Nothing but the ambient waypoint ever ran the canary; it went back.
     expect(s.owners('ingress/public')).toEqual(['1-24-3']);
     expect(s.owners('shop/shop-gw')).toEqual(['1-24-3']);
     expect(s.owners('reviews-ambient/waypoint')).toEqual(['1-24-3', '1-25-1', '1-24-3']);
     // shop-gw stays pinned while its namespace still names the canary, then its label comes off.
     expect(s.labels('shop/shop-gw')).toEqual(['-', '1-24-3', '-']);
+    expect(s.labels('ingress/public')).toEqual(['-', '1-24-3', '-']);
+    expect(s.labels('reviews-ambient/waypoint')).toEqual(['-', '1-25-1', '-']);
     const records = result.state?.records ?? [];
     const done = (id: string) => Date.parse(records.find((r) => r.id === id)?.finishedAt ?? '');
     expect(done('rollback/gateway-api')).toBeLessThanOrEqual(done('rollback/labels'));
@@ -212,6 +217,35 @@ describe('Gateway API gateways and waypoints move only when the policy says', ()
       'reviews-ambient/waypoint': undefined,
     });
     expect((await h.namespaceLabels('shop'))['istio.io/rev']).toBe('1-24-3');
+  });
+
+  it('aborts mid-run during the gateways wave: back first, held by their label until tag and namespace are back', async () => {
+    h = await createHarness(scenario());
+    const policy = h.policy(policyText().replace('gatewayApi: {bake: 300ms', 'gatewayApi: {bake: 3s'));
+    const sampler = startSampler(h);
+    const abort = abortAt(h, 'gateway-api/bake', 'gw-run');
+    const result = await h.run(policy, { onProgress: (state) => abort.onProgress(state) });
+    await abort.wait();
+    const s = await sampler.stop();
+    expect(result.outcome, result.message).toBe('rolled-back');
+    expect(result.state?.rollbackReason).toMatch(/aborted/);
+    expect(s.owners('ingress/public')).toEqual(['1-24-3', '1-25-1', '1-24-3']);
+    expect(s.owners('shop/shop-gw')).toEqual(['1-24-3', '1-25-1', '1-24-3']);
+    // The waypoint moved in the ambient wave (label 1-25-1), back by its original (no) label once the tag is back.
+    expect(s.owners('reviews-ambient/waypoint')).toEqual(['1-24-3', '1-25-1', '1-24-3']);
+    expect(s.labels('ingress/public')).toEqual(['-', '1-24-3', '-', '1-24-3', '-']);
+    expect(s.labels('shop/shop-gw')).toEqual(['-', '1-24-3', '-', '1-24-3', '-']);
+    // Gateways back before the namespace label and the default tag.
+    const gwBack = s.events.filter((e) => e.key === 'shop/shop-gw' && e.owner === '1-24-3')[1]?.at ?? 0;
+    const nsBack = s.nsLabel.filter((n) => n.shop === '1-24-3').at(-1)?.at ?? 0;
+    expect(gwBack).toBeGreaterThan(0);
+    expect(gwBack).toBeLessThan(nsBack);
+    expect(await ownLabels(h)).toEqual({
+      'ingress/public': undefined,
+      'shop/shop-gw': undefined,
+      'reviews-ambient/waypoint': undefined,
+    });
+    expect(await h.defaultRevision()).toBe('1-24-3');
   });
 
   it('rolls back from the gateways wave on a failing gate of the ingress 5xx ratio (real Prometheus)', async () => {
@@ -247,8 +281,9 @@ describe('Gateway API gateways and waypoints move only when the policy says', ()
     expect(s.owners('ingress/public')).toEqual(['1-24-3', '1-25-1', '1-24-3']);
     expect(s.owners('shop/shop-gw')).toEqual(['1-24-3', '1-25-1', '1-24-3']);
     expect(s.labels('ingress/public')).toEqual(['-', '1-24-3', '-', '1-24-3', '-']);
-    const backAt = s.events.find((e) => e.key === 'shop/shop-gw' && e.owner === '1-24-3' && e.at > 0)?.at ?? 0;
+    const backAt = s.events.filter((e) => e.key === 'shop/shop-gw' && e.owner === '1-24-3')[1]?.at ?? 0;
     const nsBack = s.nsLabel.filter((n) => n.shop === '1-24-3').at(-1)?.at ?? 0;
+    expect(backAt).toBeGreaterThan(0);
     expect(backAt).toBeLessThan(nsBack);
     expect(await ownLabels(h)).toMatchObject({ 'ingress/public': undefined, 'shop/shop-gw': undefined });
     expect(await h.defaultRevision()).toBe('1-24-3');
