@@ -105,8 +105,7 @@ function runnable(harness: Harness, file: string, edit?: (doc: Doc) => void): st
   edit?.(doc);
   for (const wave of doc.spec.waves) wave['bake'] = '100ms';
   doc.spec['gates'] = { warmup: '100ms', checks: [] };
-  const gatewayApi = doc.spec['gatewayApi'] as Record<string, unknown> | undefined;
-  if (gatewayApi) Object.assign(gatewayApi, { bake: '100ms', warmup: '100ms', gates: [] });
+  doc.spec['gatewayApi'] = { ...(doc.spec['gatewayApi'] as object), bake: '100ms', warmup: '100ms', gates: [] };
   for (const key of ['prometheus', 'notify', 'schedule']) delete doc.spec[key];
   const install = doc.spec['install'] as Record<string, unknown> | undefined;
   if (install && install['mode'] !== 'external') doc.spec['install'] = { mode: 'external' };
