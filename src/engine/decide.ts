@@ -10,12 +10,15 @@ import { restartKey } from '../mesh/workloads.ts';
 import type { Policy } from '../policy/types.ts';
 import { account, bakeVerdict, formatNumber, judgeMeasurements, type GateMeasurement } from './gates.ts';
 import { rollbackSteps, type RunPlan } from './plan.ts';
+import { hasGatewayApiSteps, originalOwnerNow } from './gateway-api.ts';
+import type { Gates } from '../policy/types.ts';
 import {
   pendingRecord,
   STATE_VERSION,
   terminalPhases,
   type ApprovalPoint,
   type ApprovalRecord,
+  type GatewayApiRecord,
   type GatewayRecord,
   type HoldKind,
   type NamespaceRecord,
@@ -34,7 +37,10 @@ export type Action =
   | { type: 'install' }
   | { type: 'set-tags'; tags: { tag: string; revision: string | null }[] }
   | { type: 'request-approval'; step: string; point: ApprovalPoint; expiresAt: string; summary: string }
-  | { type: 'measure'; wave: number; mode: 'baseline' | 'bake' }
+  /** With `gatewayApi`, the Gateways of the gateways wave (`wave` is then the wave count, no namespace wave). */
+  | { type: 'measure'; wave: number; mode: 'baseline' | 'bake'; gatewayApi?: true }
+  /** Sets each Gateway's own `istio.io/rev` and waits until its rendered Deployment runs `revision`. */
+  | { type: 'set-gateway-labels'; gateways: GatewayLabelWrite[] }
   | { type: 'label-namespaces'; namespaces: { name: string; labels: NamespaceLabels }[] }
   | { type: 'move-gateways'; gateways: GatewayMove[] }
   /** Restarts the workloads of these namespaces not yet carrying `key`; with `only`, just those carrying `only`. */
@@ -74,6 +80,15 @@ export type GatewayMove = {
   rev?: string | null;
   restart?: string;
   relabel?: { app: string; from: string; to: string };
+};
+
+/** One Gateway label write: `rev` null removes the key; `revision` is what its rendered Deployment must then run. */
+export type GatewayLabelWrite = {
+  namespace: string;
+  name: string;
+  deployment: string;
+  rev: string | null;
+  revision: string;
 };
 
 /** What the runner observed when it performed an action. */
@@ -156,9 +171,46 @@ export function initialState(policy: Policy, plan: RunPlan, runId: string, now: 
       ...(g.app !== undefined ? { app: g.app } : {}),
       ...(g.objectRev !== undefined ? { objectRev: g.objectRev } : {}),
     })),
+    ...(plan.gatewayApi.gateways.length > 0
+      ? {
+          gatewayApi: {
+            order: plan.gatewayApi.order,
+            ...(plan.gatewayApi.pinBefore !== undefined ? { pinBefore: plan.gatewayApi.pinBefore } : {}),
+            tags: plan.gatewayApi.tags,
+            ...(plan.gatewayApi.defaultRevision !== undefined
+              ? { defaultRevision: plan.gatewayApi.defaultRevision }
+              : {}),
+            gateways: plan.gatewayApi.gateways.map((g) => ({
+              namespace: g.namespace,
+              name: g.name,
+              deployment: g.deployment,
+              waypoint: g.waypoint,
+              originalRev: g.originalRev,
+              ...(g.namespaceRev !== undefined ? { namespaceRev: g.namespaceRev } : {}),
+              mode: g.mode,
+              ...(g.wave !== undefined ? { wave: g.wave } : {}),
+              pin: g.pin,
+              moveTo: g.moveTo,
+              unpin: g.unpin,
+            })),
+            ambient: plan.gatewayApi.ambient,
+          },
+        }
+      : {}),
     tags,
     approvals: [],
   };
+}
+
+/** The gates a step is judged by: the gateways wave's own checks, or the policy's. */
+export function gatesOf(policy: Policy, step: Pick<Step, 'kind'>): Gates {
+  const gateway = step.kind === 'gateway-api-baseline' || step.kind === 'gateway-api-bake';
+  return gateway ? { ...policy.spec.gates, checks: policy.spec.gatewayApi.gates } : policy.spec.gates;
+}
+
+/** The gate-progress index of the gateways wave: past the namespace waves. */
+export function gatewayWaveIndex(state: Pick<RunState, 'waves'>): number {
+  return state.waves.length;
 }
 
 const MAX_RECENT_EVALUATIONS = 5;
@@ -404,10 +456,20 @@ function approvalGate(
 type SetupKind = 'precheck' | 'install' | 'canary-tag' | 'approval' | 'baseline' | 'canary-health';
 /** Step kinds of a wave. */
 type WaveKind = 'migrate' | 'gateways' | 'restart' | 'rollout' | 'converge' | 'delete-stragglers' | 'warmup' | 'bake';
+/** Step kinds of Gateway API Gateways and waypoints (forward and rollback). */
+type GatewayApiKind =
+  | 'pin-gateways'
+  | 'gateway-api-baseline'
+  | 'gateway-api-move'
+  | 'gateway-api-warmup'
+  | 'gateway-api-bake'
+  | 'unpin-gateways'
+  | 'rollback-gateway-api'
+  | 'rollback-unpin-gateways';
 /** Step kinds of the promotion. */
 type PromoteKind = 'promote-tags' | 'restore-labels' | 'verify' | 'uninstall';
 /** Step kinds of the rollback. */
-type RollbackKind = Exclude<StepKind, SetupKind | WaveKind | PromoteKind>;
+type RollbackKind = Exclude<StepKind, SetupKind | WaveKind | PromoteKind | GatewayApiKind>;
 
 function enter(policy: Policy, state: RunState, step: Step, context: DecideContext): Entered {
   const now = context.now;
@@ -554,8 +616,104 @@ function enterWave(
     }
     case 'bake':
       return enterBake(policy, state, step, context);
+    case 'pin-gateways':
+    case 'gateway-api-baseline':
+    case 'gateway-api-move':
+    case 'gateway-api-warmup':
+    case 'gateway-api-bake':
+    case 'unpin-gateways':
+    case 'rollback-gateway-api':
+    case 'rollback-unpin-gateways':
+      return enterGatewayApi(policy, state, step, kind, context);
     default:
       return enterPromote(policy, state, step, kind, context);
+  }
+}
+
+/** Entering a Gateway API step: pin, move, gates of the gateways wave, unpin, and their rollback. */
+function enterGatewayApi(
+  policy: Policy,
+  state: RunState,
+  step: Step,
+  kind: GatewayApiKind,
+  context: DecideContext,
+): Entered {
+  const now = context.now;
+  const all = (state.gatewayApi?.gateways ?? []).filter((g) => g.mode === 'pinned');
+  const write = (g: GatewayApiRecord, rev: string | null, revision: string): GatewayLabelWrite => ({
+    namespace: g.namespace,
+    name: g.name,
+    deployment: g.deployment,
+    rev,
+    revision,
+  });
+  const labels = (gateways: GatewayLabelWrite[], none: string): Entered =>
+    gateways.length === 0
+      ? advance(state, step, now, none, 'skipped')
+      : act(state, step, { type: 'set-gateway-labels', gateways }, now);
+  switch (kind) {
+    case 'pin-gateways': {
+      const pins = all.filter((g) => g.pin);
+      // Recorded before the API call: a crash after the patch can never lose that a pin must come off.
+      for (const g of pins) g.pinned = true;
+      return labels(
+        pins.map((g) => write(g, state.from, state.from)),
+        'no Gateway to pin',
+      );
+    }
+    case 'gateway-api-move': {
+      const moving = all.filter((g) => g.wave === step.wave);
+      for (const g of moving) g.moved = true;
+      return labels(
+        moving.map((g) => write(g, g.moveTo, state.to)),
+        'no Gateway to move',
+      );
+    }
+    case 'gateway-api-baseline':
+      if (policy.spec.gatewayApi.gates.length === 0) return advance(state, step, now, 'no gates', 'skipped');
+      return act(
+        state,
+        step,
+        { type: 'measure', wave: gatewayWaveIndex(state), mode: 'baseline', gatewayApi: true },
+        now,
+      );
+    case 'gateway-api-warmup': {
+      begin(state, step, now);
+      if (!state.warmupUntil) state.warmupUntil = new Date(now.getTime() + policy.spec.gatewayApi.warmup).toISOString();
+      if (now.getTime() >= Date.parse(state.warmupUntil)) {
+        delete state.warmupUntil;
+        return advance(state, step, now);
+      }
+      return { state, wakeAt: new Date(state.warmupUntil) };
+    }
+    case 'gateway-api-bake':
+      return enterBake(policy, state, step, context);
+    case 'unpin-gateways': {
+      // Only those that resolve to the new revision without the pin; the rest keep it (the plan warned).
+      const ready = all.filter((g) => g.moved && g.unpin && originalOwnerNow(state, g) === state.to);
+      return labels(
+        ready.map((g) => write(g, g.originalRev, state.to)),
+        'no pin to remove',
+      );
+    }
+    case 'rollback-gateway-api': {
+      // First (invariant 3): back to the old revision, by their original labels where these
+      // resolve to it now, else held there by their own label until the tags and labels are back.
+      const touched = all.filter((g) => g.pinned || g.moved);
+      const writes = touched.map((g) => {
+        const restore = originalOwnerNow(state, g) === state.from;
+        if (!restore) g.held = true;
+        return write(g, restore ? g.originalRev : state.from, state.from);
+      });
+      return labels(writes, 'no Gateway moved or pinned');
+    }
+    case 'rollback-unpin-gateways': {
+      const held = all.filter((g) => g.held);
+      return labels(
+        held.map((g) => write(g, g.originalRev, state.from)),
+        'no Gateway held on the old revision',
+      );
+    }
   }
 }
 
@@ -564,7 +722,7 @@ function enterPromote(
   policy: Policy,
   state: RunState,
   step: Step,
-  kind: Exclude<StepKind, SetupKind | WaveKind>,
+  kind: Exclude<StepKind, SetupKind | WaveKind | GatewayApiKind>,
   context: DecideContext,
 ): Entered {
   const now = context.now;
@@ -766,10 +924,12 @@ export function estimateWaveMs(policy: Policy, state: RunState, wave: number): n
 
 function enterBake(policy: Policy, state: RunState, step: Step, context: DecideContext): Entered {
   const now = context.now;
-  const gates = policy.spec.gates;
-  const wave = step.wave ?? 0;
+  const gates = gatesOf(policy, step);
+  const gatewayWave = step.kind === 'gateway-api-bake';
+  const wave = gatewayWave ? gatewayWaveIndex(state) : (step.wave ?? 0);
+  const bakeMs = gatewayWave ? policy.spec.gatewayApi.bake : (policy.spec.waves[wave]?.bake ?? 0);
   begin(state, step, now);
-  if (!state.bakeUntil) state.bakeUntil = new Date(now.getTime() + (policy.spec.waves[wave]?.bake ?? 0)).toISOString();
+  if (!state.bakeUntil) state.bakeUntil = new Date(now.getTime() + bakeMs).toISOString();
   if (!state.gates || state.gates.wave !== wave) {
     state.gates = {
       wave,
@@ -786,7 +946,8 @@ function enterBake(policy: Policy, state: RunState, step: Step, context: DecideC
     return { state, wakeAt: new Date(bakeUntil) };
   }
   const due = !state.nextGateAt || now.getTime() >= Date.parse(state.nextGateAt);
-  if (due) return { state, action: { type: 'measure', wave, mode: 'bake' } };
+  if (due)
+    return { state, action: { type: 'measure', wave, mode: 'bake', ...(gatewayWave ? { gatewayApi: true } : {}) } };
   if (now.getTime() >= bakeUntil && state.gates.evaluations > 0) return judgeBake(policy, state, step, now);
   const next = Math.min(Date.parse(state.nextGateAt as string), Math.max(bakeUntil, now.getTime()));
   return { state, wakeAt: new Date(next) };
@@ -799,7 +960,7 @@ function finishBake(state: RunState, step: Step, now: Date): 'advanced' {
 }
 
 function judgeBake(policy: Policy, state: RunState, step: Step, now: Date): Entered {
-  const gates = policy.spec.gates;
+  const gates = gatesOf(policy, step);
   const last = state.gates?.recent.at(-1)?.results ?? [];
   const verdict = bakeVerdict(gates, last);
   if (verdict.pass) {
@@ -814,7 +975,7 @@ function judgeBake(policy: Policy, state: RunState, step: Step, now: Date): Ente
       state,
       step,
       'inconclusive',
-      `gates inconclusive for wave ${state.waves[step.wave ?? 0]}: ${verdict.reason}`,
+      `gates inconclusive for ${step.kind === 'gateway-api-bake' ? 'the gateways wave' : `wave ${state.waves[step.wave ?? 0]}`}: ${verdict.reason}`,
       now,
     );
     if (result === 'approved') {
@@ -962,18 +1123,21 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
       return;
     }
     case 'measure': {
+      const gates = gatesOf(policy, step);
+      const isBaseline = step.kind === 'baseline' || step.kind === 'gateway-api-baseline';
+      const gateWave = step.kind.startsWith('gateway-api-') ? gatewayWaveIndex(state) : (step.wave ?? 0);
       const results = judgeMeasurements(
-        spec.gates.checks,
-        step.kind === 'baseline' ? 'baseline' : 'bake',
+        gates.checks,
+        isBaseline ? 'baseline' : 'bake',
         observation.measurements,
         state.gates?.baseline ?? {},
       );
       const gp =
-        state.gates && state.gates.wave === (step.wave ?? 0)
+        state.gates && state.gates.wave === gateWave
           ? state.gates
-          : { wave: step.wave ?? 0, baseline: {}, failures: {}, consecutiveErrors: {}, recent: [], evaluations: 0 };
+          : { wave: gateWave, baseline: {}, failures: {}, consecutiveErrors: {}, recent: [], evaluations: 0 };
       state.gates = gp;
-      if (step.kind === 'baseline') {
+      if (isBaseline) {
         for (const result of results) gp.baseline[result.check] = result.value ?? null;
         advance(
           state,
@@ -989,7 +1153,7 @@ function complete(policy: Policy, state: RunState, step: Step, observation: Obse
       gp.recent.push({ at: now.toISOString(), results });
       if (gp.recent.length > MAX_RECENT_EVALUATIONS) gp.recent.splice(0, gp.recent.length - MAX_RECENT_EVALUATIONS);
       state.nextGateAt = new Date(now.getTime() + spec.gates.interval).toISOString();
-      const { counters, decision } = account(spec.gates, gp, results);
+      const { counters, decision } = account(gates, gp, results);
       gp.failures = counters.failures;
       gp.consecutiveErrors = counters.consecutiveErrors;
       if (decision.kind === 'fail') {
@@ -1138,7 +1302,7 @@ export function startRollback(policy: Policy, state: RunState, reason: string, n
       if (!entry.finishedAt && entry.status === 'failed') entry.finishedAt = now.toISOString();
     }
   }
-  const steps = rollbackSteps(policy.spec.rollback.uninstallCanary, state.to);
+  const steps = rollbackSteps(policy.spec.rollback.uninstallCanary, state.to, hasGatewayApiSteps(state));
   const start = state.steps.length;
   state.steps = [...state.steps, ...steps];
   state.records = [...state.records, ...steps.map(pendingRecord)];

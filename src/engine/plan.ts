@@ -14,6 +14,8 @@ import type { KubeObject } from '../ports/cluster.ts';
 import { identitySpec } from '../policy/identity.ts';
 import type { Policy } from '../policy/types.ts';
 import type { Step } from './state.ts';
+import { gatewayApiShape, planGatewayApi, type GatewayApiPlan, type GatewayApiShape } from './gateway-api.ts';
+import { DATAPLANE_MODE } from '../mesh/gateway-api.ts';
 
 /** What the planner reads from the cluster (listed once by the runner). */
 export type ClusterSnapshot = {
@@ -24,6 +26,8 @@ export type ClusterSnapshot = {
   podCounts: Readonly<Record<string, number>>;
   /** Gateway Deployments: those named by `spec.gateways` and every injected gateway in the cluster. */
   gateways: readonly KubeObject[];
+  /** Gateway API Gateways (`gateway.networking.k8s.io/v1`), cluster-wide; absent or empty without the CRDs. */
+  gatewayApi?: readonly KubeObject[];
   /** Per revision the policy may uninstall: what the uninstall selector matches now. */
   uninstall?: Readonly<Record<string, readonly UninstallTarget[]>>;
 };
@@ -86,6 +90,8 @@ export type RunPlan = {
   uninstalls: PlannedUninstall[];
   /** The canary tag pointed at `to` before the first wave (tags strategy). */
   canaryTag?: PlannedTag;
+  /** Gateway API Gateways and waypoints: who owns each, what would move it, what the run does instead. */
+  gatewayApi: GatewayApiPlan;
   steps: Step[];
   hash: string;
   timing: Timing;
@@ -179,13 +185,9 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
     .map((ns) => ns.metadata.name ?? '')
     .sort();
   const remaining = new Set(eligible);
+  const ambient: Record<string, number> = {};
 
-  const workloadsByNs = new Map<string, Workload[]>();
-  for (const workload of snapshot.workloads) {
-    const list = workloadsByNs.get(workload.namespace) ?? [];
-    list.push(workload);
-    workloadsByNs.set(workload.namespace, list);
-  }
+  const workloadsByNs = byNamespace(snapshot.workloads);
   const excludedWorkloads = new Set(spec.workloads.exclude.workloads.map((w) => `${w.kind}/${w.namespace}/${w.name}`));
   const kinds = new Set(spec.workloads.kinds);
 
@@ -220,7 +222,7 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
     const selection = wave.namespaces;
     switch (selection.kind) {
       case 'names':
-        chosen = namedNamespaces(selection.names, index, { byName, excluded, from, remaining, problems });
+        chosen = namedNamespaces(selection.names, index, { byName, excluded, from, remaining, problems, ambient });
         break;
       case 'selector': {
         const requirements = labelSelectorRequirements(selection.selector);
@@ -256,7 +258,12 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
   const gateways = from === undefined ? [] : planGateways(policy, snapshot, from, tagsToMove, problems, warnings);
   const uninstalls = from === undefined ? [] : planUninstalls(policy, snapshot, from, to, gateways);
 
-  const steps = buildSteps(policy, waves, gateways, from ?? '');
+  const gatewayApi = planGatewayApi(
+    { policy, snapshot, from: from ?? '', to, waves, ambient, waveTarget, promoteTags, canaryTag },
+    problems,
+    warnings,
+  );
+  const steps = buildSteps(policy, waves, gateways, from ?? '', gatewayApiShape(gatewayApi));
   const timing = timingOf(spec, waves);
   if (problems.length > 0 || from === undefined) return { problems };
   const plan: Omit<RunPlan, 'hash'> = {
@@ -270,12 +277,23 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
     promoteTags,
     uninstalls,
     ...(canaryTag ? { canaryTag } : {}),
+    gatewayApi,
     steps,
     timing,
     unplanned,
     warnings,
   };
   return { plan: { ...plan, hash: planHash(policy, plan) }, problems };
+}
+
+function byNamespace(workloads: readonly Workload[]): Map<string, Workload[]> {
+  const out = new Map<string, Workload[]>();
+  for (const workload of workloads) {
+    const list = out.get(workload.namespace) ?? [];
+    list.push(workload);
+    out.set(workload.namespace, list);
+  }
+  return out;
 }
 
 /** Namespaces on the old revision that no wave moves keep it referenced. */
@@ -301,6 +319,8 @@ function namedNamespaces(
     from: string | undefined;
     remaining: ReadonlySet<string>;
     problems: PlanProblem[];
+    /** Ambient namespaces named here: their waypoints move in this wave. */
+    ambient: Record<string, number>;
   },
 ): string[] {
   const { byName, excluded, from, remaining, problems } = known;
@@ -319,6 +339,8 @@ function namedNamespaces(
       });
     } else if (from === undefined) {
       // Nothing can be said of what a namespace injects from: the spec.revisions problem says why.
+    } else if (ns.metadata.labels?.[DATAPLANE_MODE] === 'ambient' && !remaining.has(name)) {
+      known.ambient[name] = index;
     } else if (!remaining.has(name)) {
       const labels = injectionLabels(ns);
       problems.push({
@@ -481,6 +503,7 @@ export function buildSteps(
   waves: readonly PlannedWave[],
   gateways: readonly PlannedGateway[],
   from: string,
+  gatewayApi?: GatewayApiShape,
 ): Step[] {
   const spec = policy.spec;
   const steps: Step[] = [
@@ -492,11 +515,13 @@ export function buildSteps(
     steps.push({ id: 'approval/before-first-wave', kind: 'approval', point: 'before-first-wave' });
   const hasGates = spec.gates.checks.length > 0;
   const withGateways = (when: PlannedGateway['upgrade']) => gateways.some((g) => g.upgrade === when);
+  if (gatewayApi?.wave && gatewayApi.order === 'before-waves') steps.push(...gatewayApiWave(policy));
   waves.forEach((wave, index) => {
     const id = (kind: string) => `wave/${wave.name}/${kind}`;
     if (hasGates) steps.push({ id: id('baseline'), kind: 'baseline', wave: index });
     steps.push({ id: id('canary-health'), kind: 'canary-health', wave: index });
     steps.push({ id: id('migrate'), kind: 'migrate', wave: index });
+    if (gatewayApi?.ambientWaves.has(index)) steps.push({ id: id('waypoints'), kind: 'gateway-api-move', wave: index });
     if (index === 0 && withGateways('withFirstWave'))
       steps.push({ id: id('gateways'), kind: 'gateways', wave: index, gateways: 'withFirstWave' });
     steps.push(
@@ -516,16 +541,33 @@ export function buildSteps(
   steps.push({ id: 'promote/canary-health', kind: 'canary-health' });
   steps.push({ id: 'promote/tags', kind: 'promote-tags' });
   if (withGateways('onPromote')) steps.push({ id: 'promote/gateways', kind: 'gateways', gateways: 'onPromote' });
+  if (gatewayApi?.wave && gatewayApi.order === 'after-waves') steps.push(...gatewayApiWave(policy));
   if (spec.strategy.restoreOriginalLabels) steps.push({ id: 'promote/restore-labels', kind: 'restore-labels' });
+  if (gatewayApi?.unpin) steps.push({ id: 'promote/unpin-gateways', kind: 'unpin-gateways' });
   steps.push({ id: 'promote/verify', kind: 'verify' });
   if (spec.promote.uninstallPrevious)
     steps.push({ id: 'promote/uninstall-previous', kind: 'uninstall', revision: from });
+  const pinAt = gatewayApi?.pinBefore === undefined ? -1 : steps.findIndex((s) => s.id === gatewayApi.pinBefore);
+  if (pinAt >= 0) steps.splice(pinAt, 0, { id: 'gateway-api/pin', kind: 'pin-gateways' });
   return steps;
 }
 
+/** The gateways wave: baseline (with gates), move, warm-up, bake. */
+function gatewayApiWave(policy: Policy): Step[] {
+  return [
+    ...(policy.spec.gatewayApi.gates.length > 0
+      ? [{ id: 'gateway-api/baseline', kind: 'gateway-api-baseline' } as const]
+      : []),
+    { id: 'gateway-api/move', kind: 'gateway-api-move' },
+    { id: 'gateway-api/warmup', kind: 'gateway-api-warmup' },
+    { id: 'gateway-api/bake', kind: 'gateway-api-bake' },
+  ];
+}
+
 /** The rollback steps, in the order of safety invariant 3. */
-export function rollbackSteps(uninstallCanary: boolean, canary: string): Step[] {
+export function rollbackSteps(uninstallCanary: boolean, canary: string, gatewayApi = false): Step[] {
   const steps: Step[] = [
+    ...(gatewayApi ? [{ id: 'rollback/gateway-api', kind: 'rollback-gateway-api' } as const] : []),
     { id: 'rollback/gateways', kind: 'rollback-gateways' },
     { id: 'rollback/labels', kind: 'rollback-labels' },
     { id: 'rollback/restart', kind: 'rollback-restart' },
@@ -533,6 +575,7 @@ export function rollbackSteps(uninstallCanary: boolean, canary: string): Step[] 
     { id: 'rollback/tags', kind: 'rollback-tags' },
     { id: 'rollback/gateway-restarts', kind: 'rollback-gateway-restarts' },
     { id: 'rollback/restore-labels', kind: 'rollback-restore-labels' },
+    ...(gatewayApi ? [{ id: 'rollback/unpin-gateways', kind: 'rollback-unpin-gateways' } as const] : []),
     { id: 'rollback/verify', kind: 'rollback-verify' },
   ];
   if (uninstallCanary) steps.push({ id: 'rollback/uninstall-canary', kind: 'rollback-uninstall', revision: canary });
@@ -548,6 +591,7 @@ export function planHash(policy: Policy, plan: Omit<RunPlan, 'hash'>): string {
     to: plan.to,
     waves: plan.waves.map((w) => [w.name, w.namespaces.map((n) => n.name)]),
     gateways: plan.gateways.map((g) => `${g.namespace}/${g.name}`),
+    gatewayApi: plan.gatewayApi.gateways.map((g) => `${g.namespace}/${g.name}:${g.mode}`),
     tags: plan.promoteTags.map((t) => t.tag),
   };
   return createHash('sha256').update(canonicalJson(subject)).digest('hex').slice(0, 16);

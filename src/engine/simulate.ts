@@ -10,6 +10,7 @@
 import { describeTarget, planUninstall, type UninstallTarget } from '../mesh/uninstall.ts';
 import { gatewayObjectKinds, planGatewayObjectLabel, planGatewayRevision } from '../mesh/gateways.ts';
 import { Label } from '../mesh/labels.ts';
+import { GatewayResource, planGatewayLabel } from '../mesh/gateway-api.ts';
 import { checkConvergence, type Straggler } from '../mesh/convergence.ts';
 import { planRestart, podWorkload, type Workload } from '../mesh/workloads.ts';
 import type { MeshSnapshot } from '../mesh/revisions.ts';
@@ -112,7 +113,7 @@ function succeeded(policy: Policy, action: Action, performed: readonly PlannedMu
     case 'measure':
       return {
         type: 'measure',
-        measurements: policy.spec.gates.checks.map((check) => ({
+        measurements: (action.gatewayApi ? policy.spec.gatewayApi.gates : policy.spec.gates.checks).map((check) => ({
           check: check.name,
           wave: { kind: 'value' as const, value: 0 },
           ...(check.baseline === 'cohort' ? { cohort: { kind: 'value' as const, value: 0 } } : {}),
@@ -140,6 +141,7 @@ function succeeded(policy: Policy, action: Action, performed: readonly PlannedMu
     case 'label-namespaces':
     case 'move-gateways':
     case 'restart-workloads':
+    case 'set-gateway-labels':
       return { type: 'done', ok: true, message: 'simulated' };
   }
 }
@@ -160,6 +162,7 @@ function createModel(snapshot: ClusterSnapshot, input: SimulationInput) {
   for (const o of snapshot.mesh.validators) put(Resources.validatingwebhookconfigurations, o);
   for (const o of snapshot.mesh.namespaces) put(Resources.namespaces, o);
   for (const o of snapshot.gateways) put(Resources.deployments, o);
+  for (const o of snapshot.gatewayApi ?? []) put(GatewayResource, o);
   for (const targets of Object.values(snapshot.uninstall ?? {})) for (const t of targets) put(t.ref, t.object);
   for (const targets of Object.values(input.gatewayObjects ?? {})) for (const t of targets) put(t.ref, t.object);
   const workloads = snapshot.workloads.map((w) => ({ ...w }));
@@ -274,6 +277,8 @@ function moment(state: RunState, step: Step): string | undefined {
   if (step.wave !== undefined) return `wave ${state.waves[step.wave] ?? step.wave}`;
   if (step.kind === 'canary-tag' || step.kind === 'install') return undefined;
   if (step.kind === 'gateways' && step.gateways === 'afterLastWave') return 'after last wave';
+  if (step.kind === 'pin-gateways') return 'before the first step that would move them';
+  if (step.kind.startsWith('gateway-api-')) return 'gateways wave';
   return step.kind.startsWith('rollback-') ? 'rollback' : 'promote';
 }
 
@@ -348,6 +353,17 @@ function perform(
       return out;
     case 'move-gateways':
       moveGateways(state, action, model, emit);
+      return out;
+    case 'set-gateway-labels':
+      // A Gateway already labelled so is not written again, as the executor does.
+      for (const g of action.gateways) {
+        const current = model.get(GatewayResource, g.namespace, g.name)?.metadata.labels?.[Label.rev] ?? null;
+        if (current === g.rev) continue;
+        emit(
+          [planGatewayLabel(g.namespace, g.name, g.rev)],
+          `label gateway ${g.namespace}/${g.name} ${labelText(Label.rev, g.rev)} (was: ${current ?? 'no label'}; its Deployment ${g.deployment} then runs ${g.revision})`,
+        );
+      }
       return out;
     case 'restart-workloads':
       restartWorkloads(policy, action, model, emit);

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import type { Policy } from '../policy/types.ts';
+import { gatewayApiShape, hasGatewayApiSteps } from './gateway-api.ts';
 import { buildSteps, rollbackSteps, type PlannedGateway, type PlannedWave } from './plan.ts';
 import { STATE_VERSION, terminalPhases, type RunState, type Step, type StepRecord } from './state.ts';
 
@@ -27,10 +28,17 @@ const StepKindSchema = z.enum([
   'warmup',
   'bake',
   'gateways',
+  'pin-gateways',
+  'gateway-api-baseline',
+  'gateway-api-move',
+  'gateway-api-warmup',
+  'gateway-api-bake',
+  'unpin-gateways',
   'promote-tags',
   'restore-labels',
   'verify',
   'uninstall',
+  'rollback-gateway-api',
   'rollback-gateways',
   'rollback-labels',
   'rollback-restart',
@@ -38,6 +46,7 @@ const StepKindSchema = z.enum([
   'rollback-tags',
   'rollback-gateway-restarts',
   'rollback-restore-labels',
+  'rollback-unpin-gateways',
   'rollback-verify',
   'rollback-uninstall',
   'rollback-health',
@@ -120,6 +129,33 @@ export const RunStateSchema = z.strictObject({
       moved: z.boolean().optional(),
     }),
   ),
+  gatewayApi: z
+    .strictObject({
+      order: z.enum(['after-waves', 'before-waves']),
+      pinBefore: z.string().min(1).optional(),
+      tags: z.record(z.string(), z.string()),
+      defaultRevision: z.string().optional(),
+      gateways: z.array(
+        z.strictObject({
+          namespace: z.string().min(1),
+          name: z.string().min(1),
+          deployment: z.string().min(1),
+          waypoint: z.boolean(),
+          originalRev: z.string().nullable(),
+          namespaceRev: z.string().optional(),
+          mode: z.enum(['pinned', 'follow']),
+          wave: count.optional(),
+          pin: z.boolean(),
+          moveTo: z.string().nullable(),
+          unpin: z.boolean(),
+          pinned: z.boolean().optional(),
+          moved: z.boolean().optional(),
+          held: z.boolean().optional(),
+        }),
+      ),
+      ambient: z.record(z.string(), count),
+    })
+    .optional(),
   tags: z.array(
     z.strictObject({
       tag: z.string(),
@@ -345,9 +381,11 @@ function progressProblems(state: StoredRunState): string[] {
 export function expectedSteps(policy: Policy, state: RunState): Step[] {
   const waves = state.waves.map((name, index) => ({ index, name }) as PlannedWave);
   const gateways = state.gateways.map((g) => ({ upgrade: g.upgrade }) as PlannedGateway);
-  const forward = buildSteps(policy, waves, gateways, state.from);
+  const forward = buildSteps(policy, waves, gateways, state.from, gatewayApiShape(state.gatewayApi));
   const rolledBack = state.steps.some((s) => s.kind.startsWith('rollback-'));
-  return rolledBack ? [...forward, ...rollbackSteps(policy.spec.rollback.uninstallCanary, state.to)] : forward;
+  return rolledBack
+    ? [...forward, ...rollbackSteps(policy.spec.rollback.uninstallCanary, state.to, hasGatewayApiSteps(state))]
+    : forward;
 }
 
 /** Problems of the stored steps against the plan. */

@@ -56,6 +56,18 @@ export type StepKind =
   | 'bake'
   /** Moves gateways to the new revision. */
   | 'gateways'
+  /** Pins Gateway API Gateways and waypoints to the revision they run (their own istio.io/rev), before a step would move them. */
+  | 'pin-gateways'
+  /** Measures the Gateways of the gateways wave before they move. */
+  | 'gateway-api-baseline'
+  /** Moves Gateway API Gateways and waypoints by their own label, verified on the rendered Deployments. */
+  | 'gateway-api-move'
+  /** Waits after the gateways wave has rolled out before its gates count. */
+  | 'gateway-api-warmup'
+  /** Evaluates the gateways wave's gates for its bake. */
+  | 'gateway-api-bake'
+  /** Removes the pins revroll added, once the Gateways resolve to the new revision without them. */
+  | 'unpin-gateways'
   /** Moves the promoted tags to the new revision. */
   | 'promote-tags'
   /** Puts namespaces back in their original label form once the tag they follow points at the new revision. */
@@ -65,6 +77,8 @@ export type StepKind =
   /** Uninstalls a revision when nothing references it. */
   | 'uninstall'
   // Rollback steps, in the order of safety invariant 3.
+  /** Gateway API Gateways and waypoints back on the previous revision, first. */
+  | 'rollback-gateway-api'
   /** Gateways back on the previous revision. */
   | 'rollback-gateways'
   /** Namespace labels back (or pinned to the previous revision while tags still point at the new one). */
@@ -79,6 +93,8 @@ export type StepKind =
   | 'rollback-gateway-restarts'
   /** Original labels back on namespaces that were pinned while tags moved back. */
   | 'rollback-restore-labels'
+  /** Original labels back on the Gateways rollback held on the previous revision by their own label. */
+  | 'rollback-unpin-gateways'
   /** Checks every moved pod runs the previous revision. */
   | 'rollback-verify'
   /** Uninstalls the new revision (when the policy asks and nothing references it). */
@@ -155,6 +171,47 @@ export type GatewayRecord = {
   moved?: boolean;
 };
 
+/** A Gateway API Gateway or waypoint on the old revision, with its labels before the run and what the plan does with it. */
+export type GatewayApiRecord = {
+  namespace: string;
+  name: string;
+  /** Its rendered Deployment. */
+  deployment: string;
+  waypoint: boolean;
+  /** Its own `istio.io/rev` before the run; null when the key was absent. */
+  originalRev: string | null;
+  /** Its namespace's `istio.io/rev` when the plan was made. */
+  namespaceRev?: string;
+  /** `follow`: revroll leaves it to its namespace or tag. */
+  mode: 'pinned' | 'follow';
+  /** The wave naming its ambient namespace (it moves there); else it moves in the gateways wave. */
+  wave?: number;
+  /** Pinned to the old revision before the first step that would move it. */
+  pin: boolean;
+  /** The own label its move writes: the original (the pin comes off, it resolves to the new revision) or the new revision. */
+  moveTo: string | null;
+  /** Its original labels come back on promotion (unpin-gateways). */
+  unpin: boolean;
+  /** Set before the pin is written, so a crash can never lose that it must come off. */
+  pinned?: boolean;
+  /** Set before its move is written. */
+  moved?: boolean;
+  /** Set while rollback holds it on the old revision by its own label (its original labels come back after the tags). */
+  held?: boolean;
+};
+
+/** The Gateway API part of a run. */
+export type GatewayApiState = {
+  order: 'after-waves' | 'before-waves';
+  pinBefore?: string;
+  /** Tag -> revision when the plan was made, and the default revision: what ownership resolves through. */
+  tags: Record<string, string>;
+  defaultRevision?: string;
+  gateways: GatewayApiRecord[];
+  /** Ambient namespaces named by a wave -> wave index (never relabelled, never restarted). */
+  ambient: Record<string, number>;
+};
+
 export type TagRecord = {
   tag: string;
   /** Revision the tag pointed at before the run; undefined when revroll created it. */
@@ -226,6 +283,8 @@ export type RunState = {
   waves: string[];
   namespaces: Record<string, NamespaceRecord>;
   gateways: GatewayRecord[];
+  /** Gateway API Gateways and waypoints (absent in runs planned before revroll knew them). */
+  gatewayApi?: GatewayApiState;
   tags: TagRecord[];
   approvals: ApprovalRecord[];
   gates?: GateProgress;

@@ -3,6 +3,7 @@
  * `istio.io/rev` annotation or `sidecar.istio.io/status` (never the pod label, which may name a
  * tag or be absent; reference section 3).
  */
+import { GATEWAY_MANAGED_LABEL } from './gateway-api.ts';
 import type { KubeObject } from '../ports/cluster.ts';
 import { hasProxy, injectionOptOut, podRevision } from './labels.ts';
 
@@ -41,6 +42,9 @@ export function checkConvergence(
     if (pod.metadata['deletionTimestamp']) continue;
     const phase = (pod.status as { phase?: string } | undefined)?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') continue;
+    // Rendered by istiod for a Gateway API Gateway (not injected): it follows its Gateway, which
+    // revroll moves and verifies in its own step.
+    if (pod.metadata.labels?.[GATEWAY_MANAGED_LABEL] !== undefined) continue;
     const owner = ownerOf(pod);
     const name = pod.metadata.name ?? '';
     if (!hasProxy(pod)) {

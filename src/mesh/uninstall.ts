@@ -170,6 +170,12 @@ export function unsafeDeletions(
       reasons.push(`${id} belongs to gateway ${moved.namespace}/${moved.name}, which revroll moved: not deleting it`);
       continue;
     }
+    // istiod renders a Gateway API Gateway's objects with ownerReferences to it: they go with the Gateway, never with a revision.
+    const owner = object.metadata.ownerReferences?.find((o) => o.kind === 'Gateway');
+    if (owner) {
+      reasons.push(`${id} is owned by Gateway ${namespace}/${owner.name} (rendered by istiod): not deleting it`);
+      continue;
+    }
     let pod: KubeObject | undefined;
     if (ref.kind === 'Pod') {
       const rev = podRevision(object);

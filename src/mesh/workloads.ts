@@ -41,7 +41,9 @@ export function toWorkload(kind: WorkloadKind, object: KubeObject): Workload {
   const annotations = template.metadata?.annotations ?? {};
   let optOut: string | undefined;
   const optedOut = injectionOptOut({ labels, annotations });
-  if (optedOut) optOut = `pod template ${optedOut.by} ${Label.inject}=${optedOut.value}`;
+  const gateway = object.metadata.ownerReferences?.find((o) => o.kind === 'Gateway');
+  if (gateway) optOut = `rendered by istiod for Gateway ${gateway.name}: it moves with its Gateway`;
+  else if (optedOut) optOut = `pod template ${optedOut.by} ${Label.inject}=${optedOut.value}`;
   else if (template.spec?.hostNetwork) optOut = 'hostNetwork pods are never injected';
   const replicas = kind === 'DaemonSet' ? (status.desiredNumberScheduled ?? 0) : (spec.replicas ?? 1);
   const restartedFor = annotations[Annotation.restartedFor];

@@ -407,6 +407,42 @@ export const GatewaySchema = z
   })
   .describe('An injected gateway Deployment.');
 
+/** One Gateway API Gateway or waypoint named to override `spec.gatewayApi.mode`. */
+const GatewayApiOverrideSchema = z
+  .strictObject({
+    name: DnsLabelSchema.describe('Gateway name (the `gateway.networking.k8s.io/v1` Gateway, not its Deployment).'),
+    namespace: NamespaceNameSchema,
+    mode: z.enum(['pinned', 'follow']).describe('How this Gateway moves (see `spec.gatewayApi.mode`).'),
+  })
+  .describe('A per-Gateway override.');
+
+/** Gateway API Gateways and waypoints istiod deploys (classes istio, istio-waypoint, istio-east-west). */
+export const GatewayApiSchema = z
+  .strictObject({
+    mode: z
+      .enum(['pinned', 'follow'])
+      .default('pinned')
+      .describe(
+        "`pinned` (default): before any step that would re-render a Gateway as a side effect (a namespace relabel, a tag move), revroll sets the Gateway's own `istio.io/rev` to the revision it runs, then moves it in its own gated step and removes the pin; nothing moves outside a step of the plan (safety invariant 7). Istio copies Gateway labels onto the pods, so the pin itself rolls the Gateway's pods once on the same revision. `follow`: Gateways move with their namespace or tag, all at once, outside any gate.",
+      ),
+    order: z
+      .enum(['after-waves', 'before-waves'])
+      .default('after-waves')
+      .describe(
+        "When pinned Gateways move. `after-waves` (default): after every namespace wave passed and the promoted tags moved, so the ingress moves last, onto a canary the sidecars proved, and its move is the removal of the pin itself (the Gateway then resolves to the new revision through its namespace or tag): one rollout, and the cluster is left as it was. `before-waves`: before the first wave, by setting the Gateway's own label to the new revision; the label comes off on promotion, which rolls the pods once more on the same revision.",
+      ),
+    bake: durationOr('10m', 'How long the gateways wave evaluates its gates after its warm-up.'),
+    warmup: durationOr('2m', 'Wait after the gateways wave has rolled out before its gates count.'),
+    gates: z
+      .array(GateCheckSchema)
+      .default([])
+      .describe(
+        'Checks of the gateways wave, with the same fields, outcomes, baselines and coverage check as `spec.gates.checks` (interval, limits, onNoData and onError come from `spec.gates`). Measured over the namespaces of the Gateways the wave moves.',
+      ),
+    gateways: z.array(GatewayApiOverrideSchema).default([]).describe('Per-Gateway overrides of `mode`.'),
+  })
+  .describe('Gateway API Gateways and waypoints: how they move.');
+
 const ApprovalsSchema = z
   .strictObject({
     beforeFirstWave: z.boolean().default(false).describe('Ask for an approval before the first wave.'),
@@ -585,6 +621,7 @@ export const PolicySpecSchema = z
     workloads: WorkloadsSchema.prefault({}),
     gates: GatesSchema.prefault({}),
     gateways: z.array(GatewaySchema).default([]).describe('Gateways to upgrade.'),
+    gatewayApi: GatewayApiSchema.prefault({}),
     promote: z
       .strictObject({
         tags: z.array(TagNameSchema).default(['default']).describe('Tags moved to the new revision on promotion.'),
@@ -639,6 +676,13 @@ export const PolicySpecSchema = z
     ...spec,
     waves: spec.waves.map((wave) => ({ ...wave, approval: resolveApproval(wave.approval, spec.approvals) })),
     promote: { ...spec.promote, approval: resolveApproval(spec.promote.approval, spec.approvals) },
+    gatewayApi: {
+      ...spec.gatewayApi,
+      gates: spec.gatewayApi.gates.map((check) => ({
+        ...check,
+        minTraffic: check.minTraffic ?? spec.gates.minTraffic,
+      })),
+    },
   }))
   .describe('The upgrade.');
 

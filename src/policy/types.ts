@@ -56,3 +56,4 @@ export type PrometheusSettings = NonNullable<PolicySpec['prometheus']>;
 export type SecretRef = z.output<typeof SecretRefSchema>;
 /** A Kubernetes LabelSelector. */
 export type LabelSelector = z.output<typeof LabelSelectorSchema>;
+export type GatewayApi = PolicySpec['gatewayApi'];

@@ -16,6 +16,7 @@ import { requestApproval } from './actions/approval.ts';
 import { createActionContext, errorText, type ActionContext, type ExecutorDeps } from './actions/context.ts';
 import { deleteStragglers, verify } from './actions/convergence.ts';
 import { moveGateways } from './actions/gateways.ts';
+import { setGatewayLabels } from './actions/gateway-api.ts';
 import { measure } from './actions/measure.ts';
 import { labelNamespaces } from './actions/namespaces.ts';
 import { precheck } from './actions/precheck.ts';
@@ -64,6 +65,8 @@ function perform(ctx: ActionContext, state: RunState, action: Action): Promise<O
       return labelNamespaces(ctx, action.namespaces);
     case 'move-gateways':
       return moveGateways(ctx, action.gateways);
+    case 'set-gateway-labels':
+      return setGatewayLabels(ctx, action);
     case 'restart-workloads':
       return restart(ctx, action);
     case 'wait-rollouts':

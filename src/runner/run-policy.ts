@@ -14,7 +14,8 @@ import { isInjectedGateway } from '../mesh/gateways.ts';
 import { observeMesh } from '../mesh/revisions.ts';
 import { listUninstallTargets, type UninstallTarget } from '../mesh/uninstall.ts';
 import { toWorkload, workloadRefs, type Workload } from '../mesh/workloads.ts';
-import { Resources, type ClusterPort } from '../ports/cluster.ts';
+import { isClusterError, Resources, type ClusterPort, type KubeObject } from '../ports/cluster.ts';
+import { GatewayResource } from '../mesh/gateway-api.ts';
 import type { EventRecorder, LostEvents } from '../ports/events.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Installer } from '../ports/installer.ts';
@@ -110,7 +111,18 @@ export async function snapshotCluster(cluster: ClusterPort, policy: Policy): Pro
     const to = policy.spec.revisions.to;
     uninstall[to] = await listUninstallTargets(cluster, to);
   }
-  return { mesh, workloads, podCounts, gateways, uninstall };
+  const gatewayApi = await listGatewayApi(cluster);
+  return { mesh, workloads, podCounts, gateways, ...(gatewayApi.length > 0 ? { gatewayApi } : {}), uninstall };
+}
+
+/** Every Gateway API Gateway; none when the Gateway API CRDs are not installed. */
+export async function listGatewayApi(cluster: ClusterPort): Promise<KubeObject[]> {
+  try {
+    return await cluster.list(GatewayResource);
+  } catch (error) {
+    if (isClusterError(error, 'not-found')) return [];
+    throw error;
+  }
 }
 
 type StoredRun = StoredRunState;

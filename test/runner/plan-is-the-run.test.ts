@@ -11,7 +11,7 @@
  * multiset, the steps in order.
  *
  * How the policies are made runnable here, none of it touching what the run writes: bakes and
- * warm-ups are cut to 100 ms; gates, Prometheus, Slack and the schedule are dropped (gates only
+ * warm-ups (the gateways wave's too) are cut to 100 ms; gates, Prometheus, Slack and the schedule are dropped (gates only
  * read, and their baseline steps write nothing); an istioctl install becomes `external` (the
  * scenario has the new revision installed already, and the installer's writes are its own);
  * approvals are granted with `revroll approve` whenever a run holds for one.
@@ -21,7 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ScenarioInput } from '@revroll/sandbox';
+import { loadScenario, type ScenarioInput } from '@revroll/sandbox';
 import type { PlannedMutation } from '../../src/engine/simulate.ts';
 import { createHarness, harnessCli, smallScenario, STATE_NS, type Harness } from '../helpers/runner-harness.ts';
 
@@ -91,6 +91,10 @@ const CASES: Record<string, { scenario: () => ScenarioInput | 'demo'; name: stri
   'minimal.yaml': { scenario: () => 'demo', name: 'minimal' },
   'nightly.yaml': { scenario: nightlyScenario, name: 'nightly-1-25' },
   'tags.yaml': { scenario: () => smallScenario(), name: 'prod-tags' },
+  'gateway-api.yaml': {
+    scenario: () => ({ ...loadScenario('gateway-api'), startLatencyMs: 20 }) as unknown as ScenarioInput,
+    name: 'gateway-api',
+  },
 };
 
 type Doc = { spec: Record<string, unknown> & { waves: Record<string, unknown>[] } };
@@ -101,6 +105,7 @@ function runnable(harness: Harness, file: string, edit?: (doc: Doc) => void): st
   edit?.(doc);
   for (const wave of doc.spec.waves) wave['bake'] = '100ms';
   doc.spec['gates'] = { warmup: '100ms', checks: [] };
+  doc.spec['gatewayApi'] = { ...(doc.spec['gatewayApi'] as object), bake: '100ms', warmup: '100ms', gates: [] };
   for (const key of ['prometheus', 'notify', 'schedule']) delete doc.spec[key];
   const install = doc.spec['install'] as Record<string, unknown> | undefined;
   if (install && install['mode'] !== 'external') doc.spec['install'] = { mode: 'external' };

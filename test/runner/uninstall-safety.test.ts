@@ -23,12 +23,13 @@ const cli = harnessCli;
 
 type PolicyDoc = { spec: Record<string, unknown> & { waves: { bake: string }[]; gates: Record<string, unknown> } };
 
-/** policies/demo.yaml as shipped, with short bakes and no telemetry gates (no Prometheus here). */
+/** policies/demo.yaml as shipped, with short bakes (the gateways wave's too) and no telemetry gates (no Prometheus here). */
 function demoPolicy(harness: Harness, edit: (doc: PolicyDoc) => void): string {
   const text = readFileSync(fileURLToPath(new URL('../../policies/demo.yaml', import.meta.url)), 'utf8');
   const doc = parse(text) as PolicyDoc;
   for (const wave of doc.spec.waves) wave.bake = '100ms';
   doc.spec.gates = { warmup: '100ms', checks: [] };
+  doc.spec['gatewayApi'] = { ...(doc.spec['gatewayApi'] as object), bake: '100ms', warmup: '100ms', gates: [] };
   delete doc.spec['prometheus'];
   edit(doc);
   const file = join(dirname(harness.kubeconfigFile), 'demo.yaml');

@@ -88,6 +88,11 @@ export function renderPlan(policy: Policy, plan: RunPlan, mutations: readonly Pl
       for (const skipped of ns.skipped)
         lines.push(`       skipped ${skipped.kind.toLowerCase()}/${skipped.name}: ${skipped.reason}`);
     }
+    for (const [name, index] of Object.entries(plan.gatewayApi.ambient))
+      if (index === wave.index)
+        lines.push(
+          `     - ${name} (ambient): its waypoints move by their Gateway's label; the namespace is never labelled istio.io/rev, no workload restarts`,
+        );
     if (spec.workloads.stragglers === 'restart')
       lines.push(`     then step delete-stragglers: delete the wave's pods still not on ${plan.to} after convergence`);
   }
@@ -97,6 +102,7 @@ export function renderPlan(policy: Policy, plan: RunPlan, mutations: readonly Pl
     for (const g of plan.gateways)
       lines.push(`  ${g.namespace}/${g.name} (istio.io/rev=${g.original ?? 'none'}): ${g.upgrade}`);
   }
+  lines.push(...renderGatewayApi(plan));
   lines.push('');
   const writes = mutations.reduce((n, m) => n + m.writes.length, 0);
   lines.push(`Mutations, in order (the run simulated: every step succeeds; ${writes} API write(s)):`);
@@ -122,6 +128,37 @@ export function renderPlan(policy: Policy, plan: RunPlan, mutations: readonly Pl
     for (const warning of plan.warnings) lines.push(`warning: ${warning}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Per Gateway API Gateway or waypoint: its owner and why, the steps that would move it, and what the run does. */
+export function renderGatewayApi(plan: RunPlan): string[] {
+  const api = plan.gatewayApi;
+  if (api.gateways.length === 0 && api.others.length === 0) return [];
+  const lines = ['', 'Gateway API gateways and waypoints:'];
+  const moveStep = (g: (typeof api.gateways)[number]) =>
+    g.wave !== undefined ? `wave/${plan.waves[g.wave]?.name ?? g.wave}/waypoints` : 'gateway-api/move';
+  for (const g of api.gateways) {
+    lines.push(`  ${g.namespace}/${g.name} (${g.className}, Deployment ${g.deployment}): ${g.resolution}`);
+    lines.push(
+      `     if nothing were done, moved by: ${g.movedBy.length > 0 ? g.movedBy.join(', ') : 'no step (it stays on the old revision)'}`,
+    );
+    if (g.mode === 'follow') {
+      lines.push(
+        '     revroll: leaves it to follow its namespace or tag (spec.gatewayApi.mode: follow), outside any gate',
+      );
+      continue;
+    }
+    const pin = g.pin ? `pins it (istio.io/rev=${plan.from}) at gateway-api/pin, then ` : '';
+    const move =
+      g.moveTo === g.originalRev
+        ? `restores its own labels (${g.originalRev === null ? 'the pin comes off' : `istio.io/rev=${g.originalRev}`}): it then resolves to ${plan.to}`
+        : `sets istio.io/rev=${g.moveTo ?? ''}`;
+    const unpin = g.unpin ? `; on promotion, promote/unpin-gateways puts its labels back as they were` : '';
+    lines.push(`     revroll: ${pin}moves it at ${moveStep(g)} (${move})${unpin}; checked on its Deployment`);
+  }
+  for (const o of api.others)
+    lines.push(`  ${o.namespace}/${o.name}: not on ${plan.from}, left alone (${o.resolution})`);
+  return lines;
 }
 
 export async function runCommandCli(file: string, flags: RunFlags, io: CliIo): Promise<ExitCode> {

@@ -91,7 +91,10 @@ describe('sandbox telemetry', () => {
     const connected = samples
       .filter((s) => s.name === 'pilot_xds' && s.labels.istio_io_rev === '1-24-3')
       .reduce((sum, s) => sum + s.value, 0);
-    const proxies = sandbox.summary().pods.injected['1-24-3'] ?? 0;
+    // Injected proxies, and the proxies of the Gateway API Gateways and waypoints 1-24-3 renders (one pod each).
+    const gatewayProxies = sandbox.summary().gateways.filter((g) => g.owners.includes('1-24-3')).length;
+    const proxies = (sandbox.summary().pods.injected['1-24-3'] ?? 0) + gatewayProxies;
+    expect(gatewayProxies).toBe(3);
     expect(Math.abs(connected - proxies)).toBeLessThanOrEqual(1); // split across 2 istiod pods, rounded
     const types = new Set(samples.filter((s) => s.name === 'pilot_xds_pushes').map((s) => s.labels.type));
     expect(types).toEqual(
