@@ -1,5 +1,6 @@
 /** The precheck: revisions, tags, namespaces, gateways and permissions, before anything moves. */
 import type { Observation } from '../../engine/decide.ts';
+import { findNodeAgents, nodeAgentChecks, nodeAgentSelectors } from '../../mesh/ambient.ts';
 import type { RunState } from '../../engine/state.ts';
 import { gatewayInfo, gatewayObjectKinds } from '../../mesh/gateways.ts';
 import { Label } from '../../mesh/labels.ts';
@@ -33,6 +34,8 @@ export function requiredPermissions(policy: Policy, stateNamespace: string): Per
     ...['list', 'create', 'update'].map((verb) => webhooks(verb, 'mutatingwebhookconfigurations')),
     ...['list', 'create', 'update'].map((verb) => webhooks(verb, 'validatingwebhookconfigurations')),
     { verb: 'list', group: 'apps', resource: 'deployments', namespace: istioNs },
+    // ztunnel and istio-cni, wherever they run (istio-cni often runs in kube-system).
+    { verb: 'list', group: 'apps', resource: 'daemonsets' },
     core('list', 'services', istioNs),
     ...['get', 'create', 'update'].map((verb) => core(verb, 'configmaps', stateNamespace)),
     ...['get', 'create', 'update'].map((verb) => ({
@@ -75,13 +78,29 @@ export function requiredPermissions(policy: Policy, stateNamespace: string): Per
 
 export async function precheck(ctx: ActionContext, state: RunState): Promise<Observation> {
   const snapshot = await ctx.mesh();
+  const agents = await nodeAgentFindings(ctx, snapshot, state);
   const problems = [
     ...revisionProblems(ctx, snapshot, state),
     ...namespaceProblems(snapshot, state),
     ...(await gatewayProblems(ctx, state)),
+    ...agents.problems,
     ...(await permissionProblems(ctx)),
   ];
-  return { type: 'precheck', problems, notes: installNotes(ctx, snapshot, state) };
+  return { type: 'precheck', problems, notes: [...installNotes(ctx, snapshot, state), ...agents.notes] };
+}
+
+/** ztunnel and istio-cni: their versions, and the skew rule now and after the upgrade (item 7). */
+async function nodeAgentFindings(
+  ctx: ActionContext,
+  snapshot: MeshSnapshot,
+  state: RunState,
+): Promise<{ problems: string[]; notes: string[] }> {
+  const lists = await Promise.all(
+    Object.values(nodeAgentSelectors).map((labelSelector) => ctx.cluster.list(Resources.daemonsets, { labelSelector })),
+  );
+  const agents = findNodeAgents(lists.flat());
+  const versions = new Map(snapshot.revisions.map((r) => [r.name, r.version]));
+  return nodeAgentChecks(agents, { from: state.from, to: state.to, versions });
 }
 
 function revisionProblems(ctx: ActionContext, snapshot: MeshSnapshot, state: RunState): string[] {
