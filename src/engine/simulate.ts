@@ -7,6 +7,7 @@
  * earlier one changed). Plan and run cannot drift: there is no second list of what a run does.
  * Pure: no I/O, no clock (the start instant is passed in).
  */
+import { agentUninstallRefusals, type NodeAgent } from '../mesh/ambient.ts';
 import { describeTarget, planUninstall, type UninstallTarget } from '../mesh/uninstall.ts';
 import { gatewayObjectKinds, planGatewayObjectLabel, planGatewayRevision } from '../mesh/gateways.ts';
 import { Label } from '../mesh/labels.ts';
@@ -52,6 +53,8 @@ export type SimulationInput = {
   gatewayObjects?: Readonly<Record<string, readonly UninstallTarget[]>>;
   /** The pods of the waves' namespaces (when stragglers are deleted: which pods no restart replaces). */
   pods?: readonly KubeObject[];
+  /** ztunnel and istio-cni (listed when the run may uninstall): an uninstall refuses while they carry the revision. */
+  nodeAgents?: readonly NodeAgent[];
 };
 
 /** More decisions than any plan needs (a bake of a day at one evaluation a second is far below). */
@@ -194,6 +197,7 @@ function createModel(snapshot: ClusterSnapshot, input: SimulationInput) {
       return { ...snapshot.mesh, webhooks, validators: of(Resources.validatingwebhookconfigurations), tags };
     },
     gatewayObjects: (namespace: string, app: string) => input.gatewayObjects?.[`${namespace}/${app}`] ?? [],
+    nodeAgents: input.nodeAgents ?? [],
     apply(mutation: Mutation): void {
       switch (mutation.op) {
         case 'create':
@@ -485,7 +489,17 @@ function uninstall(
   model: Model,
   emit: Emit,
 ): void {
-  const refusals = remainingReferences(plan, state, model, action.revision);
+  const names = new Set([
+    action.revision,
+    ...model
+      .mesh()
+      .tags.filter((t) => t.revision === action.revision)
+      .map((t) => t.tag),
+  ]);
+  const refusals = [
+    ...remainingReferences(plan, state, model, action.revision),
+    ...agentUninstallRefusals(model.nodeAgents, action.revision, names).map((r) => r.detail),
+  ];
   if (refusals.length > 0) {
     emit(
       [],

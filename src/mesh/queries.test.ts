@@ -25,6 +25,15 @@ const wave: MeasureScope = {
   at,
 };
 const cohort: MeasureScope = { ...wave, subject: 'cohort' };
+const gatewaysWave: MeasureScope = {
+  ...wave,
+  namespaces: [],
+  gateways: [
+    { namespace: 'ingress', name: 'public' },
+    { namespace: 'ingress', name: 'internal' },
+    { namespace: 'shop', name: 'public' },
+  ],
+};
 const check = (preset: NonNullable<Parameters<typeof buildGateQueries>[0]['preset']>) => ({
   name: 'c',
   preset,
@@ -120,12 +129,82 @@ describe('src/mesh/queries', () => {
       'istiod-push-errors',
       'proxy-convergence-p99',
       'sidecar-injection-failures',
+      'gateway-5xx-ratio',
+      'gateway-p99-latency',
+      'waypoint-5xx-ratio',
+      'waypoint-p99-latency',
+      'ztunnel-connection-failures',
     ] as const)('%s parses for wave and cohort', (preset) => {
-      for (const scope of [wave, cohort]) {
+      for (const scope of /^(gateway|waypoint)-/.test(preset) ? [wave, cohort, gatewaysWave] : [wave, cohort]) {
         const q = buildGateQueries(check(preset), scope);
         expect(findSyntaxError(q.value)).toBeUndefined();
         if (q.traffic !== undefined) expect(findSyntaxError(q.traffic)).toBeUndefined();
       }
+    });
+
+    it('gateway-5xx-ratio of a gateways wave: exactly the moved Gateways, per namespace, on the new proxies', () => {
+      const q = buildGateQueries(check('gateway-5xx-ratio'), gatewaysWave);
+      const join =
+        ' * on (namespace,pod) group_left(tag) max by (namespace,pod,tag) (istio_build{component="proxy",tag="1.25.1"})';
+      const sel = (extra: string) =>
+        `(rate(istio_requests_total{reporter="source",${extra}namespace="ingress",gateway_networking_k8s_io_gateway_name=~"^(public|internal)$"}[5m]) or rate(istio_requests_total{reporter="source",${extra}namespace="shop",gateway_networking_k8s_io_gateway_name=~"^(public)$"}[5m]))${join}`;
+      expect(q.traffic).toBe(`sum(${sel('')})`);
+      expect(q.value).toBe(`(sum(${sel('response_code=~"5..",')}) or vector(0)) / sum(${sel('')})`);
+      expect(q.subject).toBe('gateways [ingress/public, ingress/internal, shop/public] on proxies 1.25.1');
+    });
+
+    it('gateway and waypoint presets of a namespace wave measure the Gateways whose pods run there', () => {
+      const gateway = buildGateQueries(check('gateway-p99-latency'), wave);
+      expect(gateway.value).toBe(
+        'histogram_quantile(0.99, sum by (le) (rate(istio_request_duration_milliseconds_bucket{reporter="source",namespace=~"^(shop|pay)$",gateway_networking_k8s_io_gateway_name!=""}[5m]) * on (namespace,pod) group_left(tag) max by (namespace,pod,tag) (istio_build{component="proxy",tag="1.25.1"})))',
+      );
+      expect(gateway.subject).toBe('gateways in [shop, pay] on proxies 1.25.1');
+      const waypoint = buildGateQueries(check('waypoint-5xx-ratio'), wave);
+      expect(waypoint.value).toContain('reporter="waypoint",response_code=~"5..",namespace=~"^(shop|pay)$"');
+      expect(waypoint.value).not.toContain('reporter="source"');
+      expect(waypoint.subject).toBe('waypoints in [shop, pay] on proxies 1.25.1');
+    });
+
+    it('the gateway cohort is every Gateway API gateway still on the old version', () => {
+      const q = buildGateQueries(check('gateway-5xx-ratio'), cohort);
+      expect(q.traffic).toBe(
+        'sum(rate(istio_requests_total{reporter="source",gateway_networking_k8s_io_gateway_name!=""}[5m]) * on (namespace,pod) group_left(tag) max by (namespace,pod,tag) (istio_build{component="proxy",tag="1.24.3"}))',
+      );
+      expect(q.subject).toBe('cohort gateways on proxies 1.24.3');
+      expect(() => buildGateQueries(check('waypoint-p99-latency'), { ...cohort, toVersion: '1.24.3' })).toThrow(
+        /cannot be told apart by version/,
+      );
+    });
+
+    it('ztunnel-connection-failures: connections closed with CONNECT over opened, ztunnel series only, no traffic floor', () => {
+      const q = buildGateQueries(check('ztunnel-connection-failures'), wave);
+      const onZtunnel = ' * on (namespace,pod) group_left() max by (namespace,pod) (istio_build{component="ztunnel"})';
+      expect(q.value).toBe(
+        `(sum(rate(istio_tcp_connections_closed_total{destination_workload_namespace=~"^(shop|pay)$",response_flags="CONNECT"}[5m])${onZtunnel}) or vector(0)) / sum(rate(istio_tcp_connections_opened_total{destination_workload_namespace=~"^(shop|pay)$"}[5m])${onZtunnel})`,
+      );
+      expect(q.traffic).toBeUndefined();
+      expect(buildGateQueries(check('ztunnel-connection-failures'), cohort).value).toContain(
+        'destination_workload_namespace!~"^(shop|pay)$"',
+      );
+      expect(() => buildGateQueries(check('ztunnel-connection-failures'), gatewaysWave)).toThrow(/no namespaces/);
+    });
+
+    it('escapes adversarial Gateway names and namespaces, and refuses empty ones', () => {
+      for (const name of ADVERSARIAL) {
+        const q = buildGateQueries(check('gateway-5xx-ratio'), {
+          ...gatewaysWave,
+          gateways: [{ namespace: name, name }],
+        });
+        expect(findSyntaxError(q.value)).toBeUndefined();
+        expect(matcherValue(q.value, 'namespace')).toBe(name);
+        expect(new RegExp(matcherValue(q.value, 'gateway_networking_k8s_io_gateway_name')).test(name)).toBe(true);
+      }
+      expect(() =>
+        buildGateQueries(check('gateway-5xx-ratio'), { ...gatewaysWave, gateways: [{ namespace: 'a', name: '' }] }),
+      ).toThrow(GateQueryError);
+      expect(() =>
+        buildGateQueries(check('waypoint-5xx-ratio'), { ...gatewaysWave, gateways: [{ namespace: '', name: 'w' }] }),
+      ).toThrow(GateQueryError);
     });
 
     it('refuses a cohort when proxies cannot be told apart by version', () => {

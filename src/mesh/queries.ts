@@ -170,6 +170,118 @@ function istiodRate(metric: string, revision: string, window: string, extra = ''
   return `sum(rate(${metric}{${matchers}}[${window}])) or 0 * max(istio_build{component="pilot",${rev}})`;
 }
 
+/** The Gateway API pod label `gateway.networking.k8s.io/gateway-name` as Prometheus' labelmap writes it (reference §7). */
+const GATEWAY_NAME_LABEL = 'gateway_networking_k8s_io_gateway_name';
+
+/** Gateway API proxies: a Gateway reports its own requests as `source`, a waypoint as `waypoint`. */
+type GatewayKind = 'gateway' | 'waypoint';
+const GATEWAY_REPORTER: Record<GatewayKind, string> = { gateway: 'source', waypoint: 'waypoint' };
+
+/** An anchored alternation of exact values (never empty, never matching ""). */
+function exactRegex(what: string, values: readonly string[]): string {
+  if (values.length === 0) throw new GateQueryError(`the scope has no ${what} to measure`);
+  for (const value of values) nonEmpty(`a ${what} name`, value);
+  return `^(${[...new Set(values)].map(escapeRegex).join('|')})$`;
+}
+
+/**
+ * The per-pod rates of a Gateway API metric, un-aggregated. A wave measures the Gateways the
+ * step moves (`scope.gateways`, one selector per namespace joined with `or`, so a name never
+ * matches a same-named Gateway elsewhere), else every Gateway whose pods run in the wave's
+ * namespaces; only the new proxies when `toVersion` is known. The cohort is every Gateway of
+ * that kind whose proxy is still on `fromVersion`. The rendered pods carry the Gateway's name
+ * label, so `GATEWAY_NAME_LABEL!=""` leaves out injected gateways and sidecars.
+ */
+function gatewayRates(
+  metric: string,
+  kind: GatewayKind,
+  scope: MeasureScope,
+  window: string,
+  extra = '',
+): { expr: string; subject: string } {
+  const common = [`reporter=${quote(GATEWAY_REPORTER[kind])}`, extra];
+  const plural = `${kind}s`;
+  if (scope.subject === 'cohort') {
+    const fromVersion = requireCohortVersion(scope);
+    const sel = selector(metric, ...common, `${GATEWAY_NAME_LABEL}!=""`);
+    return {
+      expr: `rate(${sel}[${window}])${onProxyVersion(fromVersion)}`,
+      subject: `cohort ${plural} on proxies ${fromVersion}`,
+    };
+  }
+  let selectors: string[];
+  let names: string;
+  const gateways = scope.gateways ?? [];
+  if (gateways.length > 0) {
+    const byNamespace = new Map<string, string[]>();
+    for (const g of gateways) byNamespace.set(g.namespace, [...(byNamespace.get(g.namespace) ?? []), g.name]);
+    selectors = [...byNamespace].map(([namespace, list]) =>
+      selector(
+        metric,
+        ...common,
+        `namespace=${quote(nonEmpty('a Gateway namespace', namespace))}`,
+        `${GATEWAY_NAME_LABEL}=~${quote(exactRegex('Gateway', list))}`,
+      ),
+    );
+    names = `${plural} [${gateways.map((g) => `${g.namespace}/${g.name}`).join(', ')}]`;
+  } else {
+    selectors = [
+      selector(
+        metric,
+        ...common,
+        `namespace=~${quote(namespacesRegex(scope.namespaces))}`,
+        `${GATEWAY_NAME_LABEL}!=""`,
+      ),
+    ];
+    names = `${plural} in [${scope.namespaces.join(', ')}]`;
+  }
+  const rates = selectors.map((s) => `rate(${s}[${window}])`);
+  const union = rates.length === 1 ? (rates[0] as string) : `(${rates.join(' or ')})`;
+  if (scope.toVersion === undefined) return { expr: union, subject: names };
+  return { expr: `${union}${onProxyVersion(scope.toVersion)}`, subject: `${names} on proxies ${scope.toVersion}` };
+}
+
+/** 5xx share and p99 of Gateway API gateways or waypoints, from their own series. */
+function gatewayQueries(kind: GatewayKind, measure: '5xx' | 'p99', window: string, scope: MeasureScope): GateQueries {
+  const requests = gatewayRates('istio_requests_total', kind, scope, window);
+  const traffic = `sum(${requests.expr})`;
+  if (measure === '5xx') {
+    const errors = gatewayRates('istio_requests_total', kind, scope, window, 'response_code=~"5.."');
+    return { value: `(sum(${errors.expr}) or vector(0)) / ${traffic}`, traffic, subject: requests.subject };
+  }
+  const buckets = gatewayRates('istio_request_duration_milliseconds_bucket', kind, scope, window);
+  return { value: `histogram_quantile(0.99, sum by (le) (${buckets.expr}))`, traffic, subject: requests.subject };
+}
+
+/**
+ * The share of ztunnel connections to the scope's workloads that failed. ztunnel is one
+ * DaemonSet for the whole mesh (never moved by a wave), so the wave is the traffic to its
+ * namespaces and the cohort the traffic to every other namespace. A failed connection is
+ * counted when it closes with `response_flags="CONNECT"` (istio/ztunnel `src/proxy/metrics.rs`:
+ * the flag is set before the close is counted; `istio_tcp_connections_failed_total` is
+ * unstable and missing from older ztunnels). The join on `istio_build{component="ztunnel"}`
+ * keeps only ztunnel's series (sidecars export `istio_tcp_*` too), and leaves no series when
+ * ztunnel is not scraped. No connections at all is 0/0: NoData.
+ */
+function ztunnelQueries(window: string, scope: MeasureScope): GateQueries {
+  let matcher: string;
+  let subject: string;
+  if (scope.subject === 'wave') {
+    matcher = `destination_workload_namespace=~${quote(namespacesRegex(scope.namespaces))}`;
+    subject = `ztunnel connections to [${scope.namespaces.join(', ')}]`;
+  } else if (scope.namespaces.length > 0) {
+    matcher = `destination_workload_namespace!~${quote(namespacesRegex(scope.namespaces))}`;
+    subject = `cohort: ztunnel connections outside [${scope.namespaces.join(', ')}]`;
+  } else {
+    matcher = '';
+    subject = 'cohort: every ztunnel connection';
+  }
+  const onZtunnel = ' * on (namespace,pod) group_left() max by (namespace,pod) (istio_build{component="ztunnel"})';
+  const opened = `sum(rate(${selector('istio_tcp_connections_opened_total', matcher)}[${window}])${onZtunnel})`;
+  const failed = `sum(rate(${selector('istio_tcp_connections_closed_total', matcher, 'response_flags="CONNECT"')}[${window}])${onZtunnel})`;
+  return { value: `(${failed} or vector(0)) / ${opened}`, subject };
+}
+
 function presetQueries(preset: GatePreset, window: string, scope: MeasureScope): GateQueries {
   switch (preset) {
     case 'proxy-5xx-ratio': {
@@ -206,6 +318,16 @@ function presetQueries(preset: GatePreset, window: string, scope: MeasureScope):
       const revision = istiodRevision(scope);
       return { value: istiodRate('sidecar_injection_failure_total', revision, window), subject: `istiod ${revision}` };
     }
+    case 'gateway-5xx-ratio':
+      return gatewayQueries('gateway', '5xx', window, scope);
+    case 'gateway-p99-latency':
+      return gatewayQueries('gateway', 'p99', window, scope);
+    case 'waypoint-5xx-ratio':
+      return gatewayQueries('waypoint', '5xx', window, scope);
+    case 'waypoint-p99-latency':
+      return gatewayQueries('waypoint', 'p99', window, scope);
+    case 'ztunnel-connection-failures':
+      return ztunnelQueries(window, scope);
   }
 }
 

@@ -11,12 +11,20 @@ import {
   type Mutation,
   type ResourceRef,
 } from '../ports/cluster.ts';
+import { agentUninstallRefusals, findNodeAgents } from './ambient.ts';
 import { Label, podRevision } from './labels.ts';
 import type { MeshSnapshot } from './revisions.ts';
 
-/** istioctl's uninstall selector: the revision's objects of the components it prunes. */
+/**
+ * istioctl's uninstall selector without its `Cni` and `Ztunnel` components: the revision's
+ * objects of the components it prunes. ztunnel and istio-cni are one DaemonSet each for the
+ * whole mesh, not revisioned: `istioctl uninstall --revision <old>` would delete them while
+ * they still carry `<old>` (reference istio-gateways-ambient-multicluster.md §5). revroll never
+ * deletes them, and refuses the uninstall while they still carry the revision
+ * (`agentUninstallRefusals`).
+ */
 export function uninstallSelector(revision: string): string {
-  return `${Label.rev}=${revision},${Label.operatorComponent} in (Pilot,IngressGateways,EgressGateways,Cni,Ztunnel)`;
+  return `${Label.rev}=${revision},${Label.operatorComponent} in (Pilot,IngressGateways,EgressGateways)`;
 }
 
 /** The kinds istioctl prunes, in its order. */
@@ -41,7 +49,7 @@ export const uninstallKinds: readonly ResourceRef[] = [
 
 /** Something that still points at a revision. */
 export type Reference = {
-  kind: 'pod' | 'namespace' | 'tag' | 'gateway' | 'workload-template';
+  kind: 'pod' | 'namespace' | 'tag' | 'gateway' | 'workload-template' | 'node-agent';
   name: string;
   detail: string;
 };
@@ -50,6 +58,8 @@ export type Reference = {
  * Everything that references `revision`: pods whose proxy runs it, namespaces labelled with it
  * or with a tag pointing at it (or `istio-injection=enabled` when `default` points at it), tags
  * pointing at it, and workloads (gateways included) whose pod template names it or a tag of it.
+ * ztunnel and istio-cni count once each, as their DaemonSet (not pod by pod): an uninstall would
+ * delete them or their istiod, and revroll never deletes or re-points them (issue 15, item 7).
  */
 export function findReferences(
   snapshot: MeshSnapshot,
@@ -91,6 +101,7 @@ export function findReferences(
     const phase = (pod.status as { phase?: string } | undefined)?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') continue;
     if (pod.metadata.labels?.[Label.app] === 'istiod') continue; // the control plane's own pods go with it
+    if (isNodeAgentPod(pod)) continue; // reported once, as their DaemonSet, below
     if (podRevision(pod) === revision) {
       references.push({
         kind: 'pod',
@@ -118,7 +129,16 @@ export function findReferences(
       });
     }
   }
+  const agents = findNodeAgents(workloads.filter((w) => w.kind === 'DaemonSet'));
+  for (const { agent, detail } of agentUninstallRefusals(agents, revision, names))
+    references.push({ kind: 'node-agent', name: `DaemonSet/${agent.namespace}/${agent.name}`, detail });
   return references;
+}
+
+/** A ztunnel or istio-cni pod (by the charts' selector labels). */
+function isNodeAgentPod(pod: KubeObject): boolean {
+  const labels = pod.metadata.labels ?? {};
+  return labels[Label.app] === 'ztunnel' || labels['k8s-app'] === 'istio-cni-node';
 }
 
 /** An object an uninstall would delete. */

@@ -76,7 +76,7 @@ describe('src/policy/load', () => {
     [
       'a bad enum value',
       withLine(17, '        preset: proxy-5xx'),
-      'p.yaml:17:17 spec.gates.checks[0].preset: must be one of "proxy-5xx-ratio", "proxy-p99-latency", "istiod-xds-rejects", "istiod-push-errors", "proxy-convergence-p99", "sidecar-injection-failures"',
+      'p.yaml:17:17 spec.gates.checks[0].preset: must be one of "proxy-5xx-ratio", "proxy-p99-latency", "istiod-xds-rejects", "istiod-push-errors", "proxy-convergence-p99", "sidecar-injection-failures", "gateway-5xx-ratio", "gateway-p99-latency", "waypoint-5xx-ratio", "waypoint-p99-latency", "ztunnel-connection-failures"',
     ],
     [
       'a bare-number duration',

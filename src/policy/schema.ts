@@ -297,9 +297,14 @@ export const GatePresetSchema = z
     'istiod-push-errors',
     'proxy-convergence-p99',
     'sidecar-injection-failures',
+    'gateway-5xx-ratio',
+    'gateway-p99-latency',
+    'waypoint-5xx-ratio',
+    'waypoint-p99-latency',
+    'ztunnel-connection-failures',
   ])
   .describe(
-    'Built-in query: `proxy-5xx-ratio` (share of 5xx answers, 0-1), `proxy-p99-latency` (ms), `istiod-xds-rejects` (NACKs/s), `istiod-push-errors` (push send errors/s), `proxy-convergence-p99` (s), `sidecar-injection-failures` (failures/s).',
+    'Built-in query: `proxy-5xx-ratio` (share of 5xx answers, 0-1), `proxy-p99-latency` (ms), `istiod-xds-rejects` (NACKs/s), `istiod-push-errors` (push send errors/s), `proxy-convergence-p99` (s), `sidecar-injection-failures` (failures/s); for Gateway API Gateways, from their own `reporter="source"` series, `gateway-5xx-ratio` (0-1) and `gateway-p99-latency` (ms); for waypoints (`reporter="waypoint"`), `waypoint-5xx-ratio` (0-1) and `waypoint-p99-latency` (ms); for ambient namespaces, `ztunnel-connection-failures` (share of ztunnel connections to workloads of the wave namespaces that failed, 0-1). Gateway and waypoint presets measure the Gateways the step moves, or those in the wave namespaces.',
   );
 
 /** Typed thresholds: no expression strings. */

@@ -37,6 +37,11 @@ const UNITS: Record<GatePreset, ChartUnit> = {
   'istiod-push-errors': 'per-second',
   'proxy-convergence-p99': 'seconds',
   'sidecar-injection-failures': 'per-second',
+  'gateway-5xx-ratio': 'ratio',
+  'gateway-p99-latency': 'ms',
+  'waypoint-5xx-ratio': 'ratio',
+  'waypoint-p99-latency': 'ms',
+  'ztunnel-connection-failures': 'ratio',
 };
 
 /** The markers drawn for evaluations with a value; NoData and Error have none and are in the table only. */

@@ -5,6 +5,7 @@
  */
 import type { ClusterSnapshot, RunPlan } from '../engine/plan.ts';
 import { simulateRun, type PlannedMutation } from '../engine/simulate.ts';
+import { findNodeAgents, nodeAgentSelectors } from '../mesh/ambient.ts';
 import { listGatewayObjects } from '../mesh/gateways.ts';
 import type { UninstallTarget } from '../mesh/uninstall.ts';
 import { Resources, type ClusterPort, type KubeObject } from '../ports/cluster.ts';
@@ -30,7 +31,20 @@ export async function planMutations(
           plan.waves.flatMap((w) => w.namespaces.map((ns) => ns.name)),
         )
       : [];
-  return simulateRun(policy, plan, snapshot, now, { gatewayObjects, pods });
+  // ztunnel and istio-cni matter only to an uninstall (it refuses while they carry the revision).
+  const uninstalls = policy.spec.promote.uninstallPrevious || policy.spec.rollback.uninstallCanary;
+  const nodeAgents = uninstalls
+    ? findNodeAgents(
+        (
+          await Promise.all(
+            Object.values(nodeAgentSelectors).map((labelSelector) =>
+              cluster.list(Resources.daemonsets, { labelSelector }),
+            ),
+          )
+        ).flat(),
+      )
+    : [];
+  return simulateRun(policy, plan, snapshot, now, { gatewayObjects, pods, nodeAgents });
 }
 
 async function listPods(cluster: ClusterPort, namespaces: readonly string[]): Promise<KubeObject[]> {

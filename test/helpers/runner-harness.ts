@@ -96,9 +96,19 @@ export type Harness = {
   close(): Promise<void>;
 };
 
-export async function createHarness(scenario: ScenarioInput = smallScenario()): Promise<Harness> {
-  const sandbox = await createSandbox({ scenario: scenario as never });
-  await sandbox.waitForIdle();
+/**
+ * `scenario`: an input, or a built-in scenario's name. `idle: false` skips waiting for every
+ * rollout to settle (the Gateway API trap scenarios never settle: their Deployments flap).
+ */
+export async function createHarness(
+  scenario: ScenarioInput | string = smallScenario(),
+  options: { idle?: boolean } = {},
+): Promise<Harness> {
+  const sandbox = await createSandbox({
+    scenario: scenario as never,
+    ...(typeof scenario === 'string' ? { startLatencyMs: 20 } : {}),
+  });
+  if (options.idle !== false) await sandbox.waitForIdle();
   const dir = mkdtempSync(join(tmpdir(), 'revroll-test-'));
   const kubeconfigFile = join(dir, 'kubeconfig');
   writeFileSync(kubeconfigFile, sandbox.kubeconfig);

@@ -14,10 +14,14 @@
  *   `istio_io_rev` only when the Gateway's labels put `istio.io/rev` on the pod (reference
  *   istio-gateways-ambient-multicluster.md §7). A gateway pod whose istiod dropped the Gateway
  *   from xDS (#59959) is blackholed: it counts nothing, and the lost requests are counted apart.
- * - ztunnel pods: `istio_tcp_connections_{opened,closed,failed}_total` and
+ * - ztunnel pods: `istio_tcp_connections_{opened,closed}_total` and
  *   `istio_tcp_{sent,received}_bytes_total` (`reporter="destination"`) for the captured ambient
  *   pods on their node, and `istio_build{component="ztunnel"}`; no HTTP metrics and no
- *   istio_io_rev (the ztunnel pod has the annotation only).
+ *   istio_io_rev (the ztunnel pod has the annotation only). Connections fail at the error rate
+ *   of the revision ztunnel's XDS_ADDRESS names; as in istio/ztunnel `src/proxy/metrics.rs`, a
+ *   failed connection is counted on close with `response_flags="CONNECT"` (the flag is set
+ *   before the close is recorded) and in the unstable `istio_tcp_connections_failed_total`
+ *   (same flag), whose series appear with the first failure.
  * - istiod pods: `istio_build{component="pilot"}`, `pilot_xds`, `pilot_xds_pushes` (with
  *   `*_senderr` types), `pilot_total_xds_rejects`, `pilot_proxy_convergence_time`,
  *   `sidecar_injection_*_total`.
@@ -103,7 +107,20 @@ type ProxyEntry = {
   buildLabels: Record<string, string>;
 };
 
-type TcpFlow = { labels: string; opened: number; closed: number; failed: number; sent: number; received: number };
+/**
+ * One ztunnel flow (a destination workload on a node). `labels` carry `response_flags="-"` (how a
+ * connection opens and closes cleanly), `failedLabels` `response_flags="CONNECT"`: a failed
+ * connection is counted on close with that flag, and in `istio_tcp_connections_failed_total`.
+ */
+type TcpFlow = {
+  labels: string;
+  failedLabels: string;
+  opened: number;
+  closed: number;
+  failed: number;
+  sent: number;
+  received: number;
+};
 
 type ZtunnelEntry = {
   namespace: string;
@@ -671,16 +688,19 @@ export function createTelemetry(options: {
       const flowKey = `${c.namespace}/${c.workload}`;
       let flow = z.flows.get(flowKey);
       if (!flow) {
-        flow = {
-          labels: renderLabels([
+        const labels = (flags: string) =>
+          renderLabels([
             ['reporter', 'destination'],
             ...INGRESS_SOURCE,
             ...destinationLabels(c.workload, c.namespace, c.workload, 'latest'),
             ...only([['request_protocol', 'tcp']]),
-            ['response_flags', '-'],
+            ['response_flags', flags],
             ...only([['connection_security_policy', 'mutual_tls']]),
             ...Object.entries(z.base),
-          ]),
+          ]);
+        flow = {
+          labels: labels('-'),
+          failedLabels: labels('CONNECT'),
           opened: 0,
           closed: 0,
           failed: 0,
@@ -690,9 +710,11 @@ export function createTelemetry(options: {
         z.flows.set(flowKey, flow);
       }
       const connections = n / 10;
+      const failed = connections * clamp01(profileOf(z.revision).health.errorRate);
       flow.opened += connections;
-      flow.closed += connections * 0.98;
-      flow.failed += connections * clamp01(profileOf(z.revision).health.errorRate);
+      // A failed connection closes at once; about 98% of the others have closed by now.
+      flow.failed += failed;
+      flow.closed += (connections - failed) * 0.98;
       flow.sent += n * 1200;
       flow.received += n * 400;
     }
@@ -789,10 +811,27 @@ export function createTelemetry(options: {
 
   /** ztunnel's TCP families (no series until a captured pod on its node saw traffic). */
   function tcpChunk(): string {
-    const families: [name: string, help: string, value: (f: TcpFlow) => number][] = [
+    // `failed`: series with response_flags="CONNECT", created by the first failure (as ztunnel's
+    // get_or_create does); the closed family counts failed connections under that flag too.
+    const families: [
+      name: string,
+      help: string,
+      value: ((f: TcpFlow) => number) | undefined,
+      failed?: (f: TcpFlow) => number,
+    ][] = [
       ['istio_tcp_connections_opened_total', 'The total number of TCP connections opened', (f) => f.opened],
-      ['istio_tcp_connections_closed_total', 'The total number of TCP connections closed', (f) => f.closed],
-      ['istio_tcp_connections_failed_total', 'The total number of TCP connections that failed', (f) => f.failed],
+      [
+        'istio_tcp_connections_closed_total',
+        'The total number of TCP connections closed',
+        (f) => f.closed,
+        (f) => f.failed,
+      ],
+      [
+        'istio_tcp_connections_failed_total',
+        'The total number of TCP connections that failed to establish (unstable)',
+        undefined,
+        (f) => f.failed,
+      ],
       [
         'istio_tcp_sent_bytes_total',
         'The size of total bytes sent during response in case of a TCP connection',
@@ -807,9 +846,12 @@ export function createTelemetry(options: {
     const flows = [...ztunnels.values()].flatMap((z) => [...z.flows.values()]);
     if (flows.length === 0) return '';
     let out = '';
-    for (const [name, help, value] of families) {
+    for (const [name, help, value, failed] of families) {
       out += `# HELP ${name} ${help}.\n# TYPE ${name} counter\n`;
-      for (const flow of flows) out += `${name}{${flow.labels}} ${Math.floor(value(flow))}\n`;
+      for (const flow of flows) {
+        if (value) out += `${name}{${flow.labels}} ${Math.floor(value(flow))}\n`;
+        if (failed && flow.failed > 0) out += `${name}{${flow.failedLabels}} ${Math.floor(failed(flow))}\n`;
+      }
     }
     return out;
   }

@@ -189,10 +189,15 @@ export async function runCommandCli(file: string, flags: RunFlags, io: CliIo): P
       observation.type === 'precheck'
         ? observation.problems
         : [observation.type === 'done' ? observation.message : 'precheck did not run'];
+    // Findings that do not stop the run (warnings, ztunnel and istio-cni versions): shown, never refused.
+    const precheckNotes = observation.type === 'precheck' ? (observation.notes ?? []) : [];
     if (json) {
-      io.out(`${JSON.stringify({ dryRun: true, plan, mutations, precheck: precheckProblems }, null, 2)}\n`);
+      io.out(
+        `${JSON.stringify({ dryRun: true, plan, mutations, precheck: precheckProblems, precheckNotes }, null, 2)}\n`,
+      );
     } else {
       io.out(renderPlan(policy, plan, mutations));
+      if (precheckNotes.length > 0) io.out(`\nPrecheck notes:\n${precheckNotes.map((n) => `  - ${n}`).join('\n')}\n`);
       io.out(
         precheckProblems.length === 0
           ? '\nPrecheck: ok. Dry run: nothing was changed.\n'

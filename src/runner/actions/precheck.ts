@@ -1,12 +1,14 @@
 /** The precheck: revisions, tags, namespaces, gateways and permissions, before anything moves. */
 import type { Observation } from '../../engine/decide.ts';
+import { findNodeAgents, nodeAgentChecks, nodeAgentSelectors } from '../../mesh/ambient.ts';
+import { findGatewayTraps, gatewayFacts, gatewayResource, tagView } from '../../mesh/gateway-traps.ts';
 import type { RunState } from '../../engine/state.ts';
 import { gatewayInfo, gatewayObjectKinds } from '../../mesh/gateways.ts';
 import { Label } from '../../mesh/labels.ts';
 import type { MeshSnapshot } from '../../mesh/revisions.ts';
 import { uninstallKinds } from '../../mesh/uninstall.ts';
 import { workloadRefs } from '../../mesh/workloads.ts';
-import { Resources, type PermissionCheck } from '../../ports/cluster.ts';
+import { isClusterError, Resources, type KubeObject, type PermissionCheck } from '../../ports/cluster.ts';
 import type { Policy } from '../../policy/types.ts';
 import type { ActionContext } from './context.ts';
 import { revisionReady } from './revision.ts';
@@ -33,6 +35,10 @@ export function requiredPermissions(policy: Policy, stateNamespace: string): Per
     ...['list', 'create', 'update'].map((verb) => webhooks(verb, 'mutatingwebhookconfigurations')),
     ...['list', 'create', 'update'].map((verb) => webhooks(verb, 'validatingwebhookconfigurations')),
     { verb: 'list', group: 'apps', resource: 'deployments', namespace: istioNs },
+    // ztunnel and istio-cni, wherever they run (istio-cni often runs in kube-system).
+    { verb: 'list', group: 'apps', resource: 'daemonsets' },
+    // Gateway API Gateways anywhere: who owns each, and the ownership traps.
+    { verb: 'list', group: gatewayResource.group, resource: gatewayResource.resource },
     core('list', 'services', istioNs),
     ...['get', 'create', 'update'].map((verb) => core(verb, 'configmaps', stateNamespace)),
     ...['get', 'create', 'update'].map((verb) => ({
@@ -75,13 +81,81 @@ export function requiredPermissions(policy: Policy, stateNamespace: string): Per
 
 export async function precheck(ctx: ActionContext, state: RunState): Promise<Observation> {
   const snapshot = await ctx.mesh();
+  const [agents, traps] = await Promise.all([
+    nodeAgentFindings(ctx, snapshot, state),
+    gatewayTrapFindings(ctx, snapshot, state),
+  ]);
   const problems = [
     ...revisionProblems(ctx, snapshot, state),
     ...namespaceProblems(snapshot, state),
     ...(await gatewayProblems(ctx, state)),
+    ...agents.problems,
+    ...traps.problems,
     ...(await permissionProblems(ctx)),
   ];
-  return { type: 'precheck', problems, notes: installNotes(ctx, snapshot, state) };
+  return {
+    type: 'precheck',
+    problems,
+    notes: [...installNotes(ctx, snapshot, state), ...agents.notes, ...traps.notes],
+  };
+}
+
+/** Gateway API ownership traps (item 8): dual owners, half-moved tags, the unrevisioned istiod, #59959. */
+async function gatewayTrapFindings(
+  ctx: ActionContext,
+  snapshot: MeshSnapshot,
+  state: RunState,
+): Promise<{ problems: string[]; notes: string[] }> {
+  const [gateways, tagServices, istiods] = await Promise.all([
+    // Without the Gateway API CRDs there is no Gateway to own.
+    ctx.cluster.list(gatewayResource).catch((error: unknown) => {
+      if (isClusterError(error, 'not-found')) return [] as KubeObject[];
+      throw error;
+    }),
+    ctx.cluster.list(Resources.services, { namespace: ctx.istioNs, labelSelector: Label.tag }),
+    ctx.cluster.list(Resources.deployments, { namespace: ctx.istioNs, labelSelector: 'app=istiod' }),
+  ]);
+  if (gateways.length === 0 && tagServices.length === 0 && !snapshot.revisions.some((r) => r.name === 'default'))
+    return { problems: [], notes: [] };
+  const spec = ctx.spec;
+  const movedTags = [...spec.promote.tags];
+  if (spec.strategy.type === 'tags' && spec.strategy.stableTag) movedTags.push(spec.strategy.stableTag);
+  const ambient = new Set(istiods.filter(ambientEnabled).map((d) => d.metadata.labels?.[Label.rev] ?? 'default'));
+  return findGatewayTraps({
+    from: state.from,
+    to: state.to,
+    movedTags,
+    revisions: snapshot.revisions.map((r) => ({
+      name: r.name,
+      ...(r.version ? { version: r.version } : {}),
+      running: r.ready,
+      ambient: ambient.has(r.name),
+    })),
+    tags: tagView({ webhooks: snapshot.webhooks, validators: snapshot.validators, tagServices }),
+    gateways: gatewayFacts(gateways, snapshot.namespaces),
+  });
+}
+
+/** istiod runs with `PILOT_ENABLE_AMBIENT=true` (the ambient profile): it manages waypoints. */
+function ambientEnabled(deployment: KubeObject): boolean {
+  const containers =
+    (deployment.spec as { template?: { spec?: { containers?: { env?: { name: string; value?: string }[] }[] } } })
+      ?.template?.spec?.containers ?? [];
+  return containers.some((c) => c.env?.some((e) => e.name === 'PILOT_ENABLE_AMBIENT' && e.value === 'true'));
+}
+
+/** ztunnel and istio-cni: their versions, and the skew rule now and after the upgrade (item 7). */
+async function nodeAgentFindings(
+  ctx: ActionContext,
+  snapshot: MeshSnapshot,
+  state: RunState,
+): Promise<{ problems: string[]; notes: string[] }> {
+  const lists = await Promise.all(
+    Object.values(nodeAgentSelectors).map((labelSelector) => ctx.cluster.list(Resources.daemonsets, { labelSelector })),
+  );
+  const agents = findNodeAgents(lists.flat());
+  const versions = new Map(snapshot.revisions.map((r) => [r.name, r.version]));
+  return nodeAgentChecks(agents, { from: state.from, to: state.to, versions });
 }
 
 function revisionProblems(ctx: ActionContext, snapshot: MeshSnapshot, state: RunState): string[] {

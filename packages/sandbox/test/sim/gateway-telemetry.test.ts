@@ -116,23 +116,44 @@ describe('Gateway API telemetry scraped by Prometheus', () => {
       expect(b.metric.namespace).toBe('istio-system');
     }
     const tcp = await query(
-      'sum by (__name__, reporter, destination_workload) ({__name__=~"istio_tcp_(connections_opened|connections_closed|connections_failed|sent_bytes|received_bytes)_total", destination_workload_namespace="reviews"})',
-      (r) => r.length === 5,
+      'sum by (__name__, reporter, destination_workload, response_flags) ({__name__=~"istio_tcp_.*_total", destination_workload_namespace="reviews"})',
+      (r) => r.length === 4,
     );
+    // A healthy ztunnel has no failed connection: no CONNECT series and no failed family yet.
     expect(tcp.map((r) => r.metric.__name__).sort()).toEqual([
       'istio_tcp_connections_closed_total',
-      'istio_tcp_connections_failed_total',
       'istio_tcp_connections_opened_total',
       'istio_tcp_received_bytes_total',
       'istio_tcp_sent_bytes_total',
     ]);
-    expect(tcp.every((r) => r.metric.reporter === 'destination' && r.metric.destination_workload === 'reviews')).toBe(
-      true,
-    );
+    expect(
+      tcp.every(
+        (r) =>
+          r.metric.reporter === 'destination' &&
+          r.metric.destination_workload === 'reviews' &&
+          r.metric.response_flags === '-',
+      ),
+    ).toBe(true);
     const opened = tcp.find((r) => r.metric.__name__ === 'istio_tcp_connections_opened_total');
     expect(Number(opened?.value[1])).toBeGreaterThan(0);
     // ztunnel exports no HTTP metrics.
     expect(await prometheus.query('istio_requests_total{pod=~"ztunnel-.*"}')).toEqual([]);
+  });
+
+  it('exports the request duration histogram of gateways (reporter="source") and waypoints (reporter="waypoint")', async () => {
+    const p99 = await query(
+      'histogram_quantile(0.99, sum by (le, reporter, gateway_networking_k8s_io_gateway_name) (rate(istio_request_duration_milliseconds_bucket{gateway_networking_k8s_io_gateway_name!=""}[5s])))',
+      (r) => r.length >= 3 && r.every((x) => Number.isFinite(Number(x.value[1]))),
+    );
+    const reporter = (gateway: string) =>
+      p99.find((r) => r.metric.gateway_networking_k8s_io_gateway_name === gateway)?.metric.reporter;
+    expect(reporter('public')).toBe('source');
+    expect(reporter('waypoint')).toBe('waypoint');
+    // The healthy profile: p99 60 ms, read from Istio's default buckets (50 < p99 <= 100).
+    for (const r of p99) {
+      expect(Number(r.value[1])).toBeGreaterThan(25);
+      expect(Number(r.value[1])).toBeLessThanOrEqual(100);
+    }
   });
 
   it('applies the owning revision health profile: a gateway and a waypoint moved to a bad revision fail requests', async () => {
@@ -159,5 +180,33 @@ describe('Gateway API telemetry scraped by Prometheus', () => {
       (r) => r.some((x) => x.metric.tag === '1.25.1'),
     );
     expect(byTag.map((r) => r.metric.tag)).toContain('1.25.1');
+  });
+
+  it('counts ztunnel connection failures on close with response_flags="CONNECT", and in istio_tcp_connections_failed_total', async () => {
+    // ztunnel's XDS_ADDRESS names 1-24-3: its connections fail at that revision's error rate.
+    sandbox.faults.setRevisionHealth('1-24-3', { errorRate: 0.25 });
+    const byFlag = async (family: string, ready: (r: { metric: Record<string, string> }[]) => boolean) =>
+      Object.fromEntries(
+        (
+          await query(
+            `sum by (response_flags) (increase(istio_tcp_connections_${family}_total{destination_workload_namespace="reviews"}[6s]))`,
+            ready,
+          )
+        ).map((r) => [r.metric.response_flags, Number(r.value[1])]),
+      );
+    const hasConnect = (r: { metric: Record<string, string> }[]) =>
+      r.some((x) => x.metric.response_flags === 'CONNECT');
+    const closed = await byFlag('closed', hasConnect);
+    const failed = await byFlag('failed', hasConnect);
+    const opened = await byFlag('opened', (r) => r.length > 0);
+    expect(Object.keys(opened)).toEqual(['-']);
+    expect(Object.keys(failed)).toEqual(['CONNECT']);
+    expect(Object.keys(closed).sort()).toEqual(['-', 'CONNECT']);
+    const ratio = await query(
+      'sum(rate(istio_tcp_connections_closed_total{destination_workload_namespace="reviews",response_flags="CONNECT"}[4s])) / sum(rate(istio_tcp_connections_opened_total{destination_workload_namespace="reviews"}[4s]))',
+      (r) => Number(r[0]?.value[1] ?? 0) > 0.15,
+    );
+    expect(Number(ratio[0]?.value[1])).toBeLessThan(0.35);
+    sandbox.faults.setRevisionHealth('1-24-3', { errorRate: 0 });
   });
 });
