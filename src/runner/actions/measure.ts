@@ -7,9 +7,8 @@ import type { Action, Observation } from '../../engine/decide.ts';
 import type { GateMeasurement } from '../../engine/gates.ts';
 import type { RunState } from '../../engine/state.ts';
 import { podRevision } from '../../mesh/labels.ts';
-import { Resources } from '../../ports/cluster.ts';
 import type { MeasureScope } from '../../ports/metrics.ts';
-import { listIn, type ActionContext } from './context.ts';
+import { podsIn, type ActionContext } from './context.ts';
 
 export async function measure(
   ctx: ActionContext,
@@ -67,7 +66,7 @@ async function expectedPods(
 ): Promise<{ namespace: string; pod: string }[]> {
   const known = ctx.memo.expectedPods.get(wave);
   if (known) return known;
-  const pods = await listIn(ctx, Resources.pods, namespaces);
+  const pods = await podsIn(ctx, namespaces);
   const expected = pods
     .filter((p) => podRevision(p) === state.to && !p.metadata['deletionTimestamp'])
     .map((p) => ({ namespace: p.metadata.namespace ?? '', pod: p.metadata.name ?? '' }));
