@@ -6,7 +6,7 @@
  * retries, errors, the request record), `lists.ts` (paged lists), `watch.ts` (waiting on a
  * watch), `writes.ts` (writes and access reviews).
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from './client-node.ts';
 import { ExternalError } from '../../errors.ts';
 import type { ClusterPort } from '../../ports/cluster.ts';
 import { defaultRetryPolicy, type RetryPolicy } from '../retry.ts';

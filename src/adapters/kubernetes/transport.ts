@@ -4,7 +4,7 @@
  * errors carrying the server's reason and the port's kind, and a record of every request by verb
  * and resource (tests and benchmarks count them).
  */
-import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
+import { HttpMethod, RequestContext, type KubeConfig } from './client-node.ts';
 import { fetch } from 'undici';
 import { ClusterError, type ClusterErrorKind, type KubeObject, type ResourceRef } from '../../ports/cluster.ts';
 import { createLimiter } from '../../lib/concurrency.ts';

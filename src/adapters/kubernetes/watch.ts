@@ -3,7 +3,7 @@
  * version is gone (410), resume after a closed stream, until the caller's predicate holds, the
  * deadline passes or the caller aborts.
  */
-import { Watch, type KubeConfig, type RequestContext } from '@kubernetes/client-node';
+import { Watch, type KubeConfig, type RequestContext } from './client-node.ts';
 import type { ClusterPort, KubeObject, ListQuery, ResourceRef, WaitOptions, WatchEvent } from '../../ports/cluster.ts';
 import { sleep } from '../retry.ts';
 import { scanPages } from './lists.ts';
