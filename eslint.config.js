@@ -104,6 +104,24 @@ export default tseslint.config(
   // The CLI parses flags, handles signals and calls the composition root: it wires no adapter. It
   // may load the sandbox package (`revroll sandbox`, `revroll demo`).
   layer('cli', { dirs: ['adapters'], sandbox: false }),
+  {
+    // The process entry registers one module hook (the Kubernetes client loads without its
+    // generated API clients) before any command, and so any adapter, loads: that file only.
+    files: ['src/cli/main.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '/adapters/(?!kubernetes/module-hooks\\.ts$)',
+              message: 'src/cli/main.ts imports only the module hooks of src/adapters (DESIGN section 2).',
+            },
+          ],
+        },
+      ],
+    },
+  },
   layer('lib', {
     paths: vendorIo,
     dirs: ['cli', 'runner', 'engine', 'mesh', 'adapters', 'sandbox', 'policy', 'ports', 'telemetry'],

@@ -1,7 +1,7 @@
 import { ExitCode } from './exit-codes.ts';
 import { InternalError, PolicyError, RevrollError, UsageError } from '../errors.ts';
 import type { CliIo } from './io.ts';
-import { problemLines } from './policy-file.ts';
+import { problemLines } from './problem-lines.ts';
 
 /**
  * The single error boundary: turns any error into one clear line on stderr and an exit code.

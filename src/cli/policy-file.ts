@@ -2,7 +2,7 @@
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { constants } from 'node:fs';
-import { formatProblem, PolicyError, type PolicyProblem } from '../errors.ts';
+import { PolicyError, type PolicyProblem } from '../errors.ts';
 import { loadPolicyText, MAX_POLICY_BYTES } from '../policy/load.ts';
 import type { Policy } from '../policy/types.ts';
 
@@ -56,19 +56,6 @@ export async function readPolicyFile(
   } catch (error) {
     return { problem: readFailure(file, error) };
   }
-}
-
-/** At most this many problems are printed for one file; the rest are counted. */
-export const MAX_PRINTED_PROBLEMS = 50;
-
-/** The lines for a file's problems, capped at MAX_PRINTED_PROBLEMS with a line saying how many more. */
-export function problemLines(problems: readonly PolicyProblem[], suffix = ''): string[] {
-  const lines = problems.slice(0, MAX_PRINTED_PROBLEMS).map((p) => `${formatProblem(p)}${suffix}`);
-  if (problems.length > MAX_PRINTED_PROBLEMS) {
-    const file = problems[0]?.location?.file;
-    lines.push(`${file ? `${file}: ` : ''}... and ${problems.length - MAX_PRINTED_PROBLEMS} more problem(s) not shown`);
-  }
-  return lines;
 }
 
 /** Reads and loads one policy; every problem at once as a PolicyError. Warnings are returned. */

@@ -58,11 +58,25 @@ export type Mutation =
 /** What a watch reports. */
 export type WatchEvent = { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: KubeObject };
 
+export type WaitOptions = ReadOptions & { project?: (object: KubeObject) => KubeObject };
+
 export type PermissionCheck = { verb: string; group: string; resource: string; namespace?: string };
+
+/**
+ * How much of each object a read returns. `metadataOnly` asks the API server for
+ * PartialObjectMetadata (name, namespace, labels, annotations, owners, deletionTimestamp; no spec
+ * or status): what counting and convergence judge by, at a fraction of the bytes.
+ */
+export type ReadOptions = { metadataOnly?: boolean };
 
 export interface ClusterPort {
   /** Lists every matching object (pagination handled inside). */
-  list(ref: ResourceRef, query?: ListQuery): Promise<KubeObject[]>;
+  list(ref: ResourceRef, query?: ListQuery, options?: ReadOptions): Promise<KubeObject[]>;
+  /**
+   * Lists page by page, giving each object to `visit` as its page arrives; keeps nothing, so a
+   * caller that folds objects into a small projection never holds the whole collection.
+   */
+  scan(ref: ResourceRef, query: ListQuery, visit: (object: KubeObject) => void, options?: ReadOptions): Promise<void>;
   /** Reads one object; `undefined` when it does not exist. */
   get(ref: ResourceRef, namespace: string | undefined, name: string): Promise<KubeObject | undefined>;
   /** Performs one write; returns the object as stored (the deleted object for deletes, `undefined` if it was already gone). */
@@ -70,7 +84,9 @@ export interface ClusterPort {
   /**
    * Lists, then watches from the list's resourceVersion, calling `onState` with the full current
    * set after the list and after every event, until `onState` returns true (resolves) or the
-   * timeout passes (resolves false). Reconnects transparently; re-lists on 410 Gone.
+   * timeout passes (resolves false). Reconnects transparently; re-lists on 410 Gone. With
+   * `project`, the set holds each object as `project` reduced it (and events carry the reduced
+   * object), so a watch over thousands of objects keeps only the fields its check reads.
    */
   waitFor(
     ref: ResourceRef,
@@ -78,6 +94,7 @@ export interface ClusterPort {
     onState: (objects: ReadonlyMap<string, KubeObject>, event?: WatchEvent) => boolean,
     timeoutMs: number,
     signal?: AbortSignal,
+    options?: WaitOptions,
   ): Promise<boolean>;
   /** SelfSubjectAccessReview for each check; returns those that are denied. */
   denied(checks: readonly PermissionCheck[]): Promise<PermissionCheck[]>;

@@ -23,8 +23,6 @@ export type MeasureScope = {
   toVersion?: string;
   /** Evaluation time. */
   at: Date;
-  /** The gateways wave: the Gateway API Gateways it moved (their pods carry `gateway.networking.k8s.io/gateway-name`). */
-  gateways?: readonly { namespace: string; name: string }[];
   /** Pods expected to be scraped (the wave's new pods), for the coverage check. */
   expectedPods?: readonly { namespace: string; pod: string }[];
   /**

@@ -7,6 +7,7 @@ import type { ClusterSnapshot, RunPlan } from '../engine/plan.ts';
 import { simulateRun, type PlannedMutation } from '../engine/simulate.ts';
 import { findNodeAgents, nodeAgentSelectors } from '../mesh/ambient.ts';
 import { listGatewayObjects } from '../mesh/gateways.ts';
+import { podProjection } from '../mesh/projections.ts';
 import type { UninstallTarget } from '../mesh/uninstall.ts';
 import { Resources, type ClusterPort, type KubeObject } from '../ports/cluster.ts';
 import type { Policy } from '../policy/types.ts';
@@ -47,7 +48,12 @@ export async function planMutations(
   return simulateRun(policy, plan, snapshot, now, { gatewayObjects, pods, nodeAgents });
 }
 
+/** The waves' pods, folded page by page into projections (read whole: convergence reads phase and hostNetwork). */
 async function listPods(cluster: ClusterPort, namespaces: readonly string[]): Promise<KubeObject[]> {
   const wanted = new Set(namespaces);
-  return (await cluster.list(Resources.pods)).filter((p) => wanted.has(p.metadata.namespace ?? ''));
+  const pods: KubeObject[] = [];
+  await cluster.scan(Resources.pods, {}, (pod) => {
+    if (wanted.has(pod.metadata.namespace ?? '')) pods.push(podProjection(pod));
+  });
+  return pods;
 }

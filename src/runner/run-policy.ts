@@ -78,32 +78,41 @@ export type RunResult = {
   wakeAt?: Date;
 };
 
-/** Reads what the planner needs: revisions and tags, namespaces, workloads, pod counts, gateways. */
+/**
+ * Reads what the planner needs: revisions and tags, namespaces, workloads, pod counts, gateways.
+ * Lists are folded page by page: pods are counted from metadata-only pages, workloads kept as
+ * `Workload`s, and only the gateways' Deployments kept whole.
+ */
 export async function snapshotCluster(cluster: ClusterPort, policy: Policy): Promise<ClusterSnapshot> {
   const istioNs = policy.spec.revisions.istioNamespace;
   const kinds = policy.spec.workloads.kinds;
-  const [mesh, pods, deployments, ...lists] = await Promise.all([
+  const podCounts: Record<string, number> = {};
+  const named = new Set(policy.spec.gateways.map((g) => `${g.namespace}/${g.name}`));
+  const gateways: KubeObject[] = [];
+  const byKind = new Map<string, Workload[]>(kinds.map((kind) => [kind, []]));
+  const [mesh] = await Promise.all([
     observeMesh(cluster, istioNs),
-    cluster.list(Resources.pods),
+    cluster.scan(
+      Resources.pods,
+      {},
+      (pod) => {
+        const ns = pod.metadata.namespace ?? '';
+        podCounts[ns] = (podCounts[ns] ?? 0) + 1;
+      },
+      { metadataOnly: true },
+    ),
     // Every Deployment: the restart kinds usually include them, and gateways are found among them.
-    cluster.list(Resources.deployments),
+    cluster.scan(Resources.deployments, {}, (d) => {
+      byKind.get('Deployment')?.push(toWorkload('Deployment', d));
+      if (named.has(`${d.metadata.namespace ?? ''}/${d.metadata.name ?? ''}`) || isInjectedGateway(d)) gateways.push(d);
+    }),
     ...kinds
       .filter((kind) => kind !== 'Deployment')
-      .map((kind) => cluster.list(workloadRefs[kind]).then((items) => items.map((o) => toWorkload(kind, o)))),
+      .map((kind) => cluster.scan(workloadRefs[kind], {}, (o) => byKind.get(kind)?.push(toWorkload(kind, o)))),
   ]);
-  const workloads: Workload[] = [
-    ...(kinds.includes('Deployment') ? deployments.map((o) => toWorkload('Deployment', o)) : []),
-    ...(lists as Workload[][]).flat(),
-  ];
-  const podCounts: Record<string, number> = {};
-  for (const pod of pods) {
-    const ns = pod.metadata.namespace ?? '';
-    podCounts[ns] = (podCounts[ns] ?? 0) + 1;
-  }
-  const named = new Set(policy.spec.gateways.map((g) => `${g.namespace}/${g.name}`));
-  const gateways = deployments.filter(
-    (d) => named.has(`${d.metadata.namespace ?? ''}/${d.metadata.name ?? ''}`) || isInjectedGateway(d),
-  );
+  // Deployments first, then the other kinds in the policy's order.
+  const order = [...kinds].sort((a, b) => Number(b === 'Deployment') - Number(a === 'Deployment'));
+  const workloads: Workload[] = order.flatMap((kind) => byKind.get(kind) ?? []);
   const uninstall: Record<string, UninstallTarget[]> = {};
   const from = policy.spec.revisions.from === 'auto' ? mesh.defaultRevision : policy.spec.revisions.from;
   if (policy.spec.promote.uninstallPrevious && from) uninstall[from] = await listUninstallTargets(cluster, from);

@@ -58,10 +58,11 @@ describe('an unexpected exception inside an action', () => {
       m.op === 'merge-patch' && m.ref.resource === Resources.namespaces.resource;
     // The real cluster port, except that the first wave's namespace patch hits a bug.
     const buggy: ClusterPort = {
-      list: (ref, query) => harness.cluster.list(ref, query),
+      list: (ref, query, read) => harness.cluster.list(ref, query, read),
+      scan: (ref, query, visit, read) => harness.cluster.scan(ref, query, visit, read),
       get: (ref, namespace, name) => harness.cluster.get(ref, namespace, name),
-      waitFor: (ref, query, onState, timeoutMs, signal) =>
-        harness.cluster.waitFor(ref, query, onState, timeoutMs, signal),
+      waitFor: (ref, query, onState, timeoutMs, signal, wait) =>
+        harness.cluster.waitFor(ref, query, onState, timeoutMs, signal, wait),
       denied: (checks) => harness.cluster.denied(checks),
       async mutate(mutation) {
         if (!isNamespacePatch(mutation)) return harness.cluster.mutate(mutation);
@@ -102,10 +103,11 @@ describe('an unexpected exception inside an action', () => {
     const harness = h;
     const policy = harness.policy(POLICY);
     const refusing: ClusterPort = {
-      list: (ref, query) => harness.cluster.list(ref, query),
+      list: (ref, query, read) => harness.cluster.list(ref, query, read),
+      scan: (ref, query, visit, read) => harness.cluster.scan(ref, query, visit, read),
       get: (ref, namespace, name) => harness.cluster.get(ref, namespace, name),
-      waitFor: (ref, query, onState, timeoutMs, signal) =>
-        harness.cluster.waitFor(ref, query, onState, timeoutMs, signal),
+      waitFor: (ref, query, onState, timeoutMs, signal, wait) =>
+        harness.cluster.waitFor(ref, query, onState, timeoutMs, signal, wait),
       denied: (checks) => harness.cluster.denied(checks),
       async mutate(mutation) {
         // What the adapter throws when the API server refuses a write.

@@ -6,11 +6,11 @@
  * retries, errors, the request record), `lists.ts` (paged lists), `watch.ts` (waiting on a
  * watch), `writes.ts` (writes and access reviews).
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from './client-node.ts';
 import { ExternalError } from '../../errors.ts';
 import type { ClusterPort } from '../../ports/cluster.ts';
 import { defaultRetryPolicy, type RetryPolicy } from '../retry.ts';
-import { listAll } from './lists.ts';
+import { listAll, scanPages } from './lists.ts';
 import { KubernetesError, createApi, withKind, type RequestRecord } from './transport.ts';
 import { waitFor } from './watch.ts';
 import { performMutation, reviewAccess } from './writes.ts';
@@ -74,8 +74,12 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
       requests.length = 0;
     },
 
-    async list(ref, query = {}) {
-      return (await listAll(api, pageSize, ref, query)).items;
+    async list(ref, query = {}, read = {}) {
+      return (await listAll(api, pageSize, ref, query, read)).items;
+    },
+
+    async scan(ref, query, visit, read = {}) {
+      await scanPages(api, pageSize, ref, query, visit, read);
     },
 
     async get(ref, namespace, name) {
@@ -95,8 +99,8 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
 
     mutate: (mutation) => performMutation(api, mutation),
 
-    waitFor: (ref, query, onState, timeoutMs, signal) =>
-      waitFor({ api, config, pageSize }, ref, query, onState, timeoutMs, signal),
+    waitFor: (ref, query, onState, timeoutMs, signal, wait) =>
+      waitFor({ api, config, pageSize }, ref, query, onState, timeoutMs, signal, wait),
 
     denied: (checks) => reviewAccess(api, checks),
   };

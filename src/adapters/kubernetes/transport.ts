@@ -4,7 +4,7 @@
  * errors carrying the server's reason and the port's kind, and a record of every request by verb
  * and resource (tests and benchmarks count them).
  */
-import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
+import { HttpMethod, RequestContext, type KubeConfig } from './client-node.ts';
 import { fetch } from 'undici';
 import { ClusterError, type ClusterErrorKind, type KubeObject, type ResourceRef } from '../../ports/cluster.ts';
 import { createLimiter } from '../../lib/concurrency.ts';
@@ -48,7 +48,14 @@ export type RequestMeta = {
   namespace?: string;
   name?: string;
   retryConflicts?: boolean;
+  /** The Accept header (default `application/json`), e.g. a metadata-only list. */
+  accept?: string;
 };
+
+/** Accept for a list of metadata only (PartialObjectMetadataList), falling back to nothing: a server that cannot answers 406. */
+export const METADATA_LIST_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+/** Accept for a watch whose events carry metadata only (PartialObjectMetadata). */
+export const METADATA_ACCEPT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
 
 /** Query parameters; empty and undefined values are left out. */
 export type Query = Record<string, string | undefined>;
@@ -82,9 +89,29 @@ export function createApi(options: TransportOptions): Api {
   // undici Agent on each call, and a request sent through a fresh Agent opens (with TLS, also
   // handshakes) its own connection, which then idles until keep-alive expiry. In a wave of
   // thousands of patches that was thousands of sockets and their buffers (the bench measured
-  // 512 MiB peak RSS at 200 x 10). Headers are still applied per request: exec and OIDC
-  // plugins refresh tokens.
+  // 512 MiB peak RSS at 200 x 10).
   let dispatcher: unknown;
+  // Authentication headers: a user whose credentials cannot change while revroll runs (a token,
+  // basic auth or a client certificate written in the kubeconfig) gets them computed once.
+  // applySecurityAuthentication re-reads the CA and key files and builds an Agent on every call,
+  // the larger part of a small request's CPU. Exec plugins and auth providers (OIDC, the
+  // in-cluster token file, which the kubelet rotates) are asked on every request, as they must be.
+  const user = config.getCurrentUser();
+  const staticCredentials = !user?.exec && !user?.authProvider;
+  let staticHeaders: Promise<Record<string, string>> | undefined;
+
+  async function authHeaders(url: URL, method: Method): Promise<Record<string, string>> {
+    const compute = async () => {
+      const context = new RequestContext(url.toString(), HttpMethod[method]);
+      await config.applySecurityAuthentication(context);
+      dispatcher ??= context.getDispatcher();
+      return context.getHeaders();
+    };
+    if (!staticCredentials) return compute();
+    staticHeaders ??= compute();
+    staticHeaders.catch(() => (staticHeaders = undefined));
+    return staticHeaders;
+  }
 
   async function send(
     method: Method,
@@ -94,12 +121,9 @@ export function createApi(options: TransportOptions): Api {
     meta: RequestMeta,
   ): Promise<Response> {
     return limit(async () => {
-      const context = new RequestContext(url.toString(), HttpMethod[method]);
-      await config.applySecurityAuthentication(context);
-      dispatcher ??= context.getDispatcher();
       const headers: Record<string, string> = {
-        ...context.getHeaders(),
-        accept: 'application/json',
+        ...(await authHeaders(url, method)),
+        accept: meta.accept ?? 'application/json',
         'user-agent': userAgent,
       };
       if (contentType) headers['content-type'] = contentType;

@@ -3,15 +3,29 @@
  * version is gone (410), resume after a closed stream, until the caller's predicate holds, the
  * deadline passes or the caller aborts.
  */
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
-import type { ClusterPort, KubeObject, ListQuery, ResourceRef, WatchEvent } from '../../ports/cluster.ts';
+import { Watch, type KubeConfig, type RequestContext } from './client-node.ts';
+import type { ClusterPort, KubeObject, ListQuery, ResourceRef, WaitOptions, WatchEvent } from '../../ports/cluster.ts';
 import { sleep } from '../retry.ts';
-import { listAll } from './lists.ts';
-import { withKind, type Api } from './transport.ts';
+import { scanPages } from './lists.ts';
+import { METADATA_ACCEPT, withKind, type Api } from './transport.ts';
 
 export type WatchDeps = { api: Api; config: KubeConfig; pageSize: number };
 
 type WaitCallback = Parameters<ClusterPort['waitFor']>[2];
+
+/**
+ * The configuration client-node's Watch reads, with the Accept header of a metadata-only watch
+ * added to the authentication headers it applies (its only way to set a request header).
+ */
+function metadataWatchConfig(config: KubeConfig): KubeConfig {
+  return {
+    getCurrentCluster: () => config.getCurrentCluster(),
+    applySecurityAuthentication: async (context: RequestContext) => {
+      await config.applySecurityAuthentication(context);
+      context.setHeaderParam('Accept', METADATA_ACCEPT);
+    },
+  } as unknown as KubeConfig;
+}
 
 export async function waitFor(
   deps: WatchDeps,
@@ -20,21 +34,22 @@ export async function waitFor(
   onState: WaitCallback,
   timeoutMs: number,
   signal?: AbortSignal,
+  options: WaitOptions = {},
 ): Promise<boolean> {
   const { api, config, pageSize } = deps;
   const deadline = AbortSignal.timeout(Math.max(1, Math.round(timeoutMs)));
   const stop = signal ? AbortSignal.any([deadline, signal]) : deadline;
   const state = new Map<string, KubeObject>();
   const key = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`;
+  const read = options.metadataOnly ? { metadataOnly: true } : {};
+  const project = options.project ?? ((o: KubeObject) => o);
   const relist = async () => {
-    const { items, resourceVersion } = await listAll(api, pageSize, ref, query);
     state.clear();
-    for (const item of items) state.set(key(item), item);
-    return resourceVersion;
+    return scanPages(api, pageSize, ref, query, (item) => state.set(key(item), project(item)), read);
   };
   let resourceVersion = await relist();
   if (onState(state)) return true;
-  const watcher = new Watch(config);
+  const watcher = new Watch(options.metadataOnly ? metadataWatchConfig(config) : config);
   const path = api.collectionUrl(ref, query.namespace).pathname;
   while (!stop.aborted) {
     const outcome = await new Promise<'done' | 'gone' | 'closed' | 'aborted'>((resolve) => {
@@ -74,7 +89,7 @@ export async function waitFor(
             }
             if (object?.metadata?.resourceVersion) resourceVersion = object.metadata.resourceVersion;
             if (type === 'BOOKMARK') return;
-            const typed = withKind(object, ref);
+            const typed = project(options.metadataOnly ? object : withKind(object, ref));
             if (type === 'DELETED') state.delete(key(typed));
             else state.set(key(typed), typed);
             if (onState(state, { type: type as WatchEvent['type'], object: typed })) finish('done');

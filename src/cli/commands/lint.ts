@@ -2,7 +2,8 @@ import type { CliIo } from '../io.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { formatProblem } from '../../errors.ts';
 import { loadPolicyText } from '../../policy/load.ts';
-import { problemLines, readPolicyFile } from '../policy-file.ts';
+import { readPolicyFile } from '../policy-file.ts';
+import { problemLines } from '../problem-lines.ts';
 import type { Policy } from '../../policy/types.ts';
 
 /** `nightly-1-25: 1-24-3 -> 1-25-1, 3 waves, 4 gates, labels strategy`. */

@@ -4,8 +4,15 @@
  * report what they observed; what happens next is `decide`'s business.
  */
 import { observeMesh, type MeshSnapshot } from '../../mesh/revisions.ts';
-import { toWorkload, workloadRefs, type Workload, type WorkloadKind } from '../../mesh/workloads.ts';
-import type { ClusterPort, KubeObject, Resources } from '../../ports/cluster.ts';
+import { podProjection } from '../../mesh/projections.ts';
+import { toWorkload, workloadRefs, type Workload } from '../../mesh/workloads.ts';
+import {
+  Resources,
+  type ClusterPort,
+  type KubeObject,
+  type ReadOptions,
+  type ResourceRef,
+} from '../../ports/cluster.ts';
 import type { EventRecorder } from '../../ports/events.ts';
 import type { Installer } from '../../ports/installer.ts';
 import type { MetricsSource } from '../../ports/metrics.ts';
@@ -58,33 +65,65 @@ export function createActionContext(policy: Policy, deps: ExecutorDeps): ActionC
   };
 }
 
-/** Objects of one kind in these namespaces: per-namespace lists for a few, one filtered list for many. */
-export async function listIn(
+/**
+ * Visits the objects of one kind in these namespaces, page by page: per-namespace reads for a
+ * few namespaces, one cluster-wide read filtered here for many. Nothing is kept.
+ */
+export async function scanIn(
   ctx: ActionContext,
-  ref: (typeof workloadRefs)[WorkloadKind] | typeof Resources.pods,
+  ref: ResourceRef,
   namespaces: readonly string[],
-): Promise<KubeObject[]> {
+  visit: (object: KubeObject) => void,
+  options: ReadOptions & { fieldSelector?: string } = {},
+): Promise<void> {
+  const { fieldSelector, ...read } = options;
+  const selector = fieldSelector ? { fieldSelector } : {};
   if (namespaces.length <= PER_NAMESPACE_LIMIT) {
-    const lists = await Promise.all(namespaces.map((namespace) => ctx.cluster.list(ref, { namespace })));
-    return lists.flat();
+    await Promise.all(namespaces.map((namespace) => ctx.cluster.scan(ref, { namespace, ...selector }, visit, read)));
+    return;
   }
   const wanted = new Set(namespaces);
-  return (await ctx.cluster.list(ref)).filter((o) => wanted.has(o.metadata.namespace ?? ''));
+  await ctx.cluster.scan(
+    ref,
+    selector,
+    (object) => {
+      if (wanted.has(object.metadata.namespace ?? '')) visit(object);
+    },
+    read,
+  );
+}
+
+/** Pods that have not finished: the field selector the API server filters with. */
+export const UNFINISHED_PODS = 'status.phase!=Succeeded,status.phase!=Failed';
+
+/**
+ * The pods of these namespaces as projections (src/mesh/projections.ts), read as metadata only:
+ * their labels and annotations say which proxy they run. `unfinished` leaves Succeeded and Failed
+ * pods out (server-side).
+ */
+export async function podsIn(
+  ctx: ActionContext,
+  namespaces: readonly string[],
+  options: { unfinished?: boolean; full?: boolean } = {},
+): Promise<KubeObject[]> {
+  const pods: KubeObject[] = [];
+  await scanIn(ctx, Resources.pods, namespaces, (pod) => pods.push(podProjection(pod)), {
+    metadataOnly: options.full !== true,
+    ...(options.unfinished ? { fieldSelector: UNFINISHED_PODS } : {}),
+  });
+  return pods;
 }
 
 /** The policy's workload kinds in these namespaces, without excluded and opted-out ones. */
-export async function workloadsIn(
-  ctx: ActionContext,
-  namespaces: readonly string[],
-): Promise<{ workload: Workload; object: KubeObject }[]> {
+export async function workloadsIn(ctx: ActionContext, namespaces: readonly string[]): Promise<Workload[]> {
   const excluded = new Set(ctx.spec.workloads.exclude.workloads.map((w) => `${w.kind}/${w.namespace}/${w.name}`));
-  const out: { workload: Workload; object: KubeObject }[] = [];
+  const out: Workload[] = [];
   for (const kind of ctx.spec.workloads.kinds) {
-    for (const object of await listIn(ctx, workloadRefs[kind], namespaces)) {
+    await scanIn(ctx, workloadRefs[kind], namespaces, (object) => {
       const workload = toWorkload(kind, object);
-      if (excluded.has(`${kind}/${workload.namespace}/${workload.name}`) || workload.optOut) continue;
-      out.push({ workload, object });
-    }
+      if (excluded.has(`${kind}/${workload.namespace}/${workload.name}`) || workload.optOut) return;
+      out.push(workload);
+    });
   }
   return out;
 }

@@ -5,20 +5,26 @@
 import type { Action, Observation } from '../../engine/decide.ts';
 import { checkConvergence, type Straggler } from '../../mesh/convergence.ts';
 import { podWorkload } from '../../mesh/workloads.ts';
-import { Resources } from '../../ports/cluster.ts';
-import { errorText, listIn, type ActionContext } from './context.ts';
+import { Resources, type KubeObject } from '../../ports/cluster.ts';
+import { errorText, podsIn, type ActionContext } from './context.ts';
 
 export async function verify(ctx: ActionContext, action: Extract<Action, { type: 'verify' }>): Promise<Observation> {
   const leave = new Set(action.leave ?? []);
-  const listed = await listIn(ctx, Resources.pods, action.namespaces);
-  const pods =
-    leave.size === 0
-      ? listed
-      : listed.filter((pod) => {
-          const owner = podWorkload(pod);
-          return !owner || !leave.has(`${pod.metadata.namespace ?? ''}/${owner.kind}/${owner.name}`);
-        });
-  const report = checkConvergence(pods, action.revision, new Set(action.namespaces));
+  const kept = (pod: KubeObject) => {
+    const owner = podWorkload(pod);
+    return !owner || !leave.has(`${pod.metadata.namespace ?? ''}/${owner.kind}/${owner.name}`);
+  };
+  const injecting = new Set(action.namespaces);
+  let pods = (await podsIn(ctx, action.namespaces, { unfinished: true })).filter(kept);
+  let report = checkConvergence(pods, action.revision, injecting);
+  // A metadata-only read does not say whether an uninjected pod uses the host network (never
+  // injected, so no straggler): read those namespaces' pods in full, once, and judge again.
+  const uninjected = new Set(report.stragglers.filter((s) => s.revision === undefined).map((s) => s.namespace));
+  if (uninjected.size > 0) {
+    const full = (await podsIn(ctx, [...uninjected], { unfinished: true, full: true })).filter(kept);
+    pods = [...pods.filter((p) => !uninjected.has(p.metadata.namespace ?? '')), ...full];
+    report = checkConvergence(pods, action.revision, injecting);
+  }
   return { type: 'verify', stragglers: report.stragglers, converged: report.converged };
 }
 

@@ -7,10 +7,10 @@ import type { Action, Observation } from '../../engine/decide.ts';
 import type { GateMeasurement } from '../../engine/gates.ts';
 import type { RunState } from '../../engine/state.ts';
 import { podRevision } from '../../mesh/labels.ts';
-import { Resources, type KubeObject } from '../../ports/cluster.ts';
+import type { KubeObject } from '../../ports/cluster.ts';
 import { GATEWAY_NAME_LABEL } from '../../mesh/gateway-api.ts';
 import type { MeasureScope } from '../../ports/metrics.ts';
-import { listIn, type ActionContext } from './context.ts';
+import { podsIn, type ActionContext } from './context.ts';
 
 export async function measure(
   ctx: ActionContext,
@@ -85,7 +85,7 @@ async function expectedPods(
 ): Promise<{ namespace: string; pod: string }[]> {
   const known = ctx.memo.expectedPods.get(wave);
   if (known) return known;
-  const pods = await listIn(ctx, Resources.pods, namespaces);
+  const pods = await podsIn(ctx, namespaces);
   const ofGateway = (p: KubeObject) =>
     !gateways || gateways.has(`${p.metadata.namespace ?? ''}/${p.metadata.labels?.[GATEWAY_NAME_LABEL] ?? ''}`);
   const expected = pods

@@ -1,6 +1,7 @@
 /** Workload actions: restart a wave's workloads onto the revision, and wait for their rollouts. */
 import type { Action, Observation } from '../../engine/decide.ts';
 import { mapLimit } from '../../lib/concurrency.ts';
+import { rolloutProjection } from '../../mesh/projections.ts';
 import { planRestart, rolloutState, workloadRefs, type WorkloadKind } from '../../mesh/workloads.ts';
 import type { KubeObject } from '../../ports/cluster.ts';
 import { errorText, PER_NAMESPACE_LIMIT, workloadsIn, type ActionContext } from './context.ts';
@@ -17,13 +18,13 @@ export async function restart(
   const leave = new Set(action.leave ?? []);
   const all = await workloadsIn(ctx, action.namespaces);
   const targets = all.filter(
-    ({ workload }) =>
+    (workload) =>
       !leave.has(`${workload.namespace}/${workload.kind}/${workload.name}`) &&
       workload.restartedFor !== action.key &&
       (action.only === undefined || workload.restartedFor === action.only),
   );
   const now = ctx.now();
-  await mapLimit(targets, action.maxParallel, async ({ workload }) => {
+  await mapLimit(targets, action.maxParallel, async (workload) => {
     await ctx.cluster.mutate(planRestart(workload, action.key, now));
     await ctx.events.record(
       { apiVersion: 'apps/v1', kind: workload.kind, namespace: workload.namespace, name: workload.name },
@@ -45,7 +46,7 @@ export async function waitForRestarted(
   action: Extract<Action, { type: 'wait-rollouts' }>,
 ): Promise<Observation> {
   const all = await workloadsIn(ctx, action.namespaces);
-  const tracked = all.filter(({ workload }) => workload.restartedFor === action.key).map(({ workload }) => workload);
+  const tracked = all.filter((workload) => workload.restartedFor === action.key);
   const result = await waitRollouts(ctx, tracked, action.timeoutMs);
   return { type: 'wait-rollouts', ...result };
 }
@@ -135,6 +136,8 @@ async function watchScope(
       },
       timeoutMs,
       deadline,
+      // Each workload as the rollout check reads it, not the whole object.
+      { project: rolloutProjection },
     )
     .catch((error: unknown) => {
       // The rollout timeout ending the watch is not a watch failure: what the rollouts
@@ -144,8 +147,11 @@ async function watchScope(
     });
   // Timed out before the watch listed anything: read the workloads once, to say where they are.
   if (failure === undefined && !done && last.size === 0 && !ctx.signal?.aborted) {
-    const listed = await ctx.cluster.list(workloadRefs[kind], query);
-    last = new Map(listed.map((o) => [`${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`, o]));
+    const listed = new Map<string, KubeObject>();
+    await ctx.cluster.scan(workloadRefs[kind], query, (o) => {
+      listed.set(`${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`, rolloutProjection(o));
+    });
+    last = listed;
   }
   return { last, done, ...(failure !== undefined ? { failure } : {}) };
 }
