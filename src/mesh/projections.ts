@@ -5,11 +5,13 @@
  * check gives the same answer on it as on the object it came from.
  */
 import type { KubeObject } from '../ports/cluster.ts';
+import { GATEWAY_MANAGED_LABEL, GATEWAY_NAME_LABEL } from './gateway-api.ts';
 import { Annotation, hasProxy, Label, podRevision } from './labels.ts';
 
 /**
  * A pod as convergence, coverage and workload ownership read it: name, namespace, the controller
- * references, `pod-template-hash`, the injection opt-out, the proxy's revision (in `istio.io/rev`,
+ * references, `pod-template-hash`, the injection opt-out, the labels istiod puts on the pods it
+ * renders for a Gateway API Gateway (`gateway.istio.io/managed`, the Gateway's name), the proxy's revision (in `istio.io/rev`,
  * as `podRevision` resolved it from the sidecar status), deletion, phase and hostNetwork when the
  * read carried them (a metadata-only read carries neither).
  */
@@ -18,8 +20,10 @@ export function podProjection(pod: KubeObject): KubeObject {
   const labels: Record<string, string> = {};
   const hash = meta.labels?.['pod-template-hash'];
   if (hash !== undefined) labels['pod-template-hash'] = hash;
-  const injectLabel = meta.labels?.[Label.inject];
-  if (injectLabel !== undefined) labels[Label.inject] = injectLabel;
+  for (const key of [Label.inject, GATEWAY_MANAGED_LABEL, GATEWAY_NAME_LABEL]) {
+    const value = meta.labels?.[key];
+    if (value !== undefined) labels[key] = value;
+  }
   const annotations: Record<string, string> = {};
   const injectAnnotation = meta.annotations?.[Label.inject];
   if (injectAnnotation !== undefined) annotations[Label.inject] = injectAnnotation;
