@@ -89,8 +89,11 @@ describe('metadata-only reads', () => {
 });
 
 describe('projections', () => {
-  it('pods: convergence, revision and owner read the same on the projection as on the pod', async () => {
-    h = await createHarness();
+  it.each([
+    ['the small scenario', undefined],
+    ['the sandbox scenario with Gateway API gateways, waypoints and ambient', 'gateway-api'],
+  ])('pods: convergence, revision and owner read the same on the projection as on the pod (%s)', async (_, name) => {
+    h = await createHarness(...(name ? ([name] as const) : []));
     const pods = await h.cluster.list(Resources.pods);
     const projected = pods.map(podProjection);
     const namespaces = new Set(pods.map((p) => p.metadata.namespace ?? ''));
