@@ -185,6 +185,14 @@ describe('Gateway API gateways and waypoints move only when the policy says', ()
     const reviews = await h.workload('deployments', 'reviews-ambient', 'reviews');
     expect(reviews?.metadata.generation).toBe(1);
     expect(await h.podRevisions('reviews-ambient')).toEqual(['1-25-1']);
+    // revroll status lists them with their original labels and what the run did.
+    const status = await harnessCli(h, ['status', 'gw-run', '--state-namespace', STATE_NS]);
+    expect(status.out).toContain(
+      'gateway ingress/public (Deployment public-istio, pinned): original istio.io/rev absent, pinned, moved',
+    );
+    expect(status.out).toContain(
+      'gateway reviews-ambient/waypoint (Deployment waypoint, pinned): original istio.io/rev absent, moved',
+    );
   });
 
   it('rolls back from a namespace wave (the canary istiod crashes): Gateways revert first, to exactly their labels', async () => {
