@@ -178,6 +178,10 @@ describe('Gateway API gateways and waypoints move only when the policy says', ()
     const after = await generations(h);
     expect(after['ingress/public']).toBe((before['ingress/public'] ?? 0) + 2);
     expect(after['shop/shop-gw']).toBe((before['shop/shop-gw'] ?? 0) + 2);
+    // The move's note gives each Deployment's generation right after it: unchanged since (the pin came off in the move).
+    const moveNote = result.state?.records.find((r) => r.id === 'gateway-api/move')?.note ?? '';
+    expect(moveNote).toContain(`ingress/public-istio on 1-25-1 (generation ${after['ingress/public']})`);
+    expect(moveNote).toContain(`shop/shop-gw-istio on 1-25-1 (generation ${after['shop/shop-gw']})`);
     // The waypoint: its move, then its label off on promotion (Istio copies Gateway labels onto pods).
     expect(after['reviews-ambient/waypoint']).toBe((before['reviews-ambient/waypoint'] ?? 0) + 2);
     // The ambient namespace was never labelled istio.io/rev and its workloads never restarted (#60313).
