@@ -326,6 +326,57 @@ describe('Gateway API gateways and waypoints move only when the policy says', ()
     });
   });
 
+  it('order: before-waves moves them first by their label, which comes off on promotion', async () => {
+    h = await createHarness(scenario());
+    const before = await generations(h);
+    const policy = h.policy(
+      policyText().replace('gatewayApi: {bake: 300ms', 'gatewayApi: {order: before-waves, bake: 300ms'),
+    );
+    const sampler = startSampler(h);
+    const result = await h.run(policy);
+    const s = await sampler.stop();
+    expect(result.outcome, result.message).toBe('promoted');
+    const ids = result.state?.steps.map((st) => st.id) ?? [];
+    expect(ids).not.toContain('gateway-api/pin');
+    expect(ids.indexOf('gateway-api/move')).toBeLessThan(ids.indexOf('wave/shop/migrate'));
+    expect(s.owners('ingress/public')).toEqual(['1-24-3', '1-25-1']);
+    expect(s.owners('shop/shop-gw')).toEqual(['1-24-3', '1-25-1']);
+    expect(s.labels('ingress/public')).toEqual(['-', '1-25-1', '-']);
+    expect(s.labels('shop/shop-gw')).toEqual(['-', '1-25-1', '-']);
+    // The move, then the label off on promotion: one more rollout on the same revision (documented).
+    const after = await generations(h);
+    expect(after['ingress/public']).toBe((before['ingress/public'] ?? 0) + 2);
+    expect(await ownLabels(h)).toEqual({
+      'ingress/public': undefined,
+      'shop/shop-gw': undefined,
+      'reviews-ambient/waypoint': undefined,
+    });
+  });
+
+  it('mode: follow leaves them to their namespace and tag: no label write, they move with the relabel', async () => {
+    h = await createHarness(scenario());
+    const policy = h.policy(
+      policyText(
+        '',
+        `    - {name: shop, namespaces: {names: [shop]}, bake: 200ms}
+    - {name: payments, namespaces: {names: [payments]}, bake: 200ms}`,
+      ).replace('gatewayApi: {bake: 300ms', 'gatewayApi: {mode: follow, bake: 300ms'),
+    );
+    const sampler = startSampler(h);
+    const result = await h.run(policy);
+    const s = await sampler.stop();
+    expect(result.outcome, result.message).toBe('promoted');
+    expect(result.state?.steps.some((st) => st.id.startsWith('gateway-api/'))).toBe(false);
+    expect(s.labels('shop/shop-gw')).toEqual(['-']);
+    expect(s.owners('shop/shop-gw')).toEqual(['1-24-3', '1-25-1']);
+    // It moved when its namespace was relabelled, before the payments wave began.
+    const moved = s.events.find((e) => e.key === 'shop/shop-gw' && e.owner === '1-25-1')?.at ?? 0;
+    const paymentsStarted = Date.parse(
+      result.state?.records.find((r) => r.id === 'wave/payments/migrate')?.startedAt ?? '',
+    );
+    expect(moved).toBeLessThan(paymentsStarted);
+  });
+
   it('revroll plan says per step which Gateways would move and what revroll does instead', async () => {
     h = await createHarness(scenario());
     const file = join(dirname(h.kubeconfigFile), 'gw.yaml');
