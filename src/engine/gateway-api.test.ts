@@ -8,6 +8,8 @@ import type { Policy } from '../policy/types.ts';
 import type { KubeObject } from '../ports/cluster.ts';
 import { planRun, type ClusterSnapshot } from './plan.ts';
 import type { MeshSnapshot } from '../mesh/revisions.ts';
+import { initialState } from './decide.ts';
+import { planProblems, stateProblems } from './state-schema.ts';
 
 function policy(extra = '', waves = '    - {name: one, namespaces: {names: [shop]}}'): Policy {
   const result = loadPolicyText(
@@ -166,5 +168,28 @@ describe('planning Gateway API Gateways', () => {
       c,
     );
     expect(problems.map((p) => p.message).join()).toMatch(/namespace amb is ambient .* no waypoint owned by 1-24-3/);
+  });
+
+  it('the stored state carries the records, validates, and its steps are rebuilt from it', () => {
+    const p = policy(
+      '',
+      '    - {name: one, namespaces: {names: [shop]}}\n    - {name: amb, namespaces: {names: [amb]}}',
+    );
+    const { plan } = planRun(p, cluster());
+    if (!plan) throw new Error('no plan');
+    const state = JSON.parse(JSON.stringify(initialState(p, plan, 'r1', new Date(0)))) as unknown;
+    const checked = stateProblems(state, 'p');
+    expect(checked.problems).toEqual([]);
+    expect(checked.state?.gatewayApi?.gateways.map((g) => `${g.namespace}/${g.name}:${g.originalRev ?? '-'}`)).toEqual([
+      'amb/waypoint:-',
+      'edge/tagged:stable',
+      'ingress/public:-',
+      'shop/own:1-24-3',
+      'shop/shop-gw:-',
+    ]);
+    if (checked.state) expect(planProblems(p, checked.state)).toEqual([]);
+    const broken = structuredClone(checked.state) as NonNullable<typeof checked.state>;
+    (broken.gatewayApi?.gateways[0] as { wave?: number }).wave = 7;
+    expect(stateProblems(broken, 'p').problems).toContain('gatewayApi.gateways[0].wave: 7 is not a wave of the run');
   });
 });

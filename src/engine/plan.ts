@@ -264,7 +264,7 @@ export function planRun(policy: Policy, snapshot: ClusterSnapshot): { plan?: Run
     warnings,
   );
   const steps = buildSteps(policy, waves, gateways, from ?? '', gatewayApiShape(gatewayApi));
-  const timing = timingOf(spec, waves);
+  const timing = timingOf(spec, waves, steps);
   if (problems.length > 0 || from === undefined) return { problems };
   const plan: Omit<RunPlan, 'hash'> = {
     policy: policy.metadata.name,
@@ -378,14 +378,18 @@ function planTags(
 }
 
 /** The time arithmetic of the plan: per wave, in all, and how fast a failing canary is seen. */
-function timingOf(spec: Policy['spec'], waves: readonly PlannedWave[]): Timing {
+function timingOf(spec: Policy['spec'], waves: readonly PlannedWave[], steps: readonly Step[]): Timing {
   const gates = spec.gates;
   const perWaveFixedMs = waves.map((w) => gates.warmup + w.bakeMs);
   const perWaveMaxMs = waves.map((_, i) => spec.workloads.rolloutTimeout + (perWaveFixedMs[i] ?? 0));
+  // The gateways wave: its rollout, warm-up and bake.
+  const gatewayWave = steps.some((s) => s.kind === 'gateway-api-move' && s.wave === undefined)
+    ? spec.workloads.rolloutTimeout + spec.gatewayApi.warmup + spec.gatewayApi.bake
+    : 0;
   return {
     perWaveMaxMs,
     perWaveFixedMs,
-    totalMaxMs: perWaveMaxMs.reduce((a, b) => a + b, 0),
+    totalMaxMs: perWaveMaxMs.reduce((a, b) => a + b, 0) + gatewayWave,
     detectMs: gates.checks.some((c) => !c.shadow) ? gates.interval * gates.failureLimit : 0,
   };
 }

@@ -252,6 +252,12 @@ export function stateProblems(document: unknown, policyName: string): { state?: 
     problems.push(`cursor: ${state.cursor} is past the last step (${state.steps.length} steps)`);
   for (const [name, ns] of Object.entries(state.namespaces))
     if (ns.wave >= state.waves.length) problems.push(`namespaces.${name}.wave: ${ns.wave} is not a wave of the run`);
+  (state.gatewayApi?.gateways ?? []).forEach((g, i) => {
+    if (g.wave !== undefined && g.wave >= state.waves.length)
+      problems.push(`gatewayApi.gateways[${i}].wave: ${g.wave} is not a wave of the run`);
+  });
+  for (const [name, wave] of Object.entries(state.gatewayApi?.ambient ?? {}))
+    if (wave >= state.waves.length) problems.push(`gatewayApi.ambient.${name}: ${wave} is not a wave of the run`);
   problems.push(...progressProblems(state));
   return problems.length > 0 ? { problems } : { state, problems };
 }

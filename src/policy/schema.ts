@@ -436,8 +436,12 @@ export const GatewayApiSchema = z
       .describe(
         "When pinned Gateways move. `after-waves` (default): after every namespace wave passed and the promoted tags moved, so the ingress moves last, onto a canary the sidecars proved, and its move is the removal of the pin itself (the Gateway then resolves to the new revision through its namespace or tag): one rollout, and the cluster is left as it was. `before-waves`: before the first wave, by setting the Gateway's own label to the new revision; the label comes off on promotion, which rolls the pods once more on the same revision.",
       ),
-    bake: durationOr('10m', 'How long the gateways wave evaluates its gates after its warm-up.'),
-    warmup: durationOr('2m', 'Wait after the gateways wave has rolled out before its gates count.'),
+    bake: duration(
+      "How long the gateways wave evaluates its gates after its warm-up; defaults to the last wave's `bake`.",
+    ).optional(),
+    warmup: duration(
+      'Wait after the gateways wave has rolled out before its gates count; defaults to `spec.gates.warmup`.',
+    ).optional(),
     gates: z
       .array(GateCheckSchema)
       .default([])
@@ -683,6 +687,8 @@ export const PolicySpecSchema = z
     promote: { ...spec.promote, approval: resolveApproval(spec.promote.approval, spec.approvals) },
     gatewayApi: {
       ...spec.gatewayApi,
+      bake: spec.gatewayApi.bake ?? spec.waves.at(-1)?.bake ?? 0,
+      warmup: spec.gatewayApi.warmup ?? spec.gates.warmup,
       gates: spec.gatewayApi.gates.map((check) => ({
         ...check,
         minTraffic: check.minTraffic ?? spec.gates.minTraffic,

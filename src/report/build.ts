@@ -93,6 +93,15 @@ export function buildReport(input: ReportInput): ReportModel {
     gates: chartsOf(input, events),
     namespaces: state ? namespaceRows(state, events) : [],
     gateways: state ? gatewayRows(state, events) : [],
+    gatewayApi: (state?.gatewayApi?.gateways ?? []).map((g) => ({
+      gateway: `${g.namespace}/${g.name}`,
+      deployment: g.deployment,
+      mode: g.mode,
+      ...(g.originalRev !== null ? { labelBefore: g.originalRev } : {}),
+      pinned: g.pinned === true,
+      moved: g.moved === true,
+      held: g.held === true,
+    })),
     tags: state ? tagRows(state) : [],
     stragglers: stragglersOf(state, events),
     approvals: (state?.approvals ?? []).map((a): ApprovalRow => ({

@@ -31,6 +31,8 @@ export type ReportModel = {
   gates: GateChart[];
   namespaces: NamespaceRow[];
   gateways: GatewayRow[];
+  /** Gateway API Gateways and waypoints on the old revision, with their labels before and what the run did. */
+  gatewayApi: GatewayApiRow[];
   tags: TagRow[];
   stragglers: StragglerView;
   approvals: ApprovalRow[];
@@ -167,6 +169,18 @@ export type GatewayRow = {
   revisionAfter: string | null;
   moved: boolean;
   movedAt?: string;
+};
+
+export type GatewayApiRow = {
+  gateway: string;
+  deployment: string;
+  mode: 'pinned' | 'follow';
+  /** Its own `istio.io/rev` before the run; undefined = absent. */
+  labelBefore?: string;
+  /** Pinned, moved, held on the old revision by rollback. */
+  pinned: boolean;
+  moved: boolean;
+  held: boolean;
 };
 
 export type TagRow = { tag: string; before?: string; after?: string; target: string; moved: boolean };

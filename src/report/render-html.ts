@@ -359,6 +359,15 @@ function revisionsSection(model: ReportModel): string {
     g.moved ? 'yes' : 'no',
     clock(g.movedAt),
   ]);
+  const gwApi = model.gatewayApi.map((g) => [
+    e(g.gateway),
+    e(g.deployment),
+    e(g.mode),
+    e(g.labelBefore ?? '(absent)'),
+    g.pinned ? 'yes' : 'no',
+    g.moved ? 'yes' : 'no',
+    g.held ? 'yes' : 'no',
+  ]);
   const tags = model.tags.map((t) => [
     e(t.tag),
     e(t.before ?? '(created by revroll)'),
@@ -369,6 +378,7 @@ function revisionsSection(model: ReportModel): string {
   return `<section aria-labelledby="h-revisions"><h2 id="h-revisions">Namespaces, gateways and tags</h2>
 ${model.namespaces.length ? nsBlock : '<p>No namespace in the plan.</p>'}
 ${gw.length ? table('Gateways', ['Gateway', 'Upgrade', 'Revision before', 'Revision after', 'Moved', 'Moved at'], gw) : '<p>No gateway in the plan.</p>'}
+${gwApi.length ? table('Gateway API gateways and waypoints', ['Gateway', 'Deployment', 'Mode', 'istio.io/rev before', 'Pinned', 'Moved', 'Held back'], gwApi) : ''}
 ${tags.length ? table('Revision tags', ['Tag', 'Before', 'Target', 'After', 'Moved'], tags) : '<p>No tag moves in the plan.</p>'}
 </section>`;
 }

@@ -169,6 +169,22 @@ function inventorySection(model: ReportModel, out: string[]): void {
       ),
       '',
     );
+  if (model.gatewayApi.length > 0)
+    out.push(
+      rowsTable(
+        ['Gateway API Gateway', 'Deployment', 'Mode', 'istio.io/rev before', 'Pinned', 'Moved', 'Held back'],
+        model.gatewayApi.map((g) => [
+          g.gateway,
+          g.deployment,
+          g.mode,
+          g.labelBefore ?? '(absent)',
+          g.pinned ? 'yes' : 'no',
+          g.moved ? 'yes' : 'no',
+          g.held ? 'yes' : 'no',
+        ]),
+      ),
+      '',
+    );
   if (model.tags.length > 0)
     out.push(
       rowsTable(

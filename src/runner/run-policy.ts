@@ -443,7 +443,7 @@ async function recordGateEvaluation(
   await events.record(
     { apiVersion: 'v1', kind: 'ConfigMap', namespace: deps.stateNamespace, name: stateConfigMapName(state.policy) },
     'RevrollGateEvaluation',
-    `wave ${state.waves[gates.wave]} evaluation ${gates.evaluations}: ${text}`,
+    `${state.waves[gates.wave] !== undefined ? `wave ${state.waves[gates.wave]}` : 'gateways wave'} evaluation ${gates.evaluations}: ${text}`,
     failing ? 'Warning' : 'Normal',
     {
       [GATE_RESULTS_ANNOTATION]: encodeGateEvaluation({

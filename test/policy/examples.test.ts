@@ -26,7 +26,9 @@ describe('policies/', () => {
     const { policy } = loadPolicyText(readFileSync(new URL('demo.yaml', dir), 'utf8'), 'demo.yaml');
     const names =
       policy?.spec.waves.flatMap((wave) => (wave.namespaces.kind === 'names' ? wave.namespaces.names : [])) ?? [];
-    expect(names).toHaveLength(12);
+    // Twelve injected namespaces and the ambient one, whose waypoint the second wave moves.
+    expect(names).toHaveLength(13);
+    expect(policy?.spec.waves[1]?.namespaces).toMatchObject({ names: expect.arrayContaining(['recommendations']) });
     expect(policy?.spec.waves[0]?.namespaces).toEqual({ kind: 'names', names: ['catalog', 'reviews', 'ratings'] });
     expect(policy?.spec.waves.map((wave) => wave.bake)).toEqual([20_000, 20_000, 20_000]);
     expect(policy?.spec.gates).toMatchObject({ interval: 5_000, warmup: 5_000 });
@@ -37,6 +39,13 @@ describe('policies/', () => {
     expect(policy?.spec.gateways).toEqual([
       { name: 'istio-ingressgateway', namespace: 'istio-system', kind: 'Deployment', upgrade: 'onPromote' },
     ]);
+    expect(policy?.spec.gatewayApi).toMatchObject({
+      mode: 'pinned',
+      order: 'after-waves',
+      warmup: 5_000,
+      bake: 20_000,
+    });
+    expect(policy?.spec.gatewayApi.gates.map((check) => check.name)).toEqual(['gateway-error-ratio']);
   });
 
   it('nightly.yaml exercises schedules, Slack references and a custom query', () => {

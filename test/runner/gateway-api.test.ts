@@ -178,6 +178,10 @@ describe('Gateway API gateways and waypoints move only when the policy says', ()
     const after = await generations(h);
     expect(after['ingress/public']).toBe((before['ingress/public'] ?? 0) + 2);
     expect(after['shop/shop-gw']).toBe((before['shop/shop-gw'] ?? 0) + 2);
+    // The move's note gives each Deployment's generation right after it: unchanged since (the pin came off in the move).
+    const moveNote = result.state?.records.find((r) => r.id === 'gateway-api/move')?.note ?? '';
+    expect(moveNote).toContain(`ingress/public-istio on 1-25-1 (generation ${after['ingress/public']})`);
+    expect(moveNote).toContain(`shop/shop-gw-istio on 1-25-1 (generation ${after['shop/shop-gw']})`);
     // The waypoint: its move, then its label off on promotion (Istio copies Gateway labels onto pods).
     expect(after['reviews-ambient/waypoint']).toBe((before['reviews-ambient/waypoint'] ?? 0) + 2);
     // The ambient namespace was never labelled istio.io/rev and its workloads never restarted (#60313).
@@ -185,6 +189,14 @@ describe('Gateway API gateways and waypoints move only when the policy says', ()
     const reviews = await h.workload('deployments', 'reviews-ambient', 'reviews');
     expect(reviews?.metadata.generation).toBe(1);
     expect(await h.podRevisions('reviews-ambient')).toEqual(['1-25-1']);
+    // revroll status lists them with their original labels and what the run did.
+    const status = await harnessCli(h, ['status', 'gw-run', '--state-namespace', STATE_NS]);
+    expect(status.out).toContain(
+      'gateway ingress/public (Deployment public-istio, pinned): original istio.io/rev absent, pinned, moved',
+    );
+    expect(status.out).toContain(
+      'gateway reviews-ambient/waypoint (Deployment waypoint, pinned): original istio.io/rev absent, moved',
+    );
   });
 
   it('rolls back from a namespace wave (the canary istiod crashes): Gateways revert first, to exactly their labels', async () => {
@@ -312,6 +324,57 @@ describe('Gateway API gateways and waypoints move only when the policy says', ()
       'shop/shop-gw': undefined,
       'reviews-ambient/waypoint': undefined,
     });
+  });
+
+  it('order: before-waves moves them first by their label, which comes off on promotion', async () => {
+    h = await createHarness(scenario());
+    const before = await generations(h);
+    const policy = h.policy(
+      policyText().replace('gatewayApi: {bake: 300ms', 'gatewayApi: {order: before-waves, bake: 300ms'),
+    );
+    const sampler = startSampler(h);
+    const result = await h.run(policy);
+    const s = await sampler.stop();
+    expect(result.outcome, result.message).toBe('promoted');
+    const ids = result.state?.steps.map((st) => st.id) ?? [];
+    expect(ids).not.toContain('gateway-api/pin');
+    expect(ids.indexOf('gateway-api/move')).toBeLessThan(ids.indexOf('wave/shop/migrate'));
+    expect(s.owners('ingress/public')).toEqual(['1-24-3', '1-25-1']);
+    expect(s.owners('shop/shop-gw')).toEqual(['1-24-3', '1-25-1']);
+    expect(s.labels('ingress/public')).toEqual(['-', '1-25-1', '-']);
+    expect(s.labels('shop/shop-gw')).toEqual(['-', '1-25-1', '-']);
+    // The move, then the label off on promotion: one more rollout on the same revision (documented).
+    const after = await generations(h);
+    expect(after['ingress/public']).toBe((before['ingress/public'] ?? 0) + 2);
+    expect(await ownLabels(h)).toEqual({
+      'ingress/public': undefined,
+      'shop/shop-gw': undefined,
+      'reviews-ambient/waypoint': undefined,
+    });
+  });
+
+  it('mode: follow leaves them to their namespace and tag: no label write, they move with the relabel', async () => {
+    h = await createHarness(scenario());
+    const policy = h.policy(
+      policyText(
+        '',
+        `    - {name: shop, namespaces: {names: [shop]}, bake: 200ms}
+    - {name: payments, namespaces: {names: [payments]}, bake: 200ms}`,
+      ).replace('gatewayApi: {bake: 300ms', 'gatewayApi: {mode: follow, bake: 300ms'),
+    );
+    const sampler = startSampler(h);
+    const result = await h.run(policy);
+    const s = await sampler.stop();
+    expect(result.outcome, result.message).toBe('promoted');
+    expect(result.state?.steps.some((st) => st.id.startsWith('gateway-api/'))).toBe(false);
+    expect(s.labels('shop/shop-gw')).toEqual(['-']);
+    expect(s.owners('shop/shop-gw')).toEqual(['1-24-3', '1-25-1']);
+    // It moved when its namespace was relabelled, before the payments wave began.
+    const moved = s.events.find((e) => e.key === 'shop/shop-gw' && e.owner === '1-25-1')?.at ?? 0;
+    const paymentsStarted = Date.parse(
+      result.state?.records.find((r) => r.id === 'wave/payments/migrate')?.startedAt ?? '',
+    );
+    expect(moved).toBeLessThan(paymentsStarted);
   });
 
   it('revroll plan says per step which Gateways would move and what revroll does instead', async () => {

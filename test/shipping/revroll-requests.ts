@@ -26,7 +26,7 @@ import type { CliIo } from '../../src/cli/io.ts';
 import { Resources, type KubeObject, type ResourceRef } from '../../src/ports/cluster.ts';
 import { Label } from '../../src/mesh/labels.ts';
 import { uninstallKinds, uninstallSelector } from '../../src/mesh/uninstall.ts';
-import { createSandbox, type Sandbox } from '@revroll/sandbox';
+import { createSandbox, loadScenario, type Sandbox } from '@revroll/sandbox';
 import type { ScenarioInput } from '@revroll/sandbox';
 import { smallScenario, STATE_NS } from '../helpers/runner-harness.ts';
 import { skeleton, valuesChooser } from './helm-template.ts';
@@ -383,6 +383,32 @@ function promoteAndUninstall(): Promise<ScenarioRequests> {
   });
 }
 
+/**
+ * Gateway API Gateways and an ambient namespace (sandbox scenario gateway-api): the Gateways are
+ * listed, pinned by a label patch, moved in the gateways wave, and the waypoint moved in the
+ * ambient wave, each verified on its rendered Deployment.
+ */
+function gatewayApiPromotion(): Promise<ScenarioRequests> {
+  const scenario = { ...loadScenario('gateway-api'), startLatencyMs: START_LATENCY_MS } as unknown as ScenarioInput;
+  return withSession('Gateway API gateways and an ambient waypoint', false, scenario, async (s) => {
+    const file = s.policyFile(
+      'gateway-api',
+      policy(
+        'gateway-api',
+        `  revisions: {from: auto, to: 1-25-1}
+  waves:
+    - {name: shop, namespaces: {names: [shop]}, bake: 100ms}
+    - {name: ambient, namespaces: {names: [reviews-ambient]}, bake: 100ms}
+  gates: {warmup: 100ms}
+  workloads: {rolloutTimeout: 20s}
+`,
+      ),
+    );
+    await s.cli('plan', ['plan', file], OK);
+    await s.cli('run', ['run', file, '-o', 'json'], OK);
+  });
+}
+
 /** An aborted run whose policy uninstalls the canary after the rollback. */
 function abortAndUninstallCanary(): Promise<ScenarioRequests> {
   return withSession(
@@ -594,6 +620,7 @@ export async function collectRevrollRequests(): Promise<ScenarioRequests[]> {
     abortWhileServing,
     promoteAndUninstall,
     abortAndUninstallCanary,
+    gatewayApiPromotion,
   ])
     results.push(await scenario());
   return results;

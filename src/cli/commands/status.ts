@@ -75,13 +75,18 @@ export function renderStatus(state: RunState, detailed: boolean): string {
   if (detailed) {
     const last = state.gates?.recent.at(-1);
     if (last) {
-      lines.push(`  gates at ${last.at} (wave ${state.waves[state.gates?.wave ?? 0]}):`);
+      const wave = state.waves[state.gates?.wave ?? 0];
+      lines.push(`  gates at ${last.at} (${wave !== undefined ? `wave ${wave}` : 'the gateways wave'}):`);
       for (const r of last.results) {
         lines.push(
           `    ${r.check.padEnd(28)} ${r.outcome.padEnd(7)} ${r.value === undefined || r.value === null ? '-' : formatNumber(r.value)}${r.baseline !== undefined && r.baseline !== null ? ` (baseline ${formatNumber(r.baseline)})` : ''}${r.shadow ? ' [shadow]' : ''}  ${r.message}`,
         );
       }
     }
+    for (const g of state.gatewayApi?.gateways ?? [])
+      lines.push(
+        `  gateway ${g.namespace}/${g.name} (Deployment ${g.deployment}, ${g.mode}): original istio.io/rev ${g.originalRev ?? 'absent'}${g.pinned ? ', pinned' : ''}${g.moved ? ', moved' : ''}${g.held ? ', held on the old revision' : ''}`,
+      );
     lines.push('  steps:');
     for (const record of state.records)
       if (record.status !== 'pending') lines.push(`    ${progressLine(record).trimEnd()}`);

@@ -52,6 +52,9 @@ export function requiredPermissions(policy: Policy, stateNamespace: string): Per
     const ref = workloadRefs[kind];
     for (const verb of ['list', 'watch', 'patch']) checks.push({ verb, group: ref.group, resource: ref.resource });
   }
+  // Gateway API Gateways are read for their owner and pinned or moved by their own label.
+  for (const verb of ['get', 'list', 'patch'])
+    checks.push({ verb, group: 'gateway.networking.k8s.io', resource: 'gateways' });
   // Moving a gateway relabels its own objects wherever it runs (gateways may be found anywhere).
   for (const ref of gatewayObjectKinds) {
     for (const verb of ['list', 'patch']) checks.push({ verb, group: ref.group, resource: ref.resource });
