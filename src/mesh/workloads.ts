@@ -2,6 +2,7 @@
  * Workloads that carry proxies: finding them, restarting them the way `kubectl rollout restart`
  * does, and telling when their rollouts are done, as `kubectl rollout status` does.
  */
+import { nodeAgentOf } from './ambient.ts';
 import { Resources, type KubeObject, type Mutation, type ResourceRef } from '../ports/cluster.ts';
 import { Annotation, injectionOptOut, Label } from './labels.ts';
 
@@ -41,7 +42,10 @@ export function toWorkload(kind: WorkloadKind, object: KubeObject): Workload {
   const annotations = template.metadata?.annotations ?? {};
   let optOut: string | undefined;
   const optedOut = injectionOptOut({ labels, annotations });
-  if (optedOut) optOut = `pod template ${optedOut.by} ${Label.inject}=${optedOut.value}`;
+  const agent = kind === 'DaemonSet' ? nodeAgentOf(object) : undefined;
+  // ztunnel and istio-cni serve every node: a wave never restarts them (issue 15, item 7).
+  if (agent) optOut = `${agent.kind} is a node agent revroll never restarts`;
+  else if (optedOut) optOut = `pod template ${optedOut.by} ${Label.inject}=${optedOut.value}`;
   else if (template.spec?.hostNetwork) optOut = 'hostNetwork pods are never injected';
   const replicas = kind === 'DaemonSet' ? (status.desiredNumberScheduled ?? 0) : (spec.replicas ?? 1);
   const restartedFor = annotations[Annotation.restartedFor];
