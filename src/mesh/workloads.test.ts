@@ -366,6 +366,37 @@ describe('toWorkload: one object per row', () => {
       object: of({}),
       workload: { ...base, kind: 'Deployment', replicas: 1 },
     },
+    {
+      name: 'ztunnel is never restarted, whatever its template says',
+      kind: 'DaemonSet',
+      object: {
+        metadata: { name: 'ztunnel', namespace: 'shop' },
+        spec: template(),
+        status: { desiredNumberScheduled: 3 },
+      },
+      workload: {
+        namespace: 'shop',
+        name: 'ztunnel',
+        kind: 'DaemonSet',
+        replicas: 3,
+        optOut: 'ztunnel is a node agent revroll never restarts',
+      },
+    },
+    {
+      name: 'istio-cni is never restarted',
+      kind: 'DaemonSet',
+      object: {
+        metadata: { name: 'cni', namespace: 'shop', labels: { 'k8s-app': 'istio-cni-node' } },
+        spec: template(),
+      },
+      workload: {
+        namespace: 'shop',
+        name: 'cni',
+        kind: 'DaemonSet',
+        replicas: 0,
+        optOut: 'istio-cni is a node agent revroll never restarts',
+      },
+    },
   ])('$kind: $name', ({ kind, object: o, workload }) => {
     // Health before the upgrade has its own table (unhealthyReason) below.
     const { unhealthy: _health, ...seen } = toWorkload(kind, o);

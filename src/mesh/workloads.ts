@@ -2,6 +2,7 @@
  * Workloads that carry proxies: finding them, restarting them the way `kubectl rollout restart`
  * does, and telling when their rollouts are done, as `kubectl rollout status` does.
  */
+import { nodeAgentOf } from './ambient.ts';
 import { Resources, type KubeObject, type Mutation, type ResourceRef } from '../ports/cluster.ts';
 import { Annotation, injectionOptOut, Label } from './labels.ts';
 
@@ -41,8 +42,11 @@ export function toWorkload(kind: WorkloadKind, object: KubeObject): Workload {
   const annotations = template.metadata?.annotations ?? {};
   let optOut: string | undefined;
   const optedOut = injectionOptOut({ labels, annotations });
+  const agent = kind === 'DaemonSet' ? nodeAgentOf(object) : undefined;
   const gateway = object.metadata.ownerReferences?.find((o) => o.kind === 'Gateway');
-  if (gateway) optOut = `rendered by istiod for Gateway ${gateway.name}: it moves with its Gateway`;
+  // ztunnel and istio-cni serve every node: a wave never restarts them.
+  if (agent) optOut = `${agent.kind} is a node agent revroll never restarts`;
+  else if (gateway) optOut = `rendered by istiod for Gateway ${gateway.name}: it moves with its Gateway`;
   else if (optedOut) optOut = `pod template ${optedOut.by} ${Label.inject}=${optedOut.value}`;
   else if (template.spec?.hostNetwork) optOut = 'hostNetwork pods are never injected';
   const replicas = kind === 'DaemonSet' ? (status.desiredNumberScheduled ?? 0) : (spec.replicas ?? 1);
