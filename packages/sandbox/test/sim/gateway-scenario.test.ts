@@ -1,7 +1,7 @@
 /**
  * The scenario fields for Gateway API and ambient: validated like the rest (unknown keys and
  * dangling references are errors, every problem with its path), and the built-in `gateway-api`
- * scenario as described in docs/sandbox.md; `demo` keeps no Gateway API objects.
+ * scenario as described in docs/sandbox.md; without a `gatewayApi` section there are no Gateway API objects.
  */
 import { describe, expect, it } from 'vitest';
 import { createSandbox, loadScenario, parseScenario, ScenarioError } from '../../src/index.ts';
@@ -71,15 +71,22 @@ describe('Gateway API and ambient scenario fields', () => {
     expect(message).toContain('gatewayApi.routes.0.gateway: no Gateway "missing" in namespace "shop"');
   });
 
-  it('keeps the demo scenario free of Gateway API objects, with Istio CRDs served', async () => {
-    expect(loadScenario('demo').gatewayApi).toBeUndefined();
-    const demo = await createSandbox({ scenario: 'demo', startLatencyMs: 20 });
+  it('serves no Gateway API objects without a gatewayApi section, with Istio CRDs served', async () => {
+    const { gatewayApi, ...plain } = loadScenario('demo');
+    expect(gatewayApi?.gateways.map((g) => `${g.namespace}/${g.name}`)).toEqual([
+      'ingress/public',
+      'catalog/catalog-gw',
+    ]);
+    const sandbox = await createSandbox({
+      scenario: { ...plain, name: 'demo-without-gateway-api' },
+      startLatencyMs: 20,
+    });
     try {
-      expect(demo.store.findType('gateway.networking.k8s.io', 'gateways')).toBeUndefined();
-      expect(demo.store.findType('networking.istio.io', 'envoyfilters')).toBeDefined();
-      expect(demo.summary().gateways).toEqual([]);
+      expect(sandbox.store.findType('gateway.networking.k8s.io', 'gateways')).toBeUndefined();
+      expect(sandbox.store.findType('networking.istio.io', 'envoyfilters')).toBeDefined();
+      expect(sandbox.summary().gateways).toEqual([]);
     } finally {
-      await demo.close();
+      await sandbox.close();
     }
   });
 
