@@ -71,13 +71,23 @@ describe('Gateway API and ambient scenario fields', () => {
     expect(message).toContain('gatewayApi.routes.0.gateway: no Gateway "missing" in namespace "shop"');
   });
 
-  it('keeps the demo scenario free of Gateway API objects, with Istio CRDs served', async () => {
-    expect(loadScenario('demo').gatewayApi).toBeUndefined();
+  it('gives the demo scenario a Gateway API ingress, a namespace Gateway and a waypoint, with Istio CRDs served', async () => {
+    expect(loadScenario('demo').gatewayApi?.gateways.map((g) => `${g.namespace}/${g.name}`)).toEqual([
+      'ingress/public',
+      'catalog/catalog-gw',
+    ]);
     const demo = await createSandbox({ scenario: 'demo', startLatencyMs: 20 });
     try {
-      expect(demo.store.findType('gateway.networking.k8s.io', 'gateways')).toBeUndefined();
+      await demo.waitForIdle();
+      expect(demo.store.findType('gateway.networking.k8s.io', 'gateways')).toBeDefined();
       expect(demo.store.findType('networking.istio.io', 'envoyfilters')).toBeDefined();
-      expect(demo.summary().gateways).toEqual([]);
+      expect(
+        demo.summary().gateways.map((g) => `${g.namespace}/${g.name}:${g.className}:${g.owners.join('+')}`),
+      ).toEqual([
+        'catalog/catalog-gw:istio:1-24-3',
+        'ingress/public:istio:1-24-3',
+        'recommendations/waypoint:istio-waypoint:1-24-3',
+      ]);
     } finally {
       await demo.close();
     }

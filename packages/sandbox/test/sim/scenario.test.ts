@@ -54,6 +54,7 @@ describe('sandbox scenarios', () => {
     expect(canary.health.errorRate).toBeCloseTo(0.3);
     expect(canary.health.latencyMs.p99).toBeGreaterThan(loadScenario('demo').istio.revisions[1]!.health.latencyMs.p99);
     expect(bad.namespaces).toEqual(loadScenario('demo').namespaces);
+    expect(bad.gatewayApi).toEqual(loadScenario('demo').gatewayApi);
   });
 
   it('reports every problem of an invalid scenario with its path', () => {
