@@ -663,20 +663,26 @@ function enterGatewayApi(
     }
     case 'gateway-api-move': {
       const moving = all.filter((g) => g.wave === step.wave);
+      const first = step.wave === undefined && policy.spec.gatewayApi.gates.length === 0;
+      const blocked = first && moving.length > 0 ? windowBlocks(policy, state, step, context) : undefined;
+      if (blocked) return blocked;
       for (const g of moving) g.moved = true;
       return labels(
         moving.map((g) => write(g, g.moveTo, state.to)),
         'no Gateway to move',
       );
     }
-    case 'gateway-api-baseline':
+    case 'gateway-api-baseline': {
       if (policy.spec.gatewayApi.gates.length === 0) return advance(state, step, now, 'no gates', 'skipped');
+      const blocked = windowBlocks(policy, state, step, context);
+      if (blocked) return blocked;
       return act(
         state,
         step,
         { type: 'measure', wave: gatewayWaveIndex(state), mode: 'baseline', gatewayApi: true },
         now,
       );
+    }
     case 'gateway-api-warmup': {
       begin(state, step, now);
       if (!state.warmupUntil) state.warmupUntil = new Date(now.getTime() + policy.spec.gatewayApi.warmup).toISOString();
@@ -890,15 +896,19 @@ function originalLabels(ns: NamespaceRecord): NamespaceLabels {
 /** A wave starts only when its window is open and the wave fits before it closes (DESIGN section 6). */
 function windowBlocks(policy: Policy, state: RunState, step: Step, context: DecideContext): Decision | undefined {
   const now = context.now;
-  if (context.windowClosed)
-    return hold(state, 'window', `wave ${state.waves[step.wave ?? 0]} waits: ${context.windowClosed.reason}`, now);
+  // The gateways wave is a wave too: it starts only when it fits the window.
+  const gatewayWave = step.kind.startsWith('gateway-api-');
+  const name = gatewayWave ? 'the gateways wave' : `wave ${state.waves[step.wave ?? 0]}`;
+  if (context.windowClosed) return hold(state, 'window', `${name} waits: ${context.windowClosed.reason}`, now);
   if (context.windowClosesAt) {
-    const needed = estimateWaveMs(policy, state, step.wave ?? 0);
+    const needed = gatewayWave
+      ? rolloutEstimateMs(policy, state) + policy.spec.gatewayApi.warmup + policy.spec.gatewayApi.bake
+      : estimateWaveMs(policy, state, step.wave ?? 0);
     if (now.getTime() + needed > context.windowClosesAt.getTime()) {
       return hold(
         state,
         'window',
-        `wave ${state.waves[step.wave ?? 0]} needs about ${Math.ceil(needed / 60_000)} min but the window closes at ${context.windowClosesAt.toISOString()}`,
+        `${name} needs about ${Math.ceil(needed / 60_000)} min but the window closes at ${context.windowClosesAt.toISOString()}`,
         now,
       );
     }
@@ -913,13 +923,17 @@ function windowBlocks(policy: Policy, state: RunState, step: Step, context: Deci
 /** Migration + warm-up + bake; migration estimated from the last wave's rollouts, else a quarter of the rollout timeout. */
 export function estimateWaveMs(policy: Policy, state: RunState, wave: number): number {
   const spec = policy.spec;
+  return rolloutEstimateMs(policy, state) + spec.gates.warmup + (spec.waves[wave]?.bake ?? 0);
+}
+
+/** How long a wave's rollouts take: the last wave's, else a quarter of the rollout timeout. */
+function rolloutEstimateMs(policy: Policy, state: RunState): number {
   const lastRollout = [...state.records]
     .reverse()
     .find((r) => r.kind === 'rollout' && r.status === 'done' && r.startedAt && r.finishedAt);
-  const rollout = lastRollout
+  return lastRollout
     ? Date.parse(lastRollout.finishedAt as string) - Date.parse(lastRollout.startedAt as string)
-    : spec.workloads.rolloutTimeout / 4;
-  return rollout + spec.gates.warmup + (spec.waves[wave]?.bake ?? 0);
+    : policy.spec.workloads.rolloutTimeout / 4;
 }
 
 function enterBake(policy: Policy, state: RunState, step: Step, context: DecideContext): Entered {

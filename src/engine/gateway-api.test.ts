@@ -8,7 +8,7 @@ import type { Policy } from '../policy/types.ts';
 import type { KubeObject } from '../ports/cluster.ts';
 import { planRun, type ClusterSnapshot } from './plan.ts';
 import type { MeshSnapshot } from '../mesh/revisions.ts';
-import { initialState } from './decide.ts';
+import { decide, initialState } from './decide.ts';
 import { planProblems, stateProblems } from './state-schema.ts';
 
 function policy(extra = '', waves = '    - {name: one, namespaces: {names: [shop]}}'): Policy {
@@ -191,5 +191,21 @@ describe('planning Gateway API Gateways', () => {
     const broken = structuredClone(checked.state) as NonNullable<typeof checked.state>;
     (broken.gatewayApi?.gateways[0] as { wave?: number }).wave = 7;
     expect(stateProblems(broken, 'p').problems).toContain('gatewayApi.gateways[0].wave: 7 is not a wave of the run');
+  });
+
+  it('the gateways wave starts only when it fits the window (DESIGN section 6)', () => {
+    const p = policy('  gatewayApi: {bake: 30m}');
+    const { plan } = planRun(p, cluster());
+    if (!plan) throw new Error('no plan');
+    const now = new Date('2026-03-02T02:00:00Z');
+    const state = initialState(p, plan, 'r1', now);
+    state.cursor = state.steps.findIndex((st) => st.id === 'gateway-api/move');
+    for (let i = 0; i < state.cursor; i++) (state.records[i] as { status: string }).status = 'done';
+    const tight = decide(p, state, undefined, { now, windowClosesAt: new Date(now.getTime() + 20 * 60_000) });
+    expect(tight.action).toBeUndefined();
+    expect(tight.state.hold?.kind).toBe('window');
+    expect(tight.state.hold?.reason).toMatch(/^the gateways wave needs about \d+ min but the window closes at/);
+    const roomy = decide(p, state, undefined, { now, windowClosesAt: new Date(now.getTime() + 3 * 3_600_000) });
+    expect(roomy.action?.type).toBe('set-gateway-labels');
   });
 });

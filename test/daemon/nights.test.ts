@@ -71,10 +71,14 @@ describe('revroll serve over nights (virtual time)', () => {
           { name: 'second', names: ['ratings', 'search'], bake: '70m' },
           { name: 'rest', bake: '70m' },
         ],
+        // The demo cluster's Gateway API Gateways move in their own wave, which must fit the window too.
+        extra: '  gatewayApi: {bake: 10m}\n',
         schedule: berlinNights(),
       }),
     );
     const state = await promoted(h, d);
+    const gatewayMove = state.records.find((r) => r.id === 'gateway-api/move')?.startedAt ?? '';
+    expect(berlin(gatewayMove) > '2026-03-04 02:00' && berlin(gatewayMove) < '2026-03-04 04:00').toBe(true);
     // One wave per night: 70 min of bake leaves no room for a second wave before 04:00.
     expect(waveStarts(state)).toEqual({
       first: '2026-03-02 02:00',

@@ -1,7 +1,7 @@
 /**
  * The scenario fields for Gateway API and ambient: validated like the rest (unknown keys and
  * dangling references are errors, every problem with its path), and the built-in `gateway-api`
- * scenario as described in docs/sandbox.md; without a `gatewayApi` section there are no Gateway API objects.
+ * scenario as described in docs/sandbox.md; `demo` keeps no Gateway API objects.
  */
 import { describe, expect, it } from 'vitest';
 import { createSandbox, loadScenario, parseScenario, ScenarioError } from '../../src/index.ts';
@@ -71,22 +71,25 @@ describe('Gateway API and ambient scenario fields', () => {
     expect(message).toContain('gatewayApi.routes.0.gateway: no Gateway "missing" in namespace "shop"');
   });
 
-  it('serves no Gateway API objects without a gatewayApi section, with Istio CRDs served', async () => {
-    const { gatewayApi, ...plain } = loadScenario('demo');
-    expect(gatewayApi?.gateways.map((g) => `${g.namespace}/${g.name}`)).toEqual([
+  it('gives the demo scenario a Gateway API ingress, a namespace Gateway and a waypoint, with Istio CRDs served', async () => {
+    expect(loadScenario('demo').gatewayApi?.gateways.map((g) => `${g.namespace}/${g.name}`)).toEqual([
       'ingress/public',
       'catalog/catalog-gw',
     ]);
-    const sandbox = await createSandbox({
-      scenario: { ...plain, name: 'demo-without-gateway-api' },
-      startLatencyMs: 20,
-    });
+    const demo = await createSandbox({ scenario: 'demo', startLatencyMs: 20 });
     try {
-      expect(sandbox.store.findType('gateway.networking.k8s.io', 'gateways')).toBeUndefined();
-      expect(sandbox.store.findType('networking.istio.io', 'envoyfilters')).toBeDefined();
-      expect(sandbox.summary().gateways).toEqual([]);
+      await demo.waitForIdle();
+      expect(demo.store.findType('gateway.networking.k8s.io', 'gateways')).toBeDefined();
+      expect(demo.store.findType('networking.istio.io', 'envoyfilters')).toBeDefined();
+      expect(
+        demo.summary().gateways.map((g) => `${g.namespace}/${g.name}:${g.className}:${g.owners.join('+')}`),
+      ).toEqual([
+        'catalog/catalog-gw:istio:1-24-3',
+        'ingress/public:istio:1-24-3',
+        'recommendations/waypoint:istio-waypoint:1-24-3',
+      ]);
     } finally {
-      await sandbox.close();
+      await demo.close();
     }
   });
 

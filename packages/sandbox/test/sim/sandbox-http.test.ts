@@ -68,8 +68,7 @@ describe('sandbox over HTTP with the real kubectl', () => {
       '-o',
       "jsonpath={range .items[*]}{.metadata.annotations.istio\\.io/rev}{'\\n'}{end}",
     );
-    // Five workload pods, and the pod of the catalog-gw Gateway: istiod re-rendered it for the
-    // namespace's new label, the side effect revroll pins Gateways against.
+    // Five app pods, and the pod of the Gateway catalog-gw: the relabel moved it too (nothing pinned it).
     expect(annotations.stdout.trim().split('\n').sort()).toEqual(Array(6).fill('1-25-1'));
   });
 
