@@ -42,12 +42,12 @@ export function toWorkload(kind: WorkloadKind, object: KubeObject): Workload {
   const annotations = template.metadata?.annotations ?? {};
   let optOut: string | undefined;
   const optedOut = injectionOptOut({ labels, annotations });
-  const agent = kind === 'DaemonSet' ? nodeAgentOf(object) : undefined;
-  // ztunnel and istio-cni serve every node: a wave never restarts them (issue 15, item 7).
-  if (agent) optOut = `${agent.kind} is a node agent revroll never restarts`;
-  else if (optedOut) optOut = `pod template ${optedOut.by} ${Label.inject}=${optedOut.value}`;
+  if (optedOut) optOut = `pod template ${optedOut.by} ${Label.inject}=${optedOut.value}`;
   else if (template.spec?.hostNetwork) optOut = 'hostNetwork pods are never injected';
   const replicas = kind === 'DaemonSet' ? (status.desiredNumberScheduled ?? 0) : (spec.replicas ?? 1);
+  // ztunnel and istio-cni serve every node: a wave never restarts them (issue 15, item 7).
+  const agent = kind === 'DaemonSet' ? nodeAgentOf(object) : undefined;
+  if (agent) optOut = `${agent.kind} is a node agent revroll never restarts`;
   const restartedFor = annotations[Annotation.restartedFor];
   const unhealthy = unhealthyReason(kind, object);
   return {
