@@ -23,13 +23,10 @@ export type MeasureScope = {
   toVersion?: string;
   /** Evaluation time. */
   at: Date;
+  /** The gateways wave: the Gateway API Gateways it moved (their pods carry `gateway.networking.k8s.io/gateway-name`). */
+  gateways?: readonly { namespace: string; name: string }[];
   /** Pods expected to be scraped (the wave's new pods), for the coverage check. */
   expectedPods?: readonly { namespace: string; pod: string }[];
-  /**
-   * The Gateway API Gateways and waypoints the step moves (a gateways wave). The gateway and
-   * waypoint presets measure exactly these; without them, every Gateway in `namespaces`.
-   */
-  gateways?: readonly { namespace: string; name: string }[];
 };
 
 export interface MetricsSource {

@@ -175,7 +175,8 @@ describe('gateway, waypoint and ztunnel presets on a real Prometheus', () => {
     expect((await judgedAs('Pass', errors)).value).toBe(0);
     const vsCohort = check('gateway-p99-latency', { maxRatio: 1.5 }, { baseline: 'cohort' });
     const latency = await judgedAs('Pass', vsCohort, {}, () => cohort(vsCohort));
-    expect(latency.value).toBeLessThanOrEqual(100);
+    // p99 60 ms: Istio's (50, 100] bucket, or the next one when the window holds few requests.
+    expect(latency.value).toBeLessThanOrEqual(250);
     expect(latency.baseline).toBeGreaterThan(0);
     await judgedAs('Pass', check('gateway-5xx-ratio', { maxIncrease: 0.02 }, { baseline: 'before' }), {}, () =>
       Promise.resolve(beforeRatio),
