@@ -21,6 +21,7 @@ import { loadPolicyFile } from '../policy-file.ts';
 import type { ClusterFlags } from '../program.ts';
 import { formatProblem } from '../../errors.ts';
 import { createProgress } from '../progress.ts';
+import { writeJson } from '../json-out.ts';
 
 export type PlanFlags = ClusterFlags & { output: 'text' | 'json'; debug?: boolean };
 export type RunFlags = PlanFlags & { dryRun?: boolean };
@@ -50,7 +51,7 @@ export async function planCommand(file: string, flags: PlanFlags, io: CliIo): Pr
       : [];
   const mutations = plan ? await planMutations(cluster, policy, plan, snapshot, new Date()) : [];
   if (flags.output === 'json') {
-    io.out(`${JSON.stringify({ plan, mutations, problems, gates, requests: cluster.requestCounts() }, null, 2)}\n`);
+    await writeJson(io, { plan, mutations, problems, gates, requests: cluster.requestCounts() });
   } else {
     if (plan) io.out(renderPlan(policy, plan, mutations));
     if (gates.length > 0) {
@@ -153,7 +154,7 @@ export async function runCommandCli(file: string, flags: RunFlags, io: CliIo): P
         ? observation.problems
         : [observation.type === 'done' ? observation.message : 'precheck did not run'];
     if (json) {
-      io.out(`${JSON.stringify({ dryRun: true, plan, mutations, precheck: precheckProblems }, null, 2)}\n`);
+      await writeJson(io, { dryRun: true, plan, mutations, precheck: precheckProblems });
     } else {
       io.out(renderPlan(policy, plan, mutations));
       io.out(
