@@ -416,7 +416,7 @@ export async function composeServe(options: ServeOptions): Promise<Serving> {
     metrics,
     ready: readiness(probe, stateNamespace),
     runs: () => ({ holder, policies: daemon.runs() }),
-    slackActions: await composeSlackActions(daemon, cluster, { ...options, clock }),
+    slackActions: composeSlackActions(daemon, cluster, { ...options, clock }),
     dashboard: createDaemonDashboard({
       daemon,
       cluster,
@@ -467,12 +467,11 @@ async function daemonRunnerDeps(
 }
 
 /** The Slack action endpoint over the approval use case; a saved decision wakes the policy's loop. */
-async function composeSlackActions(
+function composeSlackActions(
   daemon: Daemon,
   cluster: ClusterPort,
   options: ServeOptions & { clock: Clock },
-): Promise<ReturnType<typeof createSlackActionHandler>> {
-  const { createSlackActionHandler } = await import('../adapters/slack/actions.ts');
+): ReturnType<typeof createSlackActionHandler> {
   const slackLogger = options.logger.child({ component: 'slack' });
   const approvals = createApprovals({
     store: createConfigMapStateStore(cluster, options.stateNamespace),
@@ -484,12 +483,20 @@ async function composeSlackActions(
     onDecided: (record) => daemon.poke(record.policy),
     logger: slackLogger,
   });
-  return createSlackActionHandler({
-    approvals,
-    policies: () => daemon.slackSettings(),
-    env: options.env,
-    logger: slackLogger,
-  });
+  // The Slack client (and the HTTP client under it) loads at the first Slack request: an idle
+  // daemon, or one whose policies use no Slack, never loads it.
+  let handler: Promise<ReturnType<typeof createSlackActionHandler>> | undefined;
+  return async (request) => {
+    handler ??= import('../adapters/slack/actions.ts').then((m) =>
+      m.createSlackActionHandler({
+        approvals,
+        policies: () => daemon.slackSettings(),
+        env: options.env,
+        logger: slackLogger,
+      }),
+    );
+    return (await handler)(request);
+  };
 }
 
 /** Counts failed Prometheus queries (measurements of kind `error`) without changing them. */
