@@ -5,11 +5,13 @@
 import { detectionBenchmark, type DetectionResult } from './detection.ts';
 import { machine, type Machine } from './machine.ts';
 import { memoryBenchmark, type MemoryResult } from './memory.ts';
+import { serveIdleBenchmark, type ServeIdleResult } from './serve-idle.ts';
 import { speedBenchmark, type SpeedResult } from './speed.ts';
+import { startupBenchmark, type StartupResult } from './startup.ts';
 
-export const BENCH_SIZES = ['smoke', 'small', 'medium', 'full'] as const;
+export const BENCH_SIZES = ['smoke', 'small', 'medium', 'full', 'scale'] as const;
 export type BenchSize = (typeof BENCH_SIZES)[number];
-export const MEASUREMENTS = ['speed', 'memory', 'detection'] as const;
+export const MEASUREMENTS = ['speed', 'memory', 'detection', 'startup', 'serve'] as const;
 export type Measurement = (typeof MEASUREMENTS)[number];
 
 export type BenchConfig = {
@@ -18,8 +20,13 @@ export type BenchConfig = {
   speedNamespaces: number[];
   workloads: number;
   runs: number;
-  memory?: { namespaces: number; workloads: number };
+  /** Memory sizes, in order; `plan` also measures `revroll plan` there. */
+  memory: { namespaces: number; workloads: number; plan: boolean }[];
   detectionRuns: number;
+  /** Runs of each start-up command (medians); 0 skips start-up. */
+  startupRuns: number;
+  /** The idle daemon: how many policies, for how long; absent skips it. */
+  serve?: { policies: number; idleMs: number };
   only: Measurement[];
   startLatencyMs: number;
   maxParallelRestarts: number;
@@ -37,41 +44,61 @@ export type BenchResult = {
   machine: Machine;
   config: Omit<BenchConfig, 'cli'>;
   speed: SpeedResult[];
-  memory?: MemoryResult;
+  memory: MemoryResult[];
   detection?: DetectionResult;
+  startup?: StartupResult;
+  serve?: ServeIdleResult;
   durationMs: number;
 };
 
 /** What each size measures. `full` is the whole DESIGN section 10 matrix. */
 export function sizeDefaults(
   size: BenchSize,
-): Pick<BenchConfig, 'speedNamespaces' | 'workloads' | 'runs' | 'memory' | 'detectionRuns'> {
+): Pick<BenchConfig, 'speedNamespaces' | 'workloads' | 'runs' | 'memory' | 'detectionRuns' | 'startupRuns' | 'serve'> {
   switch (size) {
     case 'smoke':
-      return { speedNamespaces: [3], workloads: 2, runs: 1, detectionRuns: 0 };
+      return { speedNamespaces: [3], workloads: 2, runs: 1, memory: [], detectionRuns: 0, startupRuns: 0 };
     case 'small':
       return {
         speedNamespaces: [50],
         workloads: 5,
         runs: 3,
-        memory: { namespaces: 200, workloads: 10 },
+        memory: [{ namespaces: 200, workloads: 10, plan: true }],
         detectionRuns: 3,
+        startupRuns: 5,
       };
     case 'medium':
       return {
         speedNamespaces: [50, 200],
         workloads: 5,
         runs: 3,
-        memory: { namespaces: 2000, workloads: 10 },
+        memory: [{ namespaces: 2000, workloads: 10, plan: true }],
         detectionRuns: 3,
+        startupRuns: 9,
       };
     case 'full':
       return {
         speedNamespaces: [50, 200, 500],
         workloads: 5,
         runs: 3,
-        memory: { namespaces: 2000, workloads: 10 },
+        memory: [{ namespaces: 2000, workloads: 10, plan: true }],
         detectionRuns: 3,
+        startupRuns: 9,
+        serve: { policies: 20, idleMs: 60_000 },
+      };
+    // Issue 16: every scale target in one run (speed at 500 x 5 only; no detection).
+    case 'scale':
+      return {
+        speedNamespaces: [500],
+        workloads: 5,
+        runs: 3,
+        memory: [
+          { namespaces: 2000, workloads: 10, plan: true },
+          { namespaces: 5000, workloads: 10, plan: false },
+        ],
+        detectionRuns: 0,
+        startupRuns: 9,
+        serve: { policies: 20, idleMs: 60_000 },
       };
   }
 }
@@ -80,8 +107,14 @@ export async function runBench(config: BenchConfig, log: (line: string) => void 
   const started = performance.now();
   const date = new Date().toISOString();
   const speed: SpeedResult[] = [];
-  let memory: MemoryResult | undefined;
+  const memory: MemoryResult[] = [];
   let detection: DetectionResult | undefined;
+  let startup: StartupResult | undefined;
+  let serve: ServeIdleResult | undefined;
+  if (config.only.includes('startup') && config.startupRuns > 0) {
+    log(`startup: revroll --help and revroll lint of the example policies, ${config.startupRuns} run(s) each`);
+    startup = await startupBenchmark({ cli: config.cli, runs: config.startupRuns, log });
+  }
   if (config.only.includes('speed')) {
     for (const namespaces of config.speedNamespaces) {
       log(
@@ -102,17 +135,21 @@ export async function runBench(config: BenchConfig, log: (line: string) => void 
       );
     }
   }
-  if (config.only.includes('memory') && config.memory) {
-    log(
-      `memory: ${config.memory.namespaces} namespaces x ${config.memory.workloads} Deployments, sandbox in its own process`,
+  for (const size of config.only.includes('memory') ? config.memory : []) {
+    log(`memory: ${size.namespaces} namespaces x ${size.workloads} Deployments, sandbox in its own process`);
+    memory.push(
+      await memoryBenchmark({
+        cli: config.cli,
+        ...size,
+        startLatencyMs: config.startLatencyMs,
+        maxParallelRestarts: config.maxParallelRestarts,
+        log,
+      }),
     );
-    memory = await memoryBenchmark({
-      cli: config.cli,
-      ...config.memory,
-      startLatencyMs: config.startLatencyMs,
-      maxParallelRestarts: config.maxParallelRestarts,
-      log,
-    });
+  }
+  if (config.only.includes('serve') && config.serve) {
+    log(`serve: the daemon idle with ${config.serve.policies} policies for ${config.serve.idleMs / 1000} s`);
+    serve = await serveIdleBenchmark({ cli: config.cli, ...config.serve, log });
   }
   if (config.only.includes('detection') && config.detectionRuns > 0) {
     log(
@@ -134,8 +171,10 @@ export async function runBench(config: BenchConfig, log: (line: string) => void 
     machine: machine(),
     config: rest,
     speed,
-    ...(memory ? { memory } : {}),
+    memory,
     ...(detection ? { detection } : {}),
+    ...(startup ? { startup } : {}),
+    ...(serve ? { serve } : {}),
     durationMs: performance.now() - started,
   };
 }

@@ -1,8 +1,10 @@
 /**
  * `npm run bench [-- flags]`: revroll's performance against DESIGN section 10.
  *
- *   --bench-size=smoke|small|medium|full   what to measure (default small; full is the whole matrix)
- *   --only=speed,memory,detection          a subset of the measurements
+ *   --bench-size=smoke|small|medium|full|scale   what to measure (default small; full is DESIGN's
+ *                                          matrix; scale is issue 16's: 500 x 5 speed, memory at
+ *                                          2,000 x 10 and 5,000 x 10, start-up, the idle daemon)
+ *   --only=speed,memory,detection,startup,serve   a subset of the measurements
  *   --runs=N                               runs per speed size (default 3; medians are reported)
  *   --namespaces=50,200                    speed sizes instead of the size's own
  *   --start-latency-ms=200                 simulated pod start time, same for revroll and kubectl

@@ -29,7 +29,7 @@ export type RunProcessOptions = {
   measureRss?: boolean;
 };
 
-const RSS_PROBE = fileURLToPath(new URL('./rss-probe.ts', import.meta.url));
+const RSS_PROBE = fileURLToPath(new URL('./rss-probe.js', import.meta.url));
 
 export function runProcess(
   command: string,

@@ -2,7 +2,7 @@
  * Runs revroll the way an operator does: the CLI as its own process (`node src/cli/main.ts`),
  * so its wall time includes start-up and its memory is its own.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,31 @@ export type RevrollRun = {
   rollbackReason?: string;
 };
 
+/**
+ * How the CLI's bin starts: the environment assignments and Node flags of its shebang line
+ * (`#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=4 ...`). The bench starts
+ * `node` itself (process.execPath), so it applies them as the kernel and env(1) would.
+ */
+export function cliLaunch(cli: string): { flags: string[]; env: Record<string, string> } {
+  const first = readFileSync(cli, 'utf8').split('\n', 1)[0] ?? '';
+  const match = /^#!\S*\benv\s+-S\s+(.*)$/.exec(first);
+  if (!match) return { flags: [], env: {} };
+  const words = (match[1] as string).trim().split(/\s+/);
+  const node = words.indexOf('node');
+  const env: Record<string, string> = {};
+  for (const word of words.slice(0, Math.max(node, 0))) {
+    const eq = word.indexOf('=');
+    if (eq > 0) env[word.slice(0, eq)] = word.slice(eq + 1);
+  }
+  return { flags: node >= 0 ? words.slice(node + 1) : [], env };
+}
+
+/** Arguments and environment to run the CLI with `process.execPath`, as its bin runs. */
+export function cliCommand(cli: string, args: readonly string[]): { args: string[]; env: NodeJS.ProcessEnv } {
+  const launch = cliLaunch(cli);
+  return { args: [...launch.flags, cli, ...args], env: { ...process.env, ...launch.env } };
+}
+
 type RunJson = { outcome: string; message: string; state?: { records: StepRecord[]; rollbackReason?: string } };
 
 function withPolicyFile<T>(policyText: string, use: (file: string) => Promise<T>): Promise<T> {
@@ -42,7 +67,6 @@ export function runRevroll(options: {
 }): Promise<RevrollRun> {
   return withPolicyFile(options.policy, async (file) => {
     const args = [
-      options.cli,
       'run',
       file,
       '--kubeconfig',
@@ -53,7 +77,9 @@ export function runRevroll(options: {
       'json',
     ];
     if (options.prometheusUrl) args.push('--prometheus-url', options.prometheusUrl);
-    const result = await runProcess(process.execPath, args, {
+    const command = cliCommand(options.cli, args);
+    const result = await runProcess(process.execPath, command.args, {
+      env: command.env,
       timeoutMs: options.timeoutMs,
       measureRss: options.measureRss ?? false,
     });
@@ -93,11 +119,12 @@ export function planRevroll(options: {
   timeoutMs: number;
 }): Promise<RevrollPlan> {
   return withPolicyFile(options.policy, async (file) => {
-    const result = await runProcess(
-      process.execPath,
-      [options.cli, 'plan', file, '--kubeconfig', options.kubeconfigFile, '-o', 'json'],
-      { timeoutMs: options.timeoutMs, measureRss: true },
-    );
+    const command = cliCommand(options.cli, ['plan', file, '--kubeconfig', options.kubeconfigFile, '-o', 'json']);
+    const result = await runProcess(process.execPath, command.args, {
+      env: command.env,
+      timeoutMs: options.timeoutMs,
+      measureRss: true,
+    });
     let parsed: { plan?: { waves: { namespaces: { workloads: unknown[] }[] }[] }; problems?: unknown[] };
     try {
       parsed = JSON.parse(result.stdout) as typeof parsed;

@@ -1,4 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=4 --optimize-for-size
+// The flags (the Dockerfile's ENTRYPOINT passes the same): a young generation of 4 MiB instead of
+// up to 32 MiB, a heap that grows in smaller steps, and two malloc arenas instead of one per
+// thread. Together about a third less peak RSS at scale (docs/performance.md).
 import { registerClientNodeHooks } from '../adapters/kubernetes/module-hooks.ts';
 import { processIo } from './io.ts';
 import { runCli } from './program.ts';

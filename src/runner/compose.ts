@@ -14,12 +14,9 @@ import { loadKubeConfig } from '../adapters/kubernetes/kubeconfig.ts';
 import { createConfigMapStateStore, createEventRecorder, createLeaseLock } from '../adapters/kubernetes/state.ts';
 import { runCommand } from '../adapters/exec/command.ts';
 import { createPolicyFolder } from '../adapters/policy-folder.ts';
-import { createPrometheusClient } from '../adapters/prometheus/client.ts';
-import { createPrometheusMetrics, type PrometheusMetrics } from '../adapters/prometheus/metrics.ts';
-import { loadReportAssets } from '../adapters/report-assets.ts';
+import type { PrometheusMetrics } from '../adapters/prometheus/metrics.ts';
 import { sleep } from '../adapters/retry.ts';
-import { createSlackActionHandler } from '../adapters/slack/actions.ts';
-import { createMemoryThreadStore, createSlackNotifier } from '../adapters/slack/notifier.ts';
+import type { createSlackActionHandler } from '../adapters/slack/actions.ts';
 import { formatNumber } from '../engine/gates.ts';
 import type { RunPlan } from '../engine/plan.ts';
 import { UsageError } from '../errors.ts';
@@ -28,23 +25,66 @@ import { isClusterError, Resources, type ClusterPort } from '../ports/cluster.ts
 import type { EventRecorder } from '../ports/events.ts';
 import type { Installer } from '../ports/installer.ts';
 import type { Lock } from '../ports/lock.ts';
-import type { MetricsSource } from '../ports/metrics.ts';
-import type { Notifier, RunEvent } from '../ports/notifier.ts';
+import type { MetricsSource, RangeQuerySource } from '../ports/metrics.ts';
+import type { Notifier, RunEvent, ThreadMemory } from '../ports/notifier.ts';
 import type { PolicySourceFactory } from '../ports/policy-source.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import { applyOverrides } from '../policy/identity.ts';
 import type { Policy, PrometheusSettings } from '../policy/types.ts';
-import { buildReport } from '../report/build.ts';
 import type { ReportAssets } from '../report/render-html.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { createRunnerMetrics, type RunnerMetrics } from '../telemetry/metrics.ts';
+import type { RunnerMetrics } from '../telemetry/metrics.ts';
 import { createApprovals } from './approvals.ts';
 import { createDaemon, type Daemon } from './daemon.ts';
 import type { ReportSources } from './report-data.ts';
 import { collectReport } from './report-data.ts';
 import { parseStoredState, type RunnerDeps } from './run-policy.ts';
 
-export { loadReportAssets };
+// Slack, Prometheus (and the HTTP client under both), the report builder and prom-client are
+// loaded when first used, not with this module: `revroll plan` and `revroll run` of a policy
+// without Slack or Prometheus never load them, and the daemon loads Slack and Prometheus only
+// when a policy that names them runs (each is some 10 to 30 MB of RSS once loaded).
+
+/** The report's JavaScript and CSS (uPlot), read from the installation. */
+export async function loadReportAssets(): Promise<ReportAssets> {
+  return (await import('../adapters/report-assets.ts')).loadReportAssets();
+}
+
+/** A notifier whose implementation is loaded at its first notification. */
+function lazyNotifier(load: () => Promise<Notifier>): Notifier {
+  let loaded: Promise<Notifier> | undefined;
+  return {
+    async notify(event) {
+      loaded ??= load();
+      return (await loaded).notify(event);
+    },
+  };
+}
+
+/** A metrics source whose implementation is loaded at its first measurement. */
+function lazyMetrics(load: () => Promise<MetricsSource>): MetricsSource {
+  let loaded: Promise<MetricsSource> | undefined;
+  return {
+    async measure(check, scope) {
+      loaded ??= load();
+      return (await loaded).measure(check, scope);
+    },
+  };
+}
+
+/** Slack thread references kept in memory (synchronised with the run state by the runner). */
+function memoryThreads(): ThreadMemory {
+  const threads = new Map<string, { channel: string; ts: string }>();
+  return {
+    async get(runId) {
+      return threads.get(runId);
+    },
+    async set(runId, thread) {
+      threads.set(runId, thread);
+    },
+  };
+}
+
 export type { Dashboard, HttpServer, KubernetesCluster };
 
 export type ConnectOptions = {
@@ -133,21 +173,24 @@ export type ComposeOptions = {
 export function composeRunner(policy: Policy, options: ComposeOptions): RunnerDeps {
   const clock = options.clock ?? realClock;
   const { cluster, stateNamespace, logger } = options;
-  const threads = createMemoryThreadStore();
+  const threads = memoryThreads();
   const slack = policy.spec.notify.slack;
   const notifier =
     options.notifier ??
     (slack
-      ? createSlackNotifier({
-          settings: slack,
-          env: options.env,
-          now: () => clock.now(),
-          logger: logger.child({ component: 'slack' }),
-          threads,
-          ...(options.onNotifyFailure ? { onFailure: options.onNotifyFailure } : {}),
-          ...(policy.spec.notify.dashboardUrl ? { dashboardUrl: policy.spec.notify.dashboardUrl } : {}),
-        })
+      ? lazyNotifier(async () =>
+          (await import('../adapters/slack/notifier.ts')).createSlackNotifier({
+            settings: slack,
+            env: options.env,
+            now: () => clock.now(),
+            logger: logger.child({ component: 'slack' }),
+            threads,
+            ...(options.onNotifyFailure ? { onFailure: options.onNotifyFailure } : {}),
+            ...(policy.spec.notify.dashboardUrl ? { dashboardUrl: policy.spec.notify.dashboardUrl } : {}),
+          }),
+        )
       : createLogNotifier(logger));
+  const prometheus = policy.spec.prometheus;
   return {
     cluster,
     store: createConfigMapStateStore(cluster, stateNamespace),
@@ -161,8 +204,15 @@ export function composeRunner(policy: Policy, options: ComposeOptions): RunnerDe
     threads,
     ...(options.metrics
       ? { metrics: options.metrics }
-      : policy.spec.prometheus
-        ? { metrics: createPrometheusMetrics({ settings: policy.spec.prometheus, env: options.env }) }
+      : prometheus
+        ? {
+            metrics: lazyMetrics(async () =>
+              (await import('../adapters/prometheus/metrics.ts')).createPrometheusMetrics({
+                settings: prometheus,
+                env: options.env,
+              }),
+            ),
+          }
         : {}),
     installer: options.installer ?? commandInstaller,
     clock,
@@ -197,6 +247,7 @@ export type CommandMetrics = {
 export async function createMetricsFor(policy: Policy, env: NodeJS.ProcessEnv): Promise<CommandMetrics | undefined> {
   const settings = policy.spec.prometheus;
   if (!settings) return undefined;
+  const { createPrometheusMetrics } = await import('../adapters/prometheus/metrics.ts');
   const source = createPrometheusMetrics({ settings, env });
   return {
     source,
@@ -236,6 +287,17 @@ export async function createMetricsFor(policy: Policy, env: NodeJS.ProcessEnv): 
 // ---------------------------------------------------------------------------------------------
 // Reports.
 
+/** Range queries to the policy's Prometheus, its client loaded at the first query. */
+function lazyRangeQueries(settings: PrometheusSettings, env: NodeJS.ProcessEnv): RangeQuerySource {
+  let client: Promise<RangeQuerySource> | undefined;
+  return {
+    async queryRange(query, range) {
+      client ??= import('../adapters/prometheus/client.ts').then((m) => m.createPrometheusClient({ settings, env }));
+      return (await client).queryRange(query, range);
+    },
+  };
+}
+
 /** Where `revroll report`, `revroll demo` and the dashboard read a run from. */
 export function composeReportSources(options: {
   cluster: ClusterPort;
@@ -245,14 +307,13 @@ export function composeReportSources(options: {
   env: NodeJS.ProcessEnv;
   now?: () => Date;
 }): ReportSources {
+  const prometheus = options.prometheus;
   return {
     cluster: options.cluster,
     store: createConfigMapStateStore(options.cluster, options.stateNamespace),
     stateNamespace: options.stateNamespace,
     ...(options.policy ? { policy: options.policy } : {}),
-    ...(options.prometheus
-      ? { prometheus: createPrometheusClient({ settings: options.prometheus, env: options.env }) }
-      : {}),
+    ...(prometheus ? { prometheus: lazyRangeQueries(prometheus, options.env) } : {}),
     now: options.now ?? (() => new Date()),
   };
 }
@@ -291,6 +352,7 @@ export function createDaemonDashboard(deps: {
         ...(settings ? { prometheus: settings } : {}),
         env: deps.env,
       });
+      const { buildReport } = await import('../report/build.ts');
       return buildReport(await collectReport(sources, name));
     },
     assets: () => {
@@ -320,7 +382,7 @@ export type Serving = { daemon: Daemon; server: HttpServer; holder: string; disp
 /** How often the Kubernetes request log is folded into the error counter (and emptied). */
 const HARVEST_MS = 15_000;
 
-export function composeServe(options: ServeOptions): Serving {
+export async function composeServe(options: ServeOptions): Promise<Serving> {
   const { logger, stateNamespace, env } = options;
   const connect = {
     ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}),
@@ -332,6 +394,7 @@ export function composeServe(options: ServeOptions): Serving {
     harvestRequests(cluster, metrics);
     harvestRequests(probe, metrics);
   };
+  const { createRunnerMetrics } = await import('../telemetry/metrics.ts');
   const metrics = createRunnerMetrics({ processMetrics: true, beforeCollect: harvest });
   const harvestTimer = setInterval(harvest, HARVEST_MS);
   harvestTimer.unref();
@@ -420,12 +483,20 @@ function composeSlackActions(
     onDecided: (record) => daemon.poke(record.policy),
     logger: slackLogger,
   });
-  return createSlackActionHandler({
-    approvals,
-    policies: () => daemon.slackSettings(),
-    env: options.env,
-    logger: slackLogger,
-  });
+  // The Slack client (and the HTTP client under it) loads at the first Slack request: an idle
+  // daemon, or one whose policies use no Slack, never loads it.
+  let handler: Promise<ReturnType<typeof createSlackActionHandler>> | undefined;
+  return async (request) => {
+    handler ??= import('../adapters/slack/actions.ts').then((m) =>
+      m.createSlackActionHandler({
+        approvals,
+        policies: () => daemon.slackSettings(),
+        env: options.env,
+        logger: slackLogger,
+      }),
+    );
+    return (await handler)(request);
+  };
 }
 
 /** Counts failed Prometheus queries (measurements of kind `error`) without changing them. */

@@ -9,6 +9,7 @@
  * is the set `npm ci --omit=dev` installs from the same lockfile (the Dockerfile's deps
  * stage), without needing the registry (the local npm cache does not hold every package).
  */
+import { cliLaunch } from '../../bench/revroll-cli.ts';
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -77,12 +78,18 @@ describe('Dockerfile', () => {
   it('runs `revroll serve` under tini, as a numeric non-root user, with HOME on the writable /tmp', () => {
     expect(of(runtime, 'USER')).toEqual(['65532:65532']);
     expect(of(runtime, 'RUN').join(' ')).toMatch(/apt-get install -y --no-install-recommends tini/);
+    // The bin's shebang flags and environment, which the ENTRYPOINT bypasses, given again.
+    const launch = cliLaunch(join(root, 'src/cli/main.ts'));
+    expect(launch.flags.length).toBeGreaterThan(0);
     expect(JSON.parse(of(runtime, 'ENTRYPOINT')[0] ?? 'null')).toEqual([
       '/usr/bin/tini',
       '--',
       'node',
+      ...launch.flags,
       '/app/dist/cli/main.js',
     ]);
+    for (const [name, value] of Object.entries(launch.env))
+      expect(of(runtime, 'ENV').join(' ')).toContain(`${name}=${value}`);
     expect(JSON.parse(of(runtime, 'CMD')[0] ?? 'null')).toEqual(['serve', '--policies', '/etc/revroll/policies']);
     expect(of(runtime, 'ENV').join(' ')).toMatch(/HOME=\/tmp/);
     expect(of(runtime, 'EXPOSE')).toEqual(['8080']);

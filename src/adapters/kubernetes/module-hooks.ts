@@ -18,11 +18,12 @@ export function registerClientNodeHooks(): boolean {
   if (typeof register !== 'function') return false;
   // Compiled (dist/, .js) or run from source (.ts): the stand-in has this file's extension.
   const extension = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  const format = extension === '.ts' ? 'module-typescript' : 'module';
   const standIn = new URL(`./client-node-gen${extension}`, import.meta.url).href;
   register({
     resolve(specifier, context, next) {
       if (specifier === './gen/index.js' && context.parentURL?.endsWith(CONFIG_MODULE))
-        return { url: standIn, format: 'module', shortCircuit: true };
+        return { url: standIn, format, shortCircuit: true };
       return next(specifier, context);
     },
   });

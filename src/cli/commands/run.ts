@@ -10,17 +10,18 @@ import { describeLabels } from '../../engine/plan.ts';
 import type { PlannedMutation } from '../../engine/simulate.ts';
 import { formatDuration } from '../../policy/durations.ts';
 import type { Policy } from '../../policy/types.ts';
+import type { ClusterPort } from '../../ports/cluster.ts';
 import { connectCluster, composeRunner, createMetricsFor, requireStateNamespace } from '../../runner/compose.ts';
 import { createExecutor } from '../../runner/executor.ts';
 import { planMutations } from '../../runner/plan-mutations.ts';
 import { runPolicy, snapshotCluster, type RunResult } from '../../runner/run-policy.ts';
-import { createLogger } from '../../telemetry/logger.ts';
 import { ExitCode } from '../exit-codes.ts';
 import type { CliIo } from '../io.ts';
 import { loadPolicyFile } from '../policy-file.ts';
 import type { ClusterFlags } from '../program.ts';
 import { formatProblem } from '../../errors.ts';
 import { createProgress } from '../progress.ts';
+import { writeJson } from '../json-out.ts';
 
 export type PlanFlags = ClusterFlags & { output: 'text' | 'json'; debug?: boolean };
 export type RunFlags = PlanFlags & { dryRun?: boolean };
@@ -35,22 +36,9 @@ async function preparePolicy(file: string, flags: ClusterFlags, io: CliIo): Prom
 export async function planCommand(file: string, flags: PlanFlags, io: CliIo): Promise<ExitCode> {
   const policy = await preparePolicy(file, flags, io);
   const cluster = connectCluster({ ...flagsFor(flags), env: io.env });
-  const snapshot = await snapshotCluster(cluster, policy);
-  const { plan, problems } = planRun(policy, snapshot);
-  const metrics = await createMetricsFor(policy, io.env);
-  const versionOf = (rev: string | undefined) => snapshot.mesh.revisions.find((r) => r.name === rev)?.version;
-  const fromVersion = versionOf(plan?.from);
-  const toVersion = versionOf(plan?.to);
-  const gates =
-    plan && metrics
-      ? await metrics.evaluatePlan(policy, plan, {
-          ...(fromVersion ? { from: fromVersion } : {}),
-          ...(toVersion ? { to: toVersion } : {}),
-        })
-      : [];
-  const mutations = plan ? await planMutations(cluster, policy, plan, snapshot, new Date()) : [];
+  const { plan, problems, gates, mutations } = await planWithMutations(cluster, policy, io);
   if (flags.output === 'json') {
-    io.out(`${JSON.stringify({ plan, mutations, problems, gates, requests: cluster.requestCounts() }, null, 2)}\n`);
+    await writeJson(io, { plan, mutations, problems, gates, requests: cluster.requestCounts() });
   } else {
     if (plan) io.out(renderPlan(policy, plan, mutations));
     if (gates.length > 0) {
@@ -67,6 +55,28 @@ export async function planCommand(file: string, flags: PlanFlags, io: CliIo): Pr
   }
   if (problems.length > 0 || gates.some((g) => g.rejected)) return ExitCode.failure;
   return ExitCode.ok;
+}
+
+/**
+ * The plan, its gates evaluated now and its mutations. The cluster snapshot stays inside: it is
+ * released before the output is written (at 2,000 x 10 it is some 10 MB).
+ */
+async function planWithMutations(cluster: ClusterPort, policy: Policy, io: CliIo) {
+  const snapshot = await snapshotCluster(cluster, policy);
+  const { plan, problems } = planRun(policy, snapshot);
+  const metrics = await createMetricsFor(policy, io.env);
+  const versionOf = (rev: string | undefined) => snapshot.mesh.revisions.find((r) => r.name === rev)?.version;
+  const fromVersion = versionOf(plan?.from);
+  const toVersion = versionOf(plan?.to);
+  const gates =
+    plan && metrics
+      ? await metrics.evaluatePlan(policy, plan, {
+          ...(fromVersion ? { from: fromVersion } : {}),
+          ...(toVersion ? { to: toVersion } : {}),
+        })
+      : [];
+  const mutations = plan ? await planMutations(cluster, policy, plan, snapshot, new Date()) : [];
+  return { plan, problems, gates, mutations };
 }
 
 export function renderPlan(policy: Policy, plan: RunPlan, mutations: readonly PlannedMutation[]): string {
@@ -164,6 +174,8 @@ export function renderGatewayApi(plan: RunPlan): string[] {
 export async function runCommandCli(file: string, flags: RunFlags, io: CliIo): Promise<ExitCode> {
   const policy = await preparePolicy(file, flags, io);
   const json = flags.output === 'json';
+  // The logger (pino) loads here: `revroll plan` logs nothing and never loads it.
+  const { createLogger } = await import('../../telemetry/logger.ts');
   const logger = createLogger({ level: flags.debug ? 'debug' : 'warn', pretty: io.isTty && !json });
   const cluster = connectCluster({ ...flagsFor(flags), env: io.env });
   const metrics = await createMetricsFor(policy, io.env);
@@ -192,9 +204,7 @@ export async function runCommandCli(file: string, flags: RunFlags, io: CliIo): P
     // Findings that do not stop the run (warnings, ztunnel and istio-cni versions): shown, never refused.
     const precheckNotes = observation.type === 'precheck' ? (observation.notes ?? []) : [];
     if (json) {
-      io.out(
-        `${JSON.stringify({ dryRun: true, plan, mutations, precheck: precheckProblems, precheckNotes }, null, 2)}\n`,
-      );
+      await writeJson(io, { dryRun: true, plan, mutations, precheck: precheckProblems, precheckNotes });
     } else {
       io.out(renderPlan(policy, plan, mutations));
       if (precheckNotes.length > 0) io.out(`\nPrecheck notes:\n${precheckNotes.map((n) => `  - ${n}`).join('\n')}\n`);

@@ -42,7 +42,7 @@ export async function serveCommand(opts: ServeFlags, io: CliIo): Promise<ExitCod
   if (!info?.isDirectory()) throw new UsageError(`the policies folder ${dir} does not exist or is not a folder`);
 
   const logger = createLogger({ level: opts.debug ? 'debug' : 'info', pretty: io.isTty });
-  const { daemon, server, holder, dispose } = composeServe({
+  const { daemon, server, holder, dispose } = await composeServe({
     ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
     ...(opts.context ? { context: opts.context } : {}),
     env: io.env,

@@ -1,8 +1,9 @@
 /**
- * Preloaded into a measured process (`node --import ./bench/rss-probe.ts ...`): at exit it
+ * Preloaded into a measured process (`node --import ./bench/rss-probe.js ...`): at exit it
  * writes the process's peak resident set (VmHWM from /proc/self/status) to $BENCH_RSS_FILE.
  * Reading it from inside is exact; polling from outside can miss a peak in the last instants
- * before exit, when /proc/<pid> is already gone.
+ * before exit, when /proc/<pid> is already gone. Plain JavaScript: a TypeScript preload would be
+ * type-stripped first, which costs the measured process about 15 MB and 100 ms.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 
