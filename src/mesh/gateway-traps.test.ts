@@ -161,6 +161,22 @@ describe('findGatewayTraps', () => {
     expect(fixed.notes).toEqual([]);
   });
 
+  it('refuses moving waypoints to a target revision without the ambient profile', () => {
+    const waypoint = gw({ namespace: 'reviews', name: 'waypoint', className: 'istio-waypoint' });
+    const fixedRevisions = (toAmbient: boolean) => [
+      rev('1-24-3', '1.29.5', { ambient: true }),
+      rev('1-25-1', '1.30.2', { ambient: toAmbient }),
+    ];
+    const refused = findGatewayTraps(input({ revisions: fixedRevisions(false), gateways: [waypoint, gw()] }));
+    expect(refused.problems).toEqual([
+      'waypoint(s) reviews/waypoint would move to 1-25-1, whose istiod runs without the ambient profile (PILOT_ENABLE_AMBIENT is not true): it manages no istio-waypoint Gateway, so nothing would render them and their traffic would stop; install 1-25-1 with the ambient profile',
+    ]);
+    expect(findGatewayTraps(input({ revisions: fixedRevisions(true), gateways: [waypoint] })).problems).toEqual([]);
+    // Already on the target by its own label: nothing moves it.
+    const onTarget = gw({ ...waypoint, labels: { 'istio.io/rev': '1-25-1' } });
+    expect(findGatewayTraps(input({ revisions: fixedRevisions(false), gateways: [onTarget] })).problems).toEqual([]);
+  });
+
   it.each([
     ['1.28.10', false],
     ['1.29.4', false],

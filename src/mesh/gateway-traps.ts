@@ -191,6 +191,9 @@ export function findGatewayTraps(input: TrapInput): { problems: string[]; notes:
   let labelLessClaimed = 0;
   /** Gateways the run moves off an owner without the fix, per owner. */
   const unfixed = new Map<string, string[]>();
+  /** Waypoints the run moves to a target that would not render them. */
+  const unrendered: string[] = [];
+  const target = input.revisions.find((r) => r.name === input.to);
   for (const gateway of input.gateways) {
     const id = `Gateway ${gateway.namespace}/${gateway.name}`;
     const now = resolveGatewayOwners(gateway, input.revisions, input.tags);
@@ -213,7 +216,13 @@ export function findGatewayTraps(input: TrapInput): { problems: string[]; notes:
     const moves = owner !== undefined && owner !== input.to && (owner === input.from || !later.owners.includes(owner));
     if (moves && !hasGatewayMoveFix(input.revisions.find((r) => r.name === owner)?.version))
       unfixed.set(owner, [...(unfixed.get(owner) ?? []), `${gateway.namespace}/${gateway.name}`]);
+    if (moves && gateway.className === 'istio-waypoint' && target && !target.ambient)
+      unrendered.push(`${gateway.namespace}/${gateway.name}`);
   }
+  if (unrendered.length > 0)
+    problems.push(
+      `waypoint(s) ${unrendered.slice(0, 10).join(', ')}${unrendered.length > 10 ? ` and ${unrendered.length - 10} more` : ''} would move to ${input.to}, whose istiod runs without the ambient profile (PILOT_ENABLE_AMBIENT is not true): it manages no istio-waypoint Gateway, so nothing would render them and their traffic would stop; install ${input.to} with the ambient profile`,
+    );
   for (const [owner, moving] of unfixed) {
     const shown = moving.slice(0, 10).join(', ') + (moving.length > 10 ? ` and ${moving.length - 10} more` : '');
     notes.push(
