@@ -80,5 +80,5 @@ ENV NODE_ENV=production \
     HOME=/tmp \
     MALLOC_ARENA_MAX=2
 EXPOSE 8080
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=4", "--optimize-for-size", "/app/dist/cli/main.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=4", "--optimize-for-size", "--max-opt=0", "/app/dist/cli/main.js"]
 CMD ["serve", "--policies", "/etc/revroll/policies"]

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=4 --optimize-for-size
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=4 --optimize-for-size --max-opt=0
 // The flags (the Dockerfile's ENTRYPOINT passes the same): a young generation of 4 MiB instead of
 // up to 32 MiB, a heap that grows in smaller steps, and two malloc arenas instead of one per
 // thread. Together about a third less peak RSS at scale (docs/performance.md).
