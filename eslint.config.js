@@ -1,6 +1,7 @@
 // ESLint flat config. The import-direction rules enforce DESIGN section 2:
 // cli -> runner -> engine <- ports <- adapters; policy and engine stay pure. The engine may use
 // the mesh layer's pure Istio knowledge (mesh talks to the cluster only through the port).
+import { builtinModules } from 'node:module';
 import tseslint from 'typescript-eslint';
 
 const enumSelector = {
@@ -68,10 +69,16 @@ const layer = (from, forbidden) => ({
       'error',
       {
         paths: [...(forbidden.paths ?? []), ...(forbidden.sandbox === false ? [] : sandboxPackage)],
-        patterns: (forbidden.dirs ?? []).map((dir) => ({
-          group: [`**/${dir}/*`, `**/${dir}/**`],
-          message: `src/${from} must not import from src/${dir} (DESIGN section 2).`,
-        })),
+        patterns: [
+          ...(forbidden.dirs ?? []).map((dir) => ({
+            group: [`**/${dir}/*`, `**/${dir}/**`],
+            message: `src/${from} must not import from src/${dir} (DESIGN section 2).`,
+          })),
+          // A forbidden package is forbidden by its deep paths too (`@kubernetes/client-node/dist/...`).
+          ...(forbidden.paths ?? [])
+            .filter((p) => !p.name.startsWith('node:') && !builtinModules.includes(p.name))
+            .map((p) => ({ group: [`${p.name}/**`], message: p.message })),
+        ],
       },
     ],
   },

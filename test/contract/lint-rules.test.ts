@@ -49,6 +49,10 @@ const PLANTED: Record<string, [string, string | undefined]> = {
     "import { KubeConfig } from '@kubernetes/client-node';\nexport const k = new KubeConfig();\n",
     'no-restricted-imports',
   ],
+  'src/runner/uses-client-node-deep.ts': [
+    "import { KubeConfig } from '@kubernetes/client-node/dist/config.js';\nexport const k = new KubeConfig();\n",
+    'no-restricted-imports',
+  ],
   'src/runner/reads-files.ts': [
     "import { readFile } from 'node:fs/promises';\nexport const f = () => readFile('x');\n",
     'no-restricted-imports',
