@@ -217,6 +217,21 @@ export async function runPolicy(policy: Policy, deps: RunnerDeps, options: RunOp
   }
 }
 
+/**
+ * No plan: nothing to do. When the same policy's run already promoted (a runner killed after
+ * saving that, before it exited, or the run started again), the cluster is where the policy wants it.
+ */
+function unplannable(
+  name: string,
+  hash: string,
+  existing: StoredRun | undefined,
+  problems: RunResult['problems'],
+): RunResult {
+  if (existing?.phase === 'Promoted' && existing.policyHash === hash)
+    return { outcome: 'promoted', message: `already promoted ${existing.to} (run ${existing.runId})`, state: existing };
+  return { outcome: 'failed', message: `cannot plan ${name}: nothing was changed`, ...(problems ? { problems } : {}) };
+}
+
 async function loop(
   policy: Policy,
   deps: RunnerDeps,
@@ -250,9 +265,7 @@ async function loop(
   } else {
     const snapshot = await snapshotCluster(deps.cluster, policy);
     const planned = planRun(policy, snapshot);
-    if (!planned.plan) {
-      return { outcome: 'failed', message: `cannot plan ${name}: nothing was changed`, problems: planned.problems };
-    }
+    if (!planned.plan) return unplannable(name, hash, existing, planned.problems);
     plan = planned.plan;
     const now = deps.clock.now();
     state = { ...initialState(policy, plan, newRunId(now), now), policyHash: hash };

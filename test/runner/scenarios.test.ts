@@ -54,6 +54,23 @@ describe('runner: labels strategy', () => {
     expect(events.map((e) => e.reason)).toEqual(expect.arrayContaining(['RevrollRestarted']));
   });
 
+  it('says a promoted run is promoted when started again (a runner killed after saving Promoted)', async () => {
+    h = await createHarness();
+    const file = h.policy(labelsPolicy('  promote: {uninstallPrevious: false}\n'));
+    const first = await h.run(file);
+    expect(first.outcome).toBe('promoted');
+    const writesBefore = h.sandbox.api.requests.filter((r) => r.verb !== 'get' && r.verb !== 'list').length;
+    const again = await h.run(file);
+    expect(again.outcome).toBe('promoted');
+    expect(again.message).toBe(`already promoted 1-25-1 (run ${first.state?.runId})`);
+    // Nothing moved: the only writes are the lease's.
+    const writes = h.sandbox.api.requests
+      .filter((r) => r.verb !== 'get' && r.verb !== 'list')
+      .slice(writesBefore)
+      .filter((r) => r.resource !== 'leases' && r.resource !== 'selfsubjectaccessreviews');
+    expect(writes).toEqual([]);
+  });
+
   it('refuses to uninstall the previous revision while a namespace still references it, and says so', async () => {
     h = await createHarness();
     const result = await h.run(h.policy(labelsPolicy('  promote: {uninstallPrevious: true}\n')));
