@@ -21,6 +21,7 @@ import { labelSelectorRequirements, matches, type LabelSelector, type Requiremen
 import { StoreError, type KubeObject, type ResourceType, type Store } from './store.ts';
 import { workloadOf } from './controllers/pod-util.ts';
 import type { SimTypes } from './controllers/resource-types.ts';
+import { cloneJson } from './clone.ts';
 
 type Rule = { apiGroups?: string[]; apiVersions?: string[]; operations?: string[]; resources?: string[] };
 type Webhook = {
@@ -294,7 +295,7 @@ export function injectPod(
   input: KubeObject,
   target: { revision: string; version: string; service: KubeObject },
 ): KubeObject {
-  const pod = structuredClone(input);
+  const pod = cloneJson(input);
   const labels = { ...(pod.metadata.labels ?? {}) };
   const annotations = { ...(pod.metadata.annotations ?? {}) };
   const spec = (pod.spec ?? {}) as {

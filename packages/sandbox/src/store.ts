@@ -18,6 +18,7 @@ import {
   type ManagedFieldsEntry,
   type Writer,
 } from './api/managed-fields.ts';
+import { cloneJson } from './clone.ts';
 
 export type { DeleteOptions, PropagationPolicy } from './deletion.ts';
 export type { Writer } from './api/managed-fields.ts';
@@ -341,12 +342,12 @@ export function createStore(
       return { ...current, metadata: { ...current.metadata }, spec: { ...(current.spec as object), nodeName } };
     }
     if (options.subresource === 'status') {
-      const next = { ...current, metadata: { ...current.metadata }, status: structuredClone(input.status) };
+      const next = { ...current, metadata: { ...current.metadata }, status: cloneJson(input.status) };
       if (next.status === undefined) delete next.status;
       withManagedFields(resource, current, next, options.writer, input.metadata.managedFields);
       return next;
     }
-    const next = structuredClone(input);
+    const next = cloneJson(input);
     const sentManagedFields = input.metadata.managedFields;
     // Server-owned fields survive a client's PUT (rest.BeforeUpdate); a different uid is a 422.
     if (!next.metadata.uid) next.metadata.uid = current.metadata.uid;
@@ -487,7 +488,7 @@ export function createStore(
       options: WriteOptions = {},
     ): KubeObject {
       checkNamespace(resource, namespace);
-      let object: KubeObject = structuredClone(input);
+      let object: KubeObject = cloneJson(input);
       object.metadata = object.metadata ?? {};
       const sentManagedFields = object.metadata.managedFields;
       if (resource.namespaced) object.metadata.namespace = namespace;

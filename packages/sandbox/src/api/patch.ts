@@ -11,6 +11,7 @@
  */
 import { ApiError, badRequest } from './status.ts';
 import { strategicMerge } from './strategic-merge.ts';
+import { cloneJson } from '../clone.ts';
 
 export type PatchType = 'json' | 'merge' | 'strategic';
 
@@ -64,7 +65,7 @@ function arrayIndex(token: string, length: number, forInsert: boolean): number {
 /** Returns a copy of `doc` where the container at `tokens[..-1]` was copied and handed to `fn`. */
 function withParent(doc: unknown, tokens: string[], fn: (parent: JsonObject | Json[], last: string) => void): unknown {
   if (tokens.length === 0) throw jsonPatchError('the root cannot be the target of this operation');
-  const root = structuredClone(doc);
+  const root = cloneJson(doc);
   let node: unknown = root;
   for (const token of tokens.slice(0, -1)) {
     if (Array.isArray(node)) node = node[arrayIndex(token, node.length, false)];
@@ -87,10 +88,10 @@ function getAt(doc: unknown, tokens: string[]): unknown {
 }
 
 function add(doc: unknown, tokens: string[], value: unknown): unknown {
-  if (tokens.length === 0) return structuredClone(value);
+  if (tokens.length === 0) return cloneJson(value);
   return withParent(doc, tokens, (parent, last) => {
-    if (Array.isArray(parent)) parent.splice(arrayIndex(last, parent.length, true), 0, structuredClone(value) as Json);
-    else parent[last] = structuredClone(value) as Json;
+    if (Array.isArray(parent)) parent.splice(arrayIndex(last, parent.length, true), 0, cloneJson(value) as Json);
+    else parent[last] = cloneJson(value) as Json;
   });
 }
 
@@ -135,7 +136,7 @@ export function jsonPatch(doc: unknown, operations: unknown): unknown {
         break;
       case 'replace':
         getAt(current, tokens);
-        current = tokens.length === 0 ? structuredClone(raw.value) : add(remove(current, tokens), tokens, raw.value);
+        current = tokens.length === 0 ? cloneJson(raw.value) : add(remove(current, tokens), tokens, raw.value);
         break;
       case 'move': {
         const from = parsePointer(String(raw.from ?? ''));

@@ -18,6 +18,7 @@
  * In mode `allow-all` (the default) every request is allowed, as before RBAC enforcement existed.
  */
 import type { KubeObject, ResourceType, Store } from '../store.ts';
+import { cloneJson } from '../clone.ts';
 
 export type UserInfo = { username: string; groups: string[]; uid?: string };
 
@@ -196,14 +197,14 @@ export function bootstrapPolicy(): { clusterRoles: KubeObject[]; clusterRoleBind
   const role = (name: string, rules: Rule[]): KubeObject => ({
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'ClusterRole',
-    metadata: { name, ...structuredClone(BOOTSTRAP_META) },
+    metadata: { name, ...cloneJson(BOOTSTRAP_META) },
     rules,
   });
   const group = (name: string) => ({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name });
   const binding = (name: string, subjects: Subject[]): KubeObject => ({
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'ClusterRoleBinding',
-    metadata: { name, ...structuredClone(BOOTSTRAP_META) },
+    metadata: { name, ...cloneJson(BOOTSTRAP_META) },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
     subjects,
   });

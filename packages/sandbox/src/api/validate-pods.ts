@@ -23,6 +23,7 @@ import {
 } from './field-errors.ts';
 import { dns1123Label } from './name-rules.ts';
 import { labelSelectorRequirements, matches, type LabelSelector } from '../selectors.ts';
+import { cloneJson } from '../clone.ts';
 
 type Obj = Record<string, unknown>;
 type Container = { name?: string; image?: string; ports?: Obj[]; restartPolicy?: string };
@@ -90,7 +91,7 @@ export function validatePod(pod: KubeObject, field: string): FieldError[] {
 /** ValidatePodUpdate: a pod's spec only changes in these places. */
 export function validatePodUpdate(pod: KubeObject, old: KubeObject): FieldError[] {
   const normalize = (spec: PodSpec): Obj => {
-    const copy = structuredClone(spec) as Obj & PodSpec;
+    const copy = cloneJson(spec) as Obj & PodSpec;
     for (const c of [...list<Container>(copy.containers), ...list<Container>(copy.initContainers)]) delete c.image;
     delete copy.activeDeadlineSeconds;
     delete copy.tolerations;

@@ -7,6 +7,7 @@
 import type { KubeObject } from '../store.ts';
 import { setCondition, writeStatus, type Condition, type ControllerContext } from './context.ts';
 import { controllerOf, ownerRef, resolveIntOrPercent, templateHash, type PodTemplate } from './pod-util.ts';
+import { cloneJson } from '../clone.ts';
 
 type DeploymentSpec = {
   replicas?: number;
@@ -358,7 +359,7 @@ function createReplicaSet(
   revision: number,
 ): KubeObject {
   const namespace = deployment.metadata.namespace ?? '';
-  const template = structuredClone(spec.template ?? {});
+  const template = cloneJson(spec.template ?? {});
   template.metadata = { ...template.metadata, labels: { ...template.metadata?.labels, 'pod-template-hash': hash } };
   const desired = spec.replicas ?? 1;
   const others = ctx.replicaSetsOf(deployment.metadata.uid ?? '').filter((rs) => replicasOf(rs) > 0);

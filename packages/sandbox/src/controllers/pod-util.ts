@@ -4,6 +4,7 @@
  * controllers do (the `Ready` condition, ignoring pods that are terminating or finished).
  */
 import type { KubeObject } from '../store.ts';
+import { cloneJson } from '../clone.ts';
 
 export type PodTemplate = {
   metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
@@ -85,7 +86,7 @@ export function podFromTemplate(
     nodeName?: string;
   },
 ): KubeObject {
-  const spec = structuredClone(template.spec ?? {});
+  const spec = cloneJson(template.spec ?? {});
   if (options.nodeName) spec.nodeName = options.nodeName;
   spec.restartPolicy ??= 'Always';
   spec.schedulerName ??= 'default-scheduler';

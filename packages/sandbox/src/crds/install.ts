@@ -8,6 +8,7 @@
  */
 import type { KubeObject, ResourceType, Store } from '../store.ts';
 import { CRD_GROUP, CRD_PLURAL, findCrd, isCrdType } from '../api/crd.ts';
+import { cloneJson } from '../clone.ts';
 
 /** Creates the CRDs that do not exist yet; existing ones (an upgrade by someone else) stay as they are. */
 export function installCrds(store: Store, crds: readonly KubeObject[]): void {
@@ -35,6 +36,6 @@ export function installStatusDefaults(store: Store): void {
     const crd = findCrd(store, resource);
     if (!crd) return object;
     const defaults = statusDefault(crd, resource.version);
-    return defaults === undefined ? object : { ...object, status: structuredClone(defaults) };
+    return defaults === undefined ? object : { ...object, status: cloneJson(defaults) };
   });
 }

@@ -14,6 +14,7 @@
  */
 import { jsonEqual, type KubeObject, type ResourceType, type Store } from '../store.ts';
 import { MANAGED_LABEL } from './render.ts';
+import { cloneJson } from '../clone.ts';
 
 export const FIELD_MANAGER = 'istio.io/gateway-controller';
 
@@ -97,7 +98,7 @@ export function applyRendered(
     createDefaults?: (object: KubeObject) => KubeObject;
   },
 ): ApplyOutcome {
-  const desired = options.normalize ? options.normalize(structuredClone(rendered)) : rendered;
+  const desired = options.normalize ? options.normalize(cloneJson(rendered)) : rendered;
   const namespace = desired.metadata.namespace;
   const name = desired.metadata.name ?? '';
   const existing = store.tryGet(type, namespace, name);
@@ -110,9 +111,7 @@ export function applyRendered(
     fieldsV1: fieldsOf(desired),
   };
   if (!existing) {
-    const created = options.createDefaults
-      ? options.createDefaults(structuredClone(desired))
-      : structuredClone(desired);
+    const created = options.createDefaults ? options.createDefaults(cloneJson(desired)) : cloneJson(desired);
     store.create(type, namespace, created, { applied: [entry] });
     return 'created';
   }
