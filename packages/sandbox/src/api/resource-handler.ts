@@ -105,17 +105,31 @@ function tableOptions(ctx: ResourceContext, query: URLSearchParams, negotiated: 
 
 function handleGet(ctx: ResourceContext, { req, res, route, served, query }: ResourceRequest): void {
   const negotiated = negotiate(req.headers.accept, served);
-  checkTransform(negotiated, served, false);
   const object = ctx.store.get(served.storage, route.namespace, route.name as string);
-  const rv = object.metadata.resourceVersion ?? '';
+  sendObject(res, 200, renderOne(ctx, served, object, query, negotiated), negotiated);
+}
+
+/**
+ * One object as the negotiated output shows it: a Table of one row, its PartialObjectMetadata,
+ * or the object. Get, create, update, patch and delete all answer through it, as kube-apiserver's
+ * handlers all end in transformResponseObject; a list form asked of one object is the 406.
+ */
+export function renderOne(
+  ctx: ResourceContext,
+  served: Served,
+  object: KubeObject,
+  query: URLSearchParams,
+  negotiated: Negotiated,
+): unknown {
+  checkTransform(negotiated, served, false);
   switch (negotiated.transform) {
     case 'Table':
-      return sendObject(res, 200, toTable(served, [object], rv, tableOptions(ctx, query, negotiated)), negotiated);
+      return toTable(served, [object], object.metadata.resourceVersion ?? '', tableOptions(ctx, query, negotiated));
     case 'PartialObjectMetadata':
-      return sendObject(res, 200, partialObject(object, negotiated.groupVersion), negotiated);
+      return partialObject(object, negotiated.groupVersion);
     case 'PartialObjectMetadataList':
     case 'none':
-      return sendObject(res, 200, served.fromStorage(object), negotiated);
+      return served.fromStorage(object);
   }
 }
 

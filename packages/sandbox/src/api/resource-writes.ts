@@ -5,15 +5,20 @@
  * API's strict Event validation, a DELETE answers with the object while its deletion is pending
  * (grace period, finalizers) and for kinds whose registry returns deleted objects (pods, service
  * accounts, namespaces), else with a Status. Server-side apply is refused (see patch.ts).
+ * Every answer is in the output the Accept header negotiated (negotiation.ts), as the real
+ * handlers negotiate before they write and transform the stored object after: a write may ask for
+ * its answer as PartialObjectMetadata (metadata only) or a Table; one asking for a list form is
+ * stored and then answered 406, as kube-apiserver does.
  */
 import type { IncomingMessage } from 'node:http';
 import type { KubeObject, Writer } from '../store.ts';
 import type { DeleteOptions, PropagationPolicy } from '../deletion.ts';
 import type { ResourceRoute } from './routing.ts';
 import type { Served } from './served.ts';
-import type { ResourceContext, ResourceRequest } from './resource-handler.ts';
+import { renderOne, type ResourceContext, type ResourceRequest } from './resource-handler.ts';
 import { ApiError, badRequest, invalid, successStatus, unsupportedMediaType } from './status.ts';
-import { sendJson } from './respond.ts';
+import { sendJson, sendObject } from './respond.ts';
+import { negotiate } from './negotiation.ts';
 import { asObject, checkMediaType, decodeBody, mediaType } from './decode.ts';
 import { delay } from './faults.ts';
 import { listPage } from './list.ts';
@@ -77,6 +82,7 @@ function checkName(object: KubeObject, route: ResourceRoute): void {
 
 export async function handleCreate(ctx: ResourceContext, r: ResourceRequest): Promise<void> {
   const { req, res, route, served, query } = r;
+  const negotiated = negotiate(req.headers.accept, served);
   checkMediaType(req, BODY_TYPES);
   const body = await decodeBody(req, served, true);
   if (route.subresource === 'token') return handleTokenRequest(ctx, r, body);
@@ -101,7 +107,7 @@ export async function handleCreate(ctx: ResourceContext, r: ResourceRequest): Pr
     await delay(ctx.takeAdmissionDelay());
   }
   if (created.metadata.name !== undefined) r.created?.(created.metadata.name);
-  sendJson(res, 201, served.fromStorage(created));
+  sendObject(res, 201, renderOne(ctx, served, created, query, negotiated), negotiated);
 }
 
 /**
@@ -137,20 +143,23 @@ function write(ctx: ResourceContext, r: ResourceRequest, object: KubeObject): Ku
 }
 
 export async function handleUpdate(ctx: ResourceContext, r: ResourceRequest): Promise<void> {
-  const { req, res, route, served } = r;
+  const { req, res, route, served, query } = r;
+  const negotiated = negotiate(req.headers.accept, served);
   checkMediaType(req, BODY_TYPES);
   const object = asObject(await decodeBody(req, served, true), served);
   checkName(object, route);
   checkBodyNamespace(object, route);
   object.metadata.name = route.name;
-  sendJson(res, 200, served.fromStorage(write(ctx, r, prepare(served, object, false))));
+  const stored = write(ctx, r, prepare(served, object, false));
+  sendObject(res, 200, renderOne(ctx, served, stored, query, negotiated), negotiated);
 }
 
 export async function handlePatch(ctx: ResourceContext, r: ResourceRequest): Promise<void> {
-  const { req, res, route, served } = r;
+  const { req, res, route, served, query } = r;
   const type = PATCH_CONTENT_TYPES[mediaType(req)];
   // Strategic merge needs Go struct tags, which custom resources have none of.
   if (!type || (type === 'strategic' && served.custom)) throw unsupportedMediaType();
+  const negotiated = negotiate(req.headers.accept, served);
   const patch = await decodeBody(req, served, false);
   const current = ctx.store.get(served.storage, route.namespace, route.name as string);
   const patched = applyPatch(type, served.fromStorage(current), patch ?? {}) as KubeObject;
@@ -161,7 +170,8 @@ export async function handlePatch(ctx: ResourceContext, r: ResourceRequest): Pro
   patched.metadata.name = route.name;
   patched.apiVersion = served.apiVersion;
   patched.kind = served.kind;
-  sendJson(res, 200, served.fromStorage(write(ctx, r, prepare(served, patched, false))));
+  const stored = write(ctx, r, prepare(served, patched, false));
+  sendObject(res, 200, renderOne(ctx, served, stored, query, negotiated), negotiated);
 }
 
 const POLICIES: readonly PropagationPolicy[] = ['Foreground', 'Background', 'Orphan'];
@@ -202,13 +212,15 @@ async function deleteOptions(req: IncomingMessage, served: Served, query: URLSea
 
 export async function handleDelete(ctx: ResourceContext, r: ResourceRequest): Promise<void> {
   const { req, res, route, served, query } = r;
+  const negotiated = negotiate(req.headers.accept, served);
   const options = await deleteOptions(req, served, query);
   const { object, removed } = ctx.store.remove(served.storage, route.namespace, route.name as string, options);
   if (!removed || RETURNS_DELETED.has(served.key)) {
-    sendJson(res, 200, served.fromStorage(object));
+    sendObject(res, 200, renderOne(ctx, served, object, query, negotiated), negotiated);
     return;
   }
-  sendJson(
+  // A Status is not transformed (transformObject passes a *metav1.Status through).
+  sendObject(
     res,
     200,
     successStatus({
@@ -217,6 +229,7 @@ export async function handleDelete(ctx: ResourceContext, r: ResourceRequest): Pr
       kind: served.plural,
       uid: object.metadata.uid,
     }),
+    negotiated,
   );
 }
 
