@@ -79,8 +79,13 @@ export interface ClusterPort {
   scan(ref: ResourceRef, query: ListQuery, visit: (object: KubeObject) => void, options?: ReadOptions): Promise<void>;
   /** Reads one object; `undefined` when it does not exist. */
   get(ref: ResourceRef, namespace: string | undefined, name: string): Promise<KubeObject | undefined>;
-  /** Performs one write; returns the object as stored (the deleted object for deletes, `undefined` if it was already gone). */
-  mutate(mutation: Mutation): Promise<KubeObject | undefined>;
+  /**
+   * Performs one write; returns the object as stored (the deleted object for deletes, `undefined`
+   * if it was already gone). With `metadataOnly` the answer may carry the stored object's metadata
+   * only (PartialObjectMetadata): for a caller that reads nothing else of it, at a fraction of the
+   * bytes (a restart's answer is the whole Deployment).
+   */
+  mutate(mutation: Mutation, options?: ReadOptions): Promise<KubeObject | undefined>;
   /**
    * Lists, then watches from the list's resourceVersion, calling `onState` with the full current
    * set after the list and after every event, until `onState` returns true (resolves) or the

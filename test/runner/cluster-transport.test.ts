@@ -1,11 +1,14 @@
 /**
  * The Kubernetes adapter's requests against the sandbox API server over HTTP: an error answer
  * becomes a KubernetesError with the server's reason, message and Retry-After; a throttled
- * request is retried after the server's hint and then succeeds.
+ * request is retried after the server's hint and then succeeds; a write asked for a metadata-only
+ * answer gets one; an audit Event whose name another writer took, or whose create was sent twice
+ * after a lost answer, is recorded exactly once.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createKubernetesCluster, KubernetesError } from '../../src/adapters/kubernetes/cluster.ts';
+import { createEventRecorder } from '../../src/adapters/kubernetes/state.ts';
 import { Resources } from '../../src/ports/cluster.ts';
 import { createHarness, type Harness } from '../helpers/runner-harness.ts';
 
@@ -61,5 +64,85 @@ describe('Kubernetes requests', () => {
     expect(error).toMatchObject({ status: 404, reason: 'NotFound', kind: 'not-found' });
     expect((error as Error).message).toContain('namespaces "no-such-namespace" not found');
     expect(cluster.requests).toHaveLength(1);
+  });
+});
+
+describe('metadata-only answers', () => {
+  it('a patch asked for metadata only answers PartialObjectMetadata with the labels it set', async () => {
+    h = await createHarness();
+    const answer = await h.cluster.mutate(
+      { op: 'merge-patch', ref: Resources.namespaces, name: 'alpha', patch: { metadata: { labels: { a: 'b' } } } },
+      { metadataOnly: true },
+    );
+    expect(answer?.kind).toBe('PartialObjectMetadata');
+    expect(answer?.metadata.labels?.a).toBe('b');
+    expect(answer?.spec).toBeUndefined();
+    const whole = await h.cluster.mutate({
+      op: 'merge-patch',
+      ref: Resources.namespaces,
+      name: 'alpha',
+      patch: { metadata: { labels: { a: 'c' } } },
+    });
+    expect(whole?.kind).toBe('Namespace');
+    expect(whole?.spec).toBeDefined();
+  });
+});
+
+describe('audit Events', () => {
+  const at = new Date('2026-12-02T10:00:00.000Z');
+  const target = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'alpha', name: 'audited' };
+  const eventsOf = async (harness: Harness) =>
+    (await harness.cluster.list(Resources.events, { namespace: 'alpha' })).filter(
+      (e) => (e.involvedObject as { name?: string }).name === 'audited',
+    );
+
+  it('an Event whose name another writer took is recorded under the next name', async () => {
+    h = await createHarness();
+    // The name the recorder picks first: the clock's nanoseconds plus its sequence, in hex.
+    const first = `audited.${(BigInt(at.getTime()) * 1_000_000n + 1n).toString(16)}`;
+    await h.cluster.mutate({
+      op: 'create',
+      ref: Resources.events,
+      namespace: 'alpha',
+      object: {
+        metadata: { name: first, namespace: 'alpha' },
+        involvedObject: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'audited', namespace: 'alpha' },
+        reason: 'ScalingReplicaSet',
+        message: 'Scaled up replica set audited-1 from 0 to 1',
+        source: { component: 'deployment-controller' },
+        type: 'Normal',
+      },
+    });
+    const recorder = createEventRecorder(h.cluster, { now: () => at });
+    await recorder.record(target, 'RevrollRestarted', 'restarted to move its proxies');
+
+    expect(recorder.lost().count).toBe(0);
+    const events = await eventsOf(h);
+    expect(events.map((e) => e.reason).sort()).toEqual(['RevrollRestarted', 'ScalingReplicaSet']);
+    const ours = events.find((e) => e.reason === 'RevrollRestarted');
+    expect(ours?.metadata.name).toBe(`audited.${(BigInt(at.getTime()) * 1_000_000n + 2n).toString(16)}`);
+  });
+
+  it('an Event whose create was answered late and sent again is recorded once', async () => {
+    h = await createHarness();
+    // Seed 31: the first Event create is stored and its answer lost (the connection reset), the
+    // second is answered: the transport sends the create again and meets its own Event.
+    h.sandbox.faults.setApiFaults({
+      errorRate: 0,
+      codes: [],
+      lostResponseRate: 0.5,
+      verbs: ['create'],
+      resources: ['events'],
+      seed: 31,
+    });
+    const recorder = createEventRecorder(h.cluster, { now: () => at });
+    await recorder.record(target, 'RevrollRestarted', 'restarted to move its proxies');
+    h.sandbox.faults.setApiFaults(null);
+
+    expect(recorder.lost().count).toBe(0);
+    const creates = h.sandbox.api.requests.filter((r) => r.verb === 'create' && r.resource === 'events');
+    expect(creates.map((r) => r.fault ?? r.status)).toEqual(['lost-response', 409]);
+    const events = await eventsOf(h);
+    expect(events.map((e) => e.reason)).toEqual(['RevrollRestarted']);
   });
 });

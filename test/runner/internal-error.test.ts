@@ -64,8 +64,8 @@ describe('an unexpected exception inside an action', () => {
       waitFor: (ref, query, onState, timeoutMs, signal, wait) =>
         harness.cluster.waitFor(ref, query, onState, timeoutMs, signal, wait),
       denied: (checks) => harness.cluster.denied(checks),
-      async mutate(mutation) {
-        if (!isNamespacePatch(mutation)) return harness.cluster.mutate(mutation);
+      async mutate(mutation, read) {
+        if (!isNamespacePatch(mutation)) return harness.cluster.mutate(mutation, read);
         before = await store.load('buggy');
         throw new TypeError("Cannot read properties of undefined (reading 'labels')");
       },
@@ -109,11 +109,11 @@ describe('an unexpected exception inside an action', () => {
       waitFor: (ref, query, onState, timeoutMs, signal, wait) =>
         harness.cluster.waitFor(ref, query, onState, timeoutMs, signal, wait),
       denied: (checks) => harness.cluster.denied(checks),
-      async mutate(mutation) {
+      async mutate(mutation, read) {
         // What the adapter throws when the API server refuses a write.
         if (isNamespacePatch(mutation))
           throw new ClusterError('invalid', 'K8S_INVALID', 'namespace alpha is invalid', 'namespaces alpha');
-        return harness.cluster.mutate(mutation);
+        return harness.cluster.mutate(mutation, read);
       },
     };
     const deps = composeRunner(policy, {

@@ -97,7 +97,7 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
       }
     },
 
-    mutate: (mutation) => performMutation(api, mutation),
+    mutate: (mutation, read) => performMutation(api, mutation, read),
 
     waitFor: (ref, query, onState, timeoutMs, signal, wait) =>
       waitFor({ api, config, pageSize }, ref, query, onState, timeoutMs, signal, wait),

@@ -64,9 +64,11 @@ export function createConfigMapStateStore(cluster: ClusterPort, namespace: strin
         data: { [STATE_KEY]: encode(policy, document) },
       };
       try {
-        const stored = version
-          ? await cluster.mutate({ op: 'replace', ref: Resources.configmaps, namespace, object: body })
-          : await cluster.mutate({ op: 'create', ref: Resources.configmaps, namespace, object: body });
+        // Only the new resourceVersion is read back: the answer need not echo the whole state.
+        const stored = await cluster.mutate(
+          { op: version ? 'replace' : 'create', ref: Resources.configmaps, namespace, object: body },
+          { metadataOnly: true },
+        );
         return stored?.metadata.resourceVersion ?? '';
       } catch (error) {
         if (error instanceof KubernetesError && error.status === 409) {
@@ -207,7 +209,12 @@ export function createLeaseLock(cluster: ClusterPort, namespace: string, now: ()
 }
 
 /**
- * core/v1 Events, named `<object>.<hex time>` like the real recorders. An Event lives in its
+ * core/v1 Events, named `<object>.<hex nanoseconds>` like client-go's recorder (`%v.%x` of
+ * UnixNano): the recorder's millisecond clock times a million, plus a sequence for the
+ * sub-millisecond part, so two Events of one recorder never share a name. Another writer naming
+ * its Events the same way (a controller, another revroll) can still pick the same name: a create
+ * answered AlreadyExists by someone else's Event is sent again under the next name, so the Event
+ * is kept (one found to be ours is a create sent twice: kept once). An Event lives in its
  * object's namespace; an Event about a cluster-scoped object (Namespace, webhook configuration)
  * lives in `default` with an empty `involvedObject.namespace`, the only place a real API server
  * accepts it (core/v1 event validation: "involvedObject.namespace: does not match
@@ -238,38 +245,70 @@ export function createEventRecorder(
     ) {
       const at = options.now();
       const namespace = target.namespace ?? CLUSTER_SCOPED_EVENT_NAMESPACE;
-      shared.sequence += 1;
-      const name = `${target.name}.${(at.getTime() * 1000 + shared.sequence).toString(16)}`;
       const timestamp = at.toISOString().replace(/\.\d{3}Z$/, 'Z');
-      try {
-        await cluster.mutate({
-          op: 'create',
-          ref: Resources.events,
-          namespace,
-          object: {
-            metadata: {
-              name,
-              namespace,
-              ...(options.labels ? { labels: options.labels } : {}),
-              ...(annotations ? { annotations } : {}),
+      const text = message.length > 1000 ? `${message.slice(0, 997)}...` : message;
+      const nextName = () => {
+        shared.sequence += 1;
+        const nanos = BigInt(at.getTime()) * 1_000_000n + BigInt(shared.sequence % 1_000_000);
+        return `${target.name}.${nanos.toString(16)}`;
+      };
+      const create = (name: string) =>
+        cluster.mutate(
+          {
+            op: 'create',
+            ref: Resources.events,
+            namespace,
+            object: {
+              metadata: {
+                name,
+                namespace,
+                ...(options.labels ? { labels: options.labels } : {}),
+                ...(annotations ? { annotations } : {}),
+              },
+              involvedObject: {
+                apiVersion: target.apiVersion,
+                kind: target.kind,
+                name: target.name,
+                ...(target.namespace ? { namespace: target.namespace } : {}),
+                ...(target.uid ? { uid: target.uid } : {}),
+              },
+              reason,
+              message: text,
+              type,
+              source: { component: options.component ?? 'revroll' },
+              firstTimestamp: timestamp,
+              lastTimestamp: timestamp,
+              count: 1,
+              reportingComponent: options.component ?? 'revroll',
             },
-            involvedObject: {
-              apiVersion: target.apiVersion,
-              kind: target.kind,
-              name: target.name,
-              ...(target.namespace ? { namespace: target.namespace } : {}),
-              ...(target.uid ? { uid: target.uid } : {}),
-            },
-            reason,
-            message: message.length > 1000 ? `${message.slice(0, 997)}...` : message,
-            type,
-            source: { component: options.component ?? 'revroll' },
-            firstTimestamp: timestamp,
-            lastTimestamp: timestamp,
-            count: 1,
-            reportingComponent: options.component ?? 'revroll',
           },
-        });
+          { metadataOnly: true },
+        );
+      // Our own Event already there: a create whose answer was lost and that was sent again.
+      const isOurs = async (name: string) => {
+        const existing = await cluster.get(Resources.events, namespace, name);
+        const involved = existing?.involvedObject as { kind?: string; name?: string } | undefined;
+        return (
+          involved?.kind === target.kind &&
+          involved.name === target.name &&
+          existing?.reason === reason &&
+          existing.message === text &&
+          existing.source !== undefined &&
+          (existing.source as { component?: string }).component === (options.component ?? 'revroll')
+        );
+      };
+      try {
+        for (let attempt = 1; ; attempt++) {
+          const name = nextName();
+          try {
+            await create(name);
+            break;
+          } catch (error) {
+            const taken = error instanceof KubernetesError && error.status === 409 && error.reason === 'AlreadyExists';
+            if (!taken || attempt >= NAME_ATTEMPTS) throw error;
+            if (await isOurs(name)) break;
+          }
+        }
       } catch (error) {
         lost.count += 1;
         lost.lastError = `${reason} on ${target.kind} ${target.namespace ? `${target.namespace}/` : ''}${target.name}: ${error instanceof Error ? error.message : String(error)}`;
@@ -279,6 +318,9 @@ export function createEventRecorder(
     lost: () => ({ ...lost }),
   };
 }
+
+/** Names an Event tries before it counts as lost: a taken name is another writer's Event. */
+const NAME_ATTEMPTS = 3;
 
 /** Where Kubernetes keeps Events about cluster-scoped objects. */
 export const CLUSTER_SCOPED_EVENT_NAMESPACE = 'default';

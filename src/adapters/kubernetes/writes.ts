@@ -1,13 +1,24 @@
 /** Writes (create, patch, replace, delete) and access reviews. */
-import type { KubeObject, Mutation, PermissionCheck, ResourceRef } from '../../ports/cluster.ts';
-import { KubernetesError, apiVersion, withKind, type Api } from './transport.ts';
+import type { KubeObject, Mutation, PermissionCheck, ReadOptions, ResourceRef } from '../../ports/cluster.ts';
+import { KubernetesError, WRITE_METADATA_ACCEPT, apiVersion, withKind, type Api } from './transport.ts';
+
+/** A written object as answered: a PartialObjectMetadata stays as the server sent it. */
+function answered(body: unknown, ref: ResourceRef): KubeObject {
+  const object = body as KubeObject;
+  return object?.kind === 'PartialObjectMetadata' ? object : withKind(object, ref);
+}
 
 /** One write: create, patch, replace or delete (an object already gone is `undefined`). */
-export async function performMutation(api: Api, mutation: Mutation): Promise<KubeObject | undefined> {
+export async function performMutation(
+  api: Api,
+  mutation: Mutation,
+  options: ReadOptions = {},
+): Promise<KubeObject | undefined> {
   const { call, collectionUrl, objectUrl } = api;
   const { ref } = mutation;
   const namespace = mutation.namespace;
   const ns = namespace ? { namespace } : {};
+  const accept = options.metadataOnly ? { accept: WRITE_METADATA_ACCEPT } : {};
   switch (mutation.op) {
     case 'create': {
       const body = { ...mutation.object, apiVersion: apiVersion(ref), kind: ref.kind };
@@ -21,9 +32,10 @@ export async function performMutation(api: Api, mutation: Mutation): Promise<Kub
           ref,
           ...ns,
           ...(mutation.object.metadata.name ? { name: mutation.object.metadata.name } : {}),
+          ...accept,
         },
       );
-      return response.body as KubeObject;
+      return answered(response.body, ref);
     }
     case 'merge-patch':
     case 'strategic-patch': {
@@ -40,9 +52,10 @@ export async function performMutation(api: Api, mutation: Mutation): Promise<Kub
           ...ns,
           name: mutation.name,
           retryConflicts: true,
+          ...accept,
         },
       );
-      return withKind(response.body as KubeObject, ref);
+      return answered(response.body, ref);
     }
     case 'replace': {
       const name = mutation.object.metadata.name ?? '';
@@ -52,9 +65,9 @@ export async function performMutation(api: Api, mutation: Mutation): Promise<Kub
         objectUrl(ref, namespace, name, { fieldManager: 'revroll' }),
         body,
         'application/json',
-        { verb: 'update', ref, ...ns, name },
+        { verb: 'update', ref, ...ns, name, ...accept },
       );
-      return withKind(response.body as KubeObject, ref);
+      return answered(response.body, ref);
     }
     case 'delete': {
       try {
@@ -63,7 +76,7 @@ export async function performMutation(api: Api, mutation: Mutation): Promise<Kub
           objectUrl(ref, namespace, mutation.name),
           { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: mutation.propagation ?? 'Background' },
           'application/json',
-          { verb: 'delete', ref, ...ns, name: mutation.name },
+          { verb: 'delete', ref, ...ns, name: mutation.name, ...accept },
         );
         return response.body as KubeObject;
       } catch (error) {

@@ -38,7 +38,7 @@ async function moveGateway(ctx: ActionContext, g: GatewayMove, now: Date): Promi
     const object = await ctx.cluster.get(Resources.deployments, g.namespace, g.name);
     const workload = object ? toWorkload('Deployment', object) : undefined;
     if (workload && workload.restartedFor !== g.restart) {
-      await ctx.cluster.mutate(planRestart(workload, g.restart, now));
+      await ctx.cluster.mutate(planRestart(workload, g.restart, now), { metadataOnly: true });
       await ctx.events.record(
         target,
         'RevrollRestarted',

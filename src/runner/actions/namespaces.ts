@@ -13,12 +13,15 @@ export async function labelNamespaces(
   namespaces: { name: string; labels: NamespaceLabels }[],
 ): Promise<Observation> {
   await mapLimit(namespaces, PARALLEL_PATCHES, async ({ name, labels }) => {
-    await ctx.cluster.mutate({
-      op: 'merge-patch',
-      ref: Resources.namespaces,
-      name,
-      patch: { metadata: { labels: { [Label.injection]: labels.injection, [Label.rev]: labels.rev } } },
-    });
+    await ctx.cluster.mutate(
+      {
+        op: 'merge-patch',
+        ref: Resources.namespaces,
+        name,
+        patch: { metadata: { labels: { [Label.injection]: labels.injection, [Label.rev]: labels.rev } } },
+      },
+      { metadataOnly: true },
+    );
     const parts = [
       labels.injection === null ? 'istio-injection-' : `istio-injection=${labels.injection}`,
       labels.rev === null ? 'istio.io/rev-' : `istio.io/rev=${labels.rev}`,

@@ -29,7 +29,7 @@ export async function restart(
   // At most `maxParallel` Events are in flight; all are sent before the step ends.
   const recording = new Set<Promise<void>>();
   await mapLimit(targets, action.maxParallel, async (workload) => {
-    await ctx.cluster.mutate(planRestart(workload, action.key, now));
+    await ctx.cluster.mutate(planRestart(workload, action.key, now), { metadataOnly: true });
     while (recording.size >= action.maxParallel) await Promise.race(recording);
     const recorded = ctx.events
       .record(
