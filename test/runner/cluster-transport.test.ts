@@ -67,6 +67,41 @@ describe('Kubernetes requests', () => {
   });
 });
 
+describe('a server that does not answer', () => {
+  it('times a request out and says so, instead of waiting for ever', async () => {
+    h = await createHarness();
+    h.sandbox.faults.setApiFaults({
+      errorRate: 0,
+      codes: [],
+      lostResponseRate: 1,
+      lostResponse: 'hang',
+      hangMs: 10_000,
+      verbs: ['patch'],
+    });
+    const config = new KubeConfig();
+    config.loadFromString(h.sandbox.kubeconfig);
+    const cluster = createKubernetesCluster({
+      config,
+      requestTimeoutMs: 300,
+      retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50, budgetMs: 10_000 },
+    });
+    const started = Date.now();
+    const error = await cluster
+      .mutate({
+        op: 'merge-patch',
+        ref: Resources.namespaces,
+        name: 'alpha',
+        patch: { metadata: { labels: { a: 'b' } } },
+      })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ kind: 'unavailable', reason: 'Unreachable' });
+    expect((error as Error).message).toMatch(/cannot reach the Kubernetes API at .*: .*timeout/i);
+    // Two attempts of 300 ms each, far from the 10 s the server would have held them.
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(cluster.requests.filter((r) => r.verb === 'patch')).toHaveLength(2);
+  });
+});
+
 describe('metadata-only answers', () => {
   it('a patch asked for metadata only answers PartialObjectMetadata with the labels it set', async () => {
     h = await createHarness();

@@ -144,7 +144,11 @@ export function createApi(options: TransportOptions): Api {
           headers,
           body: body === undefined ? undefined : JSON.stringify(body),
           ...(dispatcher ? { dispatcher } : {}),
-          signal: AbortSignal.timeout(requestTimeoutMs),
+          // undici's own timers (one wheel for every request) rather than an AbortSignal and a
+          // timer per request: a silent server is a UND_ERR_HEADERS_TIMEOUT, one that stops
+          // mid-answer a UND_ERR_BODY_TIMEOUT, both retried as lost connections.
+          headersTimeout: requestTimeoutMs,
+          bodyTimeout: requestTimeoutMs,
         });
         status = response.statusCode;
         const text = await response.body.text();
