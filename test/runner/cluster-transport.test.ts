@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createKubernetesCluster, KubernetesError } from '../../src/adapters/kubernetes/cluster.ts';
 import { createEventRecorder } from '../../src/adapters/kubernetes/state.ts';
-import { Resources } from '../../src/ports/cluster.ts';
+import { ClusterError, Resources, type ClusterPort } from '../../src/ports/cluster.ts';
 import { createHarness, type Harness } from '../helpers/runner-harness.ts';
 
 let h: Harness | undefined;
@@ -177,6 +177,36 @@ describe('audit Events', () => {
     expect(recorder.lost().count).toBe(0);
     const creates = h.sandbox.api.requests.filter((r) => r.verb === 'create' && r.resource === 'events');
     expect(creates.map((r) => r.fault ?? r.status)).toEqual(['lost-response', 409]);
+    const events = await eventsOf(h);
+    expect(events.map((e) => e.reason)).toEqual(['RevrollRestarted']);
+  });
+
+  it('without the right to read Events, a create sent again after a lost answer still counts once', async () => {
+    h = await createHarness();
+    const harness = h;
+    h.sandbox.faults.setApiFaults({
+      errorRate: 0,
+      codes: [],
+      lostResponseRate: 0.5,
+      verbs: ['create'],
+      resources: ['events'],
+      seed: 31,
+    });
+    // The chart grants `create events` only: a read of the taken name is refused.
+    const createOnly: ClusterPort = {
+      ...harness.cluster,
+      mutate: (mutation, read) => harness.cluster.mutate(mutation, read),
+      get: async (ref, namespace, name) => {
+        if (ref.resource === 'events')
+          throw new ClusterError('forbidden', 'K8S_FORBIDDEN', 'events is forbidden', `events "${name}"`);
+        return harness.cluster.get(ref, namespace, name);
+      },
+    };
+    const recorder = createEventRecorder(createOnly, { now: () => at });
+    await recorder.record(target, 'RevrollRestarted', 'restarted to move its proxies');
+    h.sandbox.faults.setApiFaults(null);
+
+    expect(recorder.lost().count).toBe(0);
     const events = await eventsOf(h);
     expect(events.map((e) => e.reason)).toEqual(['RevrollRestarted']);
   });

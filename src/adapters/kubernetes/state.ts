@@ -214,7 +214,8 @@ export function createLeaseLock(cluster: ClusterPort, namespace: string, now: ()
  * sub-millisecond part, so two Events of one recorder never share a name. Another writer naming
  * its Events the same way (a controller, another revroll) can still pick the same name: a create
  * answered AlreadyExists by someone else's Event is sent again under the next name, so the Event
- * is kept (one found to be ours is a create sent twice: kept once). An Event lives in its
+ * is kept; one found to be ours (a create sent again after its answer was lost), or one that
+ * cannot be read, counts as recorded: kept once. An Event lives in its
  * object's namespace; an Event about a cluster-scoped object (Namespace, webhook configuration)
  * lives in `default` with an empty `involvedObject.namespace`, the only place a real API server
  * accepts it (core/v1 event validation: "involvedObject.namespace: does not match
@@ -285,8 +286,11 @@ export function createEventRecorder(
           { metadataOnly: true },
         );
       // Our own Event already there: a create whose answer was lost and that was sent again.
+      // Reading it needs `get events`, which the chart does not grant: unread, a taken name is
+      // taken as ours (the names are nanosecond-scaled: another writer's is the rare case).
       const isOurs = async (name: string) => {
-        const existing = await cluster.get(Resources.events, namespace, name);
+        const existing = await cluster.get(Resources.events, namespace, name).catch(() => 'unread' as const);
+        if (existing === 'unread') return true;
         const involved = existing?.involvedObject as { kind?: string; name?: string } | undefined;
         return (
           involved?.kind === target.kind &&
