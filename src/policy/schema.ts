@@ -235,7 +235,9 @@ export const WaveSchema = z
       .min(1)
       .max(1000)
       .default(5)
-      .describe('How many workloads restart at the same time.'),
+      .describe(
+        'How many workload restarts (pod-template patches) are sent at the same time. Their rollouts then run together, each paced by its own rollout strategy (maxSurge, maxUnavailable).',
+      ),
     bake: durationOr('10m', 'How long gates are evaluated after the warm-up before the wave passes.'),
     approval: ApprovalSchema.prefault({}).describe('Approval after the wave has baked, before the next wave.'),
   })
