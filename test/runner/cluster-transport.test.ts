@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createKubernetesCluster, KubernetesError } from '../../src/adapters/kubernetes/cluster.ts';
 import { createEventRecorder } from '../../src/adapters/kubernetes/state.ts';
-import { ClusterError, Resources, type ClusterPort } from '../../src/ports/cluster.ts';
+import { ClusterError, Resources, type ClusterPort, type Mutation } from '../../src/ports/cluster.ts';
 import { createHarness, type Harness } from '../helpers/runner-harness.ts';
 
 let h: Harness | undefined;
@@ -18,11 +18,23 @@ afterEach(async () => {
   h = undefined;
 });
 
-function clusterWith(harness: Harness, maxAttempts: number) {
+function clusterWith(harness: Harness, maxAttempts: number, requestTimeoutMs?: number) {
   const config = new KubeConfig();
   config.loadFromString(harness.sandbox.kubeconfig);
-  return createKubernetesCluster({ config, retry: { maxAttempts, baseDelayMs: 10, maxDelayMs: 50, budgetMs: 10_000 } });
+  return createKubernetesCluster({
+    config,
+    retry: { maxAttempts, baseDelayMs: 10, maxDelayMs: 50, budgetMs: 10_000 },
+    ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
+  });
 }
+
+/** A merge patch of one label on a namespace. */
+const labelNamespace = (name: string, value = 'b'): Mutation => ({
+  op: 'merge-patch',
+  ref: Resources.namespaces,
+  name,
+  patch: { metadata: { labels: { a: value } } },
+});
 
 describe('Kubernetes requests', () => {
   it('a 429 becomes an unavailable KubernetesError carrying the server reason and its Retry-After', async () => {
@@ -53,14 +65,7 @@ describe('Kubernetes requests', () => {
   it('a 404 is not-found with the server message, and not retried', async () => {
     h = await createHarness();
     const cluster = clusterWith(h, 5);
-    const error = await cluster
-      .mutate({
-        op: 'merge-patch',
-        ref: Resources.namespaces,
-        name: 'no-such-namespace',
-        patch: { metadata: { labels: { a: 'b' } } },
-      })
-      .catch((e: unknown) => e);
+    const error = await cluster.mutate(labelNamespace('no-such-namespace')).catch((e: unknown) => e);
     expect(error).toMatchObject({ status: 404, reason: 'NotFound', kind: 'not-found' });
     expect((error as Error).message).toContain('namespaces "no-such-namespace" not found');
     expect(cluster.requests).toHaveLength(1);
@@ -78,22 +83,9 @@ describe('a server that does not answer', () => {
       hangMs: 10_000,
       verbs: ['patch'],
     });
-    const config = new KubeConfig();
-    config.loadFromString(h.sandbox.kubeconfig);
-    const cluster = createKubernetesCluster({
-      config,
-      requestTimeoutMs: 300,
-      retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50, budgetMs: 10_000 },
-    });
+    const cluster = clusterWith(h, 2, 300);
     const started = Date.now();
-    const error = await cluster
-      .mutate({
-        op: 'merge-patch',
-        ref: Resources.namespaces,
-        name: 'alpha',
-        patch: { metadata: { labels: { a: 'b' } } },
-      })
-      .catch((e: unknown) => e);
+    const error = await cluster.mutate(labelNamespace('alpha')).catch((e: unknown) => e);
     expect(error).toMatchObject({ kind: 'unavailable', reason: 'Unreachable' });
     expect((error as Error).message).toMatch(/cannot reach the Kubernetes API at .*: .*timeout/i);
     // Two attempts of 300 ms each, far from the 10 s the server would have held them.
@@ -105,19 +97,11 @@ describe('a server that does not answer', () => {
 describe('metadata-only answers', () => {
   it('a patch asked for metadata only answers PartialObjectMetadata with the labels it set', async () => {
     h = await createHarness();
-    const answer = await h.cluster.mutate(
-      { op: 'merge-patch', ref: Resources.namespaces, name: 'alpha', patch: { metadata: { labels: { a: 'b' } } } },
-      { metadataOnly: true },
-    );
+    const answer = await h.cluster.mutate(labelNamespace('alpha'), { metadataOnly: true });
     expect(answer?.kind).toBe('PartialObjectMetadata');
     expect(answer?.metadata.labels?.a).toBe('b');
     expect(answer?.spec).toBeUndefined();
-    const whole = await h.cluster.mutate({
-      op: 'merge-patch',
-      ref: Resources.namespaces,
-      name: 'alpha',
-      patch: { metadata: { labels: { a: 'c' } } },
-    });
+    const whole = await h.cluster.mutate(labelNamespace('alpha', 'c'));
     expect(whole?.kind).toBe('Namespace');
     expect(whole?.spec).toBeDefined();
   });
