@@ -84,11 +84,10 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
 
     async get(ref, namespace, name) {
       try {
-        const response = await api.call('GET', api.objectUrl(ref, namespace, name), undefined, undefined, {
-          verb: 'get',
-          ref,
-          ...(namespace ? { namespace } : {}),
-          name,
+        const response = await api.call({
+          method: 'GET',
+          url: api.objectUrl(ref, namespace, name),
+          meta: { verb: 'get', ref, ...(namespace ? { namespace } : {}), name },
         });
         return withKind(response.body as never, ref);
       } catch (error) {

@@ -16,11 +16,15 @@ async function listPage(
     limit: String(pageSize),
     continue: continueToken,
   });
-  const response = await api.call('GET', url, undefined, undefined, {
-    verb: 'list',
-    ref,
-    ...(query.namespace ? { namespace: query.namespace } : {}),
-    ...(options.metadataOnly ? { accept: METADATA_LIST_ACCEPT } : {}),
+  const response = await api.call({
+    method: 'GET',
+    url,
+    meta: {
+      verb: 'list',
+      ref,
+      ...(query.namespace ? { namespace: query.namespace } : {}),
+      ...(options.metadataOnly ? { accept: METADATA_LIST_ACCEPT } : {}),
+    },
   });
   const list = response.body as {
     kind?: string;

@@ -65,6 +65,9 @@ export const METADATA_ACCEPT = 'application/json;as=PartialObjectMetadata;g=meta
  */
 export const WRITE_METADATA_ACCEPT = `${METADATA_ACCEPT},application/json`;
 
+/** One request: what is sent, and what it is about. */
+export type ApiRequest = { method: Method; url: URL; body?: unknown; contentType?: string; meta: RequestMeta };
+
 /** Query parameters; empty and undefined values are left out. */
 export type Query = Record<string, string | undefined>;
 
@@ -73,7 +76,7 @@ export type Api = {
   readonly server: string;
   readonly requests: RequestRecord[];
   /** Sends with retries; an answer of 400 or more becomes a `KubernetesError`. */
-  call(method: Method, url: URL, body: unknown, contentType: string | undefined, meta: RequestMeta): Promise<Response>;
+  call(request: ApiRequest): Promise<Response>;
   collectionUrl(ref: ResourceRef, namespace: string | undefined, query?: Query): URL;
   objectUrl(ref: ResourceRef, namespace: string | undefined, name: string, query?: Query): URL;
 };
@@ -121,13 +124,7 @@ export function createApi(options: TransportOptions): Api {
     return staticHeaders;
   }
 
-  async function send(
-    method: Method,
-    url: URL,
-    body: unknown,
-    contentType: string | undefined,
-    meta: RequestMeta,
-  ): Promise<Response> {
+  async function send({ method, url, body, contentType, meta }: ApiRequest): Promise<Response> {
     return limit(async () => {
       const headers: Record<string, string> = {
         ...(await authHeaders(url, method)),
@@ -174,18 +171,13 @@ export function createApi(options: TransportOptions): Api {
   }
 
   /** Sends with retries on throttling, server errors and connection failures. */
-  async function call(
-    method: Method,
-    url: URL,
-    body: unknown,
-    contentType: string | undefined,
-    meta: RequestMeta,
-  ): Promise<Response> {
+  async function call(request: ApiRequest): Promise<Response> {
+    const { method, meta } = request;
     const target = describe(meta.ref, meta.namespace, meta.name);
     return withRetry(
       retry,
       async () => {
-        const response = await send(method, url, body, contentType, meta);
+        const response = await send(request);
         if (response.status >= 400) throw toError(response, target, server);
         return response;
       },

@@ -22,62 +22,55 @@ export async function performMutation(
   switch (mutation.op) {
     case 'create': {
       const body = { ...mutation.object, apiVersion: apiVersion(ref), kind: ref.kind };
-      const response = await call(
-        'POST',
-        collectionUrl(ref, namespace, { fieldManager: 'revroll' }),
+      const response = await call({
+        method: 'POST',
+        url: collectionUrl(ref, namespace, { fieldManager: 'revroll' }),
         body,
-        'application/json',
-        {
+        contentType: 'application/json',
+        meta: {
           verb: 'create',
           ref,
           ...ns,
           ...(mutation.object.metadata.name ? { name: mutation.object.metadata.name } : {}),
           ...accept,
         },
-      );
+      });
       return answered(response.body, ref);
     }
     case 'merge-patch':
     case 'strategic-patch': {
       const contentType =
         mutation.op === 'merge-patch' ? 'application/merge-patch+json' : 'application/strategic-merge-patch+json';
-      const response = await call(
-        'PATCH',
-        objectUrl(ref, namespace, mutation.name, { fieldManager: 'revroll' }),
-        mutation.patch,
+      const response = await call({
+        method: 'PATCH',
+        url: objectUrl(ref, namespace, mutation.name, { fieldManager: 'revroll' }),
+        body: mutation.patch,
         contentType,
-        {
-          verb: 'patch',
-          ref,
-          ...ns,
-          name: mutation.name,
-          retryConflicts: true,
-          ...accept,
-        },
-      );
+        meta: { verb: 'patch', ref, ...ns, name: mutation.name, retryConflicts: true, ...accept },
+      });
       return answered(response.body, ref);
     }
     case 'replace': {
       const name = mutation.object.metadata.name ?? '';
       const body = { ...mutation.object, apiVersion: apiVersion(ref), kind: ref.kind };
-      const response = await call(
-        'PUT',
-        objectUrl(ref, namespace, name, { fieldManager: 'revroll' }),
+      const response = await call({
+        method: 'PUT',
+        url: objectUrl(ref, namespace, name, { fieldManager: 'revroll' }),
         body,
-        'application/json',
-        { verb: 'update', ref, ...ns, name, ...accept },
-      );
+        contentType: 'application/json',
+        meta: { verb: 'update', ref, ...ns, name, ...accept },
+      });
       return answered(response.body, ref);
     }
     case 'delete': {
       try {
-        const response = await call(
-          'DELETE',
-          objectUrl(ref, namespace, mutation.name),
-          { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: mutation.propagation ?? 'Background' },
-          'application/json',
-          { verb: 'delete', ref, ...ns, name: mutation.name, ...accept },
-        );
+        const response = await call({
+          method: 'DELETE',
+          url: objectUrl(ref, namespace, mutation.name),
+          body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: mutation.propagation ?? 'Background' },
+          contentType: 'application/json',
+          meta: { verb: 'delete', ref, ...ns, name: mutation.name, ...accept },
+        });
         return response.body as KubeObject;
       } catch (error) {
         if (error instanceof KubernetesError && error.status === 404) return undefined;
@@ -99,10 +92,10 @@ export async function reviewAccess(api: Api, checks: readonly PermissionCheck[])
   };
   const results = await Promise.all(
     checks.map(async (check) => {
-      const response = await call(
-        'POST',
-        collectionUrl(ref, undefined),
-        {
+      const response = await call({
+        method: 'POST',
+        url: collectionUrl(ref, undefined),
+        body: {
           apiVersion: 'authorization.k8s.io/v1',
           kind: 'SelfSubjectAccessReview',
           spec: {
@@ -114,10 +107,10 @@ export async function reviewAccess(api: Api, checks: readonly PermissionCheck[])
             },
           },
         },
-        'application/json',
+        contentType: 'application/json',
         // A review stores nothing: asking again is always safe, whatever the first answer was.
-        { verb: 'create', ref, retryConflicts: true },
-      );
+        meta: { verb: 'create', ref, retryConflicts: true },
+      });
       const allowed = (response.body as { status?: { allowed?: boolean } })?.status?.allowed === true;
       return allowed ? undefined : check;
     }),
