@@ -115,6 +115,20 @@ describe('audit Events', () => {
       (e) => (e.involvedObject as { name?: string }).name === 'audited',
     );
 
+  /**
+   * Seed 31: the first Event create is stored and its answer lost (the connection reset), the
+   * second is answered: the transport sends the create again and meets its own Event.
+   */
+  const loseFirstEventAnswer = (harness: Harness) =>
+    harness.sandbox.faults.setApiFaults({
+      errorRate: 0,
+      codes: [],
+      lostResponseRate: 0.5,
+      verbs: ['create'],
+      resources: ['events'],
+      seed: 31,
+    });
+
   it('an Event whose name another writer took is recorded under the next name', async () => {
     h = await createHarness();
     // The name the recorder picks first: the clock's nanoseconds plus its sequence, in hex.
@@ -144,16 +158,7 @@ describe('audit Events', () => {
 
   it('an Event whose create was answered late and sent again is recorded once', async () => {
     h = await createHarness();
-    // Seed 31: the first Event create is stored and its answer lost (the connection reset), the
-    // second is answered: the transport sends the create again and meets its own Event.
-    h.sandbox.faults.setApiFaults({
-      errorRate: 0,
-      codes: [],
-      lostResponseRate: 0.5,
-      verbs: ['create'],
-      resources: ['events'],
-      seed: 31,
-    });
+    loseFirstEventAnswer(h);
     const recorder = createEventRecorder(h.cluster, { now: () => at });
     await recorder.record(target, 'RevrollRestarted', 'restarted to move its proxies');
     h.sandbox.faults.setApiFaults(null);
@@ -168,14 +173,7 @@ describe('audit Events', () => {
   it('without the right to read Events, a create sent again after a lost answer still counts once', async () => {
     h = await createHarness();
     const harness = h;
-    h.sandbox.faults.setApiFaults({
-      errorRate: 0,
-      codes: [],
-      lostResponseRate: 0.5,
-      verbs: ['create'],
-      resources: ['events'],
-      seed: 31,
-    });
+    loseFirstEventAnswer(h);
     // The chart grants `create events` only: a read of the taken name is refused.
     const createOnly: ClusterPort = {
       ...harness.cluster,

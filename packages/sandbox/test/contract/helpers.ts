@@ -3,6 +3,24 @@
  * condition; reading a watch stream line by line. Tests talk to the sandbox over HTTP only.
  */
 
+import { createSandbox, type Sandbox } from '../../src/index.ts';
+
+/** A one-node sandbox with istiod 1.25.1 and the namespaces named, and a sender bound to it. */
+export async function smallSandbox(
+  name: string,
+  namespaces: string[] = ['demo'],
+): Promise<{ sandbox: Sandbox; send: Send }> {
+  const sandbox = await createSandbox({
+    scenario: {
+      name,
+      nodes: 1,
+      istio: { revisions: [{ name: '1-25-1', version: '1.25.1' }] },
+      namespaces: namespaces.map((n) => ({ name: n })),
+    } as never,
+  });
+  return { sandbox, send: sender(sandbox.url) };
+}
+
 export type Reply = { status: number; body: Record<string, unknown>; headers: Headers; text: string };
 
 export type Send = (

@@ -6,22 +6,14 @@
  * nothing. Tests that compare the writes a run sent with the plan read this log.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandbox, type Sandbox } from '../../src/index.ts';
-import { sender, type Send } from './helpers.ts';
+import type { Sandbox } from '../../src/index.ts';
+import { smallSandbox, type Send } from './helpers.ts';
 
 let sandbox: Sandbox;
 let send: Send;
 
 beforeAll(async () => {
-  sandbox = await createSandbox({
-    scenario: {
-      name: 'request-log',
-      nodes: 1,
-      istio: { revisions: [{ name: '1-25-1', version: '1.25.1' }] },
-      namespaces: [{ name: 'demo' }],
-    } as never,
-  });
-  send = sender(sandbox.url);
+  ({ sandbox, send } = await smallSandbox('request-log'));
 });
 
 afterAll(async () => {

@@ -8,8 +8,8 @@
  * type the server writes is a 406 before anything is written.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandbox, type Sandbox } from '../../src/index.ts';
-import { sender, type Send } from './helpers.ts';
+import type { Sandbox } from '../../src/index.ts';
+import { smallSandbox, type Send } from './helpers.ts';
 
 const PARTIAL = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
 const PARTIAL_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
@@ -19,15 +19,7 @@ let sandbox: Sandbox;
 let send: Send;
 
 beforeAll(async () => {
-  sandbox = await createSandbox({
-    scenario: {
-      name: 'write-output',
-      nodes: 1,
-      istio: { revisions: [{ name: '1-25-1', version: '1.25.1' }] },
-      namespaces: [{ name: 'demo' }],
-    } as never,
-  });
-  send = sender(sandbox.url);
+  ({ sandbox, send } = await smallSandbox('write-output'));
 });
 
 afterAll(async () => {
