@@ -245,6 +245,7 @@ export function createEventRecorder(
       annotations?: Record<string, string>,
     ) {
       const at = options.now();
+      const component = options.component ?? 'revroll';
       const namespace = target.namespace ?? CLUSTER_SCOPED_EVENT_NAMESPACE;
       const timestamp = at.toISOString().replace(/\.\d{3}Z$/, 'Z');
       const text = message.length > 1000 ? `${message.slice(0, 997)}...` : message;
@@ -276,11 +277,11 @@ export function createEventRecorder(
               reason,
               message: text,
               type,
-              source: { component: options.component ?? 'revroll' },
+              source: { component },
               firstTimestamp: timestamp,
               lastTimestamp: timestamp,
               count: 1,
-              reportingComponent: options.component ?? 'revroll',
+              reportingComponent: component,
             },
           },
           { metadataOnly: true },
@@ -297,22 +298,24 @@ export function createEventRecorder(
           involved.name === target.name &&
           existing?.reason === reason &&
           existing.message === text &&
-          existing.source !== undefined &&
-          (existing.source as { component?: string }).component === (options.component ?? 'revroll')
+          (existing.source as { component?: string } | undefined)?.component === component
         );
       };
+      // Under a fresh name each time someone else's Event holds the one tried.
+      const send = async (attempt: number): Promise<void> => {
+        const name = nextName();
+        const error = await create(name).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        if (error === undefined) return;
+        const taken = error instanceof KubernetesError && error.status === 409 && error.reason === 'AlreadyExists';
+        if (taken && (await isOurs(name))) return;
+        if (!taken || attempt >= NAME_ATTEMPTS) throw error;
+        return send(attempt + 1);
+      };
       try {
-        for (let attempt = 1; ; attempt++) {
-          const name = nextName();
-          try {
-            await create(name);
-            break;
-          } catch (error) {
-            const taken = error instanceof KubernetesError && error.status === 409 && error.reason === 'AlreadyExists';
-            if (!taken || attempt >= NAME_ATTEMPTS) throw error;
-            if (await isOurs(name)) break;
-          }
-        }
+        await send(1);
       } catch (error) {
         lost.count += 1;
         lost.lastError = `${reason} on ${target.kind} ${target.namespace ? `${target.namespace}/` : ''}${target.name}: ${error instanceof Error ? error.message : String(error)}`;
