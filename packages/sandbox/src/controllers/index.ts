@@ -183,7 +183,10 @@ export function createControllers(options: {
       return;
     }
     eventCounter++;
-    const name = `${involved.metadata.name}.${(Date.now() * 1000 + eventCounter).toString(16)}`;
+    // client-go's recorder names an Event `%v.%x` of the object's name and the UnixNano time;
+    // the counter stands for the nanoseconds a millisecond clock lacks.
+    const nanos = BigInt(Date.now()) * 1_000_000n + BigInt(eventCounter % 1_000_000);
+    const name = `${involved.metadata.name}.${nanos.toString(16)}`;
     eventNames.set(dedupe, name);
     store.create(types.events, namespace, {
       apiVersion: 'v1',

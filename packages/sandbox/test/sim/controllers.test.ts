@@ -113,6 +113,13 @@ describe('sandbox controllers: Deployment', () => {
           String(e.message).startsWith(`Scaled up replica set ${newest.metadata.name}`),
       ),
     ).toBe(true);
+    // Named as client-go's recorder names them: `<object>.<UnixNano in hex>` (record/event.go).
+    const scaling = events.find((e) => e.reason === 'ScalingReplicaSet');
+    const [object, hex] = String(scaling?.metadata.name).split('.');
+    expect(object).toBe('web');
+    const nanos = BigInt(`0x${hex}`);
+    expect(Number(nanos / 1_000_000n)).toBeGreaterThan(Date.now() - 600_000);
+    expect(Number(nanos / 1_000_000n)).toBeLessThanOrEqual(Date.now());
   });
 
   it('scales, and garbage-collects ReplicaSets and pods when the Deployment is deleted', async () => {
