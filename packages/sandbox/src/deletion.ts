@@ -18,6 +18,7 @@
  *   pkg/registry/core/namespace/storage `REST.Delete` does.
  */
 import type { KubeObject } from './store.ts';
+import { isoSeconds } from './time.ts';
 
 export type PropagationPolicy = 'Foreground' | 'Background' | 'Orphan';
 
@@ -38,10 +39,6 @@ export type DeleteDecision =
   | { action: 'unchanged' };
 
 export type DeleteKind = 'pods' | 'namespaces' | 'other';
-
-function isoSeconds(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 function gcFinalizers(current: readonly string[], policy: PropagationPolicy | undefined): string[] {
   if (policy === undefined) return [...current];

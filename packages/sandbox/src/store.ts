@@ -19,6 +19,7 @@ import {
   type Writer,
 } from './api/managed-fields.ts';
 import { cloneJson } from './clone.ts';
+import { isoSeconds } from './time.ts';
 
 export type { DeleteOptions, PropagationPolicy } from './deletion.ts';
 export type { Writer } from './api/managed-fields.ts';
@@ -200,10 +201,7 @@ export function createStore(
   const createHooks: CreateHook[] = [];
   let pipeline: WritePipeline = {};
 
-  const timestamp = () =>
-    now()
-      .toISOString()
-      .replace(/\.\d{3}Z$/, 'Z');
+  const timestamp = () => isoSeconds(now());
 
   function bucket(resource: ResourceType): Map<string, KubeObject> {
     const key = resourceKey(resource);

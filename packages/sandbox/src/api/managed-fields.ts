@@ -108,34 +108,34 @@ function listKeys(names: readonly string[]): string[] | 'set' | 'atomic' {
   return names[names.length - 1] === 'ports' ? [strategy.key, 'protocol'] : [strategy.key];
 }
 
-function walk(value: unknown, path: string[], names: string[], out: Leaves, unstructured: boolean): void {
-  const here = path.join(SEP);
+function walk(value: unknown, here: string, names: string[], out: Leaves, unstructured: boolean): void {
   if (Array.isArray(value)) {
     const keys = unstructured ? 'atomic' : listKeys(names);
     if (keys === 'atomic') return void out.set(here, canonical(value));
     for (const item of value) {
       if (keys === 'set') {
-        out.set([...path, `v:${JSON.stringify(item)}`].join(SEP), canonical(item));
+        out.set(`${here}${SEP}v:${JSON.stringify(item)}`, canonical(item));
         continue;
       }
       if (!isObject(item)) continue;
-      const element = [...path, keyElement(item, keys)];
-      out.set(element.join(SEP), '');
+      const element = `${here}${SEP}${keyElement(item, keys)}`;
+      out.set(element, '');
       walkObject(item, element, names, out, unstructured, false);
     }
     return;
   }
   if (isObject(value)) {
     if (Object.keys(value).length === 0) return void out.set(here, '{}');
-    walkObject(value, path, names, out, unstructured, MAP_FIELDS.has(names[names.length - 1] ?? ''));
+    walkObject(value, here, names, out, unstructured, MAP_FIELDS.has(names[names.length - 1] ?? ''));
     return;
   }
   out.set(here, canonical(value));
 }
 
+/** `names` is the field names down to `value`, pushed and popped in place (no copy per field). */
 function walkObject(
   value: { [key: string]: Json },
-  path: string[],
+  here: string,
   names: string[],
   out: Leaves,
   unstructured: boolean,
@@ -143,27 +143,44 @@ function walkObject(
 ): void {
   for (const [key, child] of Object.entries(value)) {
     if (child === undefined) continue;
-    const childPath = [...path, `f:${key}`];
-    if ((isMap || unstructured) && (isObject(child) || Array.isArray(child)))
-      out.set(childPath.join(SEP), out.get(childPath.join(SEP)) ?? '');
-    walk(child, childPath, [...names, key], out, unstructured);
+    const childPath = `${here}${SEP}f:${key}`;
+    if ((isMap || unstructured) && (isObject(child) || Array.isArray(child)) && !out.has(childPath))
+      out.set(childPath, '');
+    names.push(key);
+    walk(child, childPath, names, out, unstructured);
+    names.pop();
   }
 }
 
 /** The fields an object sets, as paths, for a main-resource write or a status write. */
-export function fieldPaths(object: Record<string, unknown>, scope: 'main' | 'status', unstructured: boolean): Leaves {
+function computeFieldPaths(object: Record<string, unknown>, scope: 'main' | 'status', unstructured: boolean): Leaves {
   const out: Leaves = new Map();
   for (const [key, value] of Object.entries(object)) {
     if (key === 'apiVersion' || key === 'kind' || value === undefined) continue;
     if ((key === 'status') !== (scope === 'status')) continue;
     if (key === 'metadata' && isObject(value)) {
       const kept = Object.fromEntries(Object.entries(value).filter(([k]) => !STRIPPED_METADATA.has(k)));
-      if (Object.keys(kept).length > 0) walkObject(kept, ['f:metadata'], ['metadata'], out, false, false);
+      if (Object.keys(kept).length > 0) walkObject(kept, 'f:metadata', ['metadata'], out, false, false);
       continue;
     }
-    walk(value, [`f:${key}`], [key], out, unstructured);
+    walk(value, `f:${key}`, [key], out, unstructured);
   }
   return out;
+}
+
+/**
+ * The paths of an object a write produced, kept for the next write to it, where it is `before`.
+ * Stored objects are never changed in place (a write stores a new object), and what a write sets
+ * after the managed fields are computed (resourceVersion, managedFields) is stripped metadata.
+ */
+const pathsCache = new WeakMap<object, { scope: 'main' | 'status'; unstructured: boolean; paths: Leaves }>();
+
+function fieldPaths(object: Record<string, unknown>, scope: 'main' | 'status', unstructured: boolean): Leaves {
+  const cached = pathsCache.get(object);
+  if (cached && cached.scope === scope && cached.unstructured === unstructured) return cached.paths;
+  const paths = computeFieldPaths(object, scope, unstructured);
+  pathsCache.set(object, { scope, unstructured, paths });
+  return paths;
 }
 
 function toFieldsV1(paths: Iterable<string>): FieldsV1 {
@@ -194,6 +211,22 @@ function fromFieldsV1(fields: FieldsV1 | undefined, prefix: string[] = [], out =
     else fromFieldsV1(child, path, out);
   }
   return out;
+}
+
+/** The path set of a stored `fieldsV1` (never changed in place: a write makes a new one), kept. */
+const pathSets = new WeakMap<FieldsV1, ReadonlySet<string>>();
+
+function pathsOf(fields: FieldsV1 | undefined): ReadonlySet<string> {
+  if (!fields) return new Set();
+  let set = pathSets.get(fields);
+  if (!set) pathSets.set(fields, (set = fromFieldsV1(fields)));
+  return set;
+}
+
+function fieldsOf(paths: ReadonlySet<string>): FieldsV1 {
+  const fields = toFieldsV1(paths);
+  pathSets.set(fields, paths);
+  return fields;
 }
 
 const sameEntry = (e: ManagedFieldsEntry, w: Writer) =>
@@ -235,26 +268,31 @@ export function updateManagedFields(
   for (const path of oldPaths.keys()) if (!newPaths.has(path)) removed.add(path);
   if (changed.size === 0 && removed.size === 0) return [...existing];
   const entries: ManagedFieldsEntry[] = [];
-  let mine: Set<string> = new Set();
+  let mine: ReadonlySet<string> = new Set();
+  let mineFields: FieldsV1 | undefined;
   for (const entry of existing) {
-    const set = fromFieldsV1(entry.fieldsV1);
+    const set = pathsOf(entry.fieldsV1);
     if (sameEntry(entry, writer)) {
       mine = set;
+      mineFields = entry.fieldsV1;
       continue;
     }
     const kept = [...set].filter((p) => !changed.has(p) && !removed.has(p));
     if (kept.length === 0) continue;
-    entries.push(kept.length === set.size ? entry : { ...entry, fieldsV1: toFieldsV1(kept) });
+    entries.push(kept.length === set.size ? entry : { ...entry, fieldsV1: fieldsOf(new Set(kept)) });
   }
-  const owned = [...mine, ...changed].filter((p) => !removed.has(p));
-  if (owned.length > 0) {
+  // The writer's set changes only when it gains a field or loses one it had; else it stays as it was.
+  const same =
+    mineFields !== undefined && [...changed].every((p) => mine.has(p)) && ![...removed].some((p) => mine.has(p));
+  const owned = same ? mine : new Set([...mine, ...changed].filter((p) => !removed.has(p)));
+  if (owned.size > 0) {
     entries.push({
       manager: writer.manager,
       operation: 'Update',
       apiVersion: writer.apiVersion,
       time: now,
       fieldsType: 'FieldsV1',
-      fieldsV1: toFieldsV1(new Set(owned)),
+      fieldsV1: same && mineFields ? mineFields : fieldsOf(owned),
       ...(writer.subresource ? { subresource: writer.subresource } : {}),
     });
   }

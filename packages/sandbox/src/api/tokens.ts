@@ -17,6 +17,7 @@ import type { UserInfo } from './rbac.ts';
 import { ApiError, invalid } from './status.ts';
 import { invalidValue } from './field-errors.ts';
 import { sendJson } from './respond.ts';
+import { isoSeconds } from '../time.ts';
 
 export const DEFAULT_AUDIENCE = 'https://kubernetes.default.svc.cluster.local';
 const MIN_EXPIRATION_SECONDS = 600;
@@ -41,10 +42,6 @@ type Claims = {
 };
 
 const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-
-function isoSeconds(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 function serviceAccount(store: Store, namespace: string, name: string): KubeObject | undefined {
   const type = store.findType('', 'serviceaccounts');

@@ -46,9 +46,18 @@ export function createLifecycleControllers(store: Store): LifecycleControllers {
     if (!handle && !closed) handle = setImmediate(flush);
   }
 
+  /** The owners' uids of an object, in order (what the index keeps of its references). */
+  const sameOwners = (a: KubeObject, b: KubeObject) => {
+    const x = a.metadata.ownerReferences ?? [];
+    const y = b.metadata.ownerReferences ?? [];
+    return x === y || (x.length === y.length && x.every((r, i) => r.uid === y[i]?.uid));
+  };
+
   function index(event: ChangeEvent): void {
-    const { resource, object } = event;
+    const { resource, object, previous } = event;
     const uid = object.metadata.uid ?? '';
+    // Most changes (status writes, scaling) keep the uid and the owners: the index stays as it is.
+    if (event.type === 'MODIFIED' && previous?.metadata.uid === uid && sameOwners(previous, object)) return;
     const key = refKey(resource, object);
     for (const owner of owners.get(key) ?? []) dependents.get(owner)?.delete(key);
     owners.delete(key);

@@ -8,7 +8,7 @@
  */
 import type { Clock } from '../clock.ts';
 import type { ChangeEvent, KubeObject, Store } from '../store.ts';
-import { isoSeconds } from './pod-util.ts';
+import { isoSeconds } from '../time.ts';
 import { syncDaemonSet } from './daemonset.ts';
 import { syncDeployment } from './deployment.ts';
 import { createKubelet, type Kubelet, type ReadinessGate } from './kubelet.ts';

@@ -13,7 +13,7 @@
  */
 import type { Clock } from '../clock.ts';
 import type { KubeObject, Store } from '../store.ts';
-import { isoSeconds } from './pod-util.ts';
+import { isoSeconds } from '../time.ts';
 import type { SimTypes } from './resource-types.ts';
 
 type Container = { name: string; image?: string; restartPolicy?: string };

@@ -135,11 +135,6 @@ export function resolveIntOrPercent(value: unknown, total: number, roundUp: bool
   return Number(text);
 }
 
-/** Timestamps as the API server writes them (seconds precision). */
-export function isoSeconds(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 /** The name of the workload a pod belongs to (Deployment for ReplicaSet-owned pods). */
 export function workloadOf(pod: KubeObject): { kind: string; name: string } | undefined {
   const owner = controllerOf(pod);

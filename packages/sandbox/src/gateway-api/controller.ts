@@ -14,7 +14,8 @@
  */
 import type { Clock } from '../clock.ts';
 import { createDefaulter } from '../api/defaults.ts';
-import { isoSeconds, isPodReady } from '../controllers/pod-util.ts';
+import { isPodReady } from '../controllers/pod-util.ts';
+import { isoSeconds } from '../time.ts';
 import type { SimTypes } from '../controllers/resource-types.ts';
 import { labelSelectorRequirements, matches } from '../selectors.ts';
 import { jsonEqual, type ChangeEvent, type KubeObject, type ResourceType, type Store } from '../store.ts';

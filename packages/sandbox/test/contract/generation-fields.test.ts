@@ -134,6 +134,33 @@ describe('managedFields (k8s.io/apiserver/pkg/endpoints/handlers/fieldmanager)',
     expect(by('kubectl-label')).toEqual({ 'f:metadata': { 'f:labels': { 'f:app': {}, 'f:team': {} } } });
   });
 
+  it("keeps a manager's set over writes to its own fields, grows and shrinks it as fields come and go", async () => {
+    const as = (manager: string) => `/api/v1/namespaces/demo/configmaps/sets?fieldManager=${manager}`;
+    const sets = (reply: { body: Record<string, unknown> }) =>
+      Object.fromEntries(managed(reply).map((e) => [e.manager, e.fieldsV1]));
+    await send('POST', '/api/v1/namespaces/demo/configmaps?fieldManager=writer', {
+      metadata: { name: 'sets' },
+      data: { a: '1' },
+    });
+    expect(sets(await send('PATCH', as('writer'), { data: { a: '2' } }, merge))).toEqual({
+      writer: { 'f:data': { 'f:a': {} } },
+    });
+    expect(sets(await send('PATCH', as('writer'), { data: { b: '1' } }, merge))).toEqual({
+      writer: { 'f:data': { 'f:a': {}, 'f:b': {} } },
+    });
+    expect(sets(await send('PATCH', as('other'), { data: { b: '2' } }, merge))).toEqual({
+      writer: { 'f:data': { 'f:a': {} } },
+      other: { 'f:data': { 'f:b': {} } },
+    });
+    // A manager left with no field is dropped; one that takes the last field of another drops it.
+    expect(sets(await send('PATCH', as('writer'), { data: { a: null } }, merge))).toEqual({
+      other: { 'f:data': { 'f:b': {} } },
+    });
+    expect(sets(await send('PATCH', as('writer'), { data: { b: '3' } }, merge))).toEqual({
+      writer: { 'f:data': { 'f:b': {} } },
+    });
+  });
+
   it('keys list items by their merge key and records status writes as the status subresource', async () => {
     const created = await send(
       'POST',
