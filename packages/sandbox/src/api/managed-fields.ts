@@ -153,7 +153,7 @@ function walkObject(
 }
 
 /** The fields an object sets, as paths, for a main-resource write or a status write. */
-function computeFieldPaths(object: Record<string, unknown>, scope: 'main' | 'status', unstructured: boolean): Leaves {
+function fieldPaths(object: Record<string, unknown>, scope: 'main' | 'status', unstructured: boolean): Leaves {
   const out: Leaves = new Map();
   for (const [key, value] of Object.entries(object)) {
     if (key === 'apiVersion' || key === 'kind' || value === undefined) continue;
@@ -166,21 +166,6 @@ function computeFieldPaths(object: Record<string, unknown>, scope: 'main' | 'sta
     walk(value, `f:${key}`, [key], out, unstructured);
   }
   return out;
-}
-
-/**
- * The paths of an object a write produced, kept for the next write to it, where it is `before`.
- * Stored objects are never changed in place (a write stores a new object), and what a write sets
- * after the managed fields are computed (resourceVersion, managedFields) is stripped metadata.
- */
-const pathsCache = new WeakMap<object, { scope: 'main' | 'status'; unstructured: boolean; paths: Leaves }>();
-
-function fieldPaths(object: Record<string, unknown>, scope: 'main' | 'status', unstructured: boolean): Leaves {
-  const cached = pathsCache.get(object);
-  if (cached && cached.scope === scope && cached.unstructured === unstructured) return cached.paths;
-  const paths = computeFieldPaths(object, scope, unstructured);
-  pathsCache.set(object, { scope, unstructured, paths });
-  return paths;
 }
 
 function toFieldsV1(paths: Iterable<string>): FieldsV1 {
