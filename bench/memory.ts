@@ -35,7 +35,15 @@ export type MemoryResult = {
   workloads: number;
   sandboxStartMs: number;
   plan?: { wallMs: number; peakRssMiB: number; targetMiB: number };
-  run: { wallMs: number; peakRssMiB: number; outcome: string; waveMs: number; targetMiB: number };
+  run: {
+    wallMs: number;
+    peakRssMiB: number;
+    outcome: string;
+    waveMs: number;
+    targetMiB: number;
+    /** The promotion's uninstall of the previous revision: its step's status (`done`, or `skipped` with why). */
+    uninstall: string;
+  };
   /** The run's state ConfigMap as stored: bytes of its JSON, and of its data values. */
   state: { objectBytes: number; dataBytes: number; targetBytes: number };
   /**
@@ -167,7 +175,11 @@ export async function memoryBenchmark(options: MemoryOptions): Promise<MemoryRes
     const cluster = connect(kubeconfigFile);
     const rolloutMs = await probeRollout(cluster, 'ns-0001');
     options.log(`  one namespace's rollouts (${options.workloads} at once): ${rolloutMs.toFixed(0)} ms`);
-    const policy = migrationPolicy({ maxParallelRestarts: options.maxParallelRestarts, rolloutTimeoutS: 1800 });
+    const policy = migrationPolicy({
+      maxParallelRestarts: options.maxParallelRestarts,
+      rolloutTimeoutS: 1800,
+      complete: true,
+    });
     let plan: MemoryResult['plan'];
     if (options.plan) {
       const planned = await planRevroll({ cli: options.cli, kubeconfigFile, policy, timeoutMs: 600_000 });
@@ -184,8 +196,12 @@ export async function memoryBenchmark(options: MemoryOptions): Promise<MemoryRes
     const migrate = run.records.find((r) => r.id === 'wave/all/migrate')?.startedAt;
     const bake = run.records.find((r) => r.id === 'wave/all/bake')?.finishedAt;
     const waveMs = migrate && bake ? Date.parse(bake) - Date.parse(migrate) : Number.NaN;
+    const uninstallRecord = run.records.find((r) => r.id === 'promote/uninstall-previous');
+    const uninstall = uninstallRecord
+      ? `${uninstallRecord.status}${uninstallRecord.note ? `: ${uninstallRecord.note}` : ''}`
+      : 'not run';
     options.log(
-      `  run: ${(run.wallMs / 1000).toFixed(1)} s (wave ${(waveMs / 1000).toFixed(1)} s), peak RSS ${run.peakRssMiB?.toFixed(0)} MiB`,
+      `  run: ${(run.wallMs / 1000).toFixed(1)} s (wave ${(waveMs / 1000).toFixed(1)} s), peak RSS ${run.peakRssMiB?.toFixed(0)} MiB; uninstall of the previous revision ${uninstall}`,
     );
     const state = await stateSize(cluster);
     options.log(`  state ConfigMap: ${(state.objectBytes / 1024).toFixed(0)} KiB`);
@@ -197,7 +213,7 @@ export async function memoryBenchmark(options: MemoryOptions): Promise<MemoryRes
       workloads: options.workloads,
       sandboxStartMs,
       ...(plan ? { plan } : {}),
-      run: { wallMs: run.wallMs, peakRssMiB: runRss, outcome: run.outcome, waveMs, targetMiB: runTarget },
+      run: { wallMs: run.wallMs, peakRssMiB: runRss, outcome: run.outcome, waveMs, targetMiB: runTarget, uninstall },
       state,
       wave: {
         rolloutMs,

@@ -48,8 +48,15 @@ export function appNamespaces(scenario: Scenario): string[] {
 /**
  * The migration the manual procedure also performs: every application namespace in one wave, no
  * gates, no warm-up, no bake, no tag moves (the guide's per-namespace steps do not touch tags).
+ * `complete` makes it a whole promotion as operators run one: the `default` tag moved and the
+ * previous revision uninstalled (what the memory figures measure).
  */
-export function migrationPolicy(options: { maxParallelRestarts: number; rolloutTimeoutS: number }): string {
+export function migrationPolicy(options: {
+  maxParallelRestarts: number;
+  rolloutTimeoutS: number;
+  complete?: boolean;
+}): string {
+  const promote = options.complete ? '{tags: [default], uninstallPrevious: true}' : '{tags: []}';
   return `apiVersion: revroll.dev/v1alpha1
 kind: UpgradePolicy
 metadata: {name: bench}
@@ -62,6 +69,6 @@ spec:
       maxParallelRestarts: ${options.maxParallelRestarts}
   gates: {warmup: 0s}
   workloads: {kinds: [Deployment], rolloutTimeout: ${options.rolloutTimeoutS}s}
-  promote: {tags: []}
+  promote: ${promote}
 `;
 }

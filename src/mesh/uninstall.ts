@@ -54,21 +54,67 @@ export type Reference = {
   detail: string;
 };
 
+/** The names a revision goes by: its own and those of the tags pointing at it. */
+export function revisionNames(snapshot: MeshSnapshot, revision: string): ReadonlySet<string> {
+  return new Set([revision, ...snapshot.tags.filter((t) => t.revision === revision).map((t) => t.tag)]);
+}
+
 /**
- * Everything that references `revision`: pods whose proxy runs it, namespaces labelled with it
- * or with a tag pointing at it (or `istio-injection=enabled` when `default` points at it), tags
- * pointing at it, and workloads (gateways included) whose pod template names it or a tag of it.
- * ztunnel and istio-cni count once each, as their DaemonSet (not pod by pod): an uninstall would
- * delete them or their istiod, and revroll never deletes or re-points them (issue 15, item 7).
+ * The reference a pod makes to `revision`: a live pod whose proxy runs it. istiod's own pods go
+ * with it, and ztunnel and istio-cni pods count as their DaemonSet. Reads labels, annotations and
+ * deletion only (and the phase when the read carried it), so a metadata-only read serves.
+ */
+export function podReference(pod: KubeObject, revision: string): Reference | undefined {
+  if (pod.metadata['deletionTimestamp']) return undefined;
+  const phase = (pod.status as { phase?: string } | undefined)?.phase;
+  if (phase === 'Succeeded' || phase === 'Failed') return undefined;
+  if (pod.metadata.labels?.[Label.app] === 'istiod') return undefined; // the control plane's own pods go with it
+  if (isNodeAgentPod(pod)) return undefined; // reported once, as their DaemonSet
+  if (podRevision(pod) !== revision) return undefined;
+  const name = `${pod.metadata.namespace}/${pod.metadata.name}`;
+  return { kind: 'pod', name, detail: `pod ${name} runs a proxy of ${revision}` };
+}
+
+/** The reference a workload makes to a revision by naming it (or a tag of it, `names`) in its pod template. */
+export function workloadReference(
+  kind: string,
+  workload: KubeObject,
+  names: ReadonlySet<string>,
+): Reference | undefined {
+  const labels =
+    (workload.spec as { template?: { metadata?: { labels?: Record<string, string> } } } | undefined)?.template?.metadata
+      ?.labels ?? {};
+  if (labels[Label.app] === 'istiod') return undefined;
+  const rev = labels[Label.rev];
+  if (rev === undefined || !names.has(rev)) return undefined;
+  const id = `${kind}/${workload.metadata.namespace}/${workload.metadata.name}`;
+  const isGateway =
+    /gateway/i.test(workload.metadata.name ?? '') ||
+    labels['istio'] === 'ingressgateway' ||
+    labels['istio'] === 'egressgateway';
+  return {
+    kind: isGateway ? 'gateway' : 'workload-template',
+    name: id,
+    detail: `${id} pod template has istio.io/rev=${rev}`,
+  };
+}
+
+/**
+ * Everything that references `revision`: tags pointing at it, namespaces labelled with it or
+ * with a tag pointing at it (or `istio-injection=enabled` when `default` points at it), and what
+ * the caller found while reading the cluster page by page: the pods (`podReference`) and
+ * workloads (`workloadReference`, gateways included) that reference it, and the DaemonSets that
+ * may be node agents. ztunnel and istio-cni count once each, as their DaemonSet (not pod by pod):
+ * an uninstall would delete them or their istiod, and revroll never deletes or re-points them
+ * (issue 15, item 7).
  */
 export function findReferences(
   snapshot: MeshSnapshot,
   revision: string,
-  pods: readonly KubeObject[],
-  workloads: readonly KubeObject[],
+  found: { pods: readonly Reference[]; workloads: readonly Reference[]; daemonsets: readonly KubeObject[] },
 ): Reference[] {
   const references: Reference[] = [];
-  const names = new Set([revision, ...snapshot.tags.filter((t) => t.revision === revision).map((t) => t.tag)]);
+  const names = revisionNames(snapshot, revision);
   for (const tag of snapshot.tags) {
     if (tag.revision === revision)
       references.push({
@@ -96,40 +142,8 @@ export function findReferences(
       });
     }
   }
-  for (const pod of pods) {
-    if (pod.metadata['deletionTimestamp']) continue;
-    const phase = (pod.status as { phase?: string } | undefined)?.phase;
-    if (phase === 'Succeeded' || phase === 'Failed') continue;
-    if (pod.metadata.labels?.[Label.app] === 'istiod') continue; // the control plane's own pods go with it
-    if (isNodeAgentPod(pod)) continue; // reported once, as their DaemonSet, below
-    if (podRevision(pod) === revision) {
-      references.push({
-        kind: 'pod',
-        name: `${pod.metadata.namespace}/${pod.metadata.name}`,
-        detail: `pod ${pod.metadata.namespace}/${pod.metadata.name} runs a proxy of ${revision}`,
-      });
-    }
-  }
-  for (const workload of workloads) {
-    const labels =
-      (workload.spec as { template?: { metadata?: { labels?: Record<string, string> } } } | undefined)?.template
-        ?.metadata?.labels ?? {};
-    if (labels[Label.app] === 'istiod') continue;
-    const rev = labels[Label.rev];
-    if (rev !== undefined && names.has(rev)) {
-      const id = `${workload.kind}/${workload.metadata.namespace}/${workload.metadata.name}`;
-      const isGateway =
-        /gateway/i.test(workload.metadata.name ?? '') ||
-        labels['istio'] === 'ingressgateway' ||
-        labels['istio'] === 'egressgateway';
-      references.push({
-        kind: isGateway ? 'gateway' : 'workload-template',
-        name: id,
-        detail: `${id} pod template has istio.io/rev=${rev}`,
-      });
-    }
-  }
-  const agents = findNodeAgents(workloads.filter((w) => w.kind === 'DaemonSet'));
+  references.push(...found.pods, ...found.workloads);
+  const agents = findNodeAgents(found.daemonsets);
   for (const { agent, detail } of agentUninstallRefusals(agents, revision, names))
     references.push({ kind: 'node-agent', name: `DaemonSet/${agent.namespace}/${agent.name}`, detail });
   return references;
@@ -147,6 +161,15 @@ export type UninstallTarget = { ref: ResourceRef; object: KubeObject };
 /** A gateway revroll moved during the run: none of its objects may be deleted. */
 export type ProtectedGateway = { namespace: string; name: string; app?: string };
 
+/** The kinds whose selector `unsafeDeletions` checks against the pods of their namespace. */
+const SELECTING_KINDS: ReadonlySet<string> = new Set(['Service', 'Deployment', 'DaemonSet', 'StatefulSet']);
+
+/** The namespaces whose pods `unsafeDeletions` needs: those of the targets that select pods. */
+export function selectingNamespaces(targets: readonly UninstallTarget[]): string[] {
+  const namespaces = targets.filter(({ ref }) => SELECTING_KINDS.has(ref.kind));
+  return [...new Set(namespaces.map(({ object }) => object.metadata.namespace ?? ''))];
+}
+
 /**
  * Safety invariant 1 at the level of objects: of what the uninstall selector matched, the
  * objects that must not be deleted, each with why. A workload or Service whose pods run a proxy
@@ -156,7 +179,12 @@ export type ProtectedGateway = { namespace: string; name: string; app?: string }
  */
 export function unsafeDeletions(
   targets: readonly UninstallTarget[],
-  context: { revision: string; pods: readonly KubeObject[]; protect: readonly ProtectedGateway[] },
+  context: {
+    revision: string;
+    /** The pods of `selectingNamespaces(targets)` (at least); labels and annotations are what is read. */
+    pods: readonly KubeObject[];
+    protect: readonly ProtectedGateway[];
+  },
 ): string[] {
   const reasons: string[] = [];
   const podsIn = new Map<string, KubeObject[]>();

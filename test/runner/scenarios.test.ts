@@ -119,6 +119,13 @@ spec:
     const result = await h.run(policy);
     expect(result.outcome).toBe('promoted');
     expect(result.state?.records.find((r) => r.id === 'promote/uninstall-previous')?.status).toBe('done');
+    // No read of every pod is whole (issue 16): the uninstall's reference check, like the plan's
+    // count, reads them as metadata, page by page (its target list selects istiod's own pods).
+    const clusterPodLists = h.sandbox.api.requests.filter(
+      (r) => r.verb === 'list' && r.resource === 'pods' && r.namespace === undefined && !r.query?.has('labelSelector'),
+    );
+    expect(clusterPodLists.length).toBeGreaterThanOrEqual(2);
+    for (const request of clusterPodLists) expect(request.accept).toContain('as=PartialObjectMetadataList');
     // Deleted in the foreground: istiod's Deployment goes once its pods have terminated.
     await h.sandbox.waitForIdle();
     expect(await h.cluster.get(Resources.deployments, 'istio-system', 'istiod-1-24-3')).toBeUndefined();

@@ -76,10 +76,14 @@ export type RecordedRequest = {
   name?: string;
   status: number;
   userAgent?: string;
+  /** The Accept header: which form of the answer was asked for (JSON, PartialObjectMetadata, Table...). */
+  accept?: string;
   /** Who the request was authenticated as. */
   user: string;
   /** The URL path (non-resource requests such as discovery have an empty `resource`). */
   path: string;
+  /** The URL's query parameters, when it had any (selectors, paging, `watch`). */
+  query?: URLSearchParams;
   /** An injected fault that shaped the answer (`reset`, `lost-response`, or the error code). */
   fault?: string;
 };
@@ -219,6 +223,8 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
       path: url.pathname,
     };
     if (req.headers['user-agent']) record.userAgent = req.headers['user-agent'];
+    if (req.headers.accept) record.accept = req.headers.accept;
+    if (url.search) record.query = url.searchParams;
     try {
       await delay(latencyFor(faults, dice));
       const user = authenticate(req);

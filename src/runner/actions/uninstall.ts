@@ -2,17 +2,23 @@
 import type { Observation } from '../../engine/decide.ts';
 import type { RunState } from '../../engine/state.ts';
 import { applyMutations } from '../../mesh/tags.ts';
+import { nodeAgentOf } from '../../mesh/ambient.ts';
 import {
   describeTarget,
   findReferences,
   listUninstallTargets,
   planUninstall,
+  podReference,
+  revisionNames,
+  selectingNamespaces,
   unsafeDeletions,
+  workloadReference,
   type ProtectedGateway,
+  type Reference,
 } from '../../mesh/uninstall.ts';
 import { workloadRefs } from '../../mesh/workloads.ts';
-import { Resources } from '../../ports/cluster.ts';
-import type { ActionContext } from './context.ts';
+import { Resources, type KubeObject } from '../../ports/cluster.ts';
+import { UNFINISHED_PODS, type ActionContext } from './context.ts';
 
 export async function uninstall(ctx: ActionContext, state: RunState, revision: string): Promise<Observation> {
   const { cluster, events, istioNs } = ctx;
@@ -20,11 +26,32 @@ export async function uninstall(ctx: ActionContext, state: RunState, revision: s
   if (!snapshot.revisions.some((r) => r.name === revision && r.injector)) {
     return { type: 'uninstall', ok: false, refused: [], message: `revision ${revision} is not installed` };
   }
-  const [pods, ...workloadLists] = await Promise.all([
-    cluster.list(Resources.pods),
-    ...(['Deployment', 'StatefulSet', 'DaemonSet'] as const).map((k) => cluster.list(workloadRefs[k])),
+  // Read page by page and keep only what references the revision: a cluster's pods and
+  // workloads are never held at once (a pod as metadata only: its annotations name its proxy).
+  const names = revisionNames(snapshot, revision);
+  const pods: Reference[] = [];
+  const daemonsets: KubeObject[] = [];
+  const kinds = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
+  const workloads = kinds.map(() => [] as Reference[]); // kept kind by kind, in this order
+  await Promise.all([
+    cluster.scan(
+      Resources.pods,
+      { fieldSelector: UNFINISHED_PODS },
+      (pod) => {
+        const reference = podReference(pod, revision);
+        if (reference) pods.push(reference);
+      },
+      { metadataOnly: true },
+    ),
+    ...kinds.map((kind, i) =>
+      cluster.scan(workloadRefs[kind], {}, (workload) => {
+        const reference = workloadReference(kind, workload, names);
+        if (reference) workloads[i]?.push(reference);
+        if (kind === 'DaemonSet' && nodeAgentOf(workload)) daemonsets.push(workload);
+      }),
+    ),
   ]);
-  const references = findReferences(snapshot, revision, pods, workloadLists.flat());
+  const references = findReferences(snapshot, revision, { pods, workloads: workloads.flat(), daemonsets });
   if (references.length > 0) {
     return {
       type: 'uninstall',
@@ -34,7 +61,13 @@ export async function uninstall(ctx: ActionContext, state: RunState, revision: s
     };
   }
   const objects = await listUninstallTargets(cluster, revision);
-  const unsafe = unsafeDeletions(objects, { revision, pods, protect: protectedGateways(state) });
+  // The pods of the namespaces whose Services and workloads would go: whom they serve.
+  const served = await Promise.all(
+    selectingNamespaces(objects).map((namespace) =>
+      cluster.list(Resources.pods, { namespace }, { metadataOnly: true }),
+    ),
+  );
+  const unsafe = unsafeDeletions(objects, { revision, pods: served.flat(), protect: protectedGateways(state) });
   if (unsafe.length > 0) {
     await events.record(
       { apiVersion: 'v1', kind: 'Namespace', name: istioNs },
