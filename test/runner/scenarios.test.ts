@@ -122,7 +122,11 @@ spec:
     // No read of every pod is whole (issue 16): the uninstall's reference check, like the plan's
     // count, reads them as metadata, page by page (its target list selects istiod's own pods).
     const clusterPodLists = h.sandbox.api.requests.filter(
-      (r) => r.verb === 'list' && r.resource === 'pods' && r.namespace === undefined && !r.query?.has('labelSelector'),
+      (r) =>
+        r.verb === 'list' &&
+        r.resource === 'pods' &&
+        r.namespace === undefined &&
+        !new URLSearchParams(r.query).has('labelSelector'),
     );
     expect(clusterPodLists.length).toBeGreaterThanOrEqual(2);
     for (const request of clusterPodLists) expect(request.accept).toContain('as=PartialObjectMetadataList');

@@ -82,8 +82,8 @@ export type RecordedRequest = {
   user: string;
   /** The URL path (non-resource requests such as discovery have an empty `resource`). */
   path: string;
-  /** The URL's query parameters, when it had any (selectors, paging, `watch`). */
-  query?: URLSearchParams;
+  /** The URL's query string without its `?`, when it had one (selectors, paging, `watch`). */
+  query?: string;
   /** An injected fault that shaped the answer (`reset`, `lost-response`, or the error code). */
   fault?: string;
 };
@@ -224,7 +224,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     };
     if (req.headers['user-agent']) record.userAgent = req.headers['user-agent'];
     if (req.headers.accept) record.accept = req.headers.accept;
-    if (url.search) record.query = url.searchParams;
+    if (url.search) record.query = url.search.slice(1);
     try {
       await delay(latencyFor(faults, dice));
       const user = authenticate(req);
