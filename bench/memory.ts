@@ -41,8 +41,8 @@ export type MemoryResult = {
     outcome: string;
     waveMs: number;
     targetMiB: number;
-    /** The promotion's uninstall of the previous revision: its step's status (`done`, or `skipped` with why). */
-    uninstall: string;
+    /** The promotion's uninstall of the previous revision: its step's status and note (`skipped` says why). */
+    uninstall: { status: string; note?: string };
   };
   /** The run's state ConfigMap as stored: bytes of its JSON, and of its data values. */
   state: { objectBytes: number; dataBytes: number; targetBytes: number };
@@ -197,11 +197,12 @@ export async function memoryBenchmark(options: MemoryOptions): Promise<MemoryRes
     const bake = run.records.find((r) => r.id === 'wave/all/bake')?.finishedAt;
     const waveMs = migrate && bake ? Date.parse(bake) - Date.parse(migrate) : Number.NaN;
     const uninstallRecord = run.records.find((r) => r.id === 'promote/uninstall-previous');
-    const uninstall = uninstallRecord
-      ? `${uninstallRecord.status}${uninstallRecord.note ? `: ${uninstallRecord.note}` : ''}`
-      : 'not run';
+    const uninstall = {
+      status: uninstallRecord?.status ?? 'not run',
+      ...(uninstallRecord?.note ? { note: uninstallRecord.note } : {}),
+    };
     options.log(
-      `  run: ${(run.wallMs / 1000).toFixed(1)} s (wave ${(waveMs / 1000).toFixed(1)} s), peak RSS ${run.peakRssMiB?.toFixed(0)} MiB; uninstall of the previous revision ${uninstall}`,
+      `  run: ${(run.wallMs / 1000).toFixed(1)} s (wave ${(waveMs / 1000).toFixed(1)} s), peak RSS ${run.peakRssMiB?.toFixed(0)} MiB; uninstall of the previous revision ${uninstall.status}${uninstall.note ? `: ${uninstall.note}` : ''}`,
     );
     const state = await stateSize(cluster);
     options.log(`  state ConfigMap: ${(state.objectBytes / 1024).toFixed(0)} KiB`);

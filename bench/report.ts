@@ -108,7 +108,7 @@ export function renderReport(result: BenchResult): string {
             ]);
           rows.push([
             size,
-            `revroll run (${mem.run.outcome}; wave ${s(mem.run.waveMs)}; uninstall ${mem.run.uninstall.split(':')[0]})`,
+            `revroll run (${mem.run.outcome}; wave ${s(mem.run.waveMs)}; uninstall ${mem.run.uninstall.status})`,
             s(mem.run.wallMs),
             mib(mem.run.peakRssMiB),
             mib(mem.run.targetMiB),

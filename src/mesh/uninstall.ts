@@ -11,7 +11,7 @@ import {
   type Mutation,
   type ResourceRef,
 } from '../ports/cluster.ts';
-import { agentUninstallRefusals, findNodeAgents } from './ambient.ts';
+import { agentUninstallRefusals, findNodeAgents, nodeAgentOf } from './ambient.ts';
 import { Label, podRevision } from './labels.ts';
 import type { MeshSnapshot } from './revisions.ts';
 
@@ -54,17 +54,12 @@ export type Reference = {
   detail: string;
 };
 
-/** The names a revision goes by: its own and those of the tags pointing at it. */
-export function revisionNames(snapshot: MeshSnapshot, revision: string): ReadonlySet<string> {
-  return new Set([revision, ...snapshot.tags.filter((t) => t.revision === revision).map((t) => t.tag)]);
-}
-
 /**
  * The reference a pod makes to `revision`: a live pod whose proxy runs it. istiod's own pods go
  * with it, and ztunnel and istio-cni pods count as their DaemonSet. Reads labels, annotations and
  * deletion only (and the phase when the read carried it), so a metadata-only read serves.
  */
-export function podReference(pod: KubeObject, revision: string): Reference | undefined {
+function podReference(pod: KubeObject, revision: string): Reference | undefined {
   if (pod.metadata['deletionTimestamp']) return undefined;
   const phase = (pod.status as { phase?: string } | undefined)?.phase;
   if (phase === 'Succeeded' || phase === 'Failed') return undefined;
@@ -76,11 +71,7 @@ export function podReference(pod: KubeObject, revision: string): Reference | und
 }
 
 /** The reference a workload makes to a revision by naming it (or a tag of it, `names`) in its pod template. */
-export function workloadReference(
-  kind: string,
-  workload: KubeObject,
-  names: ReadonlySet<string>,
-): Reference | undefined {
+function workloadReference(kind: string, workload: KubeObject, names: ReadonlySet<string>): Reference | undefined {
   const labels =
     (workload.spec as { template?: { metadata?: { labels?: Record<string, string> } } } | undefined)?.template?.metadata
       ?.labels ?? {};
@@ -99,22 +90,58 @@ export function workloadReference(
   };
 }
 
-/**
- * Everything that references `revision`: tags pointing at it, namespaces labelled with it or
- * with a tag pointing at it (or `istio-injection=enabled` when `default` points at it), and what
- * the caller found while reading the cluster page by page: the pods (`podReference`) and
- * workloads (`workloadReference`, gateways included) that reference it, and the DaemonSets that
- * may be node agents. ztunnel and istio-cni count once each, as their DaemonSet (not pod by pod):
- * an uninstall would delete them or their istiod, and revroll never deletes or re-points them
- * (issue 15, item 7).
- */
-export function findReferences(
-  snapshot: MeshSnapshot,
-  revision: string,
-  found: { pods: readonly Reference[]; workloads: readonly Reference[]; daemonsets: readonly KubeObject[] },
-): Reference[] {
+/** The workload kinds whose pod templates can reference a revision, in the order they are reported. */
+export const referencingWorkloadKinds = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
+
+/** Folds the cluster's pods and workloads, page by page, into what references a revision. */
+export type ReferenceCollector = {
+  /** A pod, whole or as metadata (the latter with finished pods left out by the server). */
+  pod(pod: KubeObject): void;
+  workload(kind: (typeof referencingWorkloadKinds)[number], workload: KubeObject): void;
+  /**
+   * Everything that references the revision: tags pointing at it, namespaces labelled with it or
+   * with a tag pointing at it (or `istio-injection=enabled` when `default` points at it), the
+   * pods whose proxy runs it, workloads (gateways included) whose pod template names it or a tag
+   * of it. ztunnel and istio-cni count once each, as their DaemonSet (not pod by pod): an
+   * uninstall would delete them or their istiod, and revroll never deletes or re-points them
+   * (issue 15, item 7).
+   */
+  references(): Reference[];
+};
+
+/** Keeps only the references and the node-agent DaemonSets: nothing else of what it is fed. */
+export function collectReferences(snapshot: MeshSnapshot, revision: string): ReferenceCollector {
+  const names = new Set([revision, ...snapshot.tags.filter((t) => t.revision === revision).map((t) => t.tag)]);
+  const pods: Reference[] = [];
+  const workloads = new Map(referencingWorkloadKinds.map((kind) => [kind, [] as Reference[]]));
+  const daemonsets: KubeObject[] = [];
+  return {
+    pod(pod) {
+      const reference = podReference(pod, revision);
+      if (reference) pods.push(reference);
+    },
+    workload(kind, workload) {
+      const reference = workloadReference(kind, workload, names);
+      if (reference) workloads.get(kind)?.push(reference);
+      if (kind === 'DaemonSet' && nodeAgentOf(workload)) daemonsets.push(workload);
+    },
+    references() {
+      return [
+        ...namespaceAndTagReferences(snapshot, revision, names),
+        ...pods,
+        ...[...workloads.values()].flat(),
+        ...agentUninstallRefusals(findNodeAgents(daemonsets), revision, names).map(({ agent, detail }) => ({
+          kind: 'node-agent' as const,
+          name: `DaemonSet/${agent.namespace}/${agent.name}`,
+          detail,
+        })),
+      ];
+    },
+  };
+}
+
+function namespaceAndTagReferences(snapshot: MeshSnapshot, revision: string, names: ReadonlySet<string>): Reference[] {
   const references: Reference[] = [];
-  const names = revisionNames(snapshot, revision);
   for (const tag of snapshot.tags) {
     if (tag.revision === revision)
       references.push({
@@ -142,10 +169,6 @@ export function findReferences(
       });
     }
   }
-  references.push(...found.pods, ...found.workloads);
-  const agents = findNodeAgents(found.daemonsets);
-  for (const { agent, detail } of agentUninstallRefusals(agents, revision, names))
-    references.push({ kind: 'node-agent', name: `DaemonSet/${agent.namespace}/${agent.name}`, detail });
   return references;
 }
 

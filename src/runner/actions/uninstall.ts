@@ -2,22 +2,18 @@
 import type { Observation } from '../../engine/decide.ts';
 import type { RunState } from '../../engine/state.ts';
 import { applyMutations } from '../../mesh/tags.ts';
-import { nodeAgentOf } from '../../mesh/ambient.ts';
 import {
+  collectReferences,
   describeTarget,
-  findReferences,
   listUninstallTargets,
   planUninstall,
-  podReference,
-  revisionNames,
+  referencingWorkloadKinds,
   selectingNamespaces,
   unsafeDeletions,
-  workloadReference,
   type ProtectedGateway,
-  type Reference,
 } from '../../mesh/uninstall.ts';
 import { workloadRefs } from '../../mesh/workloads.ts';
-import { Resources, type KubeObject } from '../../ports/cluster.ts';
+import { Resources } from '../../ports/cluster.ts';
 import { UNFINISHED_PODS, type ActionContext } from './context.ts';
 
 export async function uninstall(ctx: ActionContext, state: RunState, revision: string): Promise<Observation> {
@@ -28,30 +24,14 @@ export async function uninstall(ctx: ActionContext, state: RunState, revision: s
   }
   // Read page by page and keep only what references the revision: a cluster's pods and
   // workloads are never held at once (a pod as metadata only: its annotations name its proxy).
-  const names = revisionNames(snapshot, revision);
-  const pods: Reference[] = [];
-  const daemonsets: KubeObject[] = [];
-  const kinds = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
-  const workloads = kinds.map(() => [] as Reference[]); // kept kind by kind, in this order
+  const collector = collectReferences(snapshot, revision);
   await Promise.all([
-    cluster.scan(
-      Resources.pods,
-      { fieldSelector: UNFINISHED_PODS },
-      (pod) => {
-        const reference = podReference(pod, revision);
-        if (reference) pods.push(reference);
-      },
-      { metadataOnly: true },
-    ),
-    ...kinds.map((kind, i) =>
-      cluster.scan(workloadRefs[kind], {}, (workload) => {
-        const reference = workloadReference(kind, workload, names);
-        if (reference) workloads[i]?.push(reference);
-        if (kind === 'DaemonSet' && nodeAgentOf(workload)) daemonsets.push(workload);
-      }),
+    cluster.scan(Resources.pods, { fieldSelector: UNFINISHED_PODS }, collector.pod, { metadataOnly: true }),
+    ...referencingWorkloadKinds.map((kind) =>
+      cluster.scan(workloadRefs[kind], {}, (workload) => collector.workload(kind, workload)),
     ),
   ]);
-  const references = findReferences(snapshot, revision, { pods, workloads: workloads.flat(), daemonsets });
+  const references = collector.references();
   if (references.length > 0) {
     return {
       type: 'uninstall',
